@@ -29,7 +29,8 @@ SECONDS_PER_HOUR = 3600.0
 SECONDS_PER_DAY = 86_400.0
 
 _COUNT_SUFFIX = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "m": 1e6, "B": 1e9, "b": 1e9, "G": 1e9,
-                 "g": 1e9, "T": 1e12, "t": 1e12, "P": 1e15, "p": 1e15, "E": 1e18, "e": 1e18}
+                 "g": 1e9, "T": 1e12, "t": 1e12, "P": 1e15, "p": 1e15, "E": 1e18, "e": 1e18,
+                 "Z": 1e21, "z": 1e21, "Y": 1e24, "y": 1e24}
 _NUM = r"([0-9]*\.?[0-9]+(?:[eE][+-]?[0-9]+)?)"
 
 
@@ -37,15 +38,26 @@ def _fail(kind: str, text: str, example: str) -> InputError:
     return InputError(f"cannot read '{text}' as {kind}; write it like {example}")
 
 
+def _finite(value: float, kind: str, text: object) -> float:
+    if not math.isfinite(value):
+        raise InputError(f"{kind} must be a finite number, got '{text}'")
+    return value
+
+
 def parse_count(text: str | float | int, *, what: str = "a count") -> float:
-    """A plain number with an optional SI suffix: ``"300B"`` -> 3e11, ``"2k"`` -> 2e3."""
+    """A plain number with an optional SI suffix: ``"300B"`` -> 3e11, ``"2k"`` -> 2e3.
+
+    Suffixes k, M, B (= G), T, P, E, Z, Y are powers of 1000 (``B`` is billion, not bytes);
+    a trailing ``tokens``, ``params`` or ``FLOP(s)`` is allowed and ignored.
+    """
     if isinstance(text, int | float):
-        return float(text)
+        return _finite(float(text), what, text)
     s = str(text).strip().replace(",", "").replace("_", "")
-    m = re.fullmatch(_NUM + r"\s*([kKmMbBgGtTpPeE]?)(?:\s*(?:tokens?|params?|flops?|FLOPs?))?", s)
+    m = re.fullmatch(_NUM + r"\s*([kKmMbBgGtTpPeEzZyY]?)(?:\s*(?:tokens?|params?|flops?|FLOPs?))?",
+                     s)
     if not m:
         raise _fail(what, str(text), "'300B', '2T', '1.5e23' or '4096'")
-    return float(m.group(1)) * _COUNT_SUFFIX[m.group(2)]
+    return _finite(float(m.group(1)) * _COUNT_SUFFIX[m.group(2)], what, text)
 
 
 def parse_int(text: str | int, *, what: str = "an integer") -> int:
@@ -56,46 +68,53 @@ def parse_int(text: str | int, *, what: str = "an integer") -> int:
     return int(value)
 
 
-_BYTE_UNITS = {"b": 1.0, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "pb": 1e15,
-               "kib": 2.0**10, "mib": 2.0**20, "gib": 2.0**30, "tib": 2.0**40, "pib": 2.0**50}
+_BYTE_UNITS = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15,
+               "ki": 2.0**10, "mi": 2.0**20, "gi": 2.0**30, "ti": 2.0**40, "pi": 2.0**50}
 
 
 def parse_bytes(text: str | float | int) -> float:
-    """``"80GB"`` -> 8e10, ``"32GiB"`` -> 34359738368; a bare number is bytes."""
+    """``"80GB"`` -> 8e10, ``"32GiB"`` -> 34359738368; ``"80G"`` = ``"80GB"``; a bare number
+    is bytes. Case does not matter (``b`` is a byte here, never a bit)."""
     if isinstance(text, int | float):
-        return float(text)
-    m = re.fullmatch(_NUM + r"\s*([kKmMgGtTpP]?i?[bB])?", str(text).strip())
+        return _finite(float(text), "a size", text)
+    m = re.fullmatch(_NUM + r"\s*([kmgtp]i?)?\s*(?:b|bytes?)?", str(text).strip().lower())
     if not m:
         raise _fail("a size", str(text), "'80GB', '32GiB' or '1.5TB'")
-    unit = (m.group(2) or "b").lower()
-    return float(m.group(1)) * _BYTE_UNITS[unit]
+    return _finite(float(m.group(1)) * _BYTE_UNITS[m.group(2) or ""], "a size", text)
 
 
 def parse_price(text: str | float | int) -> float:
     """A price per device-hour: ``"$2.5/h"``, ``"2.5"``, ``"$60/day"`` -> 2.5 USD per hour."""
     if isinstance(text, int | float):
-        return float(text)
-    s = str(text).strip().replace(" ", "").lower()
+        return _finite(float(text), "a price", text)
+    s = str(text).strip().replace(" ", "").replace(",", "").lower()
     m = re.fullmatch(r"\$?" + _NUM + r"(?:usd)?(?:/(h|hr|hour|d|day|mo|month))?", s)
     if not m:
         raise _fail("a price", str(text), "'$2.5/h', '2.5' or '$60/day'")
     per = {None: 1.0, "h": 1.0, "hr": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0,
            "mo": 730.0, "month": 730.0}[m.group(2)]
-    return float(m.group(1)) / per
+    return _finite(float(m.group(1)) / per, "a price", text)
 
 
-_DURATION = {"s": 1.0, "sec": 1.0, "m": 60.0, "min": 60.0, "h": 3600.0, "hr": 3600.0,
-             "d": 86_400.0, "day": 86_400.0, "days": 86_400.0, "w": 604_800.0}
+SECONDS_PER_YEAR = 365.25 * SECONDS_PER_DAY
+_DURATION = {"ms": 1e-3, "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+             "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+             "h": 3600.0, "hr": 3600.0, "hrs": 3600.0, "hour": 3600.0, "hours": 3600.0,
+             "d": 86_400.0, "day": 86_400.0, "days": 86_400.0,
+             "w": 604_800.0, "wk": 604_800.0, "week": 604_800.0, "weeks": 604_800.0,
+             "y": SECONDS_PER_YEAR, "yr": SECONDS_PER_YEAR, "year": SECONDS_PER_YEAR,
+             "years": SECONDS_PER_YEAR}
 
 
 def parse_duration(text: str | float | int) -> float:
-    """``"30d"``, ``"12h"``, ``"90min"`` -> seconds; a bare number is seconds."""
+    """``"30d"``, ``"12h"``, ``"90min"``, ``"2 weeks"`` -> seconds; a bare number is seconds.
+    ``m`` is minutes (never months); a year is 365.25 days."""
     if isinstance(text, int | float):
-        return float(text)
+        return _finite(float(text), "a duration", text)
     m = re.fullmatch(_NUM + r"\s*([a-z]*)", str(text).strip().lower())
-    if not m or (m.group(2) and m.group(2) not in _DURATION):
+    if not m or (m.group(2) or "s") not in _DURATION:
         raise _fail("a duration", str(text), "'30d', '12h', '90min' or '3600' (seconds)")
-    return float(m.group(1)) * _DURATION.get(m.group(2) or "s", 1.0)
+    return _finite(float(m.group(1)) * _DURATION[m.group(2) or "s"], "a duration", text)
 
 
 def flops_to_pf_days(flops: float) -> float:
@@ -108,9 +127,14 @@ _PREFIXES = [(1e24, "Y"), (1e21, "Z"), (1e18, "E"), (1e15, "P"), (1e12, "T"), (1
 
 
 def format_si(value: float, unit: str = "", digits: int = 3) -> str:
-    """``3.14e23, "FLOP"`` -> ``'314 ZFLOP'``; keeps ``digits`` significant digits."""
+    """``3.14e23, "FLOP"`` -> ``'314 ZFLOP'``; keeps ``digits`` significant digits.
+
+    The value is rounded before the prefix is chosen, so 999,999 reads ``'1 M'``, not
+    ``'1e+03 k'``.
+    """
     if value == 0 or not math.isfinite(value):
         return f"{value:g} {unit}".strip()
+    value = _round_sig(value, digits)
     for scale, prefix in _PREFIXES:
         if abs(value) >= scale:
             return f"{_sig(value / scale, digits)} {prefix}{unit}".strip()
@@ -119,6 +143,9 @@ def format_si(value: float, unit: str = "", digits: int = 3) -> str:
 
 def format_count(value: float) -> str:
     """Counts the way the field writes them: 175B params, 300B tokens, 1.2T."""
+    if not math.isfinite(value):
+        return f"{value:g}"
+    value = _round_sig(value, 3)
     for scale, suffix in ((1e12, "T"), (1e9, "B"), (1e6, "M"), (1e3, "k")):
         if abs(value) >= scale:
             return f"{_sig(value / scale, 3)}{suffix}"
@@ -127,21 +154,42 @@ def format_count(value: float) -> str:
 
 def format_duration(seconds: float) -> str:
     """Seconds -> the largest sensible unit: ``'1.1 s'``, ``'34.2 days'``, ``'2.1 years'``."""
-    for scale, name in ((365.25 * 86_400, "years"), (86_400, "days"), (3600, "h"), (60, "min"),
+    if seconds == 0 or not math.isfinite(seconds):
+        return f"{seconds:g} s"
+    for scale, name in ((SECONDS_PER_YEAR, "years"), (86_400, "days"), (3600, "h"), (60, "min"),
                         (1, "s"), (1e-3, "ms"), (1e-6, "µs")):
-        if abs(seconds) >= scale:
-            return f"{_sig(seconds / scale, 3)} {name}"
-    return f"{seconds:.3g} s"
+        scaled = _round_sig(seconds / scale, 3)
+        if abs(scaled) >= 1:
+            return f"{_sig(scaled, 3)} {name}"
+    return f"{_sig(seconds, 3)} s"
 
 
 def format_usd(value: float) -> str:
-    """Dollars with a magnitude suffix: ``'$4.6M'``, ``'$37,000'``, ``'$2.50'``."""
-    if abs(value) >= 1e6:
+    """Dollars with a magnitude suffix: ``'$4.6M'``, ``'$37,000'``, ``'$2.50'``, ``'-$3.00'``."""
+    if value < 0:
+        return "-" + format_usd(-value)
+    if not math.isfinite(value):
+        return f"${value:g}"
+    if value >= 1e6:
         return f"${format_count(value)}"
-    if abs(value) >= 100:
+    if value >= 100:
         return f"${value:,.0f}"
     return f"${value:,.2f}"
 
 
+def _round_sig(x: float, digits: int) -> float:
+    """``x`` rounded to ``digits`` significant digits (0 and non-finite unchanged)."""
+    if x == 0 or not math.isfinite(x):
+        return x
+    return round(x, digits - 1 - math.floor(math.log10(abs(x))))
+
+
 def _sig(x: float, digits: int) -> str:
-    return f"{x:.{digits}g}" if abs(x) < 10**digits else f"{x:,.0f}"
+    """``digits`` significant digits, plain notation (no exponent), trailing zeros dropped:
+    ``3.14159 -> '3.14'``, ``12.0 -> '12'``, ``1234.5 -> '1,230'``, ``1e-5 -> '0.00001'``."""
+    x = _round_sig(x, digits)
+    if x == 0 or not math.isfinite(x):
+        return f"{x:g}"
+    decimals = max(digits - 1 - math.floor(math.log10(abs(x))), 0)
+    text = f"{x:,.{decimals}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text

@@ -30,6 +30,8 @@ class Accelerator(_Frozen):
     vendor: str
     family: str = Field(description="architecture family; efficiency curves are fitted per family")
     memory_gb: float = Field(gt=0, description="device memory, GB (1e9 bytes)")
+    memory_mib: float | None = Field(default=None, gt=0, description="capacity as the driver "
+                                     "reports it, MiB (NVIDIA's '80GB' parts have 80 GiB)")
     memory_bw_gbs: float = Field(gt=0, description="device memory bandwidth, GB/s")
     fp32_tflops: float | None = Field(default=None, gt=0)
     tf32_tflops: float | None = Field(default=None, gt=0)
@@ -63,7 +65,8 @@ class Accelerator(_Frozen):
 
     @property
     def memory_bytes(self) -> float:
-        return self.memory_gb * 1e9
+        """Capacity in bytes: the driver-reported MiB when known, else the vendor's GB."""
+        return self.memory_mib * 2.0**20 if self.memory_mib else self.memory_gb * 1e9
 
     @property
     def memory_bw(self) -> float:

@@ -3,6 +3,7 @@ one-line messages with exit code 2 (no tracebacks for bad input)."""
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,6 +15,37 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+def _version(value: bool) -> None:
+    if value:
+        from suanli import __version__
+
+        typer.echo(f"suanli {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    catalog: list[str] | None = typer.Option(
+        None, "--catalog", metavar="DIR",
+        help="Extra catalog directory with accelerators*.csv, systems*.csv, models*.yaml "
+             f"(repeat it, or separate several with '{os.pathsep}'); rows with a built-in id "
+             "replace it. Added in front of $SUANLI_CATALOG."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Print the version and exit."),
+) -> None:
+    """Suanli (算力): how much compute a model needs, what it costs, where it should run."""
+    if catalog:
+        from suanli.errors import InputError
+
+        dirs = [d for item in catalog for d in item.split(os.pathsep) if d]
+        for d in dirs:
+            if not os.path.isdir(os.path.expanduser(d)):
+                raise InputError(f"--catalog {d}: no such directory; give a folder holding "
+                                 "accelerators*.csv, systems*.csv or models*.yaml files")
+        old = os.environ.get("SUANLI_CATALOG", "")
+        os.environ["SUANLI_CATALOG"] = os.pathsep.join([*dirs, *filter(None, [old])])
+
 
 # Command groups: (module under suanli.cli, group name or None to add its commands at top level).
 # Each module defines ``app`` (a typer.Typer) and imports nothing heavy at module level.
@@ -51,13 +83,13 @@ def run() -> None:
     except typer.Abort:
         sys.stderr.write("aborted\n")
         raise SystemExit(1) from None
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
-            exc.show()
-            raise SystemExit(exc.exit_code) from None
-        raise
+    except typer.TyperException as exc:  # click usage errors carry their own exit code
+        show = getattr(exc, "show", None)
+        if callable(show):
+            show()
+        else:
+            sys.stderr.write(f"error: {exc.format_message()}\n")
+        raise SystemExit(exc.exit_code) from None
     raise SystemExit(0)
 
 

@@ -1,0 +1,1 @@
+"""Validation against published runs, and the fit of the efficiency parameters."""

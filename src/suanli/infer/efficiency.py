@@ -1,0 +1,63 @@
+"""Achievable-efficiency parameters of the serving model: data, not code.
+
+``data/efficiency.yaml`` holds, per accelerator family (with a ``default``), the fractions of
+peak FLOP/s and of memory bandwidth that serving kernels reach, and a fixed overhead per
+forward step. The values are fitted by one procedure, ``suanli.infer.validate.fit_efficiency``
+(least squares on log errors over the published validation rows); see docs/inference.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from suanli.errors import CatalogError
+
+DATA = Path(__file__).parent / "data" / "efficiency.yaml"
+FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s")
+
+
+@dataclass(frozen=True)
+class Efficiency:
+    """Achievable fractions (0..1] of peak, and a fixed cost per forward step."""
+
+    compute: float  # fraction of dense peak FLOP/s reached by GEMMs and attention
+    memory: float  # fraction of memory bandwidth reached streaming weights
+    attention_memory: float  # fraction of memory bandwidth reached reading the KV cache
+    step_overhead_s: float  # seconds per forward step: launches, sampling, scheduling
+    request_overhead_s: float = 0.0  # seconds added once to each request's first token
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("compute", "memory", "attention_memory"):
+            v = getattr(self, name)
+            if not 0.0 < v <= 1.0:
+                raise CatalogError(f"efficiency '{name}' must be in (0, 1], got {v}",
+                                   file=str(DATA))
+        if self.step_overhead_s < 0 or self.request_overhead_s < 0:
+            raise CatalogError("overheads must be >= 0", file=str(DATA))
+
+
+@cache
+def _table(path: Path = DATA) -> dict[str, Efficiency]:
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    fams = raw.get("families", {}) if isinstance(raw, dict) else {}
+    if "default" not in fams:
+        raise CatalogError("needs a 'default' family", file=str(path))
+    out = {}
+    for fam, vals in fams.items():
+        missing = [f for f in FIELDS[:4] if f not in vals]
+        if missing:
+            raise CatalogError(f"missing {', '.join(missing)}", file=str(path), row=fam)
+        out[fam] = Efficiency(**{f: float(vals[f]) for f in FIELDS if f in vals},
+                              source=str(vals.get("source", raw.get("source", ""))))
+    return out
+
+
+def efficiency_for(family: str) -> Efficiency:
+    """Parameters for an accelerator family, or the ``default`` row."""
+    table = _table()
+    return table.get(family, table["default"])

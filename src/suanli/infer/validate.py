@@ -1,0 +1,260 @@
+"""Validation of the serving model against published runs, and the efficiency fit.
+
+Rows: the ``infer`` rows of ``shared/data/validation/published-runs.csv``; how each maps onto a
+deployment and which metric definition it uses is data (``data/validation_cases.yaml``):
+
+* per GPU vs per TP group: ``per: gpu`` divides the replica's throughput by ``tp x pp``;
+* output vs total tokens: every throughput row here counts *output* tokens (the TensorRT-LLM
+  tables' "out tok/s" and trtllm-bench "output throughput"); total tokens would add the prompt;
+* static batching (``static``): the stated batch, ``batch x osl / (TTFT + (osl-1) x TPOT)``;
+* max-load rows (``max_load``, batch chosen by the runtime): the best output throughput over
+  batch sizes whose KV cache fits (``suanli.infer.curves.max_load``);
+* TTFT rows: prefill of one prompt at batch 1.
+
+The fit (:func:`fit_efficiency`): per accelerator family with at least ``MIN_ROWS`` included
+rows, the four parameters of :class:`~suanli.infer.efficiency.Efficiency` minimise
+``sum(log(predicted / published)^2)`` (scipy ``least_squares``, bounds: fractions in [0.05, 1],
+overhead in [0, 20 ms]); rows marked "recalled" in the CSV are never fitted on. Families
+without enough rows use the fit over all rows (``default``). :func:`leave_one_out` refits
+without each row in turn and reports that row's error: the honest out-of-sample number.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import statistics
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from suanli.errors import InputError
+from suanli.infer.efficiency import DATA as EFF_FILE
+from suanli.infer.efficiency import FIELDS, Efficiency, efficiency_for
+
+DATA = Path(__file__).parent / "data"
+CASES = DATA / "validation_cases.yaml"
+MODELS_DIR = DATA / "catalog"
+MIN_ROWS = 6  # a family gets its own parameters only with this many fitted rows
+# physical plausibility bounds: no kernel streams HBM at >95% of the datasheet rate, and
+# serving GEMMs reach 20-90% of dense peak
+BOUNDS = {"compute": (0.2, 0.9), "memory": (0.5, 0.95), "attention_memory": (0.3, 0.95),
+          "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1)}
+MAX_LOAD_BATCH = int(os.environ.get("SUANLI_MAX_LOAD_BATCH", "2048"))
+
+
+def shared_dir() -> Path:
+    """``$SUANLI_SHARED`` or the ``shared`` folder next to the repository."""
+    env = os.environ.get("SUANLI_SHARED")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3].parent / "shared"
+
+
+def default_csv() -> Path:
+    return shared_dir() / "data" / "validation" / "published-runs.csv"
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    spec: dict[str, Any]
+    published: float
+    unit: str
+    metric: str
+    recalled: bool
+    include: bool
+    note: str
+
+
+@dataclass(frozen=True)
+class ValidationRow:
+    id: str
+    metric: str
+    unit: str
+    published: float
+    predicted: float | None
+    error: float | None  # (predicted - published) / published
+    included: bool
+    normalization: str
+    family: str
+
+
+def load_cases(path: Path | None = None) -> list[Case]:
+    import yaml
+
+    csv_path = path or default_csv()
+    if not csv_path.is_file():
+        raise InputError(f"validation file {csv_path} not found; set SUANLI_SHARED to the "
+                         "folder holding data/validation/published-runs.csv")
+    with csv_path.open(newline="", encoding="utf-8") as fh:
+        rows = {r["id"]: r for r in csv.DictReader(fh) if r["kind"] == "infer"}
+    specs = yaml.safe_load(CASES.read_text(encoding="utf-8"))
+    out = []
+    for spec in specs:
+        r = rows.get(spec["id"])
+        if r is None:
+            continue
+        recalled = "recalled" in r["notes"]
+        include = bool(spec.get("include", True)) and not recalled
+        note = spec.get("why") or spec.get("note") or ""
+        out.append(Case(spec["id"], spec, float(r["value"]), r["unit"], r["metric"], recalled,
+                        include, note))
+    return out
+
+
+def _family(case: Case) -> str:
+    from suanli.catalog import load_catalog
+
+    if "hardware" not in case.spec:
+        return ""
+    cat = load_catalog()
+    return cat.accelerator(cat.system(case.spec["hardware"]).accelerator).family
+
+
+def predict(case: Case, eff: Efficiency | None = None) -> float | None:
+    """The model's value for ``case`` in the published unit (None: no configuration)."""
+    from suanli.catalog import load_catalog
+    from suanli.infer.curves import max_load
+    from suanli.infer.estimate import deployment, estimate, step_model
+    from suanli.infer.model import total_s
+
+    s = case.spec
+    if "model" not in s:
+        return None
+    model = load_catalog([MODELS_DIR]).model(s["model"])
+    dep = deployment(model, s["hardware"], tp=s.get("tp", 1), ep=s.get("ep", 1),
+                     precision=s["precision"], attn_dp=s.get("attn_dp", False),
+                     legacy_gqa_kernel=s.get("legacy_gqa_kernel", False))
+    eff = eff or efficiency_for(dep.accelerator.family)
+    kind = s["kind"]
+    if kind == "ttft":
+        return 1e3 * estimate(dep, prompt_len=s["prompt"], output_len=1, batch=s["batch"],
+                              eff=eff).ttft_s
+    sm = step_model(dep, eff)
+    if kind == "tpot":
+        return 1e3 * total_s(sm.decode_ops(s["batch"], s["prompt"]))
+    if kind == "prefill_mfu":
+        ops = sm.prefill_ops(s["batch"], s["prompt"], dep.chunk_tokens)
+        return 100.0 * sum(o.flops for o in ops) / total_s(ops) / (
+            dep.compression.peak_flops(dep.accelerator))
+    if kind == "static":
+        e = estimate(dep, prompt_len=s["prompt"], output_len=s["output"], batch=s["batch"],
+                     eff=eff)
+    else:
+        e = _max_load(dep, s, eff, max_load)
+    tps = e.output_tokens_per_s
+    return tps / dep.devices if s["per"] == "gpu" else tps
+
+
+def _max_load(dep: Any, s: dict[str, Any], eff: Efficiency, fn: Any) -> Any:
+    from suanli.infer import curves
+
+    old = curves.estimate
+    try:  # evaluate the sweep with the candidate efficiency (fit) instead of the file's
+        curves.estimate = lambda d, **kw: old(d, eff=eff, **kw)  # type: ignore[assignment]
+        return fn(dep, prompt_len=s["prompt"], output_len=s["output"], max_batch=MAX_LOAD_BATCH)
+    finally:
+        curves.estimate = old  # type: ignore[assignment]
+
+
+def _normalization(case: Case) -> str:
+    s = case.spec
+    if "model" not in s:
+        return case.note
+    bits = [f"{s['model']} on {s.get('tp', 1)}x {s['hardware']} {s['precision']}",
+            {"static": f"static batch {s.get('batch')}", "max_load": "max-load (best batch "
+             "that fits)", "ttft": "TTFT at batch 1", "tpot": f"decode step at batch "
+             f"{s.get('batch')}", "prefill_mfu": "prefill MFU"}[s["kind"]]]
+    if s["kind"] in ("static", "max_load"):
+        bits.append("output tok/s per GPU" if s["per"] == "gpu" else "output tok/s per TP group")
+    if case.recalled:
+        bits.append("recalled figure")
+    if case.note:
+        bits.append(case.note)
+    return "; ".join(bits)
+
+
+def validate_inference(path: Path | None = None,
+                       effs: dict[str, Efficiency] | None = None) -> list[ValidationRow]:
+    """One row per published inference figure: published, predicted, relative error, and how
+    the metric was normalized. ``included`` rows are the ones the tests bound."""
+    out = []
+    for case in load_cases(path):
+        fam = _family(case)
+        eff = effs.get(fam, effs.get("default")) if effs else None
+        pred = predict(case, eff)
+        err = None if pred is None else (pred - case.published) / case.published
+        out.append(ValidationRow(case.id, case.metric, case.unit, case.published, pred, err,
+                                 case.include, _normalization(case), fam))
+    return out
+
+
+def summary(rows: list[ValidationRow]) -> dict[str, float]:
+    errs = [abs(r.error) for r in rows if r.included and r.error is not None]
+    return {"rows": float(len(errs)), "median_abs_error": statistics.median(errs),
+            "max_abs_error": max(errs)}
+
+
+# --- fitting ---------------------------------------------------------------------------------
+def _fit(cases: list[Case], start: Efficiency) -> Efficiency:
+    import numpy as np
+    from scipy.optimize import least_squares
+
+    lo = np.array([BOUNDS[f][0] for f in FIELDS])
+    hi = np.array([BOUNDS[f][1] for f in FIELDS])
+    scale = np.array([1.0, 1.0, 1.0, 1e-3, 1e-3])  # overheads in ms for conditioning
+
+    def resid(x: Any) -> Any:
+        eff = Efficiency(*(float(v) for v in x * scale))
+        return np.array([math.log(max(predict(c, eff) or 1e-9, 1e-9) / c.published)
+                         for c in cases])
+
+    x0 = np.clip(np.array([getattr(start, f) for f in FIELDS]) / scale, lo / scale, hi / scale)
+    res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
+    return Efficiency(*(float(v) for v in res.x * scale))
+
+
+def fit_efficiency(path: Path | None = None) -> dict[str, Efficiency]:
+    """Fit ``default`` on all included rows, then each family with >= MIN_ROWS rows."""
+    cases = [c for c in load_cases(path) if c.include]
+    start = efficiency_for("default")
+    out = {"default": replace(_fit(cases, start), source=f"fit on {len(cases)} rows")}
+    by_fam: dict[str, list[Case]] = {}
+    for c in cases:
+        by_fam.setdefault(_family(c), []).append(c)
+    for fam, cs in sorted(by_fam.items()):
+        if len(cs) >= MIN_ROWS:
+            out[fam] = replace(_fit(cs, out["default"]),
+                               source=f"fit on {len(cs)} {fam} rows: {', '.join(c.id for c in cs)}")
+    return out
+
+
+def leave_one_out(path: Path | None = None) -> list[tuple[str, float]]:
+    """(row id, relative error when the row's family was fitted without it)."""
+    cases = [c for c in load_cases(path) if c.include]
+    out = []
+    for c in cases:
+        fam = _family(c)
+        rest = [d for d in cases if d.id != c.id]
+        same = [d for d in rest if _family(d) == fam]
+        eff = _fit(same if len(same) >= MIN_ROWS else rest, efficiency_for(fam))
+        pred = predict(c, eff)
+        out.append((c.id, ((pred or 0.0) - c.published) / c.published))
+    return out
+
+
+def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None:
+    """Write the fitted parameters (with their provenance) to ``efficiency.yaml``."""
+    lines = ["# Serving efficiency parameters, per accelerator family. GENERATED by",
+             "# `suanli infer validate --fit` (suanli.infer.validate.fit_efficiency): least",
+             "# squares on log(predicted/published) over the included rows of",
+             "# shared/data/validation/published-runs.csv (see docs/inference.md). Do not hand-edit.",
+             "source: suanli.infer.validate.fit_efficiency", "families:"]
+    for fam, e in effs.items():
+        lines.append(f"  {fam}: {{compute: {e.compute:.4f}, memory: {e.memory:.4f}, "
+                     f"attention_memory: {e.attention_memory:.4f}, "
+                     f"step_overhead_s: {e.step_overhead_s:.6f}, "
+                     f"request_overhead_s: {e.request_overhead_s:.6f}, source: \"{e.source}\"}}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")

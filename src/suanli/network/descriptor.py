@@ -1,0 +1,178 @@
+"""The standard site descriptor (schema version 1): what any provider fills in to join the network.
+
+One pydantic model is the single source of truth: the built-in sites are parsed into it, user
+files (YAML or JSON) are validated by it, and the published JSON Schema
+(``schema/site-descriptor.v1.json``) is exported from it with :func:`json_schema`.
+
+A price is required for every inventory line, in one of two forms:
+  - rented: ``on_demand_usd_per_device_hour`` (and optionally ``spot_usd_per_device_hour``);
+  - owned: ``owned: {capex_usd_per_device, lifetime_years, utilization, ops_usd_per_device_hour}``,
+    priced by :func:`suanli.network.pricing.owned_price` (amortized capex + electricity x power x
+    PUE + operations), which then needs the site's ``electricity_usd_per_kwh``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from suanli.errors import CatalogError
+
+SCHEMA_VERSION = 1
+SCHEMA_PATH = Path(__file__).parent / "schema" / f"site-descriptor.v{SCHEMA_VERSION}.json"
+SiteKind = Literal["cloud_region", "supercomputing", "ai_centre", "enterprise", "edge"]
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Location(_Frozen):
+    lat: float = Field(ge=-90, le=90, description="latitude, degrees")
+    lon: float = Field(ge=-180, le=180, description="longitude, degrees")
+
+
+class OwnedCost(_Frozen):
+    """Parameters of an owned device's hourly cost (see ``pricing.owned_price``)."""
+
+    capex_usd_per_device: float = Field(gt=0, description="purchase price per device incl. "
+                                                          "its share of server and network, USD")
+    lifetime_years: float = Field(default=4.0, gt=0, description="amortization period")
+    utilization: float = Field(default=0.7, gt=0, le=1, description="share of hours sold/used")
+    ops_usd_per_device_hour: float = Field(default=0.0, ge=0, description="staff, maintenance, "
+                                                                         "space, per device-hour")
+
+
+class InventoryItem(_Frozen):
+    """One accelerator type at a site: how many, of which system shape, at what price."""
+
+    hardware: str = Field(min_length=1, description="Suanli system id (e.g. dgx-h100) or "
+                                                    "accelerator name (its default system)")
+    count: int = Field(ge=1, description="devices (GPUs/NPUs/TPU chips) available")
+    on_demand_usd_per_device_hour: float | None = Field(default=None, gt=0)
+    spot_usd_per_device_hour: float | None = Field(default=None, gt=0)
+    owned: OwnedCost | None = None
+    spot_preemptions_per_hour: float | None = Field(default=None, ge=0,
+                                                    description="mean spot preemption rate")
+    example: bool = Field(default=False, description="true when the count is an illustration")
+    count_basis: str = ""
+    source: str = ""
+
+    @model_validator(mode="after")
+    def _has_price(self) -> InventoryItem:
+        if self.on_demand_usd_per_device_hour is None and self.owned is None:
+            raise ValueError(
+                f"inventory line '{self.hardware}' has no price: give "
+                "on_demand_usd_per_device_hour (rented) or owned: {capex_usd_per_device: ...} "
+                "(owned hardware)")
+        if self.spot_usd_per_device_hour is not None and self.on_demand_usd_per_device_hour \
+                and self.spot_usd_per_device_hour > self.on_demand_usd_per_device_hour:
+            raise ValueError(f"inventory line '{self.hardware}': spot price is above the "
+                             "on-demand price; check the two fields")
+        return self
+
+
+class SiteDescriptor(_Frozen):
+    """A compute site: who runs it, where it is, what it has, what power and carbon cost."""
+
+    schema_version: Literal[1] = Field(default=1, description="descriptor schema version")
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9:._-]*$", max_length=64,
+                    description="unique id: lower case, digits, ':', '.', '_', '-'")
+    name: str = Field(min_length=1)
+    provider: str = Field(min_length=1, description="provider or owner family (aws, gcp, ...)")
+    operator: str = ""
+    kind: SiteKind
+    region: str = ""
+    country: str = Field(min_length=1)
+    location: Location
+    electricity_usd_per_kwh: float | None = Field(default=None, ge=0)
+    pue: float = Field(ge=1.0, le=3.0, description="power usage effectiveness")
+    carbon_g_per_kwh: float | None = Field(default=None, ge=0,
+                                           description="grid carbon intensity, gCO2e/kWh")
+    egress_usd_per_gb: float = Field(default=0.0, ge=0, description="price of data leaving")
+    wan_gbps: float | None = Field(default=None, gt=0, description="WAN capacity out of the site")
+    role: Literal["", "east", "west", "edge"] = ""
+    hub: str = ""
+    inventory: list[InventoryItem] = Field(min_length=1)
+    sources: dict[str, str] = Field(default_factory=dict,
+                                    description="basis per field: price, pue, carbon, ...")
+    notes: str = ""
+
+    @model_validator(mode="after")
+    def _owned_needs_power_price(self) -> SiteDescriptor:
+        if self.electricity_usd_per_kwh is None and any(i.owned for i in self.inventory):
+            raise ValueError("owned hardware is priced with electricity: give "
+                             "electricity_usd_per_kwh for this site")
+        seen: set[str] = set()
+        for item in self.inventory:
+            if item.hardware.lower() in seen:
+                raise ValueError(f"hardware '{item.hardware}' is listed twice; merge the lines")
+            seen.add(item.hardware.lower())
+        return self
+
+
+Site = SiteDescriptor  # the runtime record is the descriptor itself (frozen)
+
+
+def json_schema() -> dict[str, Any]:
+    """The versioned JSON Schema (draft 2020-12) of the descriptor."""
+    schema = SiteDescriptor.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["$id"] = f"https://suanli.dev/schema/site-descriptor.v{SCHEMA_VERSION}.json"
+    schema["title"] = f"Suanli site descriptor v{SCHEMA_VERSION}"
+    return schema
+
+
+def _error_text(exc: ValidationError) -> tuple[str, str]:
+    err = exc.errors()[0]
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = str(err["msg"]).removeprefix("Value error, ")
+    if err["type"] == "missing":
+        msg = "required field is missing"
+    elif err["type"] == "extra_forbidden":
+        msg = "unknown field (check the spelling against `suanli net schema`)"
+    return loc, msg
+
+
+def parse_descriptor(raw: Any, *, file: str = "<site>") -> SiteDescriptor:
+    """Validate one descriptor mapping; errors name the file and the exact field path."""
+    if not isinstance(raw, dict):
+        raise CatalogError("a site descriptor must be a mapping of fields", file=file)
+    version = raw.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise CatalogError(f"schema_version {version} is not supported; this Suanli reads "
+                           f"version {SCHEMA_VERSION}", file=file, field="schema_version")
+    try:
+        return SiteDescriptor.model_validate(raw)
+    except ValidationError as exc:
+        loc, msg = _error_text(exc)
+        raise CatalogError(msg, file=file, field=loc or None) from None
+
+
+def read_descriptor(path: str | Path) -> SiteDescriptor:
+    """Read a YAML or JSON site file (``.yaml``, ``.yml``, ``.json``)."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise CatalogError(f"site file '{path}' does not exist; give the path to a YAML or JSON "
+                           "site descriptor (see examples/site.yaml)")
+    text = p.read_text(encoding="utf-8")
+    try:
+        raw = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
+    except (json.JSONDecodeError, yaml.YAMLError) as exc:
+        raise CatalogError(f"cannot parse: {exc}".splitlines()[0], file=str(p)) from None
+    return parse_descriptor(raw, file=str(p))
+
+
+def dump_descriptor(site: SiteDescriptor, fmt: str = "yaml") -> str:
+    """Serialize a site for export (``yaml`` or ``json``); round-trips through read_descriptor."""
+    data = site.model_dump(mode="json", exclude_defaults=False)
+    if fmt == "json":
+        return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+    import yaml
+
+    return str(yaml.safe_dump(data, sort_keys=False, allow_unicode=True))

@@ -1,0 +1,347 @@
+"""Build the option table for a batch of jobs on the network (vectorized over sites).
+
+For training job ``j`` on ``n`` devices of hardware ``h`` at site ``s`` (prices per device-hour
+``p``, PUE, grid intensity ``g``; ``run`` from the perf model, once per (j, h, n))::
+
+    time  = transfer_s(data_location -> s) + run_s x (1 + waste)      # seconds
+    cost  = n x run_s/3600 x p + transfer_usd                         # USD
+    kWh   = n x run_s/3600 x power_w_per_device / 1000 x PUE
+    CO2   = kWh x g / 1000                                            # kg
+
+``waste`` is 0 on demand. On spot it is the expected overhead of preemptions at rate lambda per
+hour with checkpoints every sqrt(2C/lambda) hours (Young, "A first order approximation to the
+optimum checkpoint interval", CACM 1974): waste = sqrt(2 C lambda) + lambda R, with checkpoint
+cost C and restart cost R (both ASSUMED, below).
+
+Inference job on site ``s``: the TTFT budget is the SLO minus the round trip to the farthest
+user region; the serving model sizes replicas for the traffic; cost = devices x p x hours.
+Options that break a deadline, budget, carbon cap, price cap or SLO are not generated; the
+reasons are kept per job so an empty result can say what binds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from suanli.network import durations
+from suanli.network.descriptor import InventoryItem, SiteDescriptor
+from suanli.network.jobs import Filters, InferJob, Job, TrainJob
+from suanli.network.links import link
+from suanli.network.placement.table import OptionTable
+from suanli.network.pricing import device_hour_price, device_power_w
+from suanli.network.sites import Network
+from suanli.units import format_duration, format_usd
+
+CHECKPOINT_H = 0.05  # ASSUMED: 3 min to write a checkpoint
+RESTART_H = 0.25  # ASSUMED: 15 min to get capacity back, reload and warm up
+DEFAULT_COUNTS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
+
+
+@dataclass(frozen=True)
+class Run:
+    """What the perf model says about one (job, hardware, count)."""
+
+    run_s: float  # compute time for the whole job, seconds
+    power_w_per_device: float  # before PUE
+    plan: str = ""
+
+
+RunFn = Callable[[TrainJob, str, int], "Run | durations.Infeasible"]
+ServeFn = Callable[[InferJob, str, "float | None"], "durations.ServeRate | durations.Infeasible"]
+
+
+def spot_waste(preemptions_per_hour: float) -> float:
+    """Expected fractional time lost to preemptions (Young 1974; module docstring)."""
+    lam = max(preemptions_per_hour, 0.0)
+    return math.sqrt(2.0 * CHECKPOINT_H * lam) + lam * RESTART_H
+
+
+def perf_run(job: TrainJob, system: str, n: int) -> Run | durations.Infeasible:
+    """The real perf model, cached per (model, system, n) and scaled by tokens."""
+    rate = durations.train_rate(job.model, system, n, job.seq_len)
+    if isinstance(rate, durations.Infeasible):
+        return rate
+    plan = " ".join(f"{k}={v}" for k, v in rate.plan.items() if k in ("tp", "pp", "dp", "zero"))
+    return Run(rate.run_s(job.tokens), rate.power_w_per_device, plan)
+
+
+def table_run(table: Mapping[tuple[str, str, int], float]) -> RunFn:
+    """A RunFn from a precomputed {(job id, system, devices): seconds} table; power from the
+    catalog (TDP + host share). Missing keys mean "does not fit"."""
+
+    def run(job: TrainJob, system: str, n: int) -> Run | durations.Infeasible:
+        secs = table.get((job.id, system, n))
+        if secs is None:
+            return durations.Infeasible(f"no duration for {n} x {system} in the table")
+        return Run(float(secs), device_power_w(system))
+
+    return run
+
+
+def perf_serve(job: InferJob, system: str, ttft_budget_s: float | None
+               ) -> durations.ServeRate | durations.Infeasible:
+    return durations.serve_rate(job.model, system, job.prompt_len, job.output_len,
+                                durations.ttft_bucket(ttft_budget_s), job.tpot_slo_s,
+                                job.traffic_tokens_per_s, job.precision)
+
+
+@dataclass
+class _Res:
+    """The resources (site, hardware) as parallel lists/arrays."""
+
+    site: list[SiteDescriptor]
+    item: list[InventoryItem]
+    od: np.ndarray  # USD/device-h, NaN if filtered out
+    spot: np.ndarray  # NaN if none
+    preempt: np.ndarray
+    pue: np.ndarray
+    carbon: np.ndarray  # NaN if unknown
+    cap: np.ndarray
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(f"{s.id}/{i.hardware}" for s, i in zip(self.site, self.item, strict=True))
+
+
+def hardware_matcher(names: Sequence[str]) -> Callable[[str], bool]:
+    """Filter by system id or accelerator (e.g. 'H100' matches dgx-h100 and aws-p5)."""
+    if not names:
+        return lambda _system: True
+    from suanli.catalog import load_catalog
+    from suanli.errors import NotFoundError
+
+    cat = load_catalog()
+    systems, accs = set(), set()
+    for n in names:
+        try:
+            accs.add(cat.accelerator(n).id)
+        except NotFoundError:
+            systems.add(cat.system(n).id)  # raises a clear "unknown hardware" error
+    return lambda system: system in systems or cat.system(system).accelerator in accs
+
+
+def collect_resources(net: Network, filters: Filters,
+                      free: Mapping[str, int] | None = None) -> _Res:
+    """Every (site, hardware) the filters allow; ``free`` overrides counts ("site/hw": n)."""
+    ok_hw = hardware_matcher(filters.hardware)
+    rows: list[tuple[SiteDescriptor, InventoryItem, float, float, float, int]] = []
+    for site in net.sites.values():
+        if not filters.accepts_site(site.provider, site.country, site.id, site.kind):
+            continue
+        for item in site.inventory:
+            if not ok_hw(item.hardware):
+                continue
+            od = device_hour_price(item, site).usd_per_device_hour
+            spot = item.spot_usd_per_device_hour or math.nan
+            cap = filters.max_price_usd_per_device_hour
+            if cap is not None:
+                od = od if od <= cap else math.nan
+                spot = spot if spot <= cap else math.nan
+            n_free = item.count if free is None else int(free.get(f"{site.id}/{item.hardware}",
+                                                                   item.count))
+            rows.append((site, item, od, spot, item.spot_preemptions_per_hour or 0.0, n_free))
+    return _Res(site=[r[0] for r in rows], item=[r[1] for r in rows],
+                od=np.array([r[2] for r in rows]), spot=np.array([r[3] for r in rows]),
+                preempt=np.array([r[4] for r in rows]),
+                pue=np.array([r[0].pue for r in rows]),
+                carbon=np.array([r[0].carbon_g_per_kwh if r[0].carbon_g_per_kwh is not None
+                                 else math.nan for r in rows]),
+                cap=np.array([r[5] for r in rows], dtype=np.int64))
+
+
+class _Acc:
+    """Accumulates option rows (arrays per chunk) and per-job reasons."""
+
+    def __init__(self) -> None:
+        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+            "job", "resource", "devices", "cost", "time", "co2", "spot", "energy", "run",
+            "tr_s", "tr_usd", "price")}
+        self.plans: list[str] = []
+
+    def add(self, n_rows: int, plan: str, **cols: np.ndarray | float | int | bool) -> None:
+        if n_rows == 0:
+            return
+        for key, value in cols.items():
+            self.cols[key].append(np.broadcast_to(np.asarray(value), (n_rows,)))
+        self.plans.extend([plan] * n_rows)
+
+    def table(self, jobs: Sequence[Job], res: _Res, unplaceable: dict[str, list[str]]
+              ) -> OptionTable:
+        def cat(key: str, dtype: type) -> np.ndarray:
+            parts = self.cols[key]
+            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+
+        return OptionTable(
+            job=cat("job", np.int64), resource=cat("resource", np.int64),
+            devices=cat("devices", np.int64), cost_usd=cat("cost", float),
+            time_s=cat("time", float), co2_kg=cat("co2", float), capacity=res.cap,
+            job_ids=tuple(j.id for j in jobs), resource_names=res.names, spot=cat("spot", bool),
+            energy_kwh=cat("energy", float), run_s=cat("run", float),
+            transfer_s=cat("tr_s", float), transfer_usd=cat("tr_usd", float),
+            price=cat("price", float), plan=tuple(self.plans), unplaceable=unplaceable)
+
+
+def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = None,
+                free: Mapping[str, int] | None = None, run_fn: RunFn = perf_run,
+                serve_fn: ServeFn = perf_serve, counts: Sequence[int] = DEFAULT_COUNTS
+                ) -> OptionTable:
+    """All feasible options of every job (see the module docstring for the formulas)."""
+    filters = filters or Filters()
+    _check_models(jobs)
+    res = collect_resources(net, filters, free)
+    by_hw: dict[str, np.ndarray] = {}
+    for r, item in enumerate(res.item):
+        by_hw.setdefault(item.hardware, np.zeros(0, dtype=np.int64))
+        by_hw[item.hardware] = np.append(by_hw[item.hardware], r)
+    acc, why = _Acc(), {}
+    for j, job in enumerate(jobs):
+        if isinstance(job, TrainJob):
+            reasons = _train_options(net, j, job, res, by_hw, filters, run_fn,
+                                     job.counts or counts, acc)
+        else:
+            reasons = _infer_options(net, j, job, res, by_hw, filters, serve_fn, acc)
+        if reasons:
+            why[job.id] = reasons
+    return acc.table(jobs, res, why)
+
+
+def _check_models(jobs: Sequence[Job]) -> None:
+    """Unknown models fail loudly here, not as 'fits nowhere' later."""
+    from suanli.catalog import load_catalog
+
+    cat = load_catalog()
+    for job in jobs:
+        cat.model(job.model)
+
+
+def _transfer(net: Network, source: str | None, res: _Res, nbytes: float
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Seconds and USD to move the job's data to each resource's site."""
+    if source is None or nbytes <= 0:
+        return np.zeros(len(res.site)), np.zeros(len(res.site))
+    per_site: dict[str, tuple[float, float]] = {}
+    for s in res.site:
+        if s.id not in per_site:
+            lk = link(net, source, s.id)
+            per_site[s.id] = (lk.transfer_s(nbytes), lk.transfer_usd(nbytes))
+    return (np.array([per_site[s.id][0] for s in res.site]),
+            np.array([per_site[s.id][1] for s in res.site]))
+
+
+def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
+                   by_hw: dict[str, np.ndarray], filters: Filters, run_fn: RunFn,
+                   counts: Sequence[int], acc: _Acc) -> list[str]:
+    tr_s, tr_usd = _transfer(net, job.data_location, res, job.data_bytes)
+    best_t, best_c, best_co2, n_opts, max_free = math.inf, math.inf, math.inf, 0, 0
+    fit_msgs: list[str] = []
+    for hw, ridx in by_hw.items():
+        max_free = max(max_free, int(res.cap[ridx].max()))
+        for n in counts:
+            sel = ridx[res.cap[ridx] >= n]
+            if len(sel) == 0:
+                continue
+            run = run_fn(job, hw, n)
+            if isinstance(run, durations.Infeasible):
+                fit_msgs.append(f"{n} x {hw}: {run.reason.split(' Reasons')[0]}")
+                continue
+            for spot in (False, True) if (job.spot_ok and filters.spot) else (False,):
+                price = (res.spot if spot else res.od)[sel]
+                waste = np.array([spot_waste(x) for x in res.preempt[sel]]) if spot else 0.0
+                run_s = run.run_s * (1.0 + waste) * np.ones(len(sel))  # seconds
+                hours = run_s / 3600.0
+                time = tr_s[sel] + run_s
+                cost = n * hours * price + tr_usd[sel]
+                energy = n * hours * run.power_w_per_device / 1000.0 * res.pue[sel]  # kWh
+                co2 = energy * res.carbon[sel] / 1000.0  # kg
+                ok = ~np.isnan(price)
+                best_t = min(best_t, float(np.min(time, initial=np.inf, where=ok)))
+                if job.deadline_s is not None:
+                    ok &= time <= job.deadline_s
+                best_c = min(best_c, float(np.min(cost, initial=np.inf, where=ok)))
+                if job.budget_usd is not None:
+                    ok &= cost <= job.budget_usd
+                if filters.carbon_cap_kg is not None:
+                    best_co2 = min(best_co2, float(np.min(co2, initial=np.inf,
+                                                          where=ok & ~np.isnan(co2))))
+                    ok &= co2 <= filters.carbon_cap_kg  # NaN (unknown) fails the cap
+                k = int(ok.sum())
+                n_opts += k
+                acc.add(k, f"{n}x {hw}" + (f" ({run.plan})" if run.plan else ""), job=j,
+                        resource=sel[ok], devices=n, cost=cost[ok], time=time[ok], co2=co2[ok],
+                        spot=spot, energy=energy[ok], run=run_s[ok], tr_s=tr_s[sel][ok],
+                        tr_usd=tr_usd[sel][ok], price=price[ok])
+    if n_opts:
+        return []
+    return _train_reasons(job, filters, best_t, best_c, best_co2, fit_msgs, max_free, counts)
+
+
+def _train_reasons(job: TrainJob, filters: Filters, best_t: float, best_c: float,
+                   best_co2: float, fit_msgs: list[str], max_free: int,
+                   counts: Sequence[int]) -> list[str]:
+    if not math.isfinite(best_t):
+        if fit_msgs:
+            return [f"{job.model} fits on none of the allowed hardware and counts; e.g. "
+                    + fit_msgs[0]]
+        return [f"no allowed site has {min(counts)} free devices (largest: {max_free}) at an "
+                "allowed price"]
+    out = []
+    if job.deadline_s is not None and best_t > job.deadline_s:
+        out.append(f"infeasible deadline: the fastest offer takes {format_duration(best_t)} > "
+                   f"deadline {format_duration(job.deadline_s)}")
+    elif job.budget_usd is not None and best_c > job.budget_usd:
+        out.append(f"budget: the cheapest offer within the deadline costs {format_usd(best_c)} "
+                   f"> budget {format_usd(job.budget_usd)}")
+    elif filters.carbon_cap_kg is not None:
+        out.append(f"carbon cap: the lowest-carbon offer emits {best_co2:,.0f} kg CO2 > cap "
+                   f"{filters.carbon_cap_kg:,.0f} kg (sites with unknown carbon are excluded)")
+    return out or ["no offer passes the filters"]
+
+
+def _infer_options(net: Network, j: int, job: InferJob, res: _Res,
+                   by_hw: dict[str, np.ndarray], filters: Filters, serve_fn: ServeFn,
+                   acc: _Acc) -> list[str]:
+    rtt_cache: dict[str, float] = {}
+    msgs: list[str] = []
+    best_rtt, n_opts = math.inf, 0
+    for hw, ridx in by_hw.items():
+        for r in ridx:
+            site = res.site[r]
+            if site.id not in rtt_cache:
+                rtt_cache[site.id] = max((link(net, site.id, u).rtt_s for u in
+                                          job.user_regions), default=0.0)
+            rtt = rtt_cache[site.id]
+            best_rtt = min(best_rtt, rtt)
+            budget = None if job.ttft_slo_s is None else job.ttft_slo_s - rtt
+            sr = serve_fn(job, hw, budget)
+            if isinstance(sr, durations.Infeasible):
+                msgs.append(f"{hw} at {site.id}: {sr.reason.split(' Reasons')[0]}")
+                continue
+            price = res.od[r]
+            if np.isnan(price) or sr.devices_total > res.cap[r]:
+                continue
+            n = sr.devices_total
+            cost = n * price * job.hours
+            energy = n * job.hours * sr.power_w_per_device / 1000.0 * res.pue[r]
+            co2 = energy * res.carbon[r] / 1000.0
+            if job.budget_usd is not None and cost > job.budget_usd:
+                continue
+            if filters.carbon_cap_kg is not None and not co2 <= filters.carbon_cap_kg:
+                continue
+            n_opts += 1
+            acc.add(1, f"{n}x {hw} ({sr.replicas} replicas, tp={sr.tp}, "
+                       f"ttft {sr.ttft_s * 1000 + rtt * 1000:.0f} ms incl. "
+                       f"{rtt * 1000:.0f} ms RTT)", job=j, resource=r, devices=n, cost=cost,
+                    time=0.0, co2=co2, spot=False, energy=energy, run=job.hours * 3600.0,
+                    tr_s=rtt, tr_usd=0.0, price=price)
+    if n_opts:
+        return []
+    if job.ttft_slo_s is not None and best_rtt >= job.ttft_slo_s:
+        return [f"latency SLO: the nearest allowed site is {best_rtt * 1000:.0f} ms round trip "
+                f"from the users, above the TTFT SLO {job.ttft_slo_s * 1000:.0f} ms; serve "
+                "from an edge or nearer site"]
+    return (msgs[:2] or ["no allowed site has enough free devices at an allowed price, "
+                         "budget and carbon cap"])

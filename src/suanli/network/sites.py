@@ -1,0 +1,152 @@
+"""The network: built-in sites plus user-registered ones, validated on load.
+
+Built-in sites come from ``data/sites.csv`` and ``data/inventory.csv`` (generated from the shared
+catalogs by ``data/build.py``; see ``data/README.md``). Users join sites with
+``suanli net join site.yaml``, which validates the descriptor and copies it into the registry
+folder: ``$SUANLI_SITES_DIR`` or ``~/.suanli/sites``. A registered site with a built-in id
+replaces the built-in one.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from suanli.catalog.loader import read_csv_rows
+from suanli.errors import CatalogError, InputError, NotFoundError
+from suanli.network.descriptor import SiteDescriptor, dump_descriptor, parse_descriptor
+from suanli.network.descriptor import read_descriptor as read_site_file
+
+DATA_DIR = Path(__file__).parent / "data"
+REGISTRY_ENV = "SUANLI_SITES_DIR"
+_SITE_FIELDS = ("electricity", "pue", "carbon", "egress")
+
+
+class UnknownSiteError(InputError):
+    """A site id that is not in the network; suggests close ids."""
+
+    def __init__(self, name: str, choices: list[str]) -> None:
+        close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+        hint = f" Did you mean: {', '.join(close)}?" if close else ""
+        super().__init__(f"unknown site '{name}'.{hint} List them with `suanli net sites`.")
+
+
+def registry_dir() -> Path:
+    return Path(os.environ.get(REGISTRY_ENV, "~/.suanli/sites")).expanduser()
+
+
+def _num(raw: dict[str, Any], key: str) -> float | None:
+    return float(raw[key]) if key in raw else None
+
+
+@cache
+def builtin_sites() -> tuple[SiteDescriptor, ...]:
+    """Parse the generated CSV pair into descriptors (cached; the files are package data)."""
+    inv_file = DATA_DIR / "inventory.csv"
+    items: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for _, row in read_csv_rows(inv_file):
+        item: dict[str, Any] = {"hardware": row["hardware"], "count": int(row["count"]),
+                                "example": row.get("example") == "true",
+                                "count_basis": row.get("count_basis", ""),
+                                "source": row.get("source", "")}
+        for key in ("on_demand_usd_per_device_hour", "spot_usd_per_device_hour",
+                    "spot_preemptions_per_hour"):
+            if key in row:
+                item[key] = float(row[key])
+        if "capex_usd_per_device" in row:
+            item["owned"] = {k: float(row[k]) for k in ("capex_usd_per_device", "lifetime_years",
+                                                        "utilization", "ops_usd_per_device_hour")}
+        items[row["site"]].append(item)
+    out = []
+    site_file = DATA_DIR / "sites.csv"
+    for line, row in read_csv_rows(site_file):
+        raw: dict[str, Any] = {
+            k: row[k] for k in ("id", "name", "provider", "operator", "kind", "region",
+                                "country", "role", "hub") if k in row}
+        raw["location"] = {"lat": float(row["lat"]), "lon": float(row["lon"])}
+        for key in ("electricity_usd_per_kwh", "pue", "carbon_g_per_kwh", "egress_usd_per_gb"):
+            if key in row:
+                raw[key] = float(row[key])
+        raw["inventory"] = items.pop(row["id"], [])
+        raw["sources"] = {f: row[f"{f}_basis"] for f in _SITE_FIELDS if f"{f}_basis" in row}
+        raw["sources"]["site"] = row.get("source", "")
+        out.append(parse_descriptor(raw, file=f"{site_file}:{line}"))
+    if items:
+        raise CatalogError(f"inventory rows name sites that do not exist: {sorted(items)}",
+                           file=str(inv_file))
+    return tuple(out)
+
+
+def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
+    """Resolve every inventory line's hardware to a catalog system id (errors name the line)."""
+    from suanli.catalog import load_catalog
+
+    cat = load_catalog()
+    lines = []
+    for i, item in enumerate(site.inventory):
+        try:
+            system = cat.system(item.hardware)
+        except NotFoundError as exc:
+            raise CatalogError(str(exc), file=f"site {site.id}",
+                               field=f"inventory.{i}.hardware") from None
+        lines.append(item.model_copy(update={"hardware": system.id}))
+    return site.model_copy(update={"inventory": lines})
+
+
+@dataclass(frozen=True)
+class Network:
+    """All sites by id. Links are computed on demand by :mod:`suanli.network.links`."""
+
+    sites: dict[str, SiteDescriptor]
+
+    def site(self, site_id: str) -> SiteDescriptor:
+        if site_id not in self.sites:
+            raise UnknownSiteError(site_id, list(self.sites))
+        return self.sites[site_id]
+
+    def __len__(self) -> int:
+        return len(self.sites)
+
+    def subset(self, ids: list[str]) -> Network:
+        return Network({i: self.site(i) for i in ids})
+
+
+def registered_files(folder: Path | None = None) -> list[Path]:
+    d = folder or registry_dir()
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+
+
+def load_network(extra_files: list[str | Path] | tuple[str | Path, ...] = (), *,
+                 registry: Path | None = None, include_builtin: bool = True) -> Network:
+    """Built-in sites, then registered sites, then ``extra_files``; later ids replace earlier."""
+    sites: dict[str, SiteDescriptor] = {}
+    if include_builtin:
+        sites.update((s.id, s) for s in builtin_sites())
+    for path in [*registered_files(registry), *map(Path, extra_files)]:
+        site = check_hardware(read_site_file(path))
+        sites[site.id] = site
+    return Network(sites)
+
+
+def join_site(path: str | Path, *, registry: Path | None = None,
+              replace: bool = False) -> tuple[SiteDescriptor, Path]:
+    """Validate a descriptor and register it (written back normalized as YAML)."""
+    site = check_hardware(read_site_file(path))
+    if not replace and any(s.id == site.id for s in builtin_sites()):
+        raise InputError(f"site id '{site.id}' is a built-in site; pick another id or pass "
+                         "--replace to override it")
+    folder = registry or registry_dir()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{site.id.replace(':', '_')}.yaml"
+    if target.exists() and not replace:
+        raise InputError(f"site '{site.id}' is already registered ({target}); pass --replace "
+                         "to update it")
+    target.write_text(dump_descriptor(site), encoding="utf-8")
+    return site, target

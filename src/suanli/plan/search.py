@@ -1,0 +1,202 @@
+"""Search every valid parallel plan for a training job, vectorized over the whole grid.
+
+The space is declarative (:class:`SearchSpace`: the values each plan field may take). The
+grid is the Cartesian product, filtered by ``devices = tp * pp * dp * cp``; every term of the
+model is evaluated for all candidates at once with numpy (``suanli.perf.training.evaluate``),
+then plans that break a rule or do not fit in memory are dropped, and the rest are ranked.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+from suanli.errors import InfeasibleError, InputError
+from suanli.perf import memory
+from suanli.perf.efficiency import Efficiency
+from suanli.perf.training import PLAN_FIELDS, Estimate, Plan, TrainingJob, estimate, evaluate
+
+F = NDArray[np.float64]
+OBJECTIVES = ("time", "cost")
+
+
+def divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """Values each plan field may take. ``None`` means "all sensible values" for the job."""
+
+    tp: Sequence[int] | None = None  # default: powers of two up to the scale-up domain (<= 8*)
+    pp: Sequence[int] | None = None  # default: divisors of the layer count and powers of two
+    dp: Sequence[int] | None = None  # default: whatever makes the device count
+    ep: Sequence[int] | None = None  # default: 1, or divisors of the expert count for MoE
+    cp: Sequence[int] = (1,)
+    micro_batch: Sequence[int] = tuple(range(1, 9))
+    interleave: Sequence[int] | None = None  # default: 1..8 with pp x interleave <= layers
+    zero: Sequence[int] = (0, 1, 2, 3)
+    recompute: Sequence[str] = ("none", "selective", "full")
+    sp: Sequence[bool] = (False, True)
+
+    @classmethod
+    def fixed(cls, plan: Plan) -> SearchSpace:
+        return cls(tp=[plan.tp], pp=[plan.pp], dp=[plan.dp], ep=[plan.ep], cp=[plan.cp],
+                   micro_batch=[plan.micro_batch], interleave=[plan.interleave],
+                   zero=[plan.zero], recompute=[plan.recompute], sp=[plan.sp])
+
+
+def build_grid(job: TrainingJob, devices: Iterable[int], space: SearchSpace) -> dict[str, F]:
+    """All (tp, pp, dp, cp) factorizations of each device count x the other fields."""
+    m = job.model
+    domain = job.system.scale_up_domain
+    tps = space.tp or [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= max(8, min(domain, 64))]
+    pps = space.pp or sorted(set(divisors(m.layers)) | {k for k in (2, 4, 8, 16, 32, 64, 128)
+                                                         if k <= m.layers})
+    eps = space.ep or ([k for k in divisors(m.moe.num_experts) if k <= 256] if m.moe else [1])
+    rows: list[tuple[float, ...]] = []
+    for n in devices:
+        if n < 1:
+            raise InputError(f"device count must be positive, got {n}")
+        for t, p, c in itertools.product(tps, pps, space.cp):
+            if n % (t * p * c):
+                continue
+            d = n // (t * p * c)
+            if space.dp is not None and d not in space.dp:
+                continue
+            vs = space.interleave or [v for v in range(1, 9) if p * v <= m.layers]
+            for e, v in itertools.product(eps, vs):
+                if d % e or (v > 1 and p == 1):
+                    continue
+                rows.append((t, p, d, e, c, v))
+    if not rows:
+        raise InfeasibleError(f"no (tp, pp, dp) factorization of {list(devices)} devices fits "
+                              "the search space", fixes=["use a device count with more divisors",
+                                                         "widen --tp / --pp choices"])
+    base = np.asarray(rows, dtype=np.float64)  # [R, 6]
+    rest = list(itertools.product(space.micro_batch, space.zero,
+                                  [memory.RECOMPUTE_NAMES.index(r) for r in space.recompute],
+                                  [float(s) for s in space.sp]))
+    other = np.asarray(rest, dtype=np.float64)  # [K, 4]
+    R, K = len(base), len(other)
+    grid = {
+        name: np.repeat(base[:, i], K) for i, name in
+        enumerate(("tp", "pp", "dp", "ep", "cp", "interleave"))
+    }
+    for i, name in enumerate(("micro_batch", "zero", "recompute", "sp")):
+        grid[name] = np.tile(other[:, i], R)
+    drop = (grid["sp"] > 0) & (grid["tp"] == 1)  # SP without TP is the same plan as no SP
+    return {k: v[~drop] for k, v in grid.items()}
+
+
+def plan_at(grid: dict[str, F], i: int) -> Plan:
+    vals = {k: grid[k][i] for k in PLAN_FIELDS}
+    return Plan(tp=int(vals["tp"]), pp=int(vals["pp"]), dp=int(vals["dp"]), ep=int(vals["ep"]),
+                cp=int(vals["cp"]), micro_batch=int(vals["micro_batch"]),
+                interleave=int(vals["interleave"]), zero=int(vals["zero"]),
+                recompute=memory.RECOMPUTE_NAMES[int(vals["recompute"])], sp=bool(vals["sp"]))
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    best: list[Estimate]  # ranked by the objective, best first
+    pareto: list[Estimate]  # non-dominated in (devices, time, cost)
+    evaluated: int
+    valid: int
+    fitting: int
+    objective: str
+    notes: list[str] = field(default_factory=list)
+
+
+def _price(job: TrainingJob) -> float | None:
+    return (job.price_usd_per_device_hour or job.system.price_usd_per_device_hour
+            or job.accelerator.price_usd_per_hour)
+
+
+def pareto_mask(points: F) -> NDArray[np.bool_]:
+    """Rows of ``points`` (to minimize, one column per criterion) that no other row dominates."""
+    n = len(points)
+    keep = np.ones(n, dtype=bool)
+    order = np.lexsort(points.T[::-1])
+    best_so_far: list[F] = []
+    for i in order:
+        pt = points[i]
+        if any(np.all(q <= pt) and np.any(q < pt) for q in best_so_far):
+            keep[i] = False
+        else:
+            best_so_far.append(pt)
+    return keep
+
+
+def search(job: TrainingJob, devices: int | Iterable[int], space: SearchSpace | None = None,
+           objective: str = "time", top: int = 10, eff: Efficiency | None = None,
+           progress: Callable[[int, int], None] | None = None,
+           require_fit: bool = True) -> SearchResult:
+    """Rank all valid, fitting plans for ``job`` on ``devices`` (one count or several).
+
+    ``require_fit=False`` keeps plans the memory model rejects (validation of published plans
+    that did run: the time model is checked separately from the memory model)."""
+    if objective not in OBJECTIVES:
+        raise InputError(f"objective must be one of {OBJECTIVES}, got '{objective}'")
+    counts = [devices] if isinstance(devices, int) else sorted(set(devices))
+    space = space or SearchSpace()
+    grid = build_grid(job, counts, space)
+    total = len(grid["tp"])
+    res = evaluate(job, grid, eff)
+    if progress:
+        progress(total, total)
+    valid = res["valid"]
+    fits = valid & (res["mem_total"] <= res["mem_usable"]) if require_fit else valid
+    if not fits.any():
+        raise _infeasible(job, counts, grid, res, valid)
+    idx = np.flatnonzero(fits)
+    steps = job.tokens / job.global_batch_tokens
+    hours = res["step_time_s"][idx] * steps / 3600.0 / job.goodput
+    dev_hours = hours * res["devices"][idx]
+    price = _price(job) or 1.0
+    key = hours if objective == "time" else dev_hours * price
+    order = idx[np.argsort(key, kind="stable")]
+    best = [estimate(job, plan_at(grid, int(i)), eff) for i in order[:top]]
+    pts = np.stack([res["devices"][idx], hours, dev_hours * price], axis=1)
+    pmask = pareto_mask(pts)
+    pareto_idx = idx[pmask]
+    pareto_idx = pareto_idx[np.argsort(res["devices"][pareto_idx] * 1e9 + hours[pmask])]
+    # one plan per device count on the front (the fastest), so the front reads like a curve
+    seen: set[float] = set()
+    front = []
+    for i in pareto_idx:
+        n = float(res["devices"][i])
+        if n not in seen:
+            seen.add(n)
+            front.append(estimate(job, plan_at(grid, int(i)), eff))
+    return SearchResult(best=best, pareto=front, evaluated=total, valid=int(valid.sum()),
+                        fitting=int(fits.sum()), objective=objective)
+
+
+def _infeasible(job: TrainingJob, counts: list[int], grid: dict[str, F], res: dict[str, F],
+                valid: NDArray[np.bool_]) -> InfeasibleError:
+    m, acc = job.model, job.accelerator
+    if not valid.any():
+        return InfeasibleError(
+            f"no valid parallel plan for {m.name} on {counts} x {acc.id}",
+            reasons=["every factorization breaks a rule (heads, layers or batch divisibility)"],
+            fixes=[f"make the global batch ({job.global_batch} sequences) a multiple of more "
+                   "dp x micro-batch values", "use a device count that is a power of two"])
+    usable = memory.usable_bytes(acc.memory_bytes)
+    least = float(res["mem_total"][valid].min())
+    # lower bound: weights + grads + optimizer fully sharded over every device, no activations
+    from suanli.perf.ops import param_count
+
+    state = param_count(m) * (memory.WEIGHT_BYTES + memory.GRAD_BYTES + memory.OPTIMIZER_BYTES)
+    need = int(np.ceil(state / usable))
+    return InfeasibleError(
+        f"{m.name} does not fit on {max(counts)} x {acc.id} with any plan",
+        reasons=[f"the leanest valid plan needs {least / 1e9:.1f} GB per device, "
+                 f"{usable / 1e9:.1f} GB is usable",
+                 f"weights + gradients + Adam states alone are {state / 1e9:,.0f} GB"],
+        fixes=[f"use >= {need} x {acc.id} (ZeRO-3 or full model sharding)",
+               "use a device with more memory", "shorten the sequence or the micro-batch"])

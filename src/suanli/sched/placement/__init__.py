@@ -1,0 +1,48 @@
+"""Node placers, chosen by name: ``make_placer("fgd", target=...)``.
+
+Each placer lives in its own module; all share :class:`~suanli.sched.placement.base.Placer`.
+"""
+
+from __future__ import annotations
+
+from suanli.errors import InputError
+from suanli.sched.job import Workload
+from suanli.sched.names import unknown
+from suanli.sched.placement.base import Placer
+from suanli.sched.placement.bestfit import BestFitPlacer
+from suanli.sched.placement.dotprod import DotProdPlacer
+from suanli.sched.placement.fgd import FGDBestFitPlacer, FGDPlacer, TargetWorkload
+from suanli.sched.placement.gpu_clustering import GpuClusteringPlacer
+from suanli.sched.placement.gpu_packing import GpuPackingPlacer
+from suanli.sched.placement.random import RandomPlacer
+
+SIMPLE: dict[str, type[Placer]] = {
+    "random": RandomPlacer,
+    "bestfit": BestFitPlacer,
+    "dotprod": DotProdPlacer,
+    "gpupacking": GpuPackingPlacer,
+    "gpuclustering": GpuClusteringPlacer,
+}
+FRAG_AWARE = ("fgd", "fgd-quantized", "fgd-bf")
+PLACERS: tuple[str, ...] = (*SIMPLE, *FRAG_AWARE)
+
+
+def make_placer(name: str, target: Workload | TargetWorkload | None = None) -> Placer:
+    """A placer by name. Fragmentation-aware placers need the target workload (a trace whose
+    request classes define the fragmentation measure); without one they raise."""
+    key = name.lower()
+    if key in SIMPLE:
+        return SIMPLE[key]()
+    if key in FRAG_AWARE:
+        if target is None:
+            raise InputError(f"placer '{name}' needs a target workload (the job trace whose "
+                             "request mix defines fragmentation); pass --trace")
+        tw = target if isinstance(target, TargetWorkload) else TargetWorkload.from_workload(
+            target)
+        if key == "fgd-bf":
+            return FGDBestFitPlacer(tw)
+        return FGDPlacer(tw, quantize=key == "fgd-quantized")
+    raise unknown("placer", name, PLACERS)
+
+
+__all__ = ["PLACERS", "Placer", "TargetWorkload", "make_placer"]
