@@ -52,6 +52,7 @@ def _global_options(
 GROUPS: list[tuple[str, str | None]] = [
     ("train", "train"),
     ("catalog_cmds", None),
+    ("tools", None),
 ]
 
 

@@ -2,6 +2,214 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated, Any
+
 import typer
 
+if TYPE_CHECKING:
+    from suanli.perf.training import Estimate, TrainingJob
+
 app = typer.Typer(help="Training compute: estimate one plan, search plans.", no_args_is_help=True)
+
+Model = Annotated[str, typer.Option("--model", "-m", help="catalog id/name, or a HF config.json")]
+Hardware = Annotated[str, typer.Option("--hardware", "-H",
+                                       help="system or accelerator, e.g. dgx-h100, A100")]
+Tokens = Annotated[str, typer.Option(help="training tokens, e.g. 300B, 2T")]
+SeqLen = Annotated[str | None, typer.Option("--seq-len", help="sequence length (default: the "
+                                                              "model's context, at most 4096)")]
+GlobalBatch = Annotated[str | None, typer.Option(
+    "--global-batch", help="sequences per step (default ~4M tokens), e.g. 1536")]
+Dtype = Annotated[str, typer.Option(help="matmul precision: bf16, fp16, fp8, tf32")]
+Price = Annotated[str | None, typer.Option(help="price per device-hour, e.g. '$2.5/h' "
+                                                "(default: catalog example price)")]
+Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+Flash = Annotated[bool, typer.Option("--flash/--no-flash", help="fused (Flash) attention")]
+Pue = Annotated[float, typer.Option(help="data-centre PUE applied to energy")]
+Carbon = Annotated[float | None, typer.Option(help="grid intensity, gCO2/kWh")]
+Goodput = Annotated[float, typer.Option(help="share of wall time spent on useful steps "
+                                             "(real runs: ~0.9)")]
+
+
+def _job(model: str, hardware: str, tokens: str, seq_len: str | None, global_batch: str | None,
+         dtype: str, price: str | None, flash: bool, pue: float, carbon: float | None,
+         goodput: float) -> TrainingJob:
+    from dataclasses import replace
+
+    from suanli.cli.common import require_positive
+    from suanli.errors import InputError
+    from suanli.plan.api import make_job
+    from suanli.units import parse_count, parse_int, parse_price
+
+    n_tokens = parse_count(tokens, what="--tokens")
+    require_positive(n_tokens, "--tokens")
+    seq = parse_int(seq_len, what="--seq-len") if seq_len else None
+    require_positive(seq, "--seq-len")
+    if not 0 < goodput <= 1:
+        raise InputError(f"--goodput must be in (0, 1], got {goodput}")
+    if pue < 1:
+        raise InputError(f"--pue must be >= 1 (1.0 = no overhead), got {pue}")
+    usd = parse_price(price) if price else None
+    require_positive(usd, "--price")
+    job = make_job(model, hardware, n_tokens, seq_len=seq, dtype=dtype,
+                   price_usd_per_device_hour=usd, pue=pue, carbon_g_per_kwh=carbon,
+                   goodput=goodput)
+    if global_batch:
+        gb = parse_int(global_batch, what="--global-batch")
+        require_positive(gb, "--global-batch")
+        if n_tokens < gb * job.seq_len:
+            raise InputError(f"--tokens ({n_tokens:.3g}) is smaller than one global batch "
+                             f"({gb} x {job.seq_len} tokens); raise --tokens or lower "
+                             "--global-batch")
+        job = replace(job, global_batch=gb)
+    job.accelerator.peak_flops(dtype)  # fails early with the dtypes this part has
+    return replace(job, flash_attention=flash)
+
+
+def estimate_json(est: Estimate) -> dict[str, Any]:
+    """The documented JSON object of one estimate (see docs/cli.md)."""
+    from dataclasses import asdict
+
+    return {
+        "model": est.job.model.id, "hardware": est.job.system.id,
+        "accelerator": est.job.accelerator.id, "devices": est.plan.devices,
+        "plan": asdict(est.plan), "tokens": est.job.tokens, "seq_len": est.job.seq_len,
+        "global_batch": est.job.global_batch, "dtype": est.job.dtype,
+        "total_flops": est.total_flops, "hardware_flops": est.hardware_flops,
+        "step_time_s": est.step_time_s, "steps": est.steps, "mfu": est.mfu, "hfu": est.hfu,
+        "tflops_per_device": est.tflops_per_device, "tokens_per_s": est.tokens_per_s,
+        "days": est.days, "device_hours": est.device_hours, "cost_usd": est.cost_usd,
+        "energy_kwh": est.energy_kwh, "co2_kg": est.co2_kg,
+        "memory_per_device_gb": est.memory_per_device_gb,
+        "memory_usable_gb": est.memory_usable_gb, "fits": est.fits,
+        "serial_fraction": est.serial_fraction, "breakdown": est.breakdown,
+    }
+
+
+@app.command("estimate")
+def estimate_cmd(
+    model: Model, hardware: Hardware, tokens: Tokens = "300B",
+    devices: Annotated[int | None, typer.Option(help="device count (default tp*pp*dp*cp)")] = None,
+    tp: Annotated[int, typer.Option(help="tensor parallel degree")] = 1,
+    pp: Annotated[int, typer.Option(help="pipeline parallel degree")] = 1,
+    dp: Annotated[int | None, typer.Option(help="data parallel degree (default: the rest)")] = None,
+    ep: Annotated[int, typer.Option(help="expert parallel degree (MoE; divides dp)")] = 1,
+    cp: Annotated[int, typer.Option(help="context parallel degree")] = 1,
+    micro_batch: Annotated[int, typer.Option("--micro-batch", help="sequences")] = 1,
+    interleave: Annotated[int, typer.Option(help="virtual pipeline chunks per stage")] = 1,
+    zero: Annotated[int, typer.Option(help="ZeRO stage 0-3 (3 = FSDP full shard)")] = 1,
+    recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
+    sp: Annotated[bool, typer.Option("--sp/--no-sp", help="sequence parallel")] = True,
+    seq_len: SeqLen = None, global_batch: GlobalBatch = None, dtype: Dtype = "bf16",
+    price: Price = None, flash: Flash = True, pue: Pue = 1.0, carbon: Carbon = None,
+    goodput: Goodput = 1.0, json_out: Json = False,
+) -> None:
+    """Estimate one parallel plan: FLOPs, memory, step time, MFU, days, cost, energy."""
+    from suanli.cli.common import print_json, require_positive
+    from suanli.errors import InputError
+    from suanli.perf.training import Plan, estimate
+
+    for flag, val in (("--tp", tp), ("--pp", pp), ("--ep", ep), ("--cp", cp),
+                      ("--micro-batch", micro_batch), ("--interleave", interleave),
+                      ("--devices", devices), ("--dp", dp)):
+        require_positive(val, flag)
+    if zero not in (0, 1, 2, 3):
+        raise InputError(f"--zero must be 0, 1, 2 or 3, got {zero}")
+    if recompute not in ("none", "selective", "full"):
+        raise InputError(f"--recompute must be none, selective or full, got '{recompute}'")
+    if dp is None:
+        n = devices or tp * pp * cp
+        if n % (tp * pp * cp):
+            raise InputError(f"--devices {n} is not divisible by tp x pp x cp = {tp * pp * cp}")
+        dp = n // (tp * pp * cp)
+    elif devices is not None and devices != tp * pp * dp * cp:
+        raise InputError(f"--devices {devices} != tp x pp x dp x cp = {tp * pp * dp * cp}; "
+                         "drop --devices or fix the degrees")
+    job = _job(model, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
+               carbon, goodput)
+    plan = Plan(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, micro_batch=micro_batch,
+                interleave=interleave, zero=zero, recompute=recompute, sp=sp and tp > 1)
+    est = estimate(job, plan)
+    if json_out:
+        print_json(estimate_json(est))
+        return
+    from suanli.report.training import print_estimate
+
+    print_estimate(est)
+
+
+def parse_devices(text: str) -> list[int]:
+    """``"1024"``, ``"256,512,1024"`` or ``"64-1024"`` (powers of two in the range)."""
+    from suanli.errors import InputError
+    from suanli.units import parse_int
+
+    text = text.strip()
+    if "-" in text[1:]:
+        lo_s, hi_s = text.split("-", 1)
+        lo, hi = parse_int(lo_s, what="--devices"), parse_int(hi_s, what="--devices")
+        if lo <= 0 or hi < lo:
+            raise InputError(f"--devices range '{text}' must be 'low-high' with 0 < low <= high")
+        out, k = [], 1
+        while k <= hi:
+            if k >= lo:
+                out.append(k)
+            k *= 2
+        return out or [lo]
+    counts = [parse_int(part, what="--devices") for part in text.split(",") if part.strip()]
+    if not counts or any(c <= 0 for c in counts):
+        raise InputError(f"--devices must be positive counts, got '{text}'")
+    return counts
+
+
+@app.command("plan")
+def plan_cmd(
+    model: Model, hardware: Hardware, tokens: Tokens = "300B",
+    devices: Annotated[str, typer.Option(help="a count, a list '256,512' or a range '64-1024'")]
+    = "1024",
+    objective: Annotated[str, typer.Option(help="rank by: time | cost")] = "time",
+    top: Annotated[int, typer.Option(help="how many plans to show")] = 10,
+    tp: Annotated[int | None, typer.Option(help="fix tensor parallel")] = None,
+    pp: Annotated[int | None, typer.Option(help="fix pipeline parallel")] = None,
+    dp: Annotated[int | None, typer.Option(help="fix data parallel")] = None,
+    micro_batch: Annotated[int | None, typer.Option("--micro-batch", help="fix")] = None,
+    zero: Annotated[int | None, typer.Option(help="fix the ZeRO stage")] = None,
+    recompute: Annotated[str | None, typer.Option(help="fix: none | selective | full")] = None,
+    seq_len: SeqLen = None, global_batch: GlobalBatch = None, dtype: Dtype = "bf16",
+    price: Price = None, flash: Flash = True, pue: Pue = 1.0, carbon: Carbon = None,
+    goodput: Goodput = 1.0, json_out: Json = False,
+) -> None:
+    """Search every valid plan; show the best ones and the Pareto front (devices, time, cost)."""
+    from suanli.cli.common import print_json, require_positive
+    from suanli.errors import InputError
+    from suanli.plan.search import SearchSpace, search
+
+    for flag, val in (("--top", top), ("--tp", tp), ("--pp", pp), ("--dp", dp),
+                      ("--micro-batch", micro_batch)):
+        require_positive(val, flag)
+    if zero is not None and zero not in (0, 1, 2, 3):
+        raise InputError(f"--zero must be 0, 1, 2 or 3, got {zero}")
+    if recompute is not None and recompute not in ("none", "selective", "full"):
+        raise InputError(f"--recompute must be none, selective or full, got '{recompute}'")
+    counts = parse_devices(devices)
+    job = _job(model, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
+               carbon, goodput)
+    base = SearchSpace()
+    space = SearchSpace(
+        tp=[tp] if tp else None, pp=[pp] if pp else None, dp=[dp] if dp else None,
+        micro_batch=[micro_batch] if micro_batch else base.micro_batch,
+        zero=[zero] if zero is not None else base.zero,
+        recompute=[recompute] if recompute else base.recompute)
+    if json_out:
+        res = search(job, counts, space, objective=objective, top=top)
+        print_json({"objective": objective, "evaluated": res.evaluated, "valid": res.valid,
+                    "fitting": res.fitting, "plans": [estimate_json(e) for e in res.best],
+                    "pareto": [estimate_json(e) for e in res.pareto]})
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task(f"searching plans for {job.model.name}", total=None)
+        res = search(job, counts, space, objective=objective, top=top,
+                     progress=lambda done, total: bar.update(task, total=total, completed=done))
+    from suanli.report.training import print_search
+
+    print_search(res)

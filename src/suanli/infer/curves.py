@@ -10,7 +10,10 @@ batches that fit (how TensorRT-LLM's ``trtllm-bench`` max-load rows are reproduc
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from suanli.errors import InfeasibleError
+from suanli.infer.efficiency import Efficiency
 from suanli.infer.estimate import Deployment, ServingEstimate, estimate
 
 
@@ -27,31 +30,53 @@ def batch_grid(cap: int, max_batch: int = 4096) -> list[int]:
 
 def sweep(dep: Deployment, *, prompt_len: int, output_len: int,
           batches: list[int] | None = None, price_usd_per_device_hour: float | None = None,
-          max_batch: int = 4096) -> list[ServingEstimate]:
+          max_batch: int = 4096, eff: Efficiency | None = None) -> list[ServingEstimate]:
     """Estimates over ``batches`` (default: the power-of-two grid up to the KV limit)."""
     first = estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=1,
-                     price_usd_per_device_hour=price_usd_per_device_hour)
+                     price_usd_per_device_hour=price_usd_per_device_hour, eff=eff)
     if batches is None:
         batches = batch_grid(first.max_concurrent_seqs, max_batch)
     out = [first] if 1 in batches else []
     out += [estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=b,
-                     price_usd_per_device_hour=price_usd_per_device_hour)
+                     price_usd_per_device_hour=price_usd_per_device_hour, eff=eff)
             for b in batches if b != 1]
     return out
 
 
 def max_load(dep: Deployment, *, prompt_len: int, output_len: int,
-             price_usd_per_device_hour: float | None = None,
-             max_batch: int = 4096) -> ServingEstimate:
-    """The highest output throughput over the batch sizes whose KV cache fits."""
+             price_usd_per_device_hour: float | None = None, max_batch: int = 4096,
+             requests: int | None = None, eff: Efficiency | None = None) -> ServingEstimate:
+    """The highest output throughput over the batch sizes whose KV cache fits.
+
+    With ``requests`` (a finite offline benchmark, as trtllm-bench runs), ``requests`` identical
+    requests run in waves of ``B``: ``floor(N/B)`` full waves and one of ``N mod B``, so the
+    throughput is ``N x output / sum(wave e2e)`` (the drain tail counts); otherwise steady state.
+    """
     pts = [e for e in sweep(dep, prompt_len=prompt_len, output_len=output_len,
                             price_usd_per_device_hour=price_usd_per_device_hour,
-                            max_batch=max_batch) if e.fits]
+                            max_batch=max_batch, eff=eff) if e.fits]
     if not pts:
         raise InfeasibleError(f"not even one sequence of {prompt_len + output_len} tokens fits "
                               f"next to the weights of {dep.model.id}",
                               fixes=["raise --tp", "use --kv fp8", "shorter sequences"])
+    if requests is not None:
+        pts = [_waves(dep, e, requests, eff) for e in pts]
     return max(pts, key=lambda e: e.output_tokens_per_s)
+
+
+def _waves(dep: Deployment, e: ServingEstimate, n: int, eff: Efficiency | None
+           ) -> ServingEstimate:
+    full, rest = divmod(n, e.batch)
+    t = full * e.e2e_s
+    if rest:
+        t += estimate(dep, prompt_len=e.prompt_len, output_len=e.output_len, batch=rest,
+                      eff=eff).e2e_s
+    out_tps = n * e.output_len / t
+    return replace(e, output_tokens_per_s=out_tps,
+                   total_tokens_per_s=n * (e.prompt_len + e.output_len) / t,
+                   output_tokens_per_s_per_device=out_tps / e.devices_per_replica,
+                   total_tokens_per_s_per_device=out_tps / e.devices_per_replica
+                   * (e.prompt_len + e.output_len) / e.output_len)
 
 
 def meets(e: ServingEstimate, ttft_slo_s: float | None, tpot_slo_s: float | None) -> bool:
@@ -63,9 +88,26 @@ def meets(e: ServingEstimate, ttft_slo_s: float | None, tpot_slo_s: float | None
 def best_under_slo(dep: Deployment, *, prompt_len: int, output_len: int,
                    ttft_slo_s: float | None = None, tpot_slo_s: float | None = None,
                    price_usd_per_device_hour: float | None = None,
-                   max_batch: int = 4096) -> ServingEstimate | None:
-    """Highest-throughput batch meeting both limits, or None if even batch 1 misses them."""
-    ok = [e for e in sweep(dep, prompt_len=prompt_len, output_len=output_len,
-                           price_usd_per_device_hour=price_usd_per_device_hour,
-                           max_batch=max_batch) if meets(e, ttft_slo_s, tpot_slo_s)]
-    return max(ok, key=lambda e: e.output_tokens_per_s) if ok else None
+                   max_batch: int = 4096, eff: Efficiency | None = None
+                   ) -> ServingEstimate | None:
+    """Highest-throughput batch meeting both limits, or None if even batch 1 misses them.
+    The power-of-two grid is refined by bisection between the last batch that meets the
+    limits and the next one that does not (throughput rises with batch)."""
+    pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
+                price_usd_per_device_hour=price_usd_per_device_hour, max_batch=max_batch,
+                eff=eff)
+    ok = [e for e in pts if meets(e, ttft_slo_s, tpot_slo_s)]
+    if not ok:
+        return None
+    best = max(ok, key=lambda e: e.output_tokens_per_s)
+    above = [e.batch for e in pts if e.batch > best.batch]
+    lo, hi = best.batch, min(above) if above else best.batch
+    while hi - lo > max(1, lo // 32):  # ~3% resolution
+        mid = (lo + hi) // 2
+        e = estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=mid,
+                     price_usd_per_device_hour=price_usd_per_device_hour, eff=eff)
+        if meets(e, ttft_slo_s, tpot_slo_s):
+            lo, best = mid, max(best, e, key=lambda x: x.output_tokens_per_s)
+        else:
+            hi = mid
+    return best

@@ -41,6 +41,8 @@ MIN_ROWS = 6  # a family gets its own parameters only with this many fitted rows
 # serving GEMMs reach 20-90% of dense peak
 BOUNDS = {"compute": (0.2, 0.9), "memory": (0.5, 0.95), "attention_memory": (0.3, 0.95),
           "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1)}
+# trtllm-bench (PyTorch backend) default max_batch_size; recalled from TensorRT-LLM's LlmArgs,
+# not re-checked. The runtime picks the batch below it.
 MAX_LOAD_BATCH = int(os.environ.get("SUANLI_MAX_LOAD_BATCH", "2048"))
 
 
@@ -143,20 +145,10 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
         e = estimate(dep, prompt_len=s["prompt"], output_len=s["output"], batch=s["batch"],
                      eff=eff)
     else:
-        e = _max_load(dep, s, eff, max_load)
+        e = max_load(dep, prompt_len=s["prompt"], output_len=s["output"],
+                     max_batch=MAX_LOAD_BATCH, requests=s.get("requests"), eff=eff)
     tps = e.output_tokens_per_s
     return tps / dep.devices if s["per"] == "gpu" else tps
-
-
-def _max_load(dep: Any, s: dict[str, Any], eff: Efficiency, fn: Any) -> Any:
-    from suanli.infer import curves
-
-    old = curves.estimate
-    try:  # evaluate the sweep with the candidate efficiency (fit) instead of the file's
-        curves.estimate = lambda d, **kw: old(d, eff=eff, **kw)  # type: ignore[assignment]
-        return fn(dep, prompt_len=s["prompt"], output_len=s["output"], max_batch=MAX_LOAD_BATCH)
-    finally:
-        curves.estimate = old  # type: ignore[assignment]
 
 
 def _normalization(case: Case) -> str:

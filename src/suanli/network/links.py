@@ -110,6 +110,24 @@ def default_bandwidth_gbps(distance_km: float) -> float:
     return FAR_GBPS
 
 
+def _two_hops(a: str, b: str) -> tuple[float, float, str, str] | None:
+    """a -> m -> b over two known links (e.g. a city to its hub, then the hub backbone):
+    latencies add, the narrower bandwidth wins; the lowest-latency m is used."""
+    known = known_links()
+    best: tuple[float, float, str, str] | None = None
+    for pair, (bw1, lat1, _, src1) in known.items():
+        if a not in pair or len(pair) != 2:
+            continue
+        (m,) = pair - {a}
+        second = known.get(frozenset((m, b)))
+        if second is None:
+            continue
+        lat = lat1 + second[1]
+        if best is None or lat < best[1]:
+            best = (min(bw1, second[0]), lat, m, f"{src1[:40]}... + {second[3][:40]}...")
+    return best
+
+
 def link(net: Network, a: str, b: str) -> Link:
     """The link from place ``a`` (sender) to place ``b``."""
     lat1, lon1 = place_coords(net, a)
@@ -122,6 +140,10 @@ def link(net: Network, a: str, b: str) -> Link:
     if known is not None:
         bw, lat, eg, src = known
         return Link(a, b, d, bw, lat, eg if a in net.sites else 0.0, f"known: {src}")
+    hop = _two_hops(a, b)
+    if hop is not None:
+        bw, lat, via, src = hop
+        return Link(a, b, d, bw, lat, egress, f"known, 2 hops via {via}: {src}")
     if d < 1.0 and a in net.sites and b in net.sites:
         d = 1.0  # co-located sites (e.g. two providers in one metro) still cross a WAN hop
     return Link(a, b, d, default_bandwidth_gbps(d), default_latency_ms(d), egress,

@@ -77,7 +77,8 @@ def table_run(table: Mapping[tuple[str, str, int], float]) -> RunFn:
         secs = table.get((job.id, system, n))
         if secs is None:
             return durations.Infeasible(f"no duration for {n} x {system} in the table")
-        return Run(float(secs), device_power_w(system))
+        power = device_power_w(system)
+        return Run(float(secs), math.nan if power is None else power)
 
     return run
 

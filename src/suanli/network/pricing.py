@@ -33,16 +33,15 @@ class PriceBreakdown:
     basis: str = "rented (list price)"
 
 
-def device_power_w(hardware: str) -> float:
-    """Accelerator TDP + host share per device, watts (catalog data)."""
+def device_power_w(hardware: str) -> float | None:
+    """Accelerator TDP + host share per device, watts (catalog data); None if TDP unknown."""
     from suanli.catalog import load_catalog
 
     cat = load_catalog()
     system = cat.system(hardware)
     acc = cat.accelerator(system.accelerator)
     if acc.tdp_w is None:
-        raise CatalogError(f"accelerator {acc.id} has no tdp_w, so its energy cannot be priced; "
-                           "add tdp_w to the catalog row", field="tdp_w")
+        return None
     return float(acc.tdp_w) + float(system.host_power_w_per_device)  # watts
 
 
@@ -53,8 +52,13 @@ def owned_price(item: InventoryItem, site: SiteDescriptor) -> PriceBreakdown:
         raise InputError(f"site {site.id} owns {item.hardware} but has no electricity price; add "
                          "electricity_usd_per_kwh to its descriptor")
     o = item.owned
+    power = device_power_w(item.hardware)
+    if power is None:
+        raise CatalogError(f"{item.hardware} has no tdp_w in the catalog, so its energy (and an "
+                           "owned price) cannot be computed; add tdp_w to the accelerator row",
+                           file=f"site {site.id}", field="tdp_w")
     capex = o.capex_usd_per_device / (o.lifetime_years * HOURS_PER_YEAR * o.utilization)
-    energy = device_power_w(item.hardware) / 1000.0 * site.pue * site.electricity_usd_per_kwh
+    energy = power / 1000.0 * site.pue * site.electricity_usd_per_kwh
     return PriceBreakdown(capex + energy + o.ops_usd_per_device_hour, capex, energy,
                           o.ops_usd_per_device_hour,
                           basis=f"owned: capex ${o.capex_usd_per_device:,.0f} over "

@@ -9,9 +9,11 @@ It runs the planner (``suanli.plan.search``) and returns the best plan's numbers
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
 from suanli.catalog.schema import ModelSpec
+from suanli.perf.training import TrainingJob
 
 
 @dataclass(frozen=True)
@@ -35,9 +37,58 @@ class TrainQuote:
         return self.device_hours * self.power_w_per_device / 1000.0 * pue
 
 
+def make_job(model: str | ModelSpec, hardware: str, tokens: float, *,
+             seq_len: int | None = None, global_batch_tokens: float | None = None,
+             dtype: str = "bf16", price_usd_per_device_hour: float | None = None,
+             pue: float = 1.0, carbon_g_per_kwh: float | None = None,
+             goodput: float = 1.0) -> TrainingJob:
+    """Resolve names against the catalog and apply defaults (sequence length: the model's
+    context up to 4096; global batch: ~4M tokens, the usual LLM pre-training batch)."""
+    from suanli.catalog import load_catalog
+    from suanli.errors import InputError
+
+    cat = load_catalog()
+    spec = model if isinstance(model, ModelSpec) else cat.model(model)
+    system = cat.system(hardware)
+    acc = cat.accelerator(system.accelerator)
+    seq = seq_len or min(spec.max_seq_len, 4096)
+    if seq <= 0:
+        raise InputError(f"sequence length must be positive, got {seq}")
+    gbt = global_batch_tokens or 4 * 2**20
+    batch = max(1, round(gbt / seq))
+    if tokens < batch * seq:
+        raise InputError(f"training tokens ({tokens:.3g}) are fewer than one global batch "
+                         f"({batch * seq:,} tokens); raise --tokens or lower --global-batch")
+    return TrainingJob(model=spec, system=system, accelerator=acc, tokens=float(tokens),
+                       seq_len=seq, global_batch=batch, dtype=dtype,
+                       price_usd_per_device_hour=price_usd_per_device_hour, pue=pue,
+                       carbon_g_per_kwh=carbon_g_per_kwh, goodput=goodput)
+
+
+@lru_cache(maxsize=4096)
+def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
+          seq_len: int | None, global_batch_tokens: float | None, objective: str) -> TrainQuote:
+    from dataclasses import asdict
+
+    from suanli.plan.search import search
+    from suanli.perf.training import power_per_device_w
+
+    job = make_job(model, hardware, tokens, seq_len=seq_len,
+                   global_batch_tokens=global_batch_tokens)
+    est = search(job, n_devices, objective=objective, top=1).best[0]
+    return TrainQuote(
+        model=job.model.id, system=job.system.id, accelerator=job.accelerator.id,
+        n_devices=n_devices, tokens=tokens, step_time_s=est.step_time_s,
+        tokens_per_s=est.tokens_per_s, days=est.days, device_hours=est.device_hours,
+        mfu=est.mfu, memory_per_device_gb=est.memory_per_device_gb, fits=est.fits,
+        power_w_per_device=power_per_device_w(job), plan=asdict(est.plan))
+
+
 def best_training_plan(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float, *,
                        seq_len: int | None = None, global_batch_tokens: float | None = None,
                        objective: str = "time") -> TrainQuote:
     """Best plan for training ``model`` on ``n_devices`` of ``hardware`` (system or accelerator
-    name) over ``tokens`` tokens. Raises InfeasibleError (with reasons and fixes) if none fits."""
-    raise NotImplementedError("being written: see suanli.plan.search")
+    name) over ``tokens`` tokens. Raises InfeasibleError (with reasons and fixes) if none fits.
+    Results are memoized: placement asks the same question for many sites."""
+    return _best(model, hardware, int(n_devices), float(tokens), seq_len,
+                 global_batch_tokens, objective)

@@ -23,7 +23,7 @@ SIMPLE: dict[str, type[Placer]] = {
     "gpupacking": GpuPackingPlacer,
     "gpuclustering": GpuClusteringPlacer,
 }
-FRAG_AWARE = ("fgd", "fgd-quantized", "fgd-bf")
+FRAG_AWARE = ("fgd", "fgd-artifact", "fgd-bf")
 PLACERS: tuple[str, ...] = (*SIMPLE, *FRAG_AWARE)
 
 
@@ -37,11 +37,15 @@ def make_placer(name: str, target: Workload | TargetWorkload | None = None) -> P
         if target is None:
             raise InputError(f"placer '{name}' needs a target workload (the job trace whose "
                              "request mix defines fragmentation); pass --trace")
-        tw = target if isinstance(target, TargetWorkload) else TargetWorkload.from_workload(
-            target)
-        if key == "fgd-bf":
-            return FGDBestFitPlacer(tw)
-        return FGDPlacer(tw, quantize=key == "fgd-quantized")
+        if isinstance(target, TargetWorkload):
+            return FGDBestFitPlacer(target) if key == "fgd-bf" else FGDPlacer(target)
+        if key == "fgd-bf":  # ours: large jobs weigh more, then best fit among near-ties
+            return FGDBestFitPlacer(TargetWorkload.from_workload(target, gpu_weight=4.0),
+                                    resolution=10.0)
+        if key == "fgd-artifact":  # the artifact's 95% typical pods and integer scores
+            return FGDPlacer(TargetWorkload.from_workload(target, threshold=0.95),
+                             quantize=True)
+        return FGDPlacer(TargetWorkload.from_workload(target))  # the paper's definition
     raise unknown("placer", name, PLACERS)
 
 

@@ -185,7 +185,7 @@ class FGDBestFitPlacer(FGDPlacer):
 
     name = "fgd-bf"
 
-    def __init__(self, target: TargetWorkload, resolution: float = 1.0) -> None:
+    def __init__(self, target: TargetWorkload, resolution: float = 10.0) -> None:
         super().__init__(target)
         self.resolution = resolution  # milli-GPU: dF closer than this counts as a tie
 

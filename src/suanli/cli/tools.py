@@ -1,0 +1,104 @@
+"""Top-level commands: ``suanli validate``, ``suanli calibrate``, ``suanli figures``, ``suanli demo``."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    app.command("validate")(validate)
+    app.command("calibrate")(calibrate)
+    app.command("figures")(figures)
+    app.command("demo")(demo)
+
+
+def validate(
+    sets: Annotated[str, typer.Option(help="comma list of: full, budget, flops")]
+    = "full,budget,flops",
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """Predict the published training runs and print predicted vs published, with the error."""
+    from suanli.calib.published import validate as run
+    from suanli.cli.common import print_json
+    from suanli.errors import InputError
+
+    chosen = tuple(s.strip() for s in sets.split(",") if s.strip())
+    bad = [s for s in chosen if s not in ("full", "budget", "flops")]
+    if bad or not chosen:
+        raise InputError(f"--sets takes full, budget and/or flops, got '{sets}'")
+    results = run(chosen)
+    if json_out:
+        print_json({"rows": [{
+            "id": r.case.id, "set": r.case.set, "model": r.case.model, "metric": r.case.metric,
+            "published": r.case.published, "predicted": r.predicted, "error": r.error,
+            "plan": r.plan, "quality": r.case.quality, "excluded": r.case.exclude,
+            "assumptions": r.case.assume, "note": r.note, "source": r.case.source}
+            for r in results]})
+        return
+    from suanli.report.training import print_validation
+
+    print_validation(results)
+
+
+def calibrate(
+    loo: Annotated[bool, typer.Option(help="also run leave-one-out (slower)")] = False,
+    write: Annotated[bool, typer.Option("--write/--dry-run",
+                                        help="write perf/data/efficiency.yaml")] = False,
+) -> None:
+    """Refit the efficiency parameters to the published runs (see suanli.calib.fit)."""
+    from rich.console import Console
+
+    from suanli.calib.fit import fit, write_table
+
+    con = Console()
+    with con.status("fitting efficiency parameters to the published runs..."):
+        res = fit(loo=loo)
+    for fam, e in res.table.families.items():
+        con.print(f"{fam}: {e}")
+    con.print(f"overlap_slowdown: {res.table.globals['overlap_slowdown']:.3f}")
+    for cid, err in res.in_sample.items():
+        extra = f"  leave-one-out {res.loo[cid]:+.1%}" if cid in res.loo else ""
+        con.print(f"  {cid}: in-sample {err:+.1%}{extra}")
+    if write:
+        write_table(res)
+        con.print("[green]wrote suanli/perf/data/efficiency.yaml[/]")
+
+
+def figures(
+    json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+) -> None:
+    """The field's headline figures, recomputed by Suanli's model."""
+    from suanli.cli.common import print_json
+    from suanli.report import figures as f
+
+    data = {"run_flops": f.run_flops(), "gpt3_on_a100": f.gpt3_on_a100(),
+            "llama65b": f.llama65b_hours(), "rental": f.rental_scaling(),
+            "compute_optimal": f.compute_optimal_cost(),
+            "units": [{"unit": n, "flop": v} for n, v in f.COMPUTE_UNITS]}
+    if json_out:
+        print_json(data)
+        return
+    from suanli.report.figures_print import print_figures
+
+    print_figures(data)
+
+
+def demo() -> None:
+    """Plan a GPT-3-class training run (175B, 300B tokens) on A100s and print the answer."""
+    from rich.console import Console
+
+    from suanli.plan.api import make_job
+    from suanli.plan.search import search
+    from suanli.report.training import print_estimate, print_search
+
+    con = Console()
+    con.rule("Suanli demo: GPT-3 175B on 300B tokens, 256-2048 x A100 80GB (DGX A100)")
+    job = make_job("gpt3-175b", "dgx-a100-80gb", 300e9, seq_len=2048,
+                   global_batch_tokens=1536 * 2048, pue=1.1, carbon_g_per_kwh=400)
+    res = search(job, [256, 512, 1024, 2048], top=5)
+    print_search(res, con)
+    con.rule("the fastest plan, term by term")
+    print_estimate(res.best[0], con)
+    con.print("\nNext: `suanli train plan --help`, `suanli validate`, `suanli figures`.")

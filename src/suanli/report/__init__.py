@@ -1,0 +1,1 @@
+"""Human-readable output: Rich tables and matplotlib charts (imported lazily)."""

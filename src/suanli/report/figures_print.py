@@ -1,0 +1,55 @@
+"""Print ``suanli figures`` as Rich tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from suanli.units import format_count, format_usd
+
+
+def print_figures(d: dict[str, Any]) -> None:
+    con = Console()
+    t = Table(title="training compute of two landmark runs", title_justify="left")
+    for c in ("model", "tokens", "6ND FLOPs", "PF-days", "per-layer FLOPs", "quoted"):
+        t.add_column(c)
+    for r in d["run_flops"]:
+        t.add_row(r["model"], format_count(r["tokens"]), f"{r['six_nd_flops']:.3g}",
+                  f"{r['six_nd_pf_days']:,.0f}", f"{r['per_layer_flops']:.3g}", r["quoted"])
+    con.print(t)
+    t = Table(title="GPT-3 175B (300B tokens) on 1024 x A100 80GB", title_justify="left")
+    for c in ("kernels", "days", "MFU", "TFLOP/s/GPU", "A100-hours"):
+        t.add_column(c)
+    for r in d["gpt3_on_a100"]:
+        t.add_row(r["setting"], f"{r['days']:.1f}", f"{r['mfu']:.1%}",
+                  f"{r['tflops_per_device']:.0f}", f"{r['device_hours']:,.0f}")
+    con.print(t)
+    con.print(f"[dim]quoted: {d['gpt3_on_a100'][0]['quoted']}[/]")
+    ll = d["llama65b"]
+    con.print(f"LLaMA-65B, 1.4T tokens on 2048 A100: {ll['device_hours']:,.0f} A100-hours "
+              f"({ll['days']:.1f} days at {ll['mfu']:.0%} MFU); quoted {ll['quoted']}.")
+    r = d["rental"]
+    con.print(f"8 x A100 at {format_usd(r['node_usd_per_month'])}/month = "
+              f"{format_usd(r['per_gpu_month'])} per GPU-month ({format_usd(r['per_gpu_hour'])}"
+              f"/h): {r['fleet']:,} A100 cost {format_usd(r['fleet_usd_per_month'])}/month "
+              f"(quoted {r['quoted']}).")
+    t = Table(title="compute-optimal training (20 tokens/parameter) on 1024 x H100: cost ~ N^2",
+              title_justify="left")
+    for c in ("params", "tokens", "FLOPs", "H100-hours", "cost", "x cost per x10 params"):
+        t.add_column(c)
+    prev = None
+    for row in d["compute_optimal"]:
+        ratio = "" if prev is None else f"x{row['cost_usd'] / prev['cost_usd']:.0f}"
+        t.add_row(format_count(row["params"]), format_count(row["tokens"]),
+                  f"{row['flops']:.3g}", f"{row['device_hours']:,.0f}",
+                  format_usd(row["cost_usd"]), ratio)
+        prev = row
+    con.print(t)
+    t = Table(title="compute units", title_justify="left")
+    t.add_column("unit")
+    t.add_column("FLOP", justify="right")
+    for u in d["units"]:
+        t.add_row(u["unit"], f"{u['flop']:.3g}")
+    con.print(t)

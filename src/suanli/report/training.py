@@ -1,0 +1,140 @@
+"""Rich tables for training estimates, plan searches and validation."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+from rich.table import Table
+
+from suanli.units import flops_to_pf_days, format_count, format_duration, format_si, format_usd
+
+if TYPE_CHECKING:
+    from suanli.calib.published import Result
+    from suanli.perf.training import Estimate
+    from suanli.plan.search import SearchResult
+
+
+def _plan_text(est: Estimate) -> str:
+    p = est.plan
+    parts = [f"TP{p.tp}", f"PP{p.pp}" + (f"x{p.interleave}" if p.interleave > 1 else ""),
+             f"DP{p.dp}"]
+    if p.ep > 1:
+        parts.append(f"EP{p.ep}")
+    if p.cp > 1:
+        parts.append(f"CP{p.cp}")
+    parts += [f"mb{p.micro_batch}", f"ZeRO-{p.zero}", f"rc:{p.recompute}"]
+    if p.sp:
+        parts.append("SP")
+    return " ".join(parts)
+
+
+def print_estimate(est: Estimate, console: Console | None = None) -> None:
+    con = console or Console()
+    job = est.job
+    head = Table(title=f"{job.model.name} on {est.plan.devices} x {job.accelerator.name}",
+                 show_header=False, title_justify="left")
+    head.add_column(style="bold")
+    head.add_column()
+    rows = [
+        ("plan", _plan_text(est)),
+        ("tokens", f"{format_count(job.tokens)} at seq {job.seq_len}, "
+                   f"batch {job.global_batch} seqs ({format_count(job.global_batch_tokens)} tok)"),
+        ("model FLOPs", f"{est.total_flops:.3g} ({flops_to_pf_days(est.total_flops):,.0f} "
+                        f"PF-days); 6ND check {est.breakdown['six_nd_flops']:.3g}"),
+        ("step time", f"{est.step_time_s:.3g} s x {est.steps:,.0f} steps"),
+        ("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%} ({est.tflops_per_device:.0f} TFLOP/s "
+                      "per device)"),
+        ("throughput", f"{format_si(est.tokens_per_s, 'tokens/s')}"),
+        ("time to train", format_duration(est.days * 86_400)),
+        ("device-hours", f"{est.device_hours:,.0f}"),
+        ("cost", format_usd(est.cost_usd) if est.cost_usd is not None else "no price: --price"),
+        ("energy", f"{est.energy_kwh:,.0f} kWh (PUE {job.pue})"
+         + (f", {est.co2_kg / 1000:,.1f} t CO2" if est.co2_kg is not None else "")),
+        ("memory", f"{est.memory_per_device_gb:.1f} GB of {est.memory_usable_gb:.1f} GB usable "
+                   + ("[green]fits[/]" if est.fits else
+                      f"[red]does not fit (+{est.memory_per_device_gb - est.memory_usable_gb:.1f}"
+                      " GB)[/]")),
+        ("Amdahl", f"serial fraction {est.serial_fraction:.1%} "
+                   f"(max speedup x{est.amdahl_max_speedup:.0f} at this batch)"),
+    ]
+    for k, v in rows:
+        head.add_row(k, v)
+    con.print(head)
+    bd = est.breakdown
+    t = Table(title="step time breakdown (seconds per step)", title_justify="left")
+    t.add_column("term")
+    t.add_column("seconds", justify="right")
+    t.add_column("share", justify="right")
+    for k, v in bd["time_s"].items():
+        if v > 0:
+            t.add_row(k, f"{v:.4g}", f"{v / est.step_time_s:.1%}")
+    t.add_row("[bold]sum", f"[bold]{est.step_time_s:.4g}", "100%")
+    m = Table(title="memory per device (GB)", title_justify="left")
+    m.add_column("term")
+    m.add_column("GB", justify="right")
+    for k, v in bd["memory_gb"].items():
+        m.add_row(k, f"{v:.2f}")
+    m.add_row("[bold]total", f"[bold]{est.memory_per_device_gb:.2f}")
+    con.print(t)
+    con.print(m)
+    con.print(f"[dim]FLOPs convention: {bd['flops_convention']}. Efficiency: "
+              f"{bd['efficiency']['family']} family"
+              + ("" if bd["efficiency"]["fitted"] else " (no published runs: default curve)")
+              + ".[/]")
+
+
+def plan_table(plans: list[Estimate], title: str) -> Table:
+    t = Table(title=title, title_justify="left")
+    for col, just in (("#", "right"), ("devices", "right"), ("plan", "left"),
+                      ("step s", "right"), ("MFU", "right"), ("days", "right"),
+                      ("device-h", "right"), ("cost", "right"), ("mem GB", "right")):
+        t.add_column(col, justify=just, no_wrap=col == "plan")  # type: ignore[arg-type]
+    for i, e in enumerate(plans, 1):
+        t.add_row(str(i), str(e.plan.devices), _plan_text(e), f"{e.step_time_s:.3g}",
+                  f"{e.mfu:.1%}", f"{e.days:.1f}", f"{e.device_hours:,.0f}",
+                  format_usd(e.cost_usd) if e.cost_usd is not None else "-",
+                  f"{e.memory_per_device_gb:.1f}")
+    return t
+
+
+def print_search(res: SearchResult, console: Console | None = None) -> None:
+    con = console or Console()
+    job = res.best[0].job
+    con.print(plan_table(res.best, f"best plans for {job.model.name} on {job.accelerator.name}"
+                                   f" (by {res.objective})"))
+    if len({e.plan.devices for e in res.pareto}) > 1:
+        con.print(plan_table(res.pareto, "Pareto front: devices vs time vs cost"))
+    con.print(f"[dim]{res.evaluated:,} candidate plans, {res.valid:,} valid, {res.fitting:,} fit "
+              "in memory.[/]")
+
+
+def print_validation(results: list[Result], console: Console | None = None) -> None:
+    import numpy as np
+
+    con = console or Console()
+    for name, title in (("full", "runs with a stated parallel config (metric as published)"),
+                        ("budget", "real trainings: planner's best plan vs published budget"),
+                        ("flops", "total training compute")):
+        rows = [r for r in results if r.case.set == name]
+        if not rows:
+            continue
+        t = Table(title=title, title_justify="left")
+        for col in ("id", "model", "metric", "published", "predicted", "error", "note"):
+            t.add_column(col, justify="right" if col in ("published", "predicted", "error")
+                         else "left", overflow="fold")
+        for r in rows:
+            err = "-" if r.error is None else f"{r.error:+.1%}"
+            style = "" if r.error is None or abs(r.error) <= 0.1 else (
+                "yellow" if abs(r.error) <= 0.3 else "red")
+            note = "; ".join(x for x in (
+                "EXCLUDED: " + r.case.exclude if r.case.exclude else "",
+                "recalled figure" if r.case.quality == "recalled" else "", r.note) if x)
+            t.add_row(r.case.id, r.case.model, r.case.metric.split("_seq")[0],
+                      f"{r.case.published:.4g}", "-" if r.predicted is None
+                      else f"{r.predicted:.4g}", f"[{style}]{err}[/]" if style else err, note)
+        con.print(t)
+        held = [abs(r.error) for r in rows if r.error is not None and not r.case.exclude]
+        if held:
+            con.print(f"  {name}: {len(held)} rows held to the bound: median |error| "
+                      f"{np.median(held):.1%}, max {max(held):.1%}")
