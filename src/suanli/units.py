@@ -161,7 +161,7 @@ def format_duration(seconds: float) -> str:
         scaled = _round_sig(seconds / scale, 3)
         if abs(scaled) >= 1:
             return f"{_sig(scaled, 3)} {name}"
-    return f"{_sig(seconds, 3)} s"
+    return f"{_sig(seconds / 1e-6, 3)} µs"
 
 
 def format_usd(value: float) -> str:

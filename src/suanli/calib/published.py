@@ -176,7 +176,8 @@ def predict(case: Case, eff: Efficiency | None = None, cat: Catalog | None = Non
         return Result(case, pred, pred / case.published - 1.0, None)
     job = _job(case, cat)
     eff = eff or load_efficiency().for_family(job.accelerator.family)
-    n = case.devices or (case.fixed.get("tp", 1) * case.fixed.get("pp", 1) * case.fixed.get("dp", 1))
+    f = case.fixed
+    n = case.devices or f.get("tp", 1) * f.get("pp", 1) * f.get("dp", 1)
     try:
         counts: int | list[int] = n
         objective = "time"

@@ -29,8 +29,8 @@ def _global_options(
     catalog: list[str] | None = typer.Option(
         None, "--catalog", metavar="DIR",
         help="Extra catalog directory with accelerators*.csv, systems*.csv, models*.yaml "
-             f"(repeat it, or separate several with '{os.pathsep}'); rows with a built-in id "
-             "replace it. Added in front of $SUANLI_CATALOG."),
+             f"(repeat it, or separate several with '{os.pathsep}'). Read after the built-in "
+             "files and $SUANLI_CATALOG: a row with an existing id replaces it."),
     version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
                                  help="Print the version and exit."),
 ) -> None:
@@ -43,8 +43,9 @@ def _global_options(
             if not os.path.isdir(os.path.expanduser(d)):
                 raise InputError(f"--catalog {d}: no such directory; give a folder holding "
                                  "accelerators*.csv, systems*.csv or models*.yaml files")
+        # the loader lets later directories win, so the flag goes after the environment's
         old = os.environ.get("SUANLI_CATALOG", "")
-        os.environ["SUANLI_CATALOG"] = os.pathsep.join([*dirs, *filter(None, [old])])
+        os.environ["SUANLI_CATALOG"] = os.pathsep.join([*filter(None, [old]), *dirs])
 
 
 # Command groups: (module under suanli.cli, group name or None to add its commands at top level).
@@ -52,6 +53,7 @@ def _global_options(
 GROUPS: list[tuple[str, str | None]] = [
     ("train", "train"),
     ("catalog_cmds", None),
+    ("net", "net"),
     ("tools", None),
 ]
 
@@ -77,7 +79,7 @@ def run() -> None:
     try:
         app(standalone_mode=False)
     except SuanliError as exc:
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {' '.join(str(exc).split())}\n")  # always one line
         raise SystemExit(exc.exit_code) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None

@@ -1,4 +1,4 @@
-"""Top-level commands: ``suanli validate``, ``suanli calibrate``, ``suanli figures``, ``suanli demo``."""
+"""Top-level commands: ``validate``, ``calibrate``, ``figures`` and ``demo``."""
 
 from __future__ import annotations
 

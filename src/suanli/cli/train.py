@@ -50,17 +50,11 @@ def _job(model: str, hardware: str, tokens: str, seq_len: str | None, global_bat
         raise InputError(f"--pue must be >= 1 (1.0 = no overhead), got {pue}")
     usd = parse_price(price) if price else None
     require_positive(usd, "--price")
+    gb = parse_int(global_batch, what="--global-batch") if global_batch else None
+    require_positive(gb, "--global-batch")
     job = make_job(model, hardware, n_tokens, seq_len=seq, dtype=dtype,
                    price_usd_per_device_hour=usd, pue=pue, carbon_g_per_kwh=carbon,
-                   goodput=goodput)
-    if global_batch:
-        gb = parse_int(global_batch, what="--global-batch")
-        require_positive(gb, "--global-batch")
-        if n_tokens < gb * job.seq_len:
-            raise InputError(f"--tokens ({n_tokens:.3g}) is smaller than one global batch "
-                             f"({gb} x {job.seq_len} tokens); raise --tokens or lower "
-                             "--global-batch")
-        job = replace(job, global_batch=gb)
+                   goodput=goodput, global_batch=gb)
     job.accelerator.peak_flops(dtype)  # fails early with the dtypes this part has
     return replace(job, flash_attention=flash)
 

@@ -28,7 +28,8 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _money(v: Any) -> Any:
+def parse_money(v: Any) -> Any:
+    """"$2M", "2,000,000" or 2e6 -> 2e6 (USD)."""
     if isinstance(v, str):
         s = v.strip().replace(",", "").replace("$", "")
         return parse_count(s, what="an amount of dollars")
@@ -54,7 +55,7 @@ class TrainJob(_Frozen):
     _tok = field_validator("tokens", mode="before")(lambda v: parse_count(v, what="tokens"))
     _dl = field_validator("deadline_s", mode="before")(
         lambda v: None if v is None else parse_duration(v))
-    _bud = field_validator("budget_usd", mode="before")(_money)
+    _bud = field_validator("budget_usd", mode="before")(parse_money)
     _data = field_validator("data_bytes", mode="before")(parse_bytes)
 
 
@@ -83,7 +84,7 @@ class InferJob(_Frozen):
         lambda v: parse_count(v, what="traffic (output tokens/s)"))
     _tt = field_validator("ttft_slo_s", "tpot_slo_s", mode="before")(
         lambda v: None if v is None else _slo(v))
-    _bud = field_validator("budget_usd", mode="before")(_money)
+    _bud = field_validator("budget_usd", mode="before")(parse_money)
 
 
 def _slo(v: Any) -> float:

@@ -111,8 +111,8 @@ def default_bandwidth_gbps(distance_km: float) -> float:
 
 
 def _two_hops(a: str, b: str) -> tuple[float, float, str, str] | None:
-    """a -> m -> b over two known links (e.g. a city to its hub, then the hub backbone):
-    latencies add, the narrower bandwidth wins; the lowest-latency m is used."""
+    """a -> m -> b over two known links (a city to its hub, then the hub backbone); used only
+    when one end is a city. Latencies add, the narrower bandwidth wins, the fastest m is used."""
     known = known_links()
     best: tuple[float, float, str, str] | None = None
     for pair, (bw1, lat1, _, src1) in known.items():
@@ -140,7 +140,7 @@ def link(net: Network, a: str, b: str) -> Link:
     if known is not None:
         bw, lat, eg, src = known
         return Link(a, b, d, bw, lat, eg if a in net.sites else 0.0, f"known: {src}")
-    hop = _two_hops(a, b)
+    hop = _two_hops(a, b) if (a not in net.sites or b not in net.sites) else None
     if hop is not None:
         bw, lat, via, src = hop
         return Link(a, b, d, bw, lat, egress, f"known, 2 hops via {via}: {src}")

@@ -53,14 +53,16 @@ def group_latency(system: System, n: ArrayLike, stride: ArrayLike) -> F:
 def all_reduce(nbytes: ArrayLike, n: ArrayLike, bw: ArrayLike, alpha: ArrayLike) -> F:
     """Ring all-reduce time in seconds; zero when ``n == 1``."""
     n = np.asarray(n, dtype=np.float64)
-    t = 2.0 * (n - 1.0) / n * np.asarray(nbytes) / bw + 2.0 * (n - 1.0) * alpha
+    b, w, a = (np.asarray(x, dtype=np.float64) for x in (nbytes, bw, alpha))
+    t = 2.0 * (n - 1.0) / n * b / w + 2.0 * (n - 1.0) * a
     return np.where(n > 1, t, 0.0)
 
 
 def reduce_scatter(nbytes: ArrayLike, n: ArrayLike, bw: ArrayLike, alpha: ArrayLike) -> F:
     """Ring reduce-scatter (or all-gather: same cost) of a ``nbytes`` buffer, seconds."""
     n = np.asarray(n, dtype=np.float64)
-    t = (n - 1.0) / n * np.asarray(nbytes) / bw + (n - 1.0) * alpha
+    b, w, a = (np.asarray(x, dtype=np.float64) for x in (nbytes, bw, alpha))
+    t = (n - 1.0) / n * b / w + (n - 1.0) * a
     return np.where(n > 1, t, 0.0)
 
 
@@ -74,4 +76,5 @@ def all_to_all(nbytes: ArrayLike, n: ArrayLike, bw: ArrayLike, alpha: ArrayLike)
 
 def p2p(nbytes: ArrayLike, bw: ArrayLike, alpha: ArrayLike) -> F:
     """One point-to-point send, seconds."""
-    return np.asarray(nbytes) / bw + alpha
+    b, w, a = (np.asarray(x, dtype=np.float64) for x in (nbytes, bw, alpha))
+    return b / w + a

@@ -1,1 +1,1 @@
-"""Plan search: a declarative space of parallel plans, evaluated vectorized, ranked, Pareto front."""
+"""Plan search: a declarative space of parallel plans, evaluated vectorized, ranked."""

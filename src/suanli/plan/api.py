@@ -41,9 +41,10 @@ def make_job(model: str | ModelSpec, hardware: str, tokens: float, *,
              seq_len: int | None = None, global_batch_tokens: float | None = None,
              dtype: str = "bf16", price_usd_per_device_hour: float | None = None,
              pue: float = 1.0, carbon_g_per_kwh: float | None = None,
-             goodput: float = 1.0) -> TrainingJob:
+             goodput: float = 1.0, global_batch: int | None = None) -> TrainingJob:
     """Resolve names against the catalog and apply defaults (sequence length: the model's
-    context up to 4096; global batch: ~4M tokens, the usual LLM pre-training batch)."""
+    context up to 4096; global batch: ~4M tokens, the usual LLM pre-training batch).
+    ``global_batch`` (sequences) overrides ``global_batch_tokens``."""
     from suanli.catalog import load_catalog
     from suanli.errors import InputError
 
@@ -55,10 +56,13 @@ def make_job(model: str | ModelSpec, hardware: str, tokens: float, *,
     if seq <= 0:
         raise InputError(f"sequence length must be positive, got {seq}")
     gbt = global_batch_tokens or 4 * 2**20
-    batch = max(1, round(gbt / seq))
+    batch = global_batch or max(1, round(gbt / seq))
+    if batch <= 0:
+        raise InputError(f"global batch must be positive, got {batch}")
     if tokens < batch * seq:
-        raise InputError(f"training tokens ({tokens:.3g}) are fewer than one global batch "
-                         f"({batch * seq:,} tokens); raise --tokens or lower --global-batch")
+        raise InputError(f"--tokens ({tokens:.3g}) is smaller than one global batch "
+                         f"({batch} x {seq} = {batch * seq:,} tokens); raise --tokens or lower "
+                         "--global-batch")
     return TrainingJob(model=spec, system=system, accelerator=acc, tokens=float(tokens),
                        seq_len=seq, global_batch=batch, dtype=dtype,
                        price_usd_per_device_hour=price_usd_per_device_hour, pue=pue,
@@ -70,8 +74,8 @@ def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
           seq_len: int | None, global_batch_tokens: float | None, objective: str) -> TrainQuote:
     from dataclasses import asdict
 
-    from suanli.plan.search import search
     from suanli.perf.training import power_per_device_w
+    from suanli.plan.search import search
 
     job = make_job(model, hardware, tokens, seq_len=seq_len,
                    global_batch_tokens=global_batch_tokens)

@@ -149,7 +149,7 @@ def search(job: TrainingJob, devices: int | Iterable[int], space: SearchSpace | 
     res = evaluate(job, grid, eff)
     if progress:
         progress(total, total)
-    valid = res["valid"]
+    valid = res["valid"].astype(bool)
     fits = valid & (res["mem_total"] <= res["mem_usable"]) if require_fit else valid
     if not fits.any():
         raise _infeasible(job, counts, grid, res, valid)

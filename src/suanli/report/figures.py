@@ -36,18 +36,21 @@ def run_flops() -> list[dict[str, Any]]:
 
 def gpt3_on_a100() -> list[dict[str, Any]]:
     """A GPT-3-class run on ~1000 A100: days for the best plan, 2021 kernels and today's."""
+    from dataclasses import replace
+
     from suanli.plan.api import make_job
-    from suanli.plan.search import search
+    from suanli.plan.search import SearchSpace, search
 
     rows = []
-    for flash, label in ((False, "Megatron-LM 2021 kernels (no fused attention)"),
-                         (True, "fused attention (FlashAttention-2 era)")):
+    megatron_2021 = SearchSpace(recompute=("full",), sp=(False,), zero=(0,))
+    for flash, space, label in (
+            (False, megatron_2021, "2021: unfused attention, full recompute, no SP/ZeRO"),
+            (False, SearchSpace(), "2022: + selective recompute, SP, distributed optimizer"),
+            (True, SearchSpace(), "today: + fused (Flash) attention")):
         job = make_job("gpt3-175b", "dgx-a100-80gb", 300e9, seq_len=2048,
                        global_batch_tokens=1536 * 2048)
-        from dataclasses import replace
-
         job = replace(job, flash_attention=flash)
-        best = search(job, 1024, top=1).best[0]
+        best = search(job, 1024, space, top=1).best[0]
         rows.append({"setting": label, "devices": 1024, "days": best.days, "mfu": best.mfu,
                      "tflops_per_device": best.tflops_per_device,
                      "device_hours": best.device_hours, "plan": best.plan.__dict__,
@@ -58,14 +61,16 @@ def gpt3_on_a100() -> list[dict[str, Any]]:
 
 def llama65b_hours() -> dict[str, Any]:
     """LLaMA-65B: 1.4T tokens on 2048 A100-80GB (Touvron et al. 2023: 1,022,362 GPU-hours)."""
+    from suanli.calib.published import REAL_RUN_GOODPUT
     from suanli.plan.api import make_job
     from suanli.plan.search import search
 
     job = make_job("llama-65b", "dgx-a100-80gb", 1.4e12, seq_len=2048,
-                   global_batch_tokens=4e6)
+                   global_batch_tokens=4 * 2**20, goodput=REAL_RUN_GOODPUT)
     best = search(job, 2048, top=1).best[0]
     return {"model": "LLaMA-65B", "devices": 2048, "device_hours": best.device_hours,
-            "days": best.days, "mfu": best.mfu, "quoted": "~1M A100-hours (1,022,362)"}
+            "days": best.days, "mfu": best.mfu, "goodput": REAL_RUN_GOODPUT,
+            "quoted": "~1M A100-hours (1,022,362)"}
 
 
 def rental_scaling(node_usd_per_month: float = 37_000.0, gpus_per_node: int = 8,
@@ -77,11 +82,12 @@ def rental_scaling(node_usd_per_month: float = 37_000.0, gpus_per_node: int = 8,
             "fleet_usd_per_month": per_gpu_month * fleet, "quoted": "~$46M/month"}
 
 
-def compute_optimal_cost(sizes_b: tuple[float, ...] = (1, 7, 70, 700),
+def compute_optimal_cost(sizes_b: tuple[float, ...] = (1, 10, 100, 1000),
                          tokens_per_param: float = 20.0, hardware: str = "dgx-h100",
-                         devices: int = 1024) -> list[dict[str, Any]]:
+                         max_devices: int = 8192) -> list[dict[str, Any]]:
     """Compute-optimal training (Hoffmann et al. 2022: ~20 tokens per parameter) makes
-    training FLOPs grow with N^2; the planner prices each size on the same hardware."""
+    training FLOPs grow with N^2; the planner prices each size at its cheapest device count
+    (8 to ``max_devices``) on the same hardware."""
     from suanli.catalog.schema import ModelSpec
     from suanli.plan.api import make_job
     from suanli.plan.search import search
@@ -99,9 +105,11 @@ def compute_optimal_cost(sizes_b: tuple[float, ...] = (1, 7, 70, 700),
 
         n = param_count(spec)
         tokens = tokens_per_param * n
-        job = make_job(spec, hardware, tokens, seq_len=2048, global_batch_tokens=4e6)
-        best = search(job, devices, top=1).best[0]
+        job = make_job(spec, hardware, tokens, seq_len=2048, global_batch_tokens=4 * 2**20)
+        counts = [8 * 2**k for k in range(11) if 8 * 2**k <= max_devices]
+        best = search(job, counts, objective="cost", top=1).best[0]
         rows.append({"params": n, "tokens": tokens, "flops": best.total_flops,
+                     "devices": best.plan.devices,
                      "device_hours": best.device_hours, "cost_usd": best.cost_usd,
                      "mfu": best.mfu})
     return rows

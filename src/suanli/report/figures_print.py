@@ -29,23 +29,24 @@ def print_figures(d: dict[str, Any]) -> None:
     con.print(f"[dim]quoted: {d['gpt3_on_a100'][0]['quoted']}[/]")
     ll = d["llama65b"]
     con.print(f"LLaMA-65B, 1.4T tokens on 2048 A100: {ll['device_hours']:,.0f} A100-hours "
-              f"({ll['days']:.1f} days at {ll['mfu']:.0%} MFU); quoted {ll['quoted']}.")
+              f"({ll['days']:.1f} days at {ll['mfu']:.0%} MFU, {ll['goodput']:.0%} goodput); "
+              f"quoted {ll['quoted']}.")
     r = d["rental"]
     con.print(f"8 x A100 at {format_usd(r['node_usd_per_month'])}/month = "
               f"{format_usd(r['per_gpu_month'])} per GPU-month ({format_usd(r['per_gpu_hour'])}"
               f"/h): {r['fleet']:,} A100 cost {format_usd(r['fleet_usd_per_month'])}/month "
               f"(quoted {r['quoted']}).")
-    t = Table(title="compute-optimal training (20 tokens/parameter) on 1024 x H100: cost ~ N^2",
+    t = Table(title="compute-optimal training (20 tokens/parameter) on H100: cost ~ N^2",
               title_justify="left")
-    for c in ("params", "tokens", "FLOPs", "H100-hours", "cost", "x cost per x10 params"):
+    for c in ("params", "tokens", "FLOPs", "H100s", "H100-hours", "cost", "cost / N^2 (rel.)"):
         t.add_column(c)
-    prev = None
+    first = d["compute_optimal"][0]
     for row in d["compute_optimal"]:
-        ratio = "" if prev is None else f"x{row['cost_usd'] / prev['cost_usd']:.0f}"
+        rel = (row["cost_usd"] / row["params"] ** 2) / (first["cost_usd"] / first["params"] ** 2)
+        ratio = f"{rel:.2f}"
         t.add_row(format_count(row["params"]), format_count(row["tokens"]),
-                  f"{row['flops']:.3g}", f"{row['device_hours']:,.0f}",
+                  f"{row['flops']:.3g}", str(row["devices"]), f"{row['device_hours']:,.0f}",
                   format_usd(row["cost_usd"]), ratio)
-        prev = row
     con.print(t)
     t = Table(title="compute units", title_justify="left")
     t.add_column("unit")

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
     from suanli.plan.search import SearchResult
 
 
-def _plan_text(est: Estimate) -> str:
+def _plan_text(est: Estimate, sep: str = " ") -> str:
+    """``TP8 PP8x2 DP16 mb1 ZeRO-1 recompute:selective SP`` (``sep`` between the two halves)."""
     p = est.plan
     parts = [f"TP{p.tp}", f"PP{p.pp}" + (f"x{p.interleave}" if p.interleave > 1 else ""),
              f"DP{p.dp}"]
@@ -23,10 +24,11 @@ def _plan_text(est: Estimate) -> str:
         parts.append(f"EP{p.ep}")
     if p.cp > 1:
         parts.append(f"CP{p.cp}")
-    parts += [f"mb{p.micro_batch}", f"ZeRO-{p.zero}", f"rc:{p.recompute}"]
+    rest = [f"mb{p.micro_batch}", f"Z{p.zero}", {"none": "no-rc", "selective": "sel-rc",
+                                                 "full": "full-rc"}[p.recompute]]
     if p.sp:
-        parts.append("SP")
-    return " ".join(parts)
+        rest.append("SP")
+    return " ".join(parts) + sep + " ".join(rest)
 
 
 def print_estimate(est: Estimate, console: Console | None = None) -> None:
@@ -85,13 +87,13 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
 
 
 def plan_table(plans: list[Estimate], title: str) -> Table:
-    t = Table(title=title, title_justify="left")
-    for col, just in (("#", "right"), ("devices", "right"), ("plan", "left"),
-                      ("step s", "right"), ("MFU", "right"), ("days", "right"),
-                      ("device-h", "right"), ("cost", "right"), ("mem GB", "right")):
-        t.add_column(col, justify=just, no_wrap=col == "plan")  # type: ignore[arg-type]
-    for i, e in enumerate(plans, 1):
-        t.add_row(str(i), str(e.plan.devices), _plan_text(e), f"{e.step_time_s:.3g}",
+    from rich import box
+
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("N", "plan", "step s", "MFU", "days", "device-h", "cost", "GB"):
+        t.add_column(col, justify="left" if col == "plan" else "right", no_wrap=True)
+    for e in plans:
+        t.add_row(str(e.plan.devices), _plan_text(e, "\n"), f"{e.step_time_s:.3g}",
                   f"{e.mfu:.1%}", f"{e.days:.1f}", f"{e.device_hours:,.0f}",
                   format_usd(e.cost_usd) if e.cost_usd is not None else "-",
                   f"{e.memory_per_device_gb:.1f}")

@@ -1,0 +1,15 @@
+"""Run every benchmark script in this folder (``make bench``)."""
+
+from __future__ import annotations
+
+import runpy
+import sys
+from pathlib import Path
+
+here = Path(__file__).parent
+only = sys.argv[1:]
+for script in sorted(here.glob("bench_*.py")):
+    if only and not any(o in script.name for o in only):
+        continue
+    print(f"== {script.name}", flush=True)
+    runpy.run_path(str(script), run_name="__main__")

@@ -1,0 +1,433 @@
+"""``suanli net``: the compute network: sites, links, joining, quotes, placement, east-west.
+
+Every command prints a Rich table, or exactly one JSON object with ``--json``. Nothing heavy is
+imported at module level (``suanli --help`` stays instant).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import typer
+
+if TYPE_CHECKING:
+    from suanli.network.jobs import Filters, Job
+
+app = typer.Typer(help="The compute network: sites, prices, links, quotes and placement.",
+                  no_args_is_help=True)
+
+_JSON = typer.Option(False, "--json", help="Print one JSON object instead of a table.")
+_PROVIDER = typer.Option(None, "--provider", help="Only these providers (repeat the flag).")
+_COUNTRY = typer.Option(None, "--country", help="Only these countries (repeat the flag).")
+_HARDWARE = typer.Option(None, "--hardware", help="Only these systems or accelerators.")
+_SITE = typer.Option(None, "--site", help="Only these site ids (repeat the flag).")
+_KIND = typer.Option(None, "--kind", help="cloud_region, ai_centre, enterprise, edge, ...")
+_EXTRA = typer.Option(None, "--site-file", help="Extra site descriptor files to include.")
+
+
+def _net(extra: list[str] | None = None) -> Any:
+    from suanli.network.sites import load_network
+
+    return load_network(extra or [])
+
+
+def _filters(provider: list[str] | None, country: list[str] | None,
+             hardware: list[str] | None, site: list[str] | None, kind: list[str] | None,
+             spot: bool = True, max_price: str | None = None,
+             carbon_cap: float | None = None) -> Filters:
+    from suanli.network.jobs import Filters
+    from suanli.units import parse_price
+
+    return Filters(providers=tuple(provider or ()), countries=tuple(country or ()),
+                   hardware=tuple(hardware or ()), sites=tuple(site or ()),
+                   kinds=tuple(kind or ()), spot=spot,
+                   max_price_usd_per_device_hour=None if max_price is None
+                   else parse_price(max_price), carbon_cap_kg=carbon_cap)
+
+
+def _table(title: str, columns: list[str], rows: list[list[Any]], caption: str = "") -> None:
+    from rich.table import Table
+
+    from suanli.cli.common import console
+
+    t = Table(title=title, caption=caption or None)
+    for c in columns:
+        t.add_column(c, overflow="fold")
+    for r in rows:
+        t.add_row(*["" if v is None else str(v) for v in r])
+    console().print(t)
+
+
+@app.command("sites")
+def sites_cmd(provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
+              hardware: list[str] = _HARDWARE, kind: list[str] = _KIND,
+              site_file: list[str] = _EXTRA, as_json: bool = _JSON) -> None:
+    """List sites: kind, place, PUE, carbon, and devices by hardware with prices."""
+    from suanli.network.options import hardware_matcher
+    from suanli.network.pricing import device_hour_price
+
+    net = _net(site_file)
+    f = _filters(provider, country, hardware, None, kind)
+    ok_hw = hardware_matcher(f.hardware)
+    out = []
+    for s in net.sites.values():
+        if not f.accepts_site(s.provider, s.country, s.id, s.kind):
+            continue
+        inv = [{"hardware": i.hardware, "count": i.count, "example_count": i.example,
+                "usd_per_device_hour": round(device_hour_price(i, s).usd_per_device_hour, 4),
+                "spot_usd_per_device_hour": i.spot_usd_per_device_hour,
+                "priced_as": "owned" if i.owned else "rented"}
+               for i in s.inventory if ok_hw(i.hardware)]
+        if inv:
+            out.append({"id": s.id, "provider": s.provider, "kind": s.kind,
+                        "country": s.country, "lat": s.location.lat, "lon": s.location.lon,
+                        "pue": s.pue, "carbon_g_per_kwh": s.carbon_g_per_kwh,
+                        "electricity_usd_per_kwh": s.electricity_usd_per_kwh,
+                        "role": s.role, "inventory": inv})
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json({"sites": out, "count": len(out)})
+        return
+    rows = [[s["id"], s["kind"], s["country"], s["pue"], s["carbon_g_per_kwh"],
+             "; ".join(f"{i['count']}{'*' if i['example_count'] else ''} {i['hardware']} "
+                       f"${i['usd_per_device_hour']:.2f}" for i in s["inventory"])]
+            for s in out]
+    _table(f"{len(out)} sites", ["site", "kind", "country", "PUE", "gCO2/kWh",
+                                 "devices, $/device-h"], rows,
+           "* = example count (not published by the operator)")
+
+
+@app.command("links")
+def links_cmd(places: list[str] = typer.Argument(None, help="Sites or cities; default: the "
+                                                  "Chinese hubs."),
+              as_json: bool = _JSON) -> None:
+    """Bandwidth, latency and egress between places (known links, else distance defaults)."""
+    from suanli.network.links import link
+
+    net = _net()
+    names = places or [s.id for s in net.sites.values() if s.role in ("east", "west")]
+    out = [link(net, a, b).__dict__ for a in names for b in names if a < b]
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json({"links": out})
+        return
+    _table("links", ["from", "to", "km", "Gb/s", "ms (one way)", "$/GB", "basis"],
+           [[r["a"], r["b"], f"{r['distance_km']:.0f}", f"{r['bandwidth_gbps']:g}",
+             f"{r['latency_ms']:.1f}", r["egress_usd_per_gb"], r["basis"][:28]] for r in out])
+
+
+@app.command("schema")
+def schema_cmd(out: str = typer.Option(None, "--out", help="Write to this file.")) -> None:
+    """Print the site descriptor JSON Schema (versioned)."""
+    import json
+    from pathlib import Path
+
+    from suanli.network.descriptor import json_schema
+
+    text = json.dumps(json_schema(), indent=2) + "\n"
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+@app.command("join")
+def join_cmd(site_file: str = typer.Argument(..., help="YAML or JSON site descriptor."),
+             replace: bool = typer.Option(False, "--replace", help="Update a registered site."),
+             dry_run: bool = typer.Option(False, "--dry-run", help="Validate only."),
+             as_json: bool = _JSON) -> None:
+    """Validate a site descriptor and register it in the network."""
+    from suanli.network.descriptor import read_descriptor
+    from suanli.network.sites import check_hardware, join_site
+
+    if dry_run:
+        site, where = check_hardware(read_descriptor(site_file)), None
+    else:
+        site, path = join_site(site_file, replace=replace)
+        where = str(path)
+    msg = {"site": site.id, "valid": True, "registered": where,
+           "devices": sum(i.count for i in site.inventory)}
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json(msg)
+    else:
+        typer.echo(f"site {site.id} is valid ({msg['devices']} devices)"
+                   + (f"; registered at {where}" if where else "; not registered (--dry-run)"))
+
+
+@app.command("export")
+def export_cmd(site_id: str = typer.Argument(...),
+               fmt: str = typer.Option("yaml", "--format", help="yaml or json"),
+               out: str = typer.Option(None, "--out", help="Write to this file.")) -> None:
+    """Export one site as a descriptor (import it elsewhere with `suanli net join`)."""
+    from pathlib import Path
+
+    from suanli.errors import InputError
+    from suanli.network.descriptor import dump_descriptor
+
+    if fmt not in ("yaml", "json"):
+        raise InputError(f"--format must be yaml or json, got '{fmt}'")
+    text = dump_descriptor(_net().site(site_id), fmt)
+    if out:
+        Path(out).write_text(text, encoding="utf-8")
+    else:
+        typer.echo(text, nl=False)
+
+
+def _job_from_flags(**kw: Any) -> Job:
+    from suanli.errors import InputError
+    from suanli.network.jobs import parse_job, read_jobs
+
+    if kw["jobs"]:
+        jobs = read_jobs(kw["jobs"])
+        pick = [j for j in jobs if j.id == kw["job"]] if kw["job"] else jobs[:1]
+        if not pick:
+            raise InputError(f"no job '{kw['job']}' in {kw['jobs']}; ids: "
+                             + ", ".join(j.id for j in jobs))
+        return pick[0]
+    if not kw["model"]:
+        raise InputError("give --model (and --tokens for training or --traffic for inference),"
+                         " or --jobs FILE")
+    if kw["traffic"]:
+        raw = {"id": "quote", "kind": "infer", "model": kw["model"], "traffic": kw["traffic"],
+               "ttft_slo": kw["ttft_slo"], "tpot_slo": kw["tpot_slo"],
+               "user_regions": kw["users"] or [], "hours": kw["hours"]}
+    else:
+        if not kw["tokens"]:
+            raise InputError("a training quote needs --tokens (e.g. 300B); an inference quote "
+                             "needs --traffic (output tokens/s)")
+        raw = {"id": "quote", "kind": "train", "model": kw["model"], "tokens": kw["tokens"],
+               "deadline": kw["deadline"], "data_size": kw["data_size"] or 0,
+               "data_location": kw["data_location"], "spot": kw["spot"]}
+    if kw["budget"]:
+        raw["budget"] = kw["budget"]
+    return parse_job({k: v for k, v in raw.items() if v is not None}, "command line")
+
+
+@app.command("quote")
+def quote_cmd(
+    model: str = typer.Option(None, "--model", help="Model id (suanli models)."),
+    tokens: str = typer.Option(None, "--tokens", help="Training tokens, e.g. 300B."),
+    deadline: str = typer.Option(None, "--deadline", help="e.g. 30d (includes data transfer)."),
+    budget: str = typer.Option(None, "--budget", help="USD, e.g. 2M."),
+    data_size: str = typer.Option(None, "--data-size", help="e.g. 50TB."),
+    data_location: str = typer.Option(None, "--data-location", help="Site or city."),
+    spot: bool = typer.Option(False, "--spot", help="The job accepts spot capacity."),
+    traffic: str = typer.Option(None, "--traffic", help="Inference: output tokens/s."),
+    ttft_slo: str = typer.Option(None, "--ttft-slo", help="Inference: e.g. 300ms (end to end)."),
+    tpot_slo: str = typer.Option(None, "--tpot-slo", help="Inference: e.g. 50ms."),
+    users: list[str] = typer.Option(None, "--users", help="Inference: user regions (cities)."),
+    hours: float = typer.Option(720.0, "--hours", help="Inference: service hours priced."),
+    jobs: str = typer.Option(None, "--jobs", help="Take the job from this jobs.yaml."),
+    job: str = typer.Option(None, "--job", help="Job id in --jobs (default: the first)."),
+    provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
+    hardware: list[str] = _HARDWARE, site: list[str] = _SITE, kind: list[str] = _KIND,
+    no_spot: bool = typer.Option(False, "--no-spot", help="Exclude spot offers."),
+    max_price: str = typer.Option(None, "--max-price", help="Max $/device-hour."),
+    carbon_cap: float = typer.Option(None, "--carbon-cap", help="Max kg CO2 for the job."),
+    rank: str = typer.Option("cost", "--rank", help="cost, time or carbon."),
+    top: int = typer.Option(15, "--top", help="Offers to show."),
+    as_json: bool = _JSON,
+) -> None:
+    """Ranked offers for one job across the whole network."""
+    from dataclasses import asdict
+
+    from suanli.network.quote import quote
+    from suanli.units import format_duration, format_usd
+
+    the_job = _job_from_flags(**locals())
+    f = _filters(provider, country, hardware, site, kind, not no_spot, max_price, carbon_cap)
+    offers = quote(_net(), the_job, filters=f, rank=rank, top=top)
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json({"job": the_job.model_dump(), "rank": rank,
+                    "offers": [asdict(o) for o in offers]})
+        return
+    train = the_job.kind == "train"
+    rows = [[i + 1, o.site, o.plan + (" spot" if o.spot else ""),
+             f"{o.usd_per_device_hour:.2f}",
+             format_duration(o.total_s) if train else f"{o.transfer_s * 1e3:.0f} ms RTT",
+             format_duration(o.transfer_s) if train else "",
+             format_usd(o.cost_usd), f"{o.energy_kwh / 1e3:,.1f}",
+             "?" if o.co2_kg is None else f"{o.co2_kg / 1e3:,.1f}"]
+            for i, o in enumerate(offers)]
+    _table(f"offers for {the_job.id} ({the_job.model}), ranked by {rank}",
+           ["#", "site", "hardware x count (plan)", "$/dev-h",
+            "start to finish" if train else "latency", "transfer", "cost", "MWh", "t CO2"],
+           rows, "" if train else f"cost covers {hours:g} h of service")
+
+
+@app.command("place")
+def place_cmd(
+    jobs_file: str = typer.Argument(..., help="jobs.yaml (see examples/jobs.yaml)."),
+    objective: str = typer.Option("cost", "--objective", help="cost, makespan or carbon."),
+    method: str = typer.Option("auto", "--method", help="auto, milp, heuristic or both."),
+    budget: str = typer.Option(None, "--budget", help="Total budget for the batch, USD."),
+    time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, seconds."),
+    prune_to: int = typer.Option(40, "--prune", help="Options kept per job (0 = all)."),
+    provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
+    hardware: list[str] = _HARDWARE, site: list[str] = _SITE, kind: list[str] = _KIND,
+    no_spot: bool = typer.Option(False, "--no-spot", help="Exclude spot offers."),
+    chart: str = typer.Option(None, "--chart", help="Write a map of placements (.png/.svg)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Place a batch of jobs: site, hardware, count and plan per job (MILP / heuristic)."""
+    from suanli.network.jobs import TrainJob, parse_money, read_jobs
+    from suanli.network.links import place_coords
+    from suanli.network.place import place
+    from suanli.units import format_duration, format_usd
+
+    jobs = read_jobs(jobs_file)
+    net = _net()
+    money = None if budget is None else float(parse_money(budget))
+    res = place(net, jobs, objective=objective, method=method, budget_usd=money,
+                filters=_filters(provider, country, hardware, site, kind, not no_spot),
+                prune_to=prune_to, time_limit_s=time_limit)
+    rows = res.best.rows(res.table)
+    totals = res.best.totals(res.table)
+    summary = {"objective": objective, "method": res.best.method, "status": res.best.status,
+               "value": res.best.value, "mip_gap": res.best.mip_gap,
+               "milp_value": None if res.milp is None else res.milp.value,
+               "heuristic_value": None if res.heuristic is None else res.heuristic.value,
+               "heuristic_gap_vs_milp": res.heuristic_gap, "solve_s": res.best.solve_s,
+               "options": res.options_before_prune, "options_after_prune": res.table.n_options,
+               **totals}
+    if chart:
+        from suanli.network.charts import site_map
+
+        src = {j.id: place_coords(net, j.data_location) for j in jobs
+               if isinstance(j, TrainJob) and j.data_location}
+        site_map(net, chart, placements=rows, sources=src, title=f"placement ({objective})")
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json({"summary": summary, "placements": rows})
+        return
+    _table(f"placement of {len(jobs)} jobs, objective {objective}",
+           ["job", "site", "plan", "time", "cost", "t CO2"],
+           [[r["job"], r.get("site"), str(r.get("plan", "")) + (" spot" if r.get("spot") else ""),
+             format_duration(float(r["time_s"])) if r.get("time_s") else "service",
+             format_usd(float(r["cost_usd"])),
+             "?" if r.get("co2_kg") is None else f"{float(r['co2_kg']) / 1e3:,.1f}"]
+            for r in rows])
+    gap = "" if res.heuristic_gap is None else f"; heuristic gap {res.heuristic_gap:.2%}"
+    typer.echo(f"{res.best.method} ({res.best.status}, MIP gap "
+               f"{res.best.mip_gap if res.best.mip_gap is not None else 'n/a'}{gap}): total "
+               f"{format_usd(totals['cost_usd'])}, makespan "
+               f"{format_duration(totals['makespan_s'])}, {totals['co2_kg'] / 1e3:,.1f} t CO2, "
+               f"{res.table.n_options} of {res.options_before_prune} options, "
+               f"{res.best.solve_s:.2f} s" + (f"; chart: {chart}" if chart else ""))
+
+
+@app.command("east-west")
+def east_west_cmd(
+    model: str = typer.Option("llama3-70b", "--model"),
+    tokens: str = typer.Option("1T", "--tokens"),
+    hardware: str = typer.Option("atlas-800t-a2", "--hardware", help="Owned hub hardware."),
+    devices: int = typer.Option(1024, "--devices"),
+    data_size: str = typer.Option("100TB", "--data-size"),
+    data_site: str = typer.Option("cn-yrd-demo-zone", "--data-site", help="Eastern hub."),
+    users: list[str] = typer.Option(None, "--users", help="Inference users (default shanghai)."),
+    traffic: float = typer.Option(5000.0, "--traffic", help="Inference output tokens/s."),
+    serve_model: str = typer.Option("llama3-8b", "--serve-model"),
+    serve_hardware: str = typer.Option("hgx-h20", "--serve-hardware"),
+    ttft_slo: list[float] = typer.Option(None, "--ttft-slo-ms", help="Repeatable; default "
+                                         "50, 100, 200."),
+    chart: str = typer.Option(None, "--chart", help="Write the cost chart (.png/.svg)."),
+    as_json: bool = _JSON,
+) -> None:
+    """Train in the eastern hub holding the data, or ship the data west? Serve from where?"""
+    from dataclasses import asdict
+
+    from suanli.network.eastwest import report
+    from suanli.units import format_duration, format_usd, parse_bytes, parse_count
+
+    rep = report(_net(), model=model, tokens=parse_count(tokens), hardware=hardware,
+                 devices=devices, data_bytes=parse_bytes(data_size), data_site=data_site,
+                 users=tuple(users or ("shanghai",)), traffic=traffic,
+                 ttft_slos_s=tuple(x / 1e3 for x in (ttft_slo or (50.0, 100.0, 200.0))),
+                 serve_model=serve_model, serve_hardware=serve_hardware)
+    if chart:
+        from suanli.network.charts import east_west_chart
+
+        east_west_chart(rep, chart)
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json(asdict(rep))
+        return
+    base = rep.train[0].total_usd
+    _table(f"train {rep.model} ({tokens} tokens, {rep.devices} x {rep.hardware}); data "
+           f"{data_size} in {rep.data_site}",
+           ["site", "role", "$/kWh", "PUE", "$/dev-h", "energy $", "transfer", "total",
+            "vs east", "time", "t CO2"],
+           [[r.site, r.role, f"{r.electricity_usd_per_kwh:.4f}", r.pue,
+             f"{r.usd_per_device_hour:.3f}", format_usd(r.energy_usd),
+             format_duration(r.transfer_s) if r.transfer_s else "-", format_usd(r.total_usd),
+             f"{(r.total_usd - base) / base:+.1%}", format_duration(r.total_s),
+             "?" if r.co2_t is None else f"{r.co2_t:,.0f}"] for r in rep.train])
+    _table(f"serve {serve_model} on {serve_hardware} ({traffic:g} tok/s) to "
+           f"{', '.join(users or ['shanghai'])}",
+           ["TTFT SLO", "site", "RTT ms", "left for model", "devices", "$/h", "note"],
+           [[f"{r.ttft_slo_ms:.0f} ms", r.site, f"{r.rtt_ms:.0f}",
+             f"{r.ttft_budget_ms:.0f} ms" if r.ttft_budget_ms is not None else "",
+             r.devices or "-", "-" if r.usd_per_hour is None else f"{r.usd_per_hour:.2f}",
+             r.note if r.feasible else "INFEASIBLE: " + r.note] for r in rep.serve])
+    for note in rep.assumptions:
+        typer.echo(f"assumption: {note}")
+
+
+@app.command("cross-site")
+def cross_site_cmd(
+    model: str = typer.Option("llama3-70b", "--model"),
+    hardware: str = typer.Option("dgx-h100", "--hardware"),
+    devices: int = typer.Option(1024, "--devices", help="Total devices across all sites."),
+    sites: int = typer.Option(2, "--sites"),
+    latency_ms: float = typer.Option(20.0, "--latency-ms", help="One way, between sites."),
+    tokens: str = typer.Option("1T", "--tokens"),
+    chart: str = typer.Option(None, "--chart", help="Write speedup vs bandwidth (.png/.svg)."),
+    as_json: bool = _JSON,
+) -> None:
+    """When does data parallelism across sites (over the WAN) pay? An honest table."""
+    from dataclasses import asdict
+
+    from suanli.network.crosssite import analyze
+    from suanli.units import parse_count
+
+    rep = analyze(model, hardware, devices, sites=sites, tokens=parse_count(tokens),
+                  latency_ms=latency_ms)
+    if chart:
+        from suanli.network.charts import cross_site_chart
+
+        cross_site_chart(rep, chart)
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json(asdict(rep))
+        return
+    _table(f"{model}: {devices} x {rep.hardware} over {sites} sites vs "
+           f"{devices // sites} at one site ({rep.grad_gb:.0f} GB of gradients per sync)",
+           ["Gb/s", "sync every", "WAN s/sync", "exposed s/step", "days span", "days one site",
+            "speedup", "extra device-h", "faster?"],
+           [[f"{r.bandwidth_gbps:g}", r.sync_every, f"{r.wan_s:.1f}",
+             f"{r.exposed_s_per_step:.2f}", f"{r.days_span:.1f}", f"{r.days_one_site:.1f}",
+             f"{r.speedup:.2f}", f"{r.extra_device_hours:+.0%}", "yes" if r.faster else "no"]
+            for r in rep.rows])
+    for h, bw in rep.break_even_gbps.items():
+        typer.echo(f"break-even WAN bandwidth, sync every {h} step(s): "
+                   + ("never (one site is faster)" if bw is None else f"{bw:,.0f} Gb/s"))
+    typer.echo("sync every > 1 step is local SGD / DiLoCo: it changes the optimizer; check "
+               "model quality before relying on it.")
+
+
+@app.command("map")
+def map_cmd(out: str = typer.Option("network-map.png", "--out", help=".png or .svg"),
+            site_file: list[str] = _EXTRA) -> None:
+    """Draw the sites on a longitude/latitude map."""
+    from suanli.network.charts import site_map
+
+    typer.echo(f"wrote {site_map(_net(site_file), out)}")

@@ -1,0 +1,198 @@
+"""Capacity planning: the cheapest hardware, precision, TP layout and replica count that serve
+a traffic level within p99 TTFT and TPOT limits.
+
+Two stages, as SkyPilot's optimizer (build candidate -> cost, then solve) but with a check:
+
+1. **Analytic ranking.** For every candidate (system, precision, TP), the best batch under the
+   limits (``curves.best_under_slo`` at the mean prompt and output lengths) gives a replica's
+   output tokens/s, ``X``. Replicas ``r = ceil(lambda x mean_output / (rho x X))`` with target
+   load ``rho`` (default 0.8: queueing headroom). Cost/hour = ``r x devices x price``.
+2. **Simulation check** of the ``verify`` cheapest candidates: the continuous-batching simulator
+   (``suanli.infer.simulate``) replays the trace, or Poisson arrivals with lengths drawn from
+   the traffic's samples; replicas grow (x1.25, at least +1) until p99 TTFT and TPOT meet
+   the limits. Mean-value analytics cannot promise a p99; the simulation can measure it.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from suanli.errors import InfeasibleError, InputError
+from suanli.infer.trace import Request, load_azure_trace, synthetic_requests
+from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Arrival rate and length samples (tokens)."""
+
+    requests_per_s: float
+    prompts: tuple[int, ...]
+    outputs: tuple[int, ...]
+    source: str
+    trace: tuple[Request, ...] = ()  # a real trace to replay, if given
+
+    @property
+    def mean_prompt(self) -> float:
+        return statistics.fmean(self.prompts)
+
+    @property
+    def mean_output(self) -> float:
+        return statistics.fmean(self.outputs)
+
+    @property
+    def output_tokens_per_s(self) -> float:
+        return self.requests_per_s * self.mean_output
+
+
+def traffic_from_rate(requests_per_s: float, prompt_len: int, output_len: int) -> Traffic:
+    if requests_per_s <= 0:
+        raise InputError(f"--rps must be positive, got {requests_per_s}")
+    return Traffic(requests_per_s, (prompt_len,), (output_len,),
+                   f"{requests_per_s:g} req/s, {prompt_len}/{output_len} tokens")
+
+
+def traffic_from_tokens_per_day(tokens_per_day: float, prompt_len: int,
+                                output_len: int) -> Traffic:
+    """``tokens_per_day`` counts prompt + output tokens."""
+    if tokens_per_day <= 0:
+        raise InputError(f"--tokens-per-day must be positive, got {tokens_per_day}")
+    rps = tokens_per_day / SECONDS_PER_DAY / (prompt_len + output_len)
+    return Traffic(rps, (prompt_len,), (output_len,),
+                   f"{tokens_per_day:.3g} tokens/day = {rps:.3g} req/s")
+
+
+def traffic_from_trace(path: str | Path, rate_scale: float = 1.0,
+                       limit: int | None = None) -> Traffic:
+    reqs = load_azure_trace(path, rate_scale=rate_scale, limit=limit)
+    span = max(reqs[-1].arrival_s - reqs[0].arrival_s, 1e-9)
+    return Traffic(len(reqs) / span, tuple(r.prompt for r in reqs),
+                   tuple(r.output for r in reqs), f"trace {Path(path).name} x{rate_scale:g}",
+                   tuple(reqs))
+
+
+@dataclass(frozen=True)
+class CapacityOption:
+    system: str
+    accelerator: str
+    precision: str
+    tp: int
+    batch: int
+    replicas: int
+    devices_total: int
+    usd_per_hour: float
+    usd_per_million_output_tokens: float
+    ttft_p99_s: float | None  # simulated (None: analytic only)
+    tpot_p99_s: float | None
+    utilization: float | None
+    verified: bool  # a simulation met both p99 limits
+
+
+def default_hardware() -> list[str]:
+    """The default system of every accelerator with a list price in the catalog."""
+    from suanli.catalog import load_catalog
+
+    cat = load_catalog()
+    out = []
+    for acc in cat.accelerators.values():
+        if acc.price_usd_per_hour is None:
+            continue
+        try:
+            out.append(cat.system(acc.id).id)
+        except InputError:
+            continue
+    return out
+
+
+def _candidates(model: str, hardware: list[str], precisions: list[str], traffic: Traffic,
+                ttft: float | None, tpot: float | None, rho: float,
+                prices: dict[str, float]) -> list[tuple[float, CapacityOption]]:
+    from suanli.infer.api import tp_candidates
+    from suanli.infer.curves import best_under_slo
+    from suanli.infer.estimate import deployment, price_of
+
+    p, o = round(traffic.mean_prompt), max(1, round(traffic.mean_output))
+    out = []
+    for hw in hardware:
+        for prec in precisions:
+            try:
+                base = deployment(model, hw, precision=prec)
+            except InputError:
+                continue  # precision not supported there
+            price = price_of(base, prices.get(hw))
+            if price is None:
+                continue
+            for tp in tp_candidates(base.model, base.system.scale_up_domain, 8):
+                dep = deployment(base.model, hw, tp=tp, precision=prec)
+                try:
+                    e = best_under_slo(dep, prompt_len=p, output_len=o, ttft_slo_s=ttft,
+                                       tpot_slo_s=tpot)
+                except InfeasibleError:
+                    continue
+                if e is None:
+                    continue
+                r = max(1, math.ceil(traffic.output_tokens_per_s / (rho * e.output_tokens_per_s)))
+                cost = r * e.devices_per_replica * price
+                usd_m = cost / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6
+                out.append((cost, CapacityOption(e.system, e.accelerator, e.precision, tp,
+                                                 e.batch, r, r * e.devices_per_replica, cost,
+                                                 usd_m, None, None, None, False)))
+    out.sort(key=lambda t: (t[0], t[1].devices_total))
+    return out
+
+
+def _requests(traffic: Traffic, duration_s: float, seed: int) -> list[Request]:
+    if traffic.trace:
+        return list(traffic.trace)
+    return synthetic_requests(traffic.requests_per_s, duration_s, list(traffic.prompts),
+                              list(traffic.outputs), seed)
+
+
+def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = None,
+                  precisions: tuple[str, ...] = ("bf16", "fp8"),
+                  ttft_p99_slo_s: float | None = 2.0, tpot_p99_slo_s: float | None = 0.1,
+                  target_load: float = 0.8, verify: int = 3, duration_s: float = 600.0,
+                  prices: dict[str, float] | None = None, seed: int = 0,
+                  max_tries: int = 6) -> list[CapacityOption]:
+    """Options sorted by cost per hour; the first ``verify`` are checked by simulation."""
+    from suanli.infer.estimate import deployment
+    from suanli.infer.simulate import simulate
+
+    if not 0 < target_load <= 1:
+        raise InputError(f"--target-load must be in (0, 1], got {target_load}")
+    hw = hardware or default_hardware()
+    cands = _candidates(model, hw, list(precisions), traffic, ttft_p99_slo_s, tpot_p99_slo_s,
+                        target_load, prices or {})
+    if not cands:
+        raise InfeasibleError(f"no hardware in {', '.join(hw)} serves {model} within the limits",
+                              fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
+                                     "lower precision"])
+    reqs = _requests(traffic, duration_s, seed) if verify else []
+    out: list[CapacityOption] = []
+    for i, (_, opt) in enumerate(cands):
+        if i >= verify:
+            out.append(opt)
+            continue
+        dep = deployment(model, opt.system, tp=opt.tp, precision=opt.precision)
+        r = opt.replicas
+        for _ in range(max_tries):
+            res = simulate(dep, reqs, replicas=r, max_batch=opt.batch).summary
+            ok = (ttft_p99_slo_s is None or res["ttft_p99_s"] <= ttft_p99_slo_s) and \
+                (tpot_p99_slo_s is None or not res["tpot_p99_s"] <= math.inf
+                 or res["tpot_p99_s"] <= tpot_p99_slo_s)
+            if ok:
+                break
+            r = max(r + 1, math.ceil(r * 1.25))
+        price = opt.usd_per_hour / opt.devices_total
+        devices = r * opt.devices_total // opt.replicas
+        cost = devices * price
+        out.append(CapacityOption(
+            opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices, cost,
+            cost / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6, res["ttft_p99_s"],
+            res["tpot_p99_s"], res["utilization"], ok))
+    out.sort(key=lambda o: (not o.verified if o.ttft_p99_s is not None else True,
+                            o.usd_per_hour))
+    return out

@@ -1,0 +1,73 @@
+"""Place a batch of jobs on the network: build options, prune, solve (MILP and/or heuristic).
+
+Both solvers run on the same (pruned) option table, so their objective values are directly
+comparable: ``gap = (heuristic - milp) / heuristic``. Pruning keeps each job's best
+``prune_to`` options by the objective plus its fewest-devices option (see ``table.prune``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from suanli.errors import InputError
+from suanli.network.jobs import Filters, Job
+from suanli.network.options import RunFn, ServeFn, build_table, perf_run, perf_serve
+from suanli.network.placement import OptionTable, Placement, greedy, prune, relative_gap, solve
+from suanli.network.placement.milp import _check_jobs
+from suanli.network.sites import Network
+
+METHODS = ("auto", "milp", "heuristic", "both")
+AUTO_MILP_MAX_OPTIONS = 200_000  # above this, "auto" uses the heuristic only
+
+
+@dataclass(frozen=True)
+class PlaceResult:
+    table: OptionTable  # the (pruned) table both solvers saw
+    best: Placement
+    milp: Placement | None
+    heuristic: Placement | None
+    options_before_prune: int
+
+    @property
+    def heuristic_gap(self) -> float | None:
+        """(heuristic - MILP) / heuristic on the same table; None unless both ran."""
+        if self.milp is None or self.heuristic is None or self.heuristic.status == "infeasible":
+            return None
+        return relative_gap(self.heuristic.value, self.milp.value)
+
+
+def place_table(table: OptionTable, *, objective: str = "cost", method: str = "auto",
+                budget_usd: float | None = None, prune_to: int = 40,
+                time_limit_s: float = 30.0) -> PlaceResult:
+    """Solve a ready option table (the seam used by tests and the benchmark)."""
+    if method not in METHODS:
+        raise InputError(f"--method must be one of {', '.join(METHODS)}, got '{method}'")
+    _check_jobs(table)
+    before = table.n_options
+    small = prune(table, objective, prune_to) if prune_to else table
+    use_milp = method in ("milp", "both") or (method == "auto"
+                                              and small.n_options <= AUTO_MILP_MAX_OPTIONS)
+    use_heur = method in ("heuristic", "both", "auto")
+    heur = greedy(small, objective, budget_usd=budget_usd) if use_heur else None
+    exact = solve(small, objective, budget_usd=budget_usd, time_limit_s=time_limit_s) \
+        if use_milp else None
+    best = exact if exact is not None else heur
+    assert best is not None
+    if best.status == "infeasible":
+        from suanli.network.placement.milp import diagnose
+
+        raise diagnose(small, budget_usd)
+    return PlaceResult(small, best, exact, heur, before)
+
+
+def place(net: Network, jobs: Sequence[Job], *, objective: str = "cost", method: str = "auto",
+          budget_usd: float | None = None, filters: Filters | None = None,
+          free: Mapping[str, int] | None = None, run_fn: RunFn = perf_run,
+          serve_fn: ServeFn = perf_serve, prune_to: int = 40,
+          time_limit_s: float = 30.0) -> PlaceResult:
+    """Choose site, hardware, count and plan for every job (module docstring)."""
+    table = build_table(net, jobs, filters=filters, free=free, run_fn=run_fn,
+                        serve_fn=serve_fn)
+    return place_table(table, objective=objective, method=method, budget_usd=budget_usd,
+                       prune_to=prune_to, time_limit_s=time_limit_s)

@@ -1,0 +1,72 @@
+"""The golden validation suite: Suanli against published training runs.
+
+Bounds (issue 2): on rows with a full parallel config, median |error| <= 10% and max <= 25%
+on the published metric; on budget rows, device-hours within 30%. Rows carrying an
+``exclude`` reason in training-cases.yaml are reported by `suanli validate` but not held.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from suanli.calib.published import load_cases, validate
+
+
+@pytest.fixture(scope="module")
+def results():
+    return validate()
+
+
+def _held(results, name):
+    rows = [r for r in results if r.case.set == name and not r.case.exclude]
+    assert rows, f"no {name} rows"
+    return rows
+
+
+def test_full_config_rows_within_bounds(results):
+    rows = _held(results, "full")
+    assert len(rows) >= 20
+    errs = np.array([abs(r.error) for r in rows])
+    assert all(r.predicted is not None for r in rows)
+    assert np.median(errs) <= 0.10, errs
+    assert errs.max() <= 0.25, {r.case.id: round(r.error, 3) for r in rows}
+
+
+def test_every_family_of_full_rows_is_covered(results):
+    ids = {r.case.id for r in _held(results, "full")}
+    assert {"T003", "T012"} <= ids  # Megatron 2021 Table 1
+    assert {"T015", "T017", "T019", "T021"} <= ids  # Korthikanti 2022 Table 5
+    assert {"T068", "T071", "T074"} <= ids  # MPT benchmarks
+    assert "T062" in ids  # Nemotron recipe
+
+
+def test_budget_rows_within_30_percent(results):
+    rows = _held(results, "budget")
+    assert len(rows) >= 8
+    bad = {r.case.id: r.error for r in rows if r.error is None or abs(r.error) > 0.30}
+    assert not bad, bad
+
+
+def test_total_compute_rows(results):
+    for r in _held(results, "flops"):
+        assert abs(r.error) <= 0.10, (r.case.id, r.error)
+
+
+def test_exclusions_and_assumptions_are_written_down():
+    cases = load_cases()
+    assert all(c.source for c in cases)
+    excluded = [c for c in cases if c.exclude]
+    assert all(len(c.exclude) > 40 for c in excluded)  # a reason, not a flag
+    assert len(excluded) <= len(cases) // 4
+    for c in cases:
+        if c.set == "budget":
+            assert c.assume, f"{c.id}: budget rows must state their assumptions"
+
+
+def test_efficiency_file_was_fitted_on_the_full_rows():
+    from suanli.perf.efficiency import load_efficiency
+
+    meta = load_efficiency().meta
+    held = sorted(c.id for c in load_cases() if c.set == "full" and not c.exclude)
+    assert sorted(meta["rows"]) == held

@@ -1,0 +1,128 @@
+"""The training model: its terms add up, and it obeys the laws it must."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from suanli.errors import InputError
+from suanli.perf.training import Plan, TrainingJob, estimate
+
+
+@pytest.fixture(scope="module")
+def job(catalog) -> TrainingJob:
+    system = catalog.system("dgx-a100-80gb")
+    return TrainingJob(model=catalog.model("gpt3-175b"), system=system,
+                       accelerator=catalog.accelerator(system.accelerator), tokens=300e9,
+                       seq_len=2048, global_batch=1536, price_usd_per_device_hour=2.0,
+                       carbon_g_per_kwh=400.0, pue=1.2)
+
+
+BASE = Plan(tp=8, pp=8, dp=16, micro_batch=1, interleave=2, zero=1, recompute="selective",
+            sp=True)
+
+
+def test_breakdown_sums_to_the_step_time(job):
+    est = estimate(job, BASE)
+    assert sum(est.breakdown["time_s"].values()) == pytest.approx(est.step_time_s, rel=1e-9)
+    mem = est.breakdown["memory_gb"]
+    total = mem["weights_grads_optimizer"] + mem["activations"] + mem["buffers_and_reserved"]
+    assert total == pytest.approx(est.memory_per_device_gb, rel=1e-6)
+
+
+def test_cost_is_time_times_price_and_energy_follows_power(job):
+    est = estimate(job, BASE)
+    assert est.device_hours == pytest.approx(est.days * 24 * BASE.devices)
+    assert est.cost_usd == pytest.approx(est.device_hours * 2.0)
+    watts = job.accelerator.tdp_w + job.system.host_power_w_per_device
+    assert est.energy_kwh == pytest.approx(est.device_hours * watts / 1000 * 1.2)
+    assert est.co2_kg == pytest.approx(est.energy_kwh * 0.4)
+
+
+def test_mfu_is_model_flops_over_peak_time(job):
+    est = estimate(job, BASE)
+    peak = job.accelerator.peak_flops("bf16")
+    per_step = est.total_flops / est.steps
+    assert est.mfu == pytest.approx(per_step / (BASE.devices * peak * est.step_time_s))
+    assert est.hfu > est.mfu  # selective recompute adds hardware FLOPs
+    assert 0.2 < est.mfu < 0.75
+
+
+def test_recompute_trades_memory_for_time(job):
+    none = estimate(job, replace(BASE, recompute="none"))
+    sel = estimate(job, BASE)
+    full = estimate(job, replace(BASE, recompute="full"))
+    assert none.memory_per_device_gb >= sel.memory_per_device_gb > full.memory_per_device_gb
+    assert none.step_time_s <= sel.step_time_s < full.step_time_s
+
+
+def test_zero_stages_shrink_state_memory(job):
+    mems = [estimate(job, replace(BASE, pp=1, dp=128, interleave=1, zero=z)).breakdown[
+        "memory_gb"]["weights_grads_optimizer"] for z in (0, 1, 2, 3)]
+    assert mems[0] > mems[1] > mems[2] > mems[3]
+
+
+def test_pipeline_bubble_follows_p_minus_1_over_v_m(job):
+    est = estimate(job, replace(BASE, interleave=1))
+    inter = estimate(job, replace(BASE, interleave=4))
+    m = est.breakdown["micro_batches_per_step"]
+    per_micro = (est.step_time_s - est.breakdown["time_s"]["bubble"]
+                 - est.breakdown["time_s"]["dp_comm"] - est.breakdown["time_s"]["optimizer"]) / m
+    assert est.breakdown["time_s"]["bubble"] == pytest.approx(7 * per_micro, rel=1e-6)
+    assert inter.breakdown["time_s"]["bubble"] < est.breakdown["time_s"]["bubble"] / 3
+
+
+@settings(max_examples=25, deadline=None)
+@given(k=st.integers(min_value=1, max_value=6), zero=st.integers(min_value=0, max_value=3))
+def test_more_data_parallel_devices_never_need_more_memory(job, k, zero):
+    small = Plan(tp=8, pp=1, dp=2**k, micro_batch=1, zero=zero, recompute="full", sp=True)
+    big = replace(small, dp=2 ** (k + 1))
+    j = replace(job, global_batch=2**8)
+    assert estimate(j, big).memory_per_device_gb <= estimate(j, small).memory_per_device_gb + 1e-9
+
+
+@settings(max_examples=25, deadline=None)
+@given(tokens=st.floats(min_value=1e10, max_value=1e13))
+def test_time_and_cost_scale_with_tokens(job, tokens):
+    a = estimate(replace(job, tokens=tokens), BASE)
+    b = estimate(replace(job, tokens=2 * tokens), BASE)
+    assert b.days == pytest.approx(2 * a.days)
+    assert b.cost_usd == pytest.approx(2 * a.cost_usd)
+    assert b.step_time_s == pytest.approx(a.step_time_s)
+
+
+def test_goodput_stretches_wall_time_only(job):
+    a = estimate(job, BASE)
+    b = estimate(replace(job, goodput=0.9), BASE)
+    assert b.days == pytest.approx(a.days / 0.9)
+    assert b.mfu == pytest.approx(a.mfu)
+
+
+def test_fp8_is_faster_than_bf16_on_hopper(catalog):
+    system = catalog.system("dgx-h100")
+    j = TrainingJob(model=catalog.model("llama3-70b"), system=system,
+                    accelerator=catalog.accelerator(system.accelerator), tokens=1e12,
+                    seq_len=8192, global_batch=512)
+    plan = Plan(tp=8, pp=4, dp=4, micro_batch=1, interleave=5, zero=1, sp=True)
+    assert estimate(replace(j, dtype="fp8"), plan).step_time_s < estimate(j, plan).step_time_s
+
+
+@pytest.mark.parametrize(("plan", "match"), [
+    (replace(BASE, tp=7), "does not divide"),
+    (replace(BASE, dp=5), "not a multiple"),
+    (replace(BASE, zero=3), "ZeRO stage 2/3 cannot"),
+    (replace(BASE, ep=2), "--ep must divide"),
+])
+def test_invalid_plans_say_why(job, plan, match):
+    with pytest.raises(InputError, match=match):
+        estimate(job, plan)
+
+
+def test_tp_over_the_nvlink_domain_uses_the_slower_network(job):
+    inside = estimate(job, BASE)
+    across = estimate(job, replace(BASE, tp=16, dp=8, sp=True))
+    per_layer_inside = inside.breakdown["time_s"]["tp_comm"] / 8
+    assert across.breakdown["time_s"]["tp_comm"] / 16 > 2 * per_layer_inside
