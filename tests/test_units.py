@@ -55,7 +55,7 @@ def test_parse_count_refuses_non_finite_numbers() -> None:
 def test_parse_int() -> None:
     assert parse_int("4k") == 4000 and isinstance(parse_int("4k"), int)
     assert parse_int(7) == 7
-    with pytest.raises(InputError, match="whole number, got '1.5'"):
+    with pytest.raises(InputError, match=r"whole number, got '1\.5'"):
         parse_int("1.5", what="the batch size")
     with pytest.raises(InputError, match="the batch size"):
         parse_int("1.5", what="the batch size")
@@ -142,8 +142,8 @@ def test_format_count(value: float, text: str) -> None:
 
 @pytest.mark.parametrize(("seconds", "text"), [
     (1.1, "1.1 s"), (34.2 * 86400, "34.2 days"), (2.1 * 365.25 * 86400, "2.1 years"),
-    (59.99, "1 min"), (90, "1.5 min"), (7200, "2 h"), (0, "0 s"), (5e-4, "500 µs"), (2.5e-3, "2.5 ms"),
-    (5e-7, "0.5 µs"), (5e-5, "50 µs"), (86_399, "1 days"),
+    (59.99, "1 min"), (90, "1.5 min"), (7200, "2 h"), (0, "0 s"), (5e-4, "500 µs"),
+    (2.5e-3, "2.5 ms"), (5e-7, "0.5 µs"), (5e-5, "50 µs"), (86_399, "1 days"),
 ])
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text

@@ -2,7 +2,10 @@
 
 Parsing accepts what people type: ``"300B"`` tokens, ``"2T"``, ``"1.5e23"``, ``"80GB"``,
 ``"$2.5/h"``, ``"30d"``. Decimal SI prefixes are used for counts and FLOPs (1 B = 1e9), and
-both SI and binary for bytes (``GB`` = 1e9, ``GiB`` = 2**30).
+both SI and binary for bytes (``GB`` = 1e9, ``GiB`` = 2**30). Every parser refuses
+non-finite values and says how to write the quantity. Formatters round to significant digits
+*before* choosing the prefix or unit (999,999 -> ``'1M'``, 59.99 s -> ``'1 min'``) and never use
+exponent notation.
 
 >>> parse_count("300B")
 300000000000.0

@@ -119,7 +119,7 @@ def test_user_csv_unknown_column_and_extra_cells(tmp_path: Path) -> None:
         load_catalog([tmp_path])
     (tmp_path / "accelerators_a.csv").unlink()
     _write(tmp_path / "accelerators_b.csv", ACC_HEADER + "\nX1,Mine,Acme,x,64,1000,500,100,8,a,b\n")
-    with pytest.raises(CatalogError, match="row 2.*quote cells"):
+    with pytest.raises(CatalogError, match=r"row 2.*quote cells"):
         load_catalog([tmp_path])
 
 
@@ -149,7 +149,7 @@ def test_user_rows_with_a_builtin_id_override_it(tmp_path: Path) -> None:
     header = "id,name,accelerator,devices_per_node,scale_up_domain,scale_up_gbs," \
              "scale_up_latency_us,scale_out_gbs,scale_out_latency_us,source"
     _write(tmp_path / "systems_site.csv",
-           header + "\ndgx-h100,Our DGX H100,H100-80GB,8,8,450,4,25,8,our cluster (4x NDR per node)\n")
+           header + "\ndgx-h100,Our DGX H100,H100-80GB,8,8,450,4,25,8,our cluster (4x NDR)\n")
     _write(tmp_path / "models_site.yaml",
            "- {id: llama3-8b, name: Our Llama, family: llama3, params_b: 8.03, layers: 32,"
            " hidden: 4096, heads: 32, kv_heads: 8, ffn_hidden: 14336, vocab: 128256,"
@@ -183,7 +183,7 @@ def test_bad_yaml_names_the_file(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="expected a list"):
         load_catalog([tmp_path])
     _write(f, "- just a string\n")
-    with pytest.raises(CatalogError, match="row 1.*mapping"):
+    with pytest.raises(CatalogError, match=r"row 1.*mapping"):
         load_catalog([tmp_path])
 
 

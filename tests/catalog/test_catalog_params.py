@@ -8,8 +8,10 @@ and the counting code.
 from __future__ import annotations
 
 import pytest
+import yaml
 
 from suanli.catalog import load_catalog
+from suanli.catalog.loader import DATA_DIR, ENV_VAR
 from suanli.perf.ops import active_param_count, param_count
 
 # Documented gaps (see each row's source): the papers' shapes do not give their headline size.
@@ -19,7 +21,12 @@ WIDER = {
     "megatron-1.7b": 0.03,  # Narayanan et al. 2021 Table 1 rounds 1.65B to 1.7B
 }
 
-MODELS = sorted(load_catalog().models)
+MODELS = sorted(m["id"] for m in yaml.safe_load((DATA_DIR / "models.yaml").read_text("utf-8")))
+
+
+@pytest.fixture(autouse=True)
+def _builtin_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 @pytest.mark.parametrize("model_id", MODELS)

@@ -13,10 +13,16 @@ from hypothesis import strategies as st
 
 from suanli.catalog import load_catalog
 from suanli.catalog.hf import model_from_hf_config, model_from_hf_dict
+from suanli.catalog.loader import ENV_VAR
 from suanli.errors import CatalogError
 from suanli.perf.ops import active_param_count, is_moe_layer, param_count
 
 CONFIGS = Path(__file__).parent / "hf_configs"
+
+
+@pytest.fixture(autouse=True)
+def _builtin_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(ENV_VAR, raising=False)
 
 
 def _cfg(name: str) -> dict[str, Any]:

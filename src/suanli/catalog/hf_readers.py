@@ -313,8 +313,7 @@ def _mpt(cfg: HFConfig) -> Fields:
     act = str(act_fn.get("name", "gelu")).lower() if isinstance(act_fn, dict) else "gelu"
     gated = ffn_cfg.get("ffn_type") == "mptglu"
     f.update(kv_heads=kv, ffn_hidden=int(ffn), max_seq_len=cfg.num("max_seq_len", default=2048),
-             mlp=_act_to_mlp(cfg, "silu" if gated and act == "silu" else act,
-                             "ffn_config.ffn_act_fn", gated),
+             mlp=_act_to_mlp(cfg, act, "ffn_config.ffn_act_fn", gated),
              norm="layernorm", position="alibi" if alibi else "learned" if learned else "rope",
              tied_embeddings=cfg.flag("tie_word_embeddings", True))
     return f
@@ -386,9 +385,8 @@ SUPPORTED_MODEL_TYPES = tuple(sorted(READERS))
 
 # architectures[0] -> model_type, for configs that lack model_type
 ARCH_PREFIX = {"Llama": "llama", "Mistral": "mistral", "Mixtral": "mixtral",
-                "Qwen2Moe": "qwen2_moe", "Qwen2": "qwen2", "Qwen3Moe": "qwen3_moe",
-                "Qwen3": "qwen3", "Gemma2": "gemma2",
-                "Gemma": "gemma", "Phi3": "phi3", "GPT2": "gpt2", "GPTJ": "gptj",
-                "GPTNeoX": "gpt_neox", "Falcon": "falcon", "RW": "falcon", "MPT": "mpt",
-                "Bloom": "bloom", "OPT": "opt", "DeepseekV2": "deepseek_v2",
-                "DeepseekV3": "deepseek_v3"}
+               "Qwen2Moe": "qwen2_moe", "Qwen2": "qwen2", "Qwen3Moe": "qwen3_moe",
+               "Qwen3": "qwen3", "Gemma2": "gemma2", "Gemma": "gemma", "Phi3": "phi3",
+               "GPT2": "gpt2", "GPTJ": "gptj", "GPTNeoX": "gpt_neox", "Falcon": "falcon",
+               "RW": "falcon", "MPT": "mpt", "Bloom": "bloom", "OPT": "opt",
+               "DeepseekV2": "deepseek_v2", "DeepseekV3": "deepseek_v3"}

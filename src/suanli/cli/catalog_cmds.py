@@ -173,19 +173,33 @@ def models(
     from suanli.units import format_count
 
     out = console()
-    room = out.width - 106  # the source column only where it fits; --json always has it
-    wide = room >= 24
     headers = ["id", "params", "active", "layers", "hidden", "heads/kv", "attn", "ffn", "vocab",
-               "experts/k", *(["source"] if wide else [])]
+               "experts/k"]
     cells = [[r["id"], format_count(r["params"]),
               format_count(r["active_params"]) if r["experts"] else "",
               str(r["layers"]), str(r["hidden"]), f"{r['heads']}/{r['kv_heads']}",
               r["attention"], str(r["ffn_hidden"]), str(r["vocab"]),
-              f"{r['experts']}/{r['top_k']}" if r["experts"] else "",
-              *([_clip(r["source"], room)] if wide else [])] for r in rows]
+              f"{r['experts']}/{r['top_k']}" if r["experts"] else ""] for r in rows]
+    # name and source only where the terminal has room for them; --json always has both
+    room = out.width - _width(headers, cells)
+    name_w = max([len(r["name"]) for r in rows] + [4]) + 2
+    if room >= name_w:
+        headers.insert(1, "name")
+        for c, r in zip(cells, rows, strict=True):
+            c.insert(1, r["name"])
+        room -= name_w
+    if room >= 24:
+        headers.append("source")
+        for c, r in zip(cells, rows, strict=True):
+            c.append(_clip(r["source"], room - 2))
     table = _table(f"Models ({len(rows)}): parameters computed from the shapes", headers, cells,
-                   left=("id", "attn", "source"))
+                   left=("id", "name", "attn", "source"))
     _print(out, table)
+
+
+def _width(headers: list[str], cells: list[list[str]]) -> int:
+    """Characters a compact table of these cells needs (2 of padding per column)."""
+    return sum(max([len(h)] + [len(c[i]) for c in cells]) + 2 for i, h in enumerate(headers))
 
 
 def _clip(text: str, width: int) -> str:

@@ -307,13 +307,16 @@ def place_cmd(
 
         print_json({"summary": summary, "placements": rows})
         return
+    def num(r: dict[str, Any], key: str) -> float:
+        return float(r[key])
+
     _table(f"placement of {len(jobs)} jobs, objective {objective}",
            ["job", "site", "plan", "time", "cost", "t CO2"],
            [[r["job"], r.get("site"), str(r.get("plan", "")) + (" spot" if r.get("spot") else ""),
-             format_duration(float(r["time_s"])) if r.get("time_s") else "service",
-             format_usd(float(r["cost_usd"])),
-             "?" if r.get("co2_kg") is None else f"{float(r['co2_kg']) / 1e3:,.1f}"]
-            for r in rows])
+             format_duration(num(r, "time_s")) if r.get("time_s") else "service",
+             format_usd(num(r, "cost_usd")),
+             "?" if r.get("co2_kg") is None else f"{num(r, 'co2_kg') / 1e3:,.1f}"]
+            if r["placed"] else [r["job"], "NOT PLACED", "", "", "", ""] for r in rows])
     gap = "" if res.heuristic_gap is None else f"; heuristic gap {res.heuristic_gap:.2%}"
     typer.echo(f"{res.best.method} ({res.best.status}, MIP gap "
                f"{res.best.mip_gap if res.best.mip_gap is not None else 'n/a'}{gap}): total "

@@ -154,10 +154,15 @@ def _requests(traffic: Traffic, duration_s: float, seed: int) -> list[Request]:
 def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = None,
                   precisions: tuple[str, ...] = ("bf16", "fp8"),
                   ttft_p99_slo_s: float | None = 2.0, tpot_p99_slo_s: float | None = 0.1,
-                  target_load: float = 0.8, verify: int = 3, duration_s: float = 600.0,
+                  target_load: float = 0.8, verify: int = 6, duration_s: float = 600.0,
                   prices: dict[str, float] | None = None, seed: int = 0,
-                  max_tries: int = 6) -> list[CapacityOption]:
-    """Options sorted by cost per hour; the first ``verify`` are checked by simulation."""
+                  max_tries: int = 8) -> list[CapacityOption]:
+    """Options, cheapest first: simulated ones that meet the p99 limits lead.
+
+    Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
+    simulation only adds replicas), until the next analytic cost is above the cheapest verified
+    one or ``verify`` candidates have been simulated. Per candidate, replicas grow until the p99
+    limits hold, then bisect down to the fewest that do."""
     from suanli.infer.estimate import deployment
     from suanli.infer.simulate import simulate
 
@@ -171,28 +176,48 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
                                      "lower precision"])
     reqs = _requests(traffic, duration_s, seed) if verify else []
-    out: list[CapacityOption] = []
-    for i, (_, opt) in enumerate(cands):
-        if i >= verify:
-            out.append(opt)
+
+    def meets(summary: dict[str, float]) -> bool:
+        tp99 = summary["tpot_p99_s"]
+        return (ttft_p99_slo_s is None or summary["ttft_p99_s"] <= ttft_p99_slo_s) and \
+            (tpot_p99_slo_s is None or math.isnan(tp99) or tp99 <= tpot_p99_slo_s)
+
+    verified: list[CapacityOption] = []
+    rest: list[CapacityOption] = []
+    for cost, opt in cands:
+        best = min((v.usd_per_hour for v in verified if v.verified), default=math.inf)
+        if len(verified) >= verify or cost >= best:
+            rest.append(opt)
             continue
         dep = deployment(model, opt.system, tp=opt.tp, precision=opt.precision)
-        r = opt.replicas
+        runs: dict[int, dict[str, float]] = {}
+
+        def run(r: int, dep=dep, opt=opt, runs=runs) -> bool:  # noqa: B023
+            runs[r] = simulate(dep, reqs, replicas=r, max_batch=opt.batch).summary
+            return meets(runs[r])
+
+        lo, hi = 0, opt.replicas
         for _ in range(max_tries):
-            res = simulate(dep, reqs, replicas=r, max_batch=opt.batch).summary
-            ok = (ttft_p99_slo_s is None or res["ttft_p99_s"] <= ttft_p99_slo_s) and \
-                (tpot_p99_slo_s is None or not res["tpot_p99_s"] <= math.inf
-                 or res["tpot_p99_s"] <= tpot_p99_slo_s)
-            if ok:
+            if run(hi):
                 break
-            r = max(r + 1, math.ceil(r * 1.25))
-        price = opt.usd_per_hour / opt.devices_total
+            lo, hi = hi, max(hi + 1, math.ceil(hi * 1.25))
+        ok = hi in runs and meets(runs[hi])
+        while ok and hi - lo > 1 and lo + 1 < hi and len(runs) < 2 * max_tries:
+            mid = (lo + hi) // 2
+            if mid <= 0:
+                break
+            if run(mid):
+                hi = mid
+            else:
+                lo = mid
+        r = hi if ok else max(runs)
+        res = runs[r]
+        per_dev = opt.usd_per_hour / opt.devices_total
         devices = r * opt.devices_total // opt.replicas
-        cost = devices * price
-        out.append(CapacityOption(
-            opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices, cost,
-            cost / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6, res["ttft_p99_s"],
-            res["tpot_p99_s"], res["utilization"], ok))
-    out.sort(key=lambda o: (not o.verified if o.ttft_p99_s is not None else True,
-                            o.usd_per_hour))
-    return out
+        verified.append(CapacityOption(
+            opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices,
+            devices * per_dev,
+            devices * per_dev / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6,
+            res["ttft_p99_s"], res["tpot_p99_s"], res["utilization"], ok))
+    verified.sort(key=lambda o: (not o.verified, o.usd_per_hour))
+    return verified + rest

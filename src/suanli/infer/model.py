@@ -188,8 +188,31 @@ class StepModel:
         return out
 
     def time(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> float:
-        """Seconds of one step on one pipeline stage (sum of ``ops``)."""
-        return sum(op.time_s for op in self.ops(tokens, seqs, pairs, kv_read_tokens))
+        """Seconds of one step on one pipeline stage: the sum of ``ops`` without building
+        them (the simulator's hot path; a test checks both agree)."""
+        t = self.eff.step_overhead_s
+        peak, bw = self.peak, self.bw
+        for _, wbytes, flops_tok, act in self.gemm_coeffs:
+            t += max(flops_tok * tokens / peak, (wbytes + act * tokens) / bw)
+        if self.expert_w:
+            moe = self.model.moe
+            assert moe is not None
+            f = (2.0 * self.expert_w * moe.top_k * self.n_moe_per_device + self.router_flops) \
+                * tokens
+            b = self.expert_bytes(tokens) + self.n_moe_per_device * 2 * self.hidden \
+                * self.comp.act_bytes * tokens * moe.top_k
+            t += max(f / peak, b / bw)
+        t += max(self.attn_flops_per_pair * pairs / self.peak_attn,
+                 self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens) / self.bw_kv)
+        t += max(2.0 * self.logit_w * seqs / self.pp / peak,
+                 (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0) / self.pp / bw)
+        if self.ar_per_step:
+            t += self.ar_per_step * ring_allreduce_s(tokens * self.hidden * 2.0, self.tp,
+                                                     self.link_bw, self.link_alpha)
+        if self.a2a_per_step and self.model.moe is not None:
+            msg = tokens * self.a2a_tok_share * self.hidden * 2.0 * self.model.moe.top_k
+            t += self.a2a_per_step * all_to_all_s(msg, self.tp, self.link_bw, self.link_alpha)
+        return t
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
     def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192) -> list[OpCost]:

@@ -22,10 +22,10 @@ Events: ``arrival`` (one per request) and ``step_end`` (one per replica iteratio
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any
 
 from suanli.errors import InfeasibleError, InputError
 from suanli.events import Event, EventLoop
@@ -40,27 +40,36 @@ from suanli.infer.trace import Request
 class _Seq:
     req: Request
     prefilled: int = 0  # prompt tokens processed
-    generated: int = 0  # output tokens emitted
     admitted_s: float = 0.0
     first_token_s: float = -1.0
+    finish_s: float = -1.0
 
 
 @dataclass(slots=True)
 class _Replica:
+    """Aggregates kept incrementally so a step costs O(new work), not O(batch)."""
+
     idx: int
     sm: StepModel
     kv_tokens: float  # KV capacity, tokens
     waiting: deque[Request] = field(default_factory=deque)
-    running: list[_Seq] = field(default_factory=list)
+    prefilling: list[_Seq] = field(default_factory=list)  # FCFS
+    decode_heap: list[tuple[int, int, _Seq]] = field(default_factory=list)  # (finish step, id)
+    decode_clock: int = 0  # decode steps run so far
+    ctx_sum: float = 0.0  # cached tokens of the decoding sequences
     kv_used: float = 0.0
     busy: bool = False
     busy_s: float = 0.0
     steps: int = 0
-    plan: Any = None  # the step in flight
+    plan: tuple[float, int, list[tuple[_Seq, int]]] = (0.0, 0, [])
+
+    @property
+    def n_dec(self) -> int:
+        return len(self.decode_heap)
 
     @property
     def outstanding(self) -> int:
-        return len(self.waiting) + len(self.running)
+        return len(self.waiting) + len(self.prefilling) + len(self.decode_heap)
 
 
 @dataclass(frozen=True)
@@ -80,12 +89,11 @@ def simulate(dep: Deployment, requests: list[Request], *, replicas: int = 1,
     """Replay ``requests`` on ``replicas`` copies of ``dep``; see the module docstring.
     Defaults: ``max_batch`` 256 and ``chunk_tokens`` 2048 (vLLM's ``max_num_seqs`` and its
     chunked-prefill ``max_num_batched_tokens``)."""
-    if replicas < 1 or max_batch < 1:
-        raise InputError("--replicas and --max-batch must be >= 1")
+    if replicas < 1 or max_batch < 1 or chunk_tokens < 1:
+        raise InputError("--replicas, --max-batch and --chunk-tokens must be >= 1")
     if not requests:
         raise InputError("no requests to simulate")
     check_weights_fit(dep)
-    chunk = chunk_tokens
     requests = sorted(requests, key=lambda r: (r.arrival_s, r.id))
     mem = memory_only(dep, 0, 1)
     per_tok = kv_bytes_per_token_per_device(dep.model, dep.compression, dep.tp, dep.pp,
@@ -100,115 +108,117 @@ def simulate(dep: Deployment, requests: list[Request], *, replicas: int = 1,
     reps = [_Replica(i, sm, kv_tokens) for i in range(replicas)]
     seqs: dict[int, _Seq] = {}
     loop = EventLoop()
-
     arrived = [0]  # arrivals processed so far (requests are sorted by arrival)
 
     def next_arrival() -> float:
         return requests[arrived[0]].arrival_s if arrived[0] < len(requests) else math.inf
 
-    def arrival(lp: EventLoop, ev: Event) -> list[Event]:
-        arrived[0] += 1
-        rep = min(reps, key=lambda r: (r.outstanding, r.idx))
-        rep.waiting.append(ev.payload)
-        return [] if rep.busy else _start(lp, rep)
-
-    def _start(lp: EventLoop, rep: _Replica) -> list[Event]:
-        plan = _plan_step(rep, lp.now, chunk, max_batch, seqs, next_arrival())
+    def start(lp: EventLoop, rep: _Replica) -> list[Event]:
+        plan = _plan_step(rep, lp.now, chunk_tokens, max_batch, seqs, next_arrival())
         if plan is None:
             rep.busy = False
             return []
         rep.busy, rep.plan = True, plan
         return [Event(lp.now + plan[0], step_end, rep, priority=1)]
 
+    def arrival(lp: EventLoop, ev: Event) -> list[Event]:
+        arrived[0] += 1
+        rep = min(reps, key=lambda r: (r.outstanding, r.idx))
+        rep.waiting.append(ev.payload)
+        return [] if rep.busy else start(lp, rep)
+
     def step_end(lp: EventLoop, ev: Event) -> list[Event]:
-        rep = ev.payload
-        dur, k, prefill = rep.plan
+        rep: _Replica = ev.payload
+        dur, k, chunks = rep.plan
         rep.busy_s += dur
         rep.steps += k
-        done = []
-        for s in rep.running:
-            if s.req.id in prefill:
-                s.prefilled += prefill[s.req.id]
-                if s.prefilled >= s.req.prompt:
-                    s.first_token_s, s.generated = lp.now, 1
-            elif s.first_token_s >= 0:
-                s.generated += k
-            if s.first_token_s >= 0 and s.generated >= s.req.output:
-                done.append(s)
-        for s in done:
-            rep.running.remove(s)
-            rep.kv_used -= s.req.prompt + s.req.output
-            s.generated = s.req.output
-            seqs[s.req.id] = s
-            finish[s.req.id] = lp.now
-        return _start(lp, rep)
+        rep.decode_clock += k
+        rep.ctx_sum += rep.n_dec * k  # every decoding sequence appended k tokens
+        heap = rep.decode_heap
+        while heap and heap[0][0] <= rep.decode_clock:
+            _, _, s = heapq.heappop(heap)
+            _finish(rep, s, lp.now)
+        for s, c in chunks:
+            s.prefilled += c
+            if s.prefilled >= s.req.prompt:  # prompt done: first token out
+                rep.prefilling.remove(s)
+                s.first_token_s = lp.now
+                if s.req.output <= 1:
+                    _finish(rep, s, lp.now, decoding=False)
+                else:
+                    heapq.heappush(heap, (rep.decode_clock + s.req.output - 1, s.req.id, s))
+                    rep.ctx_sum += s.req.prompt + 1
+        return start(lp, rep)
 
-    finish: dict[int, float] = {}
     for r in requests:
         loop.schedule(Event(r.arrival_s, arrival, r))
     loop.run()
-    return _result(requests, seqs, finish, reps, loop.now)
+    return _result(requests, seqs, reps, loop.now)
+
+
+def _finish(rep: _Replica, s: _Seq, now: float, decoding: bool = True) -> None:
+    if decoding:
+        rep.ctx_sum -= s.req.prompt + s.req.output
+    rep.kv_used -= s.req.prompt + s.req.output
+    s.finish_s = now
 
 
 def _plan_step(rep: _Replica, now: float, chunk: int, max_batch: int,
                seqs: dict[int, _Seq], next_arrival: float
-               ) -> tuple[float, int, dict[int, int]] | None:
-    """Choose the next iteration: (duration, number of identical decode steps, prompt tokens
-    per sequence). None when there is nothing to run."""
-    # admit waiting requests (FCFS) while batch slots and KV reservation allow
-    while rep.waiting and len(rep.running) < max_batch:
+               ) -> tuple[float, int, list[tuple[_Seq, int]]] | None:
+    """Choose the next iteration: (duration, identical decode steps, prompt chunks). None when
+    there is nothing to run."""
+    while rep.waiting and len(rep.prefilling) + rep.n_dec < max_batch:
         r = rep.waiting[0]
         if rep.kv_used + r.prompt + r.output > rep.kv_tokens:
-            break
+            break  # FCFS: later requests wait behind it
         rep.waiting.popleft()
         rep.kv_used += r.prompt + r.output
         s = _Seq(r, admitted_s=now)
         seqs[r.id] = s
-        rep.running.append(s)
-    if not rep.running:
+        rep.prefilling.append(s)
+    n_dec = rep.n_dec
+    if not n_dec and not rep.prefilling:
         return None
-    decoding = [s for s in rep.running if s.first_token_s >= 0]
-    n_dec = len(decoding)
-    ctx_sum = float(sum(s.req.prompt + s.generated for s in decoding))
-    budget = max(chunk - n_dec, 0)
-    prefill: dict[int, int] = {}
-    pairs, kv_read, p_tok = ctx_sum, ctx_sum, 0
-    for s in rep.running:
-        if s.first_token_s >= 0 or budget <= 0:
-            continue
-        c = min(s.req.prompt - s.prefilled, budget)
-        budget -= c
-        prefill[s.req.id] = c
-        p = s.prefilled  # tokens already cached for this prompt
-        pairs += c * p + c * (c + 1) / 2.0
-        kv_read += p
-        p_tok += c
-    sm = rep.sm
-    if prefill:
-        dur = sm.time(n_dec + p_tok, n_dec + len(prefill), pairs, kv_read)
-        return dur * sm.pp, 1, prefill
+    sm, ctx = rep.sm, rep.ctx_sum
+    if rep.prefilling:
+        budget = max(chunk - n_dec, 1)
+        chunks: list[tuple[_Seq, int]] = []
+        pairs, kv_read, p_tok = ctx, ctx, 0
+        for s in rep.prefilling:
+            if budget <= 0:
+                break
+            c = min(s.req.prompt - s.prefilled, budget)
+            budget -= c
+            chunks.append((s, c))
+            p = s.prefilled  # tokens of this prompt already cached
+            pairs += c * p + c * (c + 1) / 2.0
+            kv_read += p
+            p_tok += c
+        dur = sm.time(n_dec + p_tok, n_dec + len(chunks), pairs, kv_read) * sm.pp
+        return dur, 1, chunks
     # pure decode: k identical steps up to the next completion or the next arrival
-    k = min(s.req.output - s.generated for s in decoding)
-    dt = sm.time(n_dec, n_dec, ctx_sum, ctx_sum) * sm.pp
+    k = rep.decode_heap[0][0] - rep.decode_clock
+    dt = sm.time(n_dec, n_dec, ctx, ctx) * sm.pp
     if not rep.waiting and math.isfinite(next_arrival):  # an arrival could join the batch
         k = max(1, min(k, math.ceil(max(next_arrival - now, 0.0) / dt)))
     if k > 1:
-        mid = ctx_sum + n_dec * (k - 1) / 2.0
+        mid = ctx + n_dec * (k - 1) / 2.0
         dt = sm.time(n_dec, n_dec, mid, mid) * sm.pp
-    return dt * k, k, {}
+    return dt * k, k, []
 
 
-def _result(requests: list[Request], seqs: dict[int, _Seq], finish: dict[int, float],
-            reps: list[_Replica], end: float) -> SimResult:
+def _result(requests: list[Request], seqs: dict[int, _Seq], reps: list[_Replica],
+            end: float) -> SimResult:
     import numpy as np
 
     ttft, tpot, e2e, queue = [], [], [], []
     for r in requests:
         s = seqs[r.id]
         ttft.append(s.first_token_s - r.arrival_s)
-        e2e.append(finish[r.id] - r.arrival_s)
+        e2e.append(s.finish_s - r.arrival_s)
         queue.append(s.admitted_s - r.arrival_s)
-        tpot.append((finish[r.id] - s.first_token_s) / (r.output - 1) if r.output > 1
+        tpot.append((s.finish_s - s.first_token_s) / (r.output - 1) if r.output > 1
                     else math.nan)
     span = max(end - requests[0].arrival_s, 1e-9)
     a_ttft, a_tpot = np.asarray(ttft), np.asarray(tpot)

@@ -92,6 +92,7 @@ def east_west_chart(rep: EastWestReport, path: str | Path) -> Path:
     ax2 = ax.twinx()
     ax2.plot(names, [r.total_s / 86400 for r in rep.train], "ko-", label="days (incl. transfer)")
     ax2.set_ylabel("days, start to finish")
+    ax2.set_ylim(0, 1.15 * max(r.total_s / 86400 for r in rep.train))
     ax.set_title(f"{rep.model}, {rep.tokens:.3g} tokens on {rep.devices} x {rep.hardware}; "
                  f"data in {rep.data_site}")
     ax.legend(loc="lower left", fontsize=8)

@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from suanli.errors import InputError
-from suanli.units import parse_bytes, parse_count, parse_duration, parse_price
+from suanli.units import parse_bytes, parse_count, parse_duration
 
 
 class _Frozen(BaseModel):

@@ -55,13 +55,13 @@ def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str =
                               fixes=_fixes(job))
     co2 = np.where(np.isnan(table.co2_kg), np.inf, table.co2_kg)
     key = {"cost": table.cost_usd, "time": table.time_s, "carbon": co2}[rank]
+    assert table.spot is not None and table.price is not None and table.plan is not None
+    assert table.run_s is not None and table.transfer_s is not None
+    assert table.energy_kwh is not None
     order = np.lexsort((table.time_s, table.cost_usd, key))
     if isinstance(job, InferJob) and rank == "time":
         order = np.lexsort((table.cost_usd, table.transfer_s))  # lowest latency first
     out = []
-    assert table.spot is not None and table.price is not None and table.plan is not None
-    assert table.run_s is not None and table.transfer_s is not None
-    assert table.energy_kwh is not None
     for k in order[:top]:
         site_id, hw = table.resource_names[int(table.resource[k])].split("/", 1)
         site = net.site(site_id)

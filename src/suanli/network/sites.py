@@ -12,6 +12,7 @@ from __future__ import annotations
 import difflib
 import os
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -123,7 +124,7 @@ def registered_files(folder: Path | None = None) -> list[Path]:
     return sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
 
 
-def load_network(extra_files: list[str | Path] | tuple[str | Path, ...] = (), *,
+def load_network(extra_files: Sequence[str | Path] = (), *,
                  registry: Path | None = None, include_builtin: bool = True) -> Network:
     """Built-in sites, then registered sites, then ``extra_files``; later ids replace earlier."""
     sites: dict[str, SiteDescriptor] = {}

@@ -66,12 +66,16 @@ class Cluster:
     gpu_exists: np.ndarray = field(init=False)  # [N, Gmax] bool
     available: np.ndarray = field(init=False)  # bool; False while a spot node is preempted
     version: np.ndarray = field(init=False)  # int64, bumped on every change
+    used_milli: int = field(init=False)  # allocated milli-GPU, kept by allocate/release
+    node_free: np.ndarray = field(init=False)  # free milli-GPU per node (sum over its GPUs)
+    node_whole: np.ndarray = field(init=False)  # fully free GPUs per node
     tags: list[Counter[tuple[int, int]]] = field(init=False)
 
     def __post_init__(self) -> None:
         n = len(self.names)
         gmax = max(1, int(self.gpu_count.max()) if n else 1)
         self.gpu_exists = np.arange(gmax)[None, :] < self.gpu_count[:, None]
+        self._total_gpus = int(self.gpu_count.sum())
         self.reset()
         if n and (self.cpu_cap < 0).any():
             raise InputError("node CPU capacity must be >= 0; check the node list")
@@ -85,6 +89,9 @@ class Cluster:
         self.available = np.ones(len(self.names), dtype=bool)
         self.version = np.zeros(len(self.names), dtype=np.int64)
         self.tags = [Counter() for _ in self.names]
+        self.used_milli = 0
+        self.node_free = self.gpu_free.sum(axis=1).astype(np.int64)
+        self.node_whole = self.gpu_count.astype(np.int64).copy()
 
     @classmethod
     def from_nodes(cls, nodes: list[tuple[str, int, int, int, str, str]],
@@ -125,12 +132,18 @@ class Cluster:
 
     @property
     def total_gpus(self) -> int:
-        return int(self.gpu_count.sum())
+        return self._total_gpus
 
     @property
     def gpu_milli_used(self) -> int:
         """Allocated milli-GPU over the whole cluster."""
-        return int(self.gpu_count.sum()) * MILLI - int(self.gpu_free.sum())
+        return self.used_milli
+
+    def free_milli(self) -> int:
+        """Free milli-GPU on available nodes."""
+        if self.available.all():
+            return self.total_gpus * MILLI - self.used_milli
+        return int(self.gpu_free[self.available].sum())
 
     def type_ok(self, demand: Demand) -> np.ndarray:
         """Per node: does its GPU type satisfy the demand's type constraint?"""
@@ -141,17 +154,28 @@ class Cluster:
 
     def feasible(self, demand: Demand) -> np.ndarray:
         """Per node: can the demand run on this single node right now?"""
-        ok = self.available & (self.cpu_free >= demand.cpu_milli) & (
-            self.mem_free >= demand.mem_mib)
+        ok = self.available.copy()
+        if demand.cpu_milli:
+            ok &= self.cpu_free >= demand.cpu_milli
+        if demand.mem_mib:
+            ok &= self.mem_free >= demand.mem_mib
         if demand.num_gpu == 0:
             return ok
-        ok &= self.type_ok(demand)
-        fits = (self.gpu_free >= demand.gpu_milli).sum(axis=1)
-        return ok & (fits >= demand.num_gpu)
+        if demand.gpu_types:
+            ok &= self.type_ok(demand)
+        if demand.gpu_milli == MILLI:
+            return ok & (self.node_whole >= demand.num_gpu)
+        return ok & (self.gpu_free >= demand.gpu_milli).any(axis=1)
 
     def whole_free(self) -> np.ndarray:
         """Fully free GPUs per node."""
-        return (self.gpu_free == MILLI).sum(axis=1)
+        return self.node_whole
+
+    def _refresh_node(self, n: int) -> None:
+        row = self.gpu_free[n]
+        self.node_free[n] = int(row.sum())
+        self.node_whole[n] = int((row == MILLI).sum())
+        self.version[n] += 1
 
     # ---- changes -------------------------------------------------------------------------
     def allocate(self, place: Placement, demand: Demand) -> None:
@@ -162,7 +186,8 @@ class Cluster:
             self.mem_free[n] -= demand.mem_mib // k
             for g in gpus:
                 self.gpu_free[n, g] -= demand.gpu_milli
-            self.version[n] += 1
+            self.used_milli += len(gpus) * demand.gpu_milli
+            self._refresh_node(n)
             self.tags[n][demand.tag] += 1
             if self.cpu_free[n] < 0 or self.mem_free[n] < 0 or (self.gpu_free[n] < 0).any():
                 raise AssertionError(f"over-allocated node {self.names[n]} by {demand}")
@@ -175,7 +200,8 @@ class Cluster:
             self.mem_free[n] += demand.mem_mib // k
             for g in gpus:
                 self.gpu_free[n, g] += demand.gpu_milli
-            self.version[n] += 1
+            self.used_milli -= len(gpus) * demand.gpu_milli
+            self._refresh_node(n)
             self.tags[n][demand.tag] -= 1
             if self.tags[n][demand.tag] <= 0:
                 del self.tags[n][demand.tag]

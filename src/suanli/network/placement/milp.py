@@ -98,7 +98,8 @@ def solve(table: OptionTable, objective: str = "cost", *, budget_usd: float | No
     if not keep.all():
         table, score = table.take(keep), score[keep]
         _check_jobs(table)
-    opts = {"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap, "disp": False}
+    opts: dict[str, object] = {"time_limit": time_limit_s, "mip_rel_gap": mip_rel_gap,
+                               "disp": False}
     integrality = np.ones(table.n_options)
     if objective != "makespan":
         res = milp(score, constraints=_constraints(table, budget_usd, pad=0),

@@ -28,7 +28,7 @@ class Placement:
         return {"cost_usd": float(table.cost_usd[k].sum()),
                 "makespan_s": float(table.time_s[k].max()) if len(k) else 0.0,
                 "co2_kg": float(np.nansum(co2)), "co2_unknown_jobs": int(np.isnan(co2).sum()),
-                "devices": float(table.devices[k].sum()), "placed": int(len(k))}
+                "devices": float(table.devices[k].sum()), "placed": len(k)}
 
     def rows(self, table: OptionTable) -> list[dict[str, object]]:
         """One dict per job (JSON friendly)."""

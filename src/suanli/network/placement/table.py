@@ -8,6 +8,7 @@ see these arrays, so tests can build a table by hand and the perf model is asked
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -78,11 +79,11 @@ class OptionTable:
     def take(self, keep: I | B) -> OptionTable:
         """A sub-table with the options ``keep`` (indices or mask); jobs and resources kept."""
         idx = np.flatnonzero(keep) if keep.dtype == np.bool_ else keep
-        sub = {name: getattr(self, name)[idx] for name in (
+        sub: dict[str, Any] = {name: getattr(self, name)[idx] for name in (
             "job", "resource", "devices", "cost_usd", "time_s", "co2_kg")}
-        opt = {name: (None if getattr(self, name) is None else getattr(self, name)[idx])
-               for name in ("spot", "energy_kwh", "run_s", "transfer_s", "transfer_usd",
-                            "price")}
+        opt: dict[str, Any] = {
+            name: (None if getattr(self, name) is None else getattr(self, name)[idx])
+            for name in ("spot", "energy_kwh", "run_s", "transfer_s", "transfer_usd", "price")}
         plan = None if self.plan is None else tuple(self.plan[i] for i in idx)
         return OptionTable(**sub, **opt, capacity=self.capacity, job_ids=self.job_ids,
                            resource_names=self.resource_names, plan=plan,

@@ -17,7 +17,7 @@ from suanli.sched.placement.base import MAX_SPEC_CPU, MAX_SPEC_GPU, Placer
 def best_fit_score(cluster: Cluster, demand: Demand, cand: np.ndarray) -> np.ndarray:
     """Weighted normalised leftover of CPU and GPU on each candidate (lower = tighter fit)."""
     cpu_left = (cluster.cpu_free[cand] - demand.cpu_milli) / MAX_SPEC_CPU
-    gpu_left = (cluster.gpu_free[cand].sum(axis=1) - demand.num_gpu * demand.gpu_milli) / (
+    gpu_left = (cluster.node_free[cand] - demand.num_gpu * demand.gpu_milli) / (
         MAX_SPEC_GPU)
     return 0.5 * cpu_left + 0.5 * gpu_left
 

@@ -21,6 +21,6 @@ class DotProdPlacer(Placer):
     def score(self, cluster: Cluster, demand: Demand, cand: np.ndarray,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
         cpu = cluster.cpu_free[cand] / MAX_SPEC_CPU * (demand.cpu_milli / MAX_SPEC_CPU)
-        gpu = cluster.gpu_free[cand].sum(axis=1) / MAX_SPEC_GPU * (
+        gpu = cluster.node_free[cand] / MAX_SPEC_GPU * (
             demand.num_gpu * demand.gpu_milli / MAX_SPEC_GPU)
         return cpu + gpu, None

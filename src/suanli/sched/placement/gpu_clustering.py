@@ -31,5 +31,5 @@ class GpuClusteringPlacer(Placer):
                 base[i] = 75 if len(gpu_tags) == 1 else 50
             else:
                 base[i] = 25 if not gpu_tags else 0
-        left = cluster.gpu_free[cand].sum(axis=1)
+        left = cluster.node_free[cand]
         return -(base + 25 * (MAX_SPEC_GPU - left) / MAX_SPEC_GPU), None

@@ -1,0 +1,286 @@
+"""Trace-driven discrete-event simulation of a GPU cluster.
+
+The simulator owns the virtual clock (an :class:`~suanli.events.EventLoop`); policies and placers
+only see ``now`` and the state. Events: job arrival (chained, so the heap stays small), job
+finish, a scheduling pass (coalesced: at most one per instant, after that instant's arrivals and
+finishes), policy wake-ups (e.g. Tiresias demotions) and spot capacity changes.
+
+A scheduling pass walks the waiting jobs in the policy's order and places each with the placer;
+with ``backfill`` a job that does not fit is skipped (later jobs may start), without it the pass
+stops at the first job that does not fit. Two exact shortcuts keep passes cheap: when no
+capacity was freed since the last pass only newly arrived jobs can start; and a job whose
+demand dominates one that already failed in this pass cannot fit either.
+
+Job run time on a placement is ``remaining / speed`` where ``speed`` is the slowest part's
+relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 without one).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from suanli.events import Event, EventLoop
+from suanli.sched.cluster import Cluster, Placement
+from suanli.sched.job import MILLI, Demand, Workload
+from suanli.sched.metrics import Accounting, SimResult
+from suanli.sched.placement.base import Placer
+from suanli.sched.policies.base import Policy, SchedView
+from suanli.sched.throughput import ThroughputTable
+
+PASS_PRIORITY = 10  # scheduling passes run after arrivals/finishes of the same instant
+
+
+def _dominates(a: Demand, b: Demand) -> bool:
+    """Does ``a`` ask for at least everything ``b`` asks for (same GPU type constraint)?"""
+    return (a.gpu_types == b.gpu_types and a.num_gpu >= b.num_gpu and a.gpu_milli >= b.gpu_milli
+            and a.cpu_milli >= b.cpu_milli and a.mem_mib >= b.mem_mib)
+
+
+class Simulator:
+    """One run of ``policy`` + ``placer`` over ``workload`` on ``cluster`` (state is reset)."""
+
+    def __init__(self, cluster: Cluster, workload: Workload, policy: Policy, placer: Placer,
+                 *, seed: int = 0, backfill: bool = True,
+                 throughput: ThroughputTable | None = None,
+                 spot: dict[int, tuple[float, np.ndarray]] | None = None,
+                 checkpoint_s: float = 1800.0,
+                 progress: Callable[[int, int], None] | None = None) -> None:
+        self.c, self.w, self.policy, self.placer = cluster, workload, policy, placer
+        self.backfill, self.throughput, self.spot = backfill, throughput, spot or {}
+        self.checkpoint_s = checkpoint_s  # s of work between checkpoints (spot loss model)
+        self.progress = progress
+        self.rng = np.random.default_rng(seed)
+        self.loop = EventLoop(seed=seed)
+        n = len(workload)
+        self.remaining = np.nan_to_num(workload.duration.astype(float), nan=0.0)
+        self.attained = np.zeros(n)
+        self.run_since = np.full(n, np.nan)
+        self.first_start = np.full(n, np.nan)
+        self.end = np.full(n, np.nan)
+        self.preemptions = np.zeros(n, dtype=np.int32)
+        self.rejected = np.zeros(n, dtype=bool)
+        self.waiting: dict[int, None] = {}  # insertion-ordered set
+        self.new: list[int] = []
+        self.running: dict[int, tuple[Placement, float, Event]] = {}
+        self.order = np.argsort(workload.submit, kind="stable")
+        self.acct = Accounting(cluster)
+        self.dirty = True
+        self.pass_pending = False
+        self._demands: dict[int, Demand] = {}
+        self._speed_of_type: dict[int, np.ndarray] = {}
+        self._capacity: dict[tuple[str, ...], int] = {}
+        self._empty = np.zeros(0, dtype=np.int64)
+        self._has_next_change = type(policy).next_change is not Policy.next_change
+
+    # ---- helpers -------------------------------------------------------------------------
+    def demand(self, j: int) -> Demand:
+        d = self._demands.get(j)
+        if d is None:
+            d = self._demands[j] = self.w.demand(j)
+        return d
+
+    def speed(self, j: int, place: Placement) -> float:
+        if self.throughput is None:
+            return 1.0
+        assert self.w.kind is not None
+        k = int(self.w.kind[j])
+        if k not in self._speed_of_type:
+            kind = self.w.kinds[k]
+            self._speed_of_type[k] = np.array(
+                [self.throughput.get(kind, t) for t in self.c.types] + [1.0])
+        s = self._speed_of_type[k][self.c.gpu_type[place.nodes]]
+        return float(s.min())
+
+    def view(self, full: bool = True) -> SchedView:
+        """The policy's view; ``full=False`` leaves the waiting/running lists empty (enough
+        for ``next_change`` and ``observe_finish``, which look at one job)."""
+        if full:
+            waiting = np.fromiter(self.waiting, dtype=np.int64, count=len(self.waiting))
+            running = np.fromiter(self.running, dtype=np.int64, count=len(self.running))
+        else:
+            waiting = running = self._empty
+        return SchedView(self.w, self.c, waiting, running, self.attained, self.run_since,
+                         self.remaining)
+
+    def request_pass(self) -> None:
+        if not self.pass_pending:
+            self.pass_pending = True
+            self.loop.at(self.loop.now, self._pass, priority=PASS_PRIORITY)
+
+    # ---- job lifecycle -------------------------------------------------------------------
+    def _start(self, j: int, place: Placement) -> None:
+        now, d = self.loop.now, self.demand(j)
+        self.c.allocate(place, d)
+        speed = self.speed(j, place)
+        ev = self.loop.at(now + self.remaining[j] / speed, self._finish, j)
+        self.running[j] = (place, speed, ev)
+        self.waiting.pop(j, None)
+        self.run_since[j] = now
+        if np.isnan(self.first_start[j]):
+            self.first_start[j] = now
+        self.acct.record(now, self.c)
+        if self._has_next_change:
+            change = self.policy.next_change(j, self.view(full=False), now)
+            if np.isfinite(change):
+                self.loop.at(now + change, self._wake)
+
+    def _stop(self, j: int, lost_s: float = 0.0) -> None:
+        """End job ``j``'s current run (finish or preemption); ``lost_s`` = work redone."""
+        now = self.loop.now
+        place, speed, ev = self.running.pop(j)
+        ev.cancel()
+        ran = now - self.run_since[j]
+        d = self.demand(j)
+        self.c.release(place, d)
+        self.attained[j] += d.gpus * ran
+        self.remaining[j] = max(0.0, self.remaining[j] - ran * speed + lost_s)
+        self.run_since[j] = np.nan
+        self.acct.add_run(place, d, ran, self.c)
+        self.acct.record(now, self.c)
+        self.dirty = True
+
+    def _preempt(self, j: int, lost_s: float = 0.0) -> None:
+        self._stop(j, lost_s)
+        self.preemptions[j] += 1
+        self.waiting[j] = None
+
+    # ---- event handlers ------------------------------------------------------------------
+    def _arrive(self, loop: EventLoop, ev: Event) -> None:
+        k = ev.payload
+        j = int(self.order[k])
+        d = self.demand(j)
+        cap = self._capacity.get(d.gpu_types)
+        if cap is None:
+            cap = self._capacity[d.gpu_types] = int(self.c.gpu_count[self.c.type_ok(d)].sum())
+        if d.num_gpu > cap or (
+                d.num_gpu == 0 and not (self.c.cpu_cap >= d.cpu_milli).any()):
+            self.rejected[j] = True  # can never run here: report, do not wait forever
+        else:
+            self.waiting[j] = None
+            self.new.append(j)
+            self.request_pass()
+        if k + 1 < len(self.order):
+            loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)
+
+    def _finish(self, loop: EventLoop, ev: Event) -> None:
+        j = ev.payload
+        self._stop(j)
+        self.remaining[j] = 0.0
+        self.end[j] = loop.now
+        self.policy.observe_finish(j, self.view(full=False), loop.now - self.first_start[j])
+        self.request_pass()
+
+    def _wake(self, loop: EventLoop, ev: Event) -> None:
+        self.dirty = True
+        self.request_pass()
+
+    def _spot(self, loop: EventLoop, ev: Event) -> None:
+        site, alive = ev.payload
+        nodes = np.flatnonzero(self.c.site == site)
+        up = np.zeros(len(self.c), dtype=bool)
+        up[nodes[:alive]] = True
+        down = nodes[alive:]
+        self.c.available[nodes] = up[nodes]
+        gone = set(down.tolist())
+        for j, (place, _, _) in list(self.running.items()):
+            if gone.intersection(place.nodes):
+                ran = loop.now - self.run_since[j]
+                self._preempt(j, lost_s=ran % self.checkpoint_s)
+        self.dirty = True
+        self.request_pass()
+
+    def _pass(self, loop: EventLoop, ev: Event) -> None:
+        self.pass_pending = False
+        if not self.waiting:
+            self.new.clear()
+            return
+        now = loop.now
+        full = self.dirty or self.policy.preemptive
+        view = self.view(full=full)
+        if full:
+            cand = view.waiting
+        else:  # nothing freed: only new arrivals can start
+            cand = np.array([j for j in self.new if j in self.waiting], dtype=np.int64)
+        keys = self.policy.keys(cand, view, now)
+        if len(cand) > 1:
+            idx = np.lexsort((cand, keys))
+            cand, keys = cand[idx], keys[idx]
+        self.dirty = False
+        self.new.clear()
+        worst = float("-inf")
+        if self.policy.preemptive and self.running:
+            worst = float(self.policy.keys(view.running, view, now).max())
+        failed: list[Demand] = []
+        free = self.c.free_milli()
+        gpu_need = self.w.num_gpu[cand].astype(np.int64) * self.w.gpu_milli[cand]
+        cpu_only_waiting = bool((gpu_need == 0).any())
+        min_need = int(gpu_need[gpu_need > 0].min()) if (gpu_need > 0).any() else 0
+        for j, key, need in zip(cand.tolist(), keys.tolist(), gpu_need.tolist(), strict=True):
+            can_evict = self.running and self.policy.can_preempt(key, worst)
+            if free < min_need and not cpu_only_waiting and not can_evict:
+                break
+            d = self.demand(j)
+            if (need > free and not can_evict) or any(_dominates(d, f) for f in failed):
+                if not self.backfill:
+                    break
+                continue
+            prefer = self.policy.node_preference(j, view, now)
+            place = self.placer.place(self.c, d, self.rng, prefer)
+            if place is None and can_evict:
+                place = self._make_room(j, key, d, view, now, prefer)
+                free = self.c.free_milli()
+            if place is None:
+                if len(failed) < 64:
+                    failed.append(d)
+                if not self.backfill:
+                    break
+                continue
+            self._start(j, place)
+            free -= need
+
+    def _make_room(self, j: int, key_j: float, d: Demand, view: SchedView, now: float,
+                   prefer: np.ndarray | None) -> Placement | None:
+        """Preempt lower-priority running jobs (worst first) until ``d`` fits, if it can."""
+        run = np.fromiter(self.running, dtype=np.int64)
+        keys = self.policy.keys(run, view, now)
+        victims = [int(r) for r, k in sorted(zip(run, keys, strict=True),
+                                             key=lambda x: (-x[1], -self.run_since[x[0]]))
+                   if self.policy.can_preempt(key_j, float(k))]
+        ok = self.c.available & self.c.type_ok(d)
+        free = int((self.c.gpu_free * ok[:, None]).sum())
+        gain = sum(self.demand(r).num_gpu * self.demand(r).gpu_milli for r in victims)
+        if free + gain < d.num_gpu * d.gpu_milli:
+            return None
+        for r in victims:
+            self._preempt(r)
+            place = self.placer.place(self.c, d, self.rng, prefer)
+            if place is not None:
+                return place
+        return None
+
+    # ---- run -----------------------------------------------------------------------------
+    def run(self) -> SimResult:
+        """Simulate until every job has finished or can never run; return the result."""
+        t0 = time.perf_counter()
+        self.c.reset()
+        if len(self.order):
+            self.loop.at(float(self.w.submit[self.order[0]]), self._arrive, 0)
+        for site, (gap, counts) in self.spot.items():
+            nodes = int((self.c.site == site).sum())
+            peak = max(1, int(counts.max()))
+            alive = np.rint(counts / peak * nodes).astype(int)
+            change = np.flatnonzero(np.diff(alive, prepend=-1) != 0)
+            for i in change:
+                self.loop.at(float(i * gap), self._spot, (site, int(alive[i])), priority=-1)
+        self.acct.record(0.0, self.c)
+        step, total = 0, len(self.order)
+        while self.loop.step():
+            step += 1
+            if self.progress and step % 20_000 == 0:
+                self.progress(int(np.isfinite(self.end).sum()), total)
+        if self.progress:
+            self.progress(int(np.isfinite(self.end).sum()), total)
+        return SimResult.build(self, wall_s=time.perf_counter() - t0)

@@ -1,0 +1,1 @@
+"""Trace loaders (one module per trace) and the synthetic generator."""
