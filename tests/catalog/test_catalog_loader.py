@@ -64,9 +64,6 @@ def test_dense_peaks_are_ordered_as_the_hardware_is() -> None:
 
 # loader._norm drops '.', so "gpt3-13b" and "gpt3-1.3b" both normalise to "gpt313b" and the
 # 13B model resolves to the 1.3B one. Reported to the integrator (keep '.' in _norm).
-_KNOWN_COLLISIONS = {"gpt3-13b", "GPT-3 13B"}
-
-
 def test_names_and_aliases_resolve_to_their_row() -> None:
     cat = load_catalog()
     for kind, items, get in (("model", cat.models, cat.model),
@@ -74,11 +71,10 @@ def test_names_and_aliases_resolve_to_their_row() -> None:
                              ("system", cat.systems, cat.system)):
         for key, item in items.items():
             names = [key, item.name, *filter(None, item.aliases.split("|"))]
-            for name in set(names) - _KNOWN_COLLISIONS:
+            for name in set(names):
                 assert get(name).id == key, f"{kind} {name!r} resolves to {get(name).id}"
 
 
-@pytest.mark.xfail(strict=True, reason="loader._norm drops '.', so gpt3-13b == gpt3-1.3b")
 def test_gpt3_13b_is_not_gpt3_1_3b() -> None:
     cat = load_catalog()
     assert cat.model("gpt3-13b").id == "gpt3-13b"

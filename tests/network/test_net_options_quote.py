@@ -98,9 +98,8 @@ def test_training_quote_with_the_perf_model(net) -> None:
     assert offers
     for o in offers:
         assert o.country == "China" and o.total_s <= 20 * DAY
-        assert o.cost_usd == pytest.approx(o.devices * o.run_s / 3600 * o.usd_per_device_hour
-                                           + o.cost_usd - o.devices * o.run_s / 3600
-                                           * o.usd_per_device_hour)
+        compute = o.devices * o.run_s / 3600 * o.usd_per_device_hour
+        assert compute <= o.cost_usd <= compute + 10e3 * 0.12 + 1e-6  # 10 TB at <= $0.12/GB
         assert o.energy_kwh > 0 and "tp=" in o.plan
     # more devices of the same hardware at the same site finish sooner
     same = sorted((o for o in offers if (o.site, o.hardware) == (offers[0].site,

@@ -9,4 +9,4 @@
 from suanli.catalog.loader import Catalog, load_catalog
 from suanli.catalog.schema import MLA, Accelerator, ModelSpec, MoE, System
 
-__all__ = ["MLA", "Accelerator", "Catalog", "ModelSpec", "MoE", "System", "load_catalog"]
+__all__ = ["MLA", "Accelerator", "Catalog", "MoE", "ModelSpec", "System", "load_catalog"]

@@ -94,7 +94,8 @@ def _load_models(dirs: tuple[Path, ...]) -> dict[str, ModelSpec]:
     out: dict[str, ModelSpec] = {}
     for path in _files("models*.yaml", dirs):
         try:
-            docs = yaml.safe_load(path.read_text(encoding="utf-8")) or []
+            loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # C loader: ~10x faster
+            docs = yaml.load(path.read_text(encoding="utf-8"), Loader=loader) or []
         except yaml.YAMLError as exc:
             raise CatalogError(f"not valid YAML: {exc}", file=str(path)) from None
         if not isinstance(docs, list):
@@ -162,7 +163,7 @@ class Catalog:
 
 
 def _norm(name: str) -> str:
-    return "".join(ch for ch in name.lower() if ch.isalnum())
+    return "".join(ch for ch in name.lower() if ch.isalnum() or ch == ".")
 
 
 @cache

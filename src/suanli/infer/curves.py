@@ -111,3 +111,26 @@ def best_under_slo(dep: Deployment, *, prompt_len: int, output_len: int,
         else:
             hi = mid
     return best
+
+
+def plot_curve(points: list[ServingEstimate], path: str, *, title: str = "") -> None:
+    """Throughput per device vs TPOT over batch sizes (each point labelled with its batch)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    x = [1e3 * e.tpot_continuous_s for e in points]
+    y = [e.output_tokens_per_s_per_device for e in points]
+    ax.plot(x, y, "o-", color="#2a7")
+    for e, xi, yi in zip(points, x, y, strict=True):
+        ax.annotate(str(e.batch), (xi, yi), textcoords="offset points", xytext=(4, -10),
+                    fontsize=7)
+    ax.set_xlabel("TPOT under continuous batching (ms)")
+    ax.set_ylabel("output tokens/s per device")
+    ax.set_title(title or "throughput-latency curve (labels: batch size)")
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

@@ -158,7 +158,7 @@ def check_weights_fit(dep: Deployment) -> None:
         fixes.append("--precision fp8" if acc.fp8_tflops else "--precision w8a8")
     raise InfeasibleError(
         f"{dep.model.id} does not fit: needs >= {need} x {acc.name} at "
-        f"{comp.name.upper()} for weights alone ({total / 1e9:.0f} GB) plus KV cache",
+        f"{comp.name.upper()} for weights alone ({total / 1e9:.0f} GB) plus KV cache.",
         reasons=[f"weights take {w / 1e9:.1f} GB per device of {acc.memory_gb:g} GB "
                  f"with tp={dep.tp}, pp={dep.pp}"],
         fixes=[*fixes, "a device with more memory"])

@@ -1,0 +1,307 @@
+"""``suanli infer``: serving estimates, capacity plans, trace simulation, the cost waterfall
+and the validation against published runs. Heavy imports happen inside the commands."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from suanli.cli.common import console, print_json, require_positive
+
+app = typer.Typer(help="Inference serving: TTFT/TPOT, tokens/s, $ per token, capacity, "
+                       "simulation, cost waterfall.", no_args_is_help=True)
+
+Hardware = Annotated[str, typer.Option("--hardware", "-H", help="system or accelerator name")]
+Precision = Annotated[str, typer.Option(help="bf16, fp16, fp8, fp8-kv16, w8a8, w8a16, w4a16")]
+Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
+Plot = Annotated[str | None, typer.Option("--plot", help="write a chart (.png or .svg)")]
+
+
+def _seconds(x: float | None, flag: str) -> float | None:
+    require_positive(x, flag)
+    return x
+
+
+def _table(title: str, rows: list[tuple[str, Any]]) -> None:
+    from rich.table import Table
+
+    t = Table(title=title, show_header=False)
+    for k, v in rows:
+        t.add_row(k, v if isinstance(v, str) else f"{v:,.4g}")
+    console().print(t)
+
+
+@app.command()
+def estimate(
+    model: str,
+    hardware: Hardware = "H100",
+    prompt_len: Annotated[int, typer.Option(help="input tokens per request")] = 1024,
+    output_len: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
+    batch: Annotated[int | None, typer.Option(help="sequences in flight (default: as many "
+                                                    "as the KV cache holds, <= 1024)")] = None,
+    tp: int = 1, pp: int = 1, ep: int = 1,
+    precision: Precision = "bf16",
+    kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
+    sparsity: Annotated[str, typer.Option(help="none, 2:4, unstructured50")] = "none",
+    attn_dp: Annotated[bool, typer.Option(help="attention data-parallel (MoE)")] = False,
+    kv_mem_fraction: float = 0.9,
+    price: Annotated[float | None, typer.Option(help="$ per device-hour")] = None,
+    as_json: Json = False,
+    plot: Plot = None,
+) -> None:
+    """TTFT, TPOT, tokens/s, memory, $ per million tokens for one deployment."""
+    from suanli.infer.curves import plot_curve, sweep
+    from suanli.infer.estimate import deployment
+    from suanli.infer.estimate import estimate as run_estimate
+
+    for flag, v in (("--prompt-len", prompt_len), ("--output-len", output_len),
+                    ("--batch", batch), ("--price", price)):
+        require_positive(v, flag)
+    dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
+                     sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp)
+    e = run_estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=batch,
+                     price_usd_per_device_hour=price)
+    if plot:
+        plot_curve(sweep(dep, prompt_len=prompt_len, output_len=output_len,
+                         price_usd_per_device_hour=price), plot,
+                   title=f"{e.model} on {e.tp}x {e.accelerator} {e.precision}, "
+                         f"{prompt_len}/{output_len} tokens")
+    if as_json:
+        print_json(e)
+        return
+    usd = "n/a (no price)" if e.usd_per_million_output_tokens is None else \
+        f"${e.usd_per_million_input_tokens:.3f} in / ${e.usd_per_million_output_tokens:.3f} out"
+    _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, tp={e.tp}, "
+           f"pp={e.pp}), batch {e.batch}", [
+               ("TTFT (batch prefill)", f"{1e3 * e.ttft_s:,.1f} ms"),
+               ("TPOT (per token after the first)", f"{1e3 * e.tpot_s:,.2f} ms"),
+               ("end-to-end latency", f"{e.e2e_s:,.2f} s"),
+               ("TTFT / TPOT, continuous batching", f"{1e3 * e.ttft_continuous_s:,.1f} ms / "
+                                                    f"{1e3 * e.tpot_continuous_s:,.2f} ms"),
+               ("output tokens/s (replica / device)",
+                f"{e.output_tokens_per_s:,.0f} / {e.output_tokens_per_s_per_device:,.0f}"),
+               ("total tokens/s (replica / device)",
+                f"{e.total_tokens_per_s:,.0f} / {e.total_tokens_per_s_per_device:,.0f}"),
+               ("max concurrent sequences", f"{e.max_concurrent_seqs:,}"),
+               ("memory per device", f"{e.memory_per_device_gb:.1f} GB of "
+                                     f"{e.memory['capacity_gb']:.0f} (weights "
+                                     f"{e.memory['weights_gb']:.1f}, KV "
+                                     f"{e.memory['kv_cache_gb']:.1f})"),
+               ("fits", str(e.fits)),
+               ("$ per million tokens", usd),
+               ("energy per 1k output tokens", f"{1e3 * e.energy_kwh_per_1k_output_tokens:.3f} Wh"),
+           ])
+    from rich.table import Table
+
+    t = Table(title="decode step: per-op roofline (per replica)")
+    for col in ("op", "time ms", "FLOP/B", "bound"):
+        t.add_column(col)
+    for r in e.breakdown["decode_step"]:
+        inten = r["intensity_flop_per_byte"]
+        t.add_row(r["op"], f"{1e3 * r['time_s']:.3f}", "-" if inten is None else f"{inten:.1f}",
+                  r["bound"])
+    console().print(t)
+    for n in e.notes:
+        console().print(f"[yellow]note:[/yellow] {n}")
+
+
+@app.command()
+def plan(
+    model: str,
+    rps: Annotated[float | None, typer.Option(help="requests per second")] = None,
+    tokens_per_day: Annotated[str | None, typer.Option(help="prompt+output tokens/day, "
+                                                            "e.g. 10B")] = None,
+    trace: Annotated[str | None, typer.Option(help="Azure LLM trace CSV to serve")] = None,
+    rate_scale: Annotated[float, typer.Option(help="trace time compression (x load)")] = 1.0,
+    prompt_len: int = 1024, output_len: int = 256,
+    hardware: Annotated[list[str] | None, typer.Option("--hardware", "-H",
+                                                       help="candidates (repeat)")] = None,
+    precision: Annotated[list[str] | None, typer.Option(help="candidates (repeat)")] = None,
+    ttft_slo: Annotated[float, typer.Option(help="p99 TTFT limit, s")] = 2.0,
+    tpot_slo: Annotated[float, typer.Option(help="p99 TPOT limit, s")] = 0.1,
+    verify: Annotated[int, typer.Option(help="candidates to check by simulation")] = 4,
+    duration: Annotated[float, typer.Option(help="simulated seconds (synthetic traffic)")] = 300,
+    top: int = 5,
+    as_json: Json = False,
+) -> None:
+    """Cheapest hardware, precision, TP and replicas meeting p99 TTFT/TPOT for a traffic."""
+    from suanli.errors import InputError
+    from suanli.infer import capacity as cap
+    from suanli.units import parse_count
+
+    given = sum(x is not None for x in (rps, tokens_per_day, trace))
+    if given != 1:
+        raise InputError("give exactly one of --rps, --tokens-per-day or --trace")
+    _seconds(ttft_slo, "--ttft-slo")
+    _seconds(tpot_slo, "--tpot-slo")
+    if trace:
+        traffic = cap.traffic_from_trace(trace, rate_scale)
+    elif rps is not None:
+        traffic = cap.traffic_from_rate(rps, prompt_len, output_len)
+    else:
+        traffic = cap.traffic_from_tokens_per_day(parse_count(str(tokens_per_day)), prompt_len,
+                                                  output_len)
+    opts = cap.plan_capacity(model, traffic, hardware=hardware,
+                             precisions=tuple(precision or ("bf16", "fp8")),
+                             ttft_p99_slo_s=ttft_slo, tpot_p99_slo_s=tpot_slo, verify=verify,
+                             duration_s=duration)
+    if as_json:
+        print_json({"traffic": {"source": traffic.source,
+                                "requests_per_s": traffic.requests_per_s,
+                                "mean_prompt": traffic.mean_prompt,
+                                "mean_output": traffic.mean_output},
+                    "best": opts[0], "options": opts[:top]})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{model}: {traffic.source}; p99 TTFT <= {ttft_slo} s, TPOT <= "
+                    f"{tpot_slo} s")
+    for col in ("system", "precision", "tp", "batch", "replicas", "devices", "$/h",
+                "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
+        t.add_column(col)
+    for o in opts[:top]:
+        t.add_row(o.system, o.precision, str(o.tp), str(o.batch), str(o.replicas),
+                  str(o.devices_total), f"{o.usd_per_hour:,.2f}",
+                  f"{o.usd_per_million_output_tokens:.3f}",
+                  "-" if o.ttft_p99_s is None else f"{o.ttft_p99_s:.2f} s",
+                  "-" if o.tpot_p99_s is None else f"{1e3 * o.tpot_p99_s:.0f} ms",
+                  "sim ok" if o.verified else ("sim FAIL" if o.ttft_p99_s is not None
+                                               else "analytic"))
+    console().print(t)
+
+
+@app.command()
+def simulate(
+    model: str,
+    trace: Annotated[str, typer.Option(help="Azure LLM inference trace CSV")],
+    hardware: Hardware = "H100",
+    tp: int = 1,
+    precision: Precision = "bf16",
+    replicas: int = 1,
+    max_batch: Annotated[int, typer.Option(help="max sequences per replica")] = 256,
+    chunk_tokens: Annotated[int, typer.Option(help="tokens per step (chunked prefill)")] = 2048,
+    rate_scale: Annotated[float, typer.Option(help="compress trace time by this factor")] = 1.0,
+    limit: Annotated[int | None, typer.Option(help="first N requests only")] = None,
+    as_json: Json = False,
+) -> None:
+    """Replay a request trace with continuous batching; TTFT/TPOT percentiles, utilization."""
+    from suanli.infer.estimate import deployment
+    from suanli.infer.simulate import simulate as run_sim
+    from suanli.infer.trace import load_azure_trace
+
+    reqs = load_azure_trace(trace, limit=limit, rate_scale=rate_scale)
+    dep = deployment(model, hardware, tp=tp, precision=precision)
+    res = run_sim(dep, reqs, replicas=replicas, max_batch=max_batch, chunk_tokens=chunk_tokens)
+    if as_json:
+        print_json({"model": dep.model.id, "system": dep.system.id, "tp": tp,
+                    "precision": dep.compression.name, "replicas": replicas, **res.summary})
+        return
+    _table(f"{dep.model.id} on {replicas} x {tp} {dep.accelerator.id} ({dep.compression.name})"
+           f": {len(reqs):,} requests", list(res.summary.items()))
+
+
+@app.command()
+def waterfall(
+    model: str,
+    prompt_len: int = 1024, output_len: int = 256,
+    baseline_hardware: str = "dgx-a100-80gb",
+    hardware: Hardware = "dgx-h100",
+    precision: Precision = "fp8",
+    sparsity: str = "none",
+    quality_loss: Annotated[str | None, typer.Option(help="your measured quality loss, "
+                                                          "carried into the table")] = None,
+    ttft_slo: float = 2.0, tpot_slo: float = 0.1,
+    utilization_baseline: float = 0.25, utilization: float = 0.75,
+    site_price: Annotated[str | None, typer.Option(help="$ per device-hour at the site, or "
+                                                        "'market' (cheapest in the shared "
+                                                        "SkyPilot snapshot)")] = None,
+    electricity: Annotated[float, typer.Option(help="$ per kWh if the site price excludes "
+                                                    "power")] = 0.0,
+    pue: float = 1.0,
+    as_json: Json = False,
+    plot: Plot = None,
+) -> None:
+    """Cost per million tokens from a naive baseline to an optimized deployment, per layer."""
+    from suanli.errors import InputError
+    from suanli.infer import waterfall as wf
+    from suanli.infer.validate import shared_dir
+
+    price: float | None = None
+    note = ""
+    if site_price == "market":
+        from suanli.catalog import load_catalog
+
+        cat = load_catalog()
+        acc = cat.system(hardware).accelerator
+        found = wf.cheapest_market_price(acc, shared_dir() / "data" / "catalogs" / "skypilot")
+        if found is None:
+            raise InputError(f"no market price for {acc} in the shared SkyPilot snapshot; "
+                             "give --site-price as a number")
+        price, note = found
+    elif site_price is not None:
+        from suanli.units import parse_price
+
+        price = parse_price(site_price)
+    w = wf.cost_waterfall(model, prompt_len=prompt_len, output_len=output_len,
+                          baseline_hardware=baseline_hardware, hardware=hardware,
+                          precision=precision, sparsity=sparsity, quality_loss=quality_loss,
+                          ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
+                          utilization_baseline=utilization_baseline, utilization=utilization,
+                          site_price_usd_per_device_hour=price,
+                          electricity_usd_per_kwh=electricity, pue=pue)
+    if plot:
+        wf.plot_waterfall(w, plot)
+    if as_json:
+        print_json({"model": w.model, "steps": w.steps, "total_factor": w.total_factor,
+                    "per_layer_geomean": w.per_layer_geomean, "site_price_source": note})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{model}: cost waterfall ({prompt_len}/{output_len} tokens)")
+    for col in ("layer", "setting", "$/M out", "factor", "cumulative"):
+        t.add_column(col)
+    for s in w.steps:
+        t.add_row(s.layer, s.setting + (f" [{s.note}]" if s.note else ""),
+                  f"{s.usd_per_million_output_tokens:,.4g}", f"{s.factor:.2f}x",
+                  f"{s.cumulative:,.1f}x")
+    console().print(t)
+    console().print(f"total {w.total_factor:,.0f}x; geometric mean {w.per_layer_geomean:.2f}x "
+                    f"per layer (the claim: ~10x per layer, 10,000x in total)")
+
+
+@app.command()
+def validate(
+    fit: Annotated[bool, typer.Option(help="refit the efficiency file first")] = False,
+    loo: Annotated[bool, typer.Option(help="also leave-one-out errors (slow)")] = False,
+    as_json: Json = False,
+) -> None:
+    """Compare the model with the published inference runs (median/max error)."""
+    from suanli.infer import validate as v
+
+    if fit:
+        v.write_efficiency(v.fit_efficiency())
+        from suanli.infer.efficiency import _table as eff_cache
+
+        eff_cache.cache_clear()
+    rows = v.validate_inference()
+    summ = v.summary(rows)
+    loo_rows = v.leave_one_out() if loo else []
+    if as_json:
+        print_json({"rows": rows, "summary": summ, "leave_one_out": loo_rows})
+        return
+    from rich.table import Table
+
+    t = Table(title="inference validation (error = predicted / published - 1)")
+    for col in ("id", "metric", "published", "predicted", "error", "used", "normalization"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.id, r.metric, f"{r.published:,.4g} {r.unit}",
+                  "-" if r.predicted is None else f"{r.predicted:,.4g}",
+                  "-" if r.error is None else f"{100 * r.error:+.0f}%",
+                  "yes" if r.included else "no", r.normalization)
+    console().print(t)
+    console().print(f"included rows: {summ['rows']:.0f}, median |error| "
+                    f"{100 * summ['median_abs_error']:.1f}%, max {100 * summ['max_abs_error']:.1f}%")
+    for rid, err in loo_rows:
+        console().print(f"leave-one-out {rid}: {100 * err:+.1f}%")
