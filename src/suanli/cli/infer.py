@@ -107,6 +107,69 @@ def estimate(
 
 
 @app.command()
+def curve(
+    model: str,
+    hardware: Hardware = "H100",
+    prompt_len: int = 1024, output_len: int = 256,
+    tp: int = 1, pp: int = 1,
+    precision: Precision = "bf16",
+    kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
+    ttft_slo: Annotated[float | None, typer.Option(help="TTFT limit, s")] = None,
+    tpot_slo: Annotated[float | None, typer.Option(help="TPOT limit, s")] = None,
+    price: Annotated[float | None, typer.Option(help="$ per device-hour")] = None,
+    as_json: Json = False,
+    plot: Plot = None,
+) -> None:
+    """Throughput-latency curve over batch sizes, max-load point, best point under the SLOs."""
+    from suanli.infer.curves import best_under_slo, max_load, plot_curve, sweep
+    from suanli.infer.estimate import deployment
+
+    for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price)):
+        require_positive(v, flag)
+    dep = deployment(model, hardware, tp=tp, pp=pp, precision=precision, kv=kv)
+    pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
+                price_usd_per_device_hour=price)
+    top = max_load(dep, prompt_len=prompt_len, output_len=output_len,
+                   price_usd_per_device_hour=price)
+    best = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
+                          ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
+                          price_usd_per_device_hour=price)
+    if plot:
+        plot_curve(pts, plot, title=f"{dep.model.id} on {tp}x {dep.accelerator.id} "
+                                    f"{dep.compression.name}, {prompt_len}/{output_len}")
+    keys = ("batch", "ttft_continuous_s", "tpot_continuous_s", "output_tokens_per_s",
+            "output_tokens_per_s_per_device", "usd_per_million_output_tokens", "fits")
+
+    def row(e: Any) -> dict[str, Any]:
+        return {k: getattr(e, k) for k in keys}
+
+    if as_json:
+        print_json({"points": [row(e) for e in pts], "max_load": row(top),
+                    "best_under_slo": None if best is None else row(best)})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{dep.model.id} on {tp}x {dep.accelerator.id} ({dep.compression.name}), "
+                    f"{prompt_len}/{output_len} tokens, continuous batching")
+    for col in ("batch", "TTFT ms", "TPOT ms", "out tok/s", "per device", "$/M out"):
+        t.add_column(col)
+    for e in pts:
+        usd = e.usd_per_million_output_tokens
+        t.add_row(str(e.batch), f"{1e3 * e.ttft_continuous_s:,.1f}",
+                  f"{1e3 * e.tpot_continuous_s:,.2f}", f"{e.output_tokens_per_s:,.0f}",
+                  f"{e.output_tokens_per_s_per_device:,.0f}", "-" if usd is None else f"{usd:.3f}")
+    console().print(t)
+    console().print(f"max-load: batch {top.batch}, {top.output_tokens_per_s:,.0f} output tok/s")
+    if best is None:
+        console().print("[yellow]no batch meets the limits[/yellow]")
+    else:
+        console().print(f"best under limits: batch {best.batch}, "
+                        f"{best.output_tokens_per_s:,.0f} output tok/s, TTFT "
+                        f"{1e3 * best.ttft_continuous_s:.0f} ms, TPOT "
+                        f"{1e3 * best.tpot_continuous_s:.1f} ms")
+
+
+@app.command()
 def plan(
     model: str,
     rps: Annotated[float | None, typer.Option(help="requests per second")] = None,
@@ -302,6 +365,38 @@ def validate(
                   "yes" if r.included else "no", r.normalization)
     console().print(t)
     console().print(f"included rows: {summ['rows']:.0f}, median |error| "
-                    f"{100 * summ['median_abs_error']:.1f}%, max {100 * summ['max_abs_error']:.1f}%")
+                    f"{100 * summ['median_abs_error']:.1f}%, "
+                    f"max {100 * summ['max_abs_error']:.1f}%")
     for rid, err in loo_rows:
         console().print(f"leave-one-out {rid}: {100 * err:+.1f}%")
+
+
+@app.command()
+def claims(
+    api_usd_per_1k: Annotated[float, typer.Option(help="API price, $ per 1k tokens")] = 0.05,
+    as_json: Json = False,
+) -> None:
+    """Reproduce two cost claims: latency vs cost, and an API price vs self-hosting."""
+    from suanli.infer.claims import api_vs_selfhosted, latency_cost_claim, usd_per_token
+
+    require_positive(api_usd_per_1k, "--api-usd-per-1k")
+    lat = latency_cost_claim()
+    rows = api_vs_selfhosted(api_usd_per_1k)
+    identity = usd_per_token(3, 200, 1, 1.0) / usd_per_token(5, 200, 1, 1.0)
+    if as_json:
+        print_json({"latency_claim": lat, "three_vs_five_s_cost_ratio": identity,
+                    "api_vs_selfhosted": rows})
+        return
+    console().print(f"200 tokens in 3 s vs 5 s at the same price and devices: cost ratio "
+                    f"{identity:.2f} ({1 - identity:.0%} less). Model check (Llama-2 7B, "
+                    f"H100, batch 1, FP16 -> FP8): {lat.slow_s:.2f} s -> {lat.fast_s:.2f} s, "
+                    f"cost ratio {lat.cost_ratio:.3f} = time ratio")
+    from rich.table import Table
+
+    t = Table(title=f"self-hosted vs an API at ${api_usd_per_1k}/1k tokens (list prices)")
+    for col in ("model", "hardware", "tp", "batch", "utilization", "$/1k out", "orders below"):
+        t.add_column(col)
+    for r in rows:
+        t.add_row(r.model, r.hardware, str(r.tp), str(r.batch), f"{r.utilization:.0%}",
+                  f"{r.usd_per_1k_tokens:.5f}", f"{r.orders_of_magnitude_below_api:.2f}")
+    console().print(t)

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 from suanli.catalog.schema import ModelSpec
 from suanli.errors import InfeasibleError, InputError
-from suanli.units import SECONDS_PER_HOUR
 
 
 @dataclass(frozen=True)
@@ -78,7 +77,7 @@ def serving_quote(model: str | ModelSpec, hardware: str, *, prompt_len: int, out
                                ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s,
                                price_usd_per_device_hour=price_usd_per_device_hour)
         except InfeasibleError as exc:
-            reasons.append(f"tp={tp}: {str(exc).split(' Reasons')[0]}")
+            reasons.append(f"tp={tp}: {str(exc).split(' Reasons')[0].rstrip('.')}")
             continue
         if e is None:
             reasons.append(f"tp={tp}: batch 1 misses the TTFT/TPOT limits")

@@ -192,7 +192,7 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
         dep = deployment(model, opt.system, tp=opt.tp, precision=opt.precision)
         runs: dict[int, dict[str, float]] = {}
 
-        def run(r: int, dep=dep, opt=opt, runs=runs) -> bool:  # noqa: B023
+        def run(r: int, dep=dep, opt=opt, runs=runs) -> bool:
             runs[r] = simulate(dep, reqs, replicas=r, max_batch=opt.batch).summary
             return meets(runs[r])
 

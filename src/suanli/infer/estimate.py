@@ -22,7 +22,8 @@ Definitions (said, because tools differ):
   replica's cost); ``usd_per_million_output_tokens_all_in`` charges all time to output tokens.
 * **Energy**: every device at TDP plus its host share (an upper bound; PUE applied by callers).
 * Pipeline parallelism: ``pp`` micro-batches of ``batch/pp`` fill the stages; a token's step
-  crosses all stages, so TPOT = ``pp x stage_time(batch/pp)`` (GPipe-style, Huang et al. 2019).
+  crosses all stages, so TPOT = ``pp x stage_time(batch/pp)``, and the batch prefill ends after
+  ``(2 pp - 1)`` stage times (GPipe fill and drain, Huang et al. 2019).
 """
 
 from __future__ import annotations
@@ -169,7 +170,8 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
     """(TTFT, TPOT, prefill ops, decode ops at the mean context) for a static batch."""
     mb = max(batch / dep.pp, 1.0)  # sequences per micro-batch
     pre = sm.prefill_ops(mb, prompt, dep.chunk_tokens)
-    ttft = dep.pp * total_s(pre) + sm.eff.request_overhead_s
+    # GPipe: the last of pp micro-batches leaves the last stage after (2 pp - 1) stage times
+    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead_s
     steps = max(output - 1, 0)
     tpot, dec = 0.0, sm.decode_ops(mb, prompt + 1 + steps / 2)
     if steps:

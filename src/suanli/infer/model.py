@@ -19,7 +19,7 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   layer); bytes = KV cache read (decode: every cached token) + written (new tokens), at the
   ``attention_memory`` efficiency.
 * TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), ring
-  alpha-beta cost over the scale-up link (see ``suanli.infer.comm``).
+  alpha-beta cost over the scale-up link (see ``suanli.perf.comm``, scalar forms).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
 
@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
-from suanli.infer.comm import all_to_all_s, ring_allreduce_s
+from suanli.perf.comm import all_to_all_s, ring_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
 from suanli.infer.memory import kv_bytes_per_token_per_device

@@ -81,8 +81,11 @@ def _min_tp(model: str, hw: str, precision: str, sparsity: str) -> int:
 
 
 def _list_price(hw: str) -> float:
-    dep = deployment("gpt3-125m", hw)
-    p = dep.system.price_usd_per_device_hour or dep.accelerator.price_usd_per_hour
+    from suanli.catalog import load_catalog
+
+    cat = load_catalog()
+    system = cat.system(hw)
+    p = system.price_usd_per_device_hour or cat.accelerator(system.accelerator).price_usd_per_hour
     if p is None:
         raise InputError(f"no list price for {hw} in the catalog; give one with a user catalog "
                          "(price_usd_per_hour) or pick hardware that has one")

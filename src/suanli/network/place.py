@@ -14,6 +14,7 @@ from suanli.errors import InputError
 from suanli.network.jobs import Filters, Job
 from suanli.network.options import RunFn, ServeFn, build_table, perf_run, perf_serve
 from suanli.network.placement import OptionTable, Placement, greedy, prune, relative_gap, solve
+from suanli.network.placement.heuristic import lagrange_prices
 from suanli.network.placement.milp import _check_jobs
 from suanli.network.sites import Network
 
@@ -39,19 +40,25 @@ class PlaceResult:
 
 def place_table(table: OptionTable, *, objective: str = "cost", method: str = "auto",
                 budget_usd: float | None = None, prune_to: int = 40,
-                time_limit_s: float = 30.0) -> PlaceResult:
+                time_limit_s: float = 30.0, mip_rel_gap: float = 1e-4) -> PlaceResult:
     """Solve a ready option table (the seam used by tests and the benchmark)."""
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got '{method}'")
     _check_jobs(table)
     before = table.n_options
-    small = prune(table, objective, prune_to) if prune_to else table
+    small = table
+    if prune_to and table.n_options > prune_to * table.n_jobs:
+        price = None
+        if objective != "makespan":  # price scarce capacity so pruning keeps ways around it
+            mu, _ = lagrange_prices(table, objective)
+            price = mu[table.resource] * table.devices
+        small = prune(table, objective, prune_to, price)
     use_milp = method in ("milp", "both") or (method == "auto"
                                               and small.n_options <= AUTO_MILP_MAX_OPTIONS)
     use_heur = method in ("heuristic", "both", "auto")
     heur = greedy(small, objective, budget_usd=budget_usd) if use_heur else None
-    exact = solve(small, objective, budget_usd=budget_usd, time_limit_s=time_limit_s) \
-        if use_milp else None
+    exact = solve(small, objective, budget_usd=budget_usd, time_limit_s=time_limit_s,
+                  mip_rel_gap=mip_rel_gap) if use_milp else None
     best = exact if exact is not None else heur
     assert best is not None
     if best.status == "infeasible":
@@ -65,9 +72,9 @@ def place(net: Network, jobs: Sequence[Job], *, objective: str = "cost", method:
           budget_usd: float | None = None, filters: Filters | None = None,
           free: Mapping[str, int] | None = None, run_fn: RunFn = perf_run,
           serve_fn: ServeFn = perf_serve, prune_to: int = 40,
-          time_limit_s: float = 30.0) -> PlaceResult:
+          time_limit_s: float = 30.0, mip_rel_gap: float = 1e-4) -> PlaceResult:
     """Choose site, hardware, count and plan for every job (module docstring)."""
     table = build_table(net, jobs, filters=filters, free=free, run_fn=run_fn,
                         serve_fn=serve_fn)
     return place_table(table, objective=objective, method=method, budget_usd=budget_usd,
-                       prune_to=prune_to, time_limit_s=time_limit_s)
+                       prune_to=prune_to, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)

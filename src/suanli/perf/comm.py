@@ -78,3 +78,20 @@ def p2p(nbytes: ArrayLike, bw: ArrayLike, alpha: ArrayLike) -> F:
     """One point-to-point send, seconds."""
     b, w, a = (np.asarray(x, dtype=np.float64) for x in (nbytes, bw, alpha))
     return b / w + a
+
+
+# --- scalar forms, for hot loops (the serving simulator's step time): same formulas, no numpy --
+
+
+def ring_allreduce_s(nbytes: float, t: int, bw: float, alpha: float) -> float:
+    """Seconds to all-reduce ``nbytes`` over ``t`` devices (scalar ``all_reduce``)."""
+    if t <= 1:
+        return 0.0
+    return 2.0 * (t - 1) / t * nbytes / bw + 2.0 * (t - 1) * alpha
+
+
+def all_to_all_s(nbytes: float, t: int, bw: float, alpha: float) -> float:
+    """Seconds for an all-to-all where each device holds ``nbytes`` (scalar ``all_to_all``)."""
+    if t <= 1:
+        return 0.0
+    return (t - 1) / t * nbytes / bw + (t - 1) * alpha

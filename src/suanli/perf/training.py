@@ -362,6 +362,8 @@ def explain_invalid(job: TrainingJob, plan: Plan) -> str:
     if job.global_batch % per:
         return (f"global batch {job.global_batch} sequences is not a multiple of dp x "
                 f"micro-batch = {per}; change --global-batch, --dp or --micro-batch")
+    if plan.interleave > 1 and plan.pp == 1:
+        return "--interleave needs pipeline parallelism (--pp > 1)"
     if plan.interleave > 1 and (job.global_batch // per) % plan.pp:
         return "interleaved pipelining needs the number of micro-batches to be a multiple of --pp"
     if plan.ep > 1 and (m.moe is None or plan.dp % plan.ep or m.moe.num_experts % plan.ep):

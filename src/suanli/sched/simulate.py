@@ -94,15 +94,16 @@ class Simulator:
         s = self._speed_of_type[k][self.c.gpu_type[place.nodes]]
         return float(s.min())
 
-    def view(self, full: bool = True) -> SchedView:
-        """The policy's view; ``full=False`` leaves the waiting/running lists empty (enough
-        for ``next_change`` and ``observe_finish``, which look at one job)."""
-        if full:
-            waiting = np.fromiter(self.waiting, dtype=np.int64, count=len(self.waiting))
-            running = np.fromiter(self.running, dtype=np.int64, count=len(self.running))
-        else:
-            waiting = running = self._empty
-        return SchedView(self.w, self.c, waiting, running, self.attained, self.run_since,
+    def view(self, full: bool = True, running: bool | None = None) -> SchedView:
+        """The policy's view; ``full=False`` leaves the waiting list empty and ``running=False``
+        the running list (enough for ``next_change`` and ``observe_finish``, which look at one
+        job, and for passes that only consider new arrivals)."""
+        with_running = full if running is None else running
+        waiting = (np.fromiter(self.waiting, dtype=np.int64, count=len(self.waiting))
+                   if full else self._empty)
+        run = (np.fromiter(self.running, dtype=np.int64, count=len(self.running))
+               if with_running else self._empty)
+        return SchedView(self.w, self.c, waiting, run, self.attained, self.run_since,
                          self.remaining)
 
     def request_pass(self) -> None:
@@ -198,8 +199,8 @@ class Simulator:
             self.new.clear()
             return
         now = loop.now
-        full = self.dirty or self.policy.preemptive
-        view = self.view(full=full)
+        full = self.dirty
+        view = self.view(full=full, running=self.policy.preemptive)
         if full:
             cand = view.waiting
         else:  # nothing freed: only new arrivals can start
@@ -211,10 +212,12 @@ class Simulator:
         self.dirty = False
         self.new.clear()
         worst = float("-inf")
-        if self.policy.preemptive and self.running:
+        if self.policy.preemptive and len(view.running):
             worst = float(self.policy.keys(view.running, view, now).max())
         failed: list[Demand] = []
         free = self.c.free_milli()
+        if len(cand) > 1:
+            cand, keys = self._maybe_fit(cand, keys, free, worst)
         gpu_need = self.w.num_gpu[cand].astype(np.int64) * self.w.gpu_milli[cand]
         cpu_only_waiting = bool((gpu_need == 0).any())
         min_need = int(gpu_need[gpu_need > 0].min()) if (gpu_need > 0).any() else 0
@@ -240,6 +243,37 @@ class Simulator:
                 continue
             self._start(j, place)
             free -= need
+
+    def _maybe_fit(self, cand: np.ndarray, keys: np.ndarray, free: int,
+                   worst: float) -> tuple[np.ndarray, np.ndarray]:
+        """Drop jobs that cannot fit now by a necessary condition (vectorized): GPUs needed
+        <= free; whole-GPU jobs no larger than the most idle GPUs on one available node (or,
+        for gangs, than all idle GPUs); sharing jobs <= the freest GPU. Without backfill the
+        list is cut at the first such job (it blocks the queue)."""
+        avail = self.c.available
+        max_whole = int(self.c.node_whole[avail].max()) if avail.any() else 0
+        max_gpu = int(self.c.gpu_free[avail].max()) if avail.any() else 0
+        total_whole = int(self.c.node_whole[avail].sum())
+        node_max = int(self.c.gpu_count.max())
+        ng, gm = self.w.num_gpu[cand], self.w.gpu_milli[cand]
+        need = ng.astype(np.int64) * gm
+        whole = gm == MILLI
+        ok = need <= free
+        ok &= np.where(whole, np.where(ng > node_max, ng <= total_whole, ng <= max_whole),
+                       gm <= max_gpu)
+        ok |= ng == 0
+        if self.policy.preemptive and np.isfinite(worst):
+            ok |= self._evictable(keys, worst)
+        if not self.backfill:
+            bad = np.flatnonzero(~ok)
+            stop = int(bad[0]) if len(bad) else len(cand)
+            return cand[: stop + 1], keys[: stop + 1]
+        return cand[ok], keys[ok]
+
+    def _evictable(self, keys: np.ndarray, worst: float) -> np.ndarray:
+        """Per waiting job: may it preempt the lowest-priority running job?"""
+        return np.fromiter((self.policy.can_preempt(k, worst) for k in keys.tolist()),
+                           dtype=bool, count=len(keys))
 
     def _make_room(self, j: int, key_j: float, d: Demand, view: SchedView, now: float,
                    prefer: np.ndarray | None) -> Placement | None:

@@ -45,7 +45,7 @@ def _sorted_slices(table: OptionTable, key: NDArray[np.float64]) -> tuple[I, I, 
 
 
 def greedy(table: OptionTable, objective: str = "cost", *, budget_usd: float | None = None,
-           improve_passes: int = 3, lagrange_iters: int = 60) -> Placement:
+           improve_passes: int = 3, lagrange_iters: int = 150) -> Placement:
     """Best of plain and Lagrange-priced greedy (module docstring); ``bound`` is the
     Lagrangian lower bound (cost and carbon only)."""
     t0 = time.perf_counter()
@@ -61,6 +61,15 @@ def greedy(table: OptionTable, objective: str = "cost", *, budget_usd: float | N
     return replace(best, bound=lb, mip_gap=None, solve_s=time.perf_counter() - t0)
 
 
+def lagrange_prices(table: OptionTable, objective: str = "cost", iters: int = 150
+                    ) -> tuple[NDArray[np.float64], float]:
+    """Capacity prices mu_r (objective units per device) and the Lagrangian lower bound; the
+    plain greedy's value is the target of Polyak's step."""
+    score = table.score(objective)
+    plain = _greedy(table, objective, score, score, None, 1, time.perf_counter())
+    return _lagrange(table, score, iters, plain.value if plain.status != "infeasible" else None)
+
+
 def _lagrange(table: OptionTable, score: NDArray[np.float64], iters: int,
               upper: float | None) -> tuple[NDArray[np.float64], float]:
     """Subgradient ascent on the capacity multipliers; returns (best mu, best lower bound)."""
@@ -72,7 +81,9 @@ def _lagrange(table: OptionTable, score: NDArray[np.float64], iters: int,
     cap = table.capacity.astype(float)
     mu = np.zeros(len(cap))
     best_mu, best_lb = mu.copy(), -np.inf
-    ub = upper if upper is not None else float(np.maximum.reduceat(w, starts).sum())
+    if upper is None:  # no feasible answer yet: aim 50% above the capacity-free optimum
+        upper = 1.5 * float(np.minimum.reduceat(w, starts).sum())
+    ub = upper
     theta, stall = 1.0, 0
     for _ in range(iters):
         adj = w + mu[res_s] * dev_s

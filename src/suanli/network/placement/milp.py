@@ -32,7 +32,12 @@ budget row, minimizing their sum; the rows with positive slack are the ones that
 
 from __future__ import annotations
 
+import contextlib
+import os
+import sys
 import time
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -42,6 +47,30 @@ from scipy.sparse import csr_array, hstack
 from suanli.errors import InfeasibleError
 from suanli.network.placement.result import Placement
 from suanli.network.placement.table import OptionTable
+
+
+@contextlib.contextmanager
+def _stdout_to_stderr() -> Iterator[None]:
+    """HiGHS sometimes prints diagnostics from C to file descriptor 1; keep stdout clean for
+    ``--json`` by pointing fd 1 at stderr while the solver runs."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # captured stdout (tests): nothing to do
+        yield
+        return
+    sys.stdout.flush()
+    saved = os.dup(fd)
+    try:
+        os.dup2(sys.stderr.fileno(), fd)
+        yield
+    finally:
+        os.dup2(saved, fd)
+        os.close(saved)
+
+
+def _milp(*args: Any, **kwargs: Any) -> Any:
+    with _stdout_to_stderr():
+        return milp(*args, **kwargs)
 
 
 def _rows(table: OptionTable) -> tuple[csr_array, csr_array]:
@@ -102,7 +131,7 @@ def solve(table: OptionTable, objective: str = "cost", *, budget_usd: float | No
                                "disp": False}
     integrality = np.ones(table.n_options)
     if objective != "makespan":
-        res = milp(score, constraints=_constraints(table, budget_usd, pad=0),
+        res = _milp(score, constraints=_constraints(table, budget_usd, pad=0),
                    integrality=integrality, bounds=Bounds(0, 1), options=opts)
     else:
         res = _makespan(table, budget_usd, opts)
@@ -131,7 +160,7 @@ def _choice(table: OptionTable, x: NDArray[np.float64]) -> NDArray[np.int64]:
 
 
 def _makespan(table: OptionTable, budget_usd: float | None, opts: dict[str, object]
-              ) -> object:
+              ) -> Any:
     """min T, then min cost with T <= T* (lexicographic)."""
     K, J = table.n_options, table.n_jobs
     k = np.arange(K)
@@ -141,13 +170,13 @@ def _makespan(table: OptionTable, budget_usd: float | None, opts: dict[str, obje
     cons = [*_constraints(table, budget_usd, pad=1), LinearConstraint(tmat, 0.0, np.inf)]
     integ = np.r_[np.ones(K), 0.0]
     bounds = Bounds(np.zeros(K + 1), np.r_[np.ones(K), np.inf])
-    first = milp(np.r_[np.zeros(K), 1.0], constraints=cons, integrality=integ, bounds=bounds,
+    first = _milp(np.r_[np.zeros(K), 1.0], constraints=cons, integrality=integ, bounds=bounds,
                  options=opts)
     if first.x is None:
         return first
     t_star = float(first.x[-1]) * (1 + 1e-9) + 1e-6
     bounds2 = Bounds(np.zeros(K + 1), np.r_[np.ones(K), t_star])
-    second = milp(np.r_[table.cost_usd, 0.0], constraints=cons, integrality=integ,
+    second = _milp(np.r_[table.cost_usd, 0.0], constraints=cons, integrality=integ,
                   bounds=bounds2, options=opts)
     if second.x is None:
         return first
@@ -198,7 +227,7 @@ def _elastic(table: OptionTable, budget_usd: float | None, time_limit_s: float) 
     c = np.r_[np.zeros(K), np.full(J, 10.0), np.full(R, 1.0 / scale_dev),
               np.full(n_b, 1.0 / scale_usd)]
     integ = np.r_[np.ones(K), np.zeros(J + R + n_b)]
-    res = milp(c, constraints=cons, integrality=integ, bounds=Bounds(0, np.r_[np.ones(K),
+    res = _milp(c, constraints=cons, integrality=integ, bounds=Bounds(0, np.r_[np.ones(K),
                np.full(J + R + n_b, np.inf)]), options={"time_limit": time_limit_s})
     reasons: list[str] = []
     if res.x is None:

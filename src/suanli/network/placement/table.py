@@ -93,13 +93,15 @@ class OptionTable:
         return np.flatnonzero(self.job == j)
 
 
-def prune(table: OptionTable, objective: str, per_job: int) -> OptionTable:
-    """Keep, per job, the ``per_job`` best options by the objective, plus the option with the
-    fewest devices (so a tight capacity still has a way out). Exact when capacities do not
-    bind; otherwise the MILP on the pruned table is an upper bound (the docs say so)."""
+def prune(table: OptionTable, objective: str, per_job: int,
+          price: F | None = None) -> OptionTable:
+    """Keep, per job, the ``per_job`` best options by the objective (plus ``price``, e.g.
+    Lagrange prices of the capacity each option uses), and the option with the fewest devices
+    (so a tight capacity still has a way out). Exact when capacities do not bind; otherwise the
+    MILP on the pruned table is an upper bound on the full problem (the docs say so)."""
     if per_job <= 0:
         return table
-    score = table.score(objective)
+    score = table.score(objective) + (0.0 if price is None else price)
     order = np.lexsort((table.cost_usd, score, table.job))  # by job, then score, then cost
     jobs_sorted = table.job[order]
     starts = np.searchsorted(jobs_sorted, np.arange(table.n_jobs))

@@ -9,8 +9,6 @@ classes get the running global estimate.
 
 from __future__ import annotations
 
-from collections import defaultdict
-
 import numpy as np
 
 from suanli.sched.policies.base import Policy, SchedView
@@ -27,36 +25,40 @@ class SJFEstimated(Policy):
     """SJF on estimated durations, learned from finished jobs only."""
 
     name = "sjf-est"
+    DEFAULT_S = 3600.0  # estimate before any job has finished (every job looks alike)
 
-    def __init__(self) -> None:
-        self._sum: dict[tuple[int, int], float] = defaultdict(float)  # sum of log runtimes
-        self._cnt: dict[tuple[int, int], int] = defaultdict(int)
-        self._cache: dict[tuple[int, int], float] = {}
+    def __init__(self, max_gpus: int = 1024) -> None:
+        self.max_gpus = max_gpus
+        self._sum = np.zeros((1, max_gpus + 1))  # sum of log run times per (kind, GPUs)
+        self._cnt = np.zeros((1, max_gpus + 1))
 
-    def estimate(self, kind: int, gpus: int) -> float:
-        """Estimated run time (s) of a job of this class."""
-        key = (kind, gpus)
-        if key in self._cache:
-            return self._cache[key]
-        for k in (key, (-1, gpus), (-1, -1)):
-            if self._cnt[k]:
-                est = float(np.exp(self._sum[k] / self._cnt[k]))
-                break
-        else:
-            est = 3600.0  # nothing finished yet: every job looks alike (1 h)
-        self._cache[key] = est
-        return est
+    def _grow(self, kinds: int) -> None:
+        if self._sum.shape[0] < kinds:
+            pad = kinds - self._sum.shape[0]
+            self._sum = np.vstack([self._sum, np.zeros((pad, self.max_gpus + 1))])
+            self._cnt = np.vstack([self._cnt, np.zeros((pad, self.max_gpus + 1))])
+
+    def estimate(self, kind: np.ndarray, gpus: np.ndarray) -> np.ndarray:
+        """Estimated run times (s): class mean, else GPU-count mean, else global mean
+        (geometric means of finished jobs)."""
+        self._grow(int(kind.max()) + 1 if len(kind) else 1)
+        g = np.minimum(gpus, self.max_gpus)
+        cnt, sm = self._cnt[kind, g], self._sum[kind, g]
+        cnt_g, sm_g = self._cnt.sum(axis=0)[g], self._sum.sum(axis=0)[g]
+        n_all, s_all = self._cnt.sum(), self._sum.sum()
+        glob = np.exp(s_all / n_all) if n_all else self.DEFAULT_S
+        by_g = np.where(cnt_g > 0, np.exp(sm_g / np.maximum(cnt_g, 1)), glob)
+        return np.where(cnt > 0, np.exp(sm / np.maximum(cnt, 1)), by_g)
 
     def keys(self, jobs: np.ndarray, view: SchedView, now: float) -> np.ndarray:
         w = view.workload
         assert w.kind is not None
-        return np.array([self.estimate(int(w.kind[j]), int(w.num_gpu[j])) for j in jobs])
+        return self.estimate(w.kind[jobs], w.num_gpu[jobs])
 
     def observe_finish(self, job: int, view: SchedView, runtime: float) -> None:
         w = view.workload
         assert w.kind is not None
-        lg = float(np.log(max(runtime, 1.0)))
-        for k in ((int(w.kind[job]), int(w.num_gpu[job])), (-1, int(w.num_gpu[job])), (-1, -1)):
-            self._sum[k] += lg
-            self._cnt[k] += 1
-        self._cache.clear()
+        k, g = int(w.kind[job]), min(int(w.num_gpu[job]), self.max_gpus)
+        self._grow(k + 1)
+        self._sum[k, g] += float(np.log(max(runtime, 1.0)))
+        self._cnt[k, g] += 1

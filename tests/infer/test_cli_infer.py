@@ -1,0 +1,87 @@
+"""The `suanli infer` commands, run as a user would (subprocess: real exit codes)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXE = [sys.executable, "-c", "from suanli.cli.main import run; run()"]
+
+
+def cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*EXE, *args], capture_output=True, text=True, timeout=120)
+
+
+def test_estimate_json_keys(tmp_path: Path) -> None:
+    png = tmp_path / "curve.png"
+    r = cli("infer", "estimate", "llama3-70b", "-H", "H100", "--tp", "4", "--precision", "fp8",
+            "--json", "--plot", str(png))
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for key in ("ttft_s", "tpot_s", "output_tokens_per_s", "total_tokens_per_s",
+                "max_concurrent_seqs", "memory_per_device_gb", "fits",
+                "usd_per_million_output_tokens", "usd_per_million_input_tokens", "breakdown"):
+        assert key in out
+    assert {row["bound"] for row in out["breakdown"]["decode_step"]} >= {"memory"}
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_does_not_fit_exits_2_with_one_line() -> None:
+    r = cli("infer", "estimate", "llama3-70b", "-H", "H100")
+    assert r.returncode == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and "needs >= 2 x" in lines[0] and "--tp 2" in lines[0]
+
+
+def test_bad_precision_exits_2() -> None:
+    r = cli("infer", "estimate", "llama2-7b", "-H", "A100", "--precision", "fp8")
+    assert r.returncode == 2 and "w8a8" in r.stderr
+
+
+def test_simulate_json(conv_trace: Path) -> None:
+    r = cli("infer", "simulate", "llama2-7b", "--trace", str(conv_trace), "-H", "H100",
+            "--limit", "400", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["requests"] == 400 and out["ttft_p99_s"] >= out["ttft_p50_s"] > 0
+
+
+def test_waterfall_and_plan_json() -> None:
+    r = cli("infer", "waterfall", "llama2-7b", "--site-price", "2.0", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert len(out["steps"]) == 6 and out["total_factor"] > 10
+    r = cli("infer", "plan", "llama2-7b", "--rps", "5", "--prompt-len", "500", "--output-len",
+            "100", "-H", "dgx-h100", "--precision", "fp8", "--verify", "1", "--duration", "60",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    best = json.loads(r.stdout)["best"]
+    assert best["verified"] and best["ttft_p99_s"] <= 2.0
+
+
+def test_plan_needs_one_traffic_source() -> None:
+    r = cli("infer", "plan", "llama2-7b")
+    assert r.returncode == 2 and "exactly one" in r.stderr
+
+
+@pytest.mark.slow
+def test_validate_json(validation_csv: Path) -> None:
+    r = cli("infer", "validate", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["summary"]["max_abs_error"] <= 0.35
+
+
+def test_curve_json() -> None:
+    r = cli("infer", "curve", "llama2-7b", "-H", "H100", "--precision", "fp8", "--tpot-slo",
+            "0.03", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["best_under_slo"]["tpot_continuous_s"] <= 0.03
+    assert out["max_load"]["output_tokens_per_s"] >= out["best_under_slo"]["output_tokens_per_s"]
+    batches = [p["batch"] for p in out["points"]]
+    assert batches == sorted(batches) and batches[0] == 1
