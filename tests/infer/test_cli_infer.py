@@ -18,8 +18,8 @@ def cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_estimate_json_keys(tmp_path: Path) -> None:
     png = tmp_path / "curve.png"
-    r = cli("infer", "estimate", "llama3-70b", "-H", "H100", "--tp", "4", "--precision", "fp8",
-            "--json", "--plot", str(png))
+    r = cli("infer", "estimate", "-m", "llama3-70b", "-H", "H100", "--tp", "4",
+            "--precision", "fp8", "--json", "--plot", str(png))
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     for key in ("ttft_s", "tpot_s", "output_tokens_per_s", "total_tokens_per_s",
@@ -31,19 +31,19 @@ def test_estimate_json_keys(tmp_path: Path) -> None:
 
 
 def test_does_not_fit_exits_2_with_one_line() -> None:
-    r = cli("infer", "estimate", "llama3-70b", "-H", "H100")
+    r = cli("infer", "estimate", "-m", "llama3-70b", "-H", "H100")
     assert r.returncode == 2
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and "needs >= 2 x" in lines[0] and "--tp 2" in lines[0]
 
 
 def test_bad_precision_exits_2() -> None:
-    r = cli("infer", "estimate", "llama2-7b", "-H", "A100", "--precision", "fp8")
+    r = cli("infer", "estimate", "-m", "llama2-7b", "-H", "A100", "--precision", "fp8")
     assert r.returncode == 2 and "w8a8" in r.stderr
 
 
 def test_simulate_json(conv_trace: Path) -> None:
-    r = cli("infer", "simulate", "llama2-7b", "--trace", str(conv_trace), "-H", "H100",
+    r = cli("infer", "simulate", "-m", "llama2-7b", "--trace", str(conv_trace), "-H", "H100",
             "--limit", "400", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
@@ -51,11 +51,11 @@ def test_simulate_json(conv_trace: Path) -> None:
 
 
 def test_waterfall_and_plan_json() -> None:
-    r = cli("infer", "waterfall", "llama2-7b", "--site-price", "2.0", "--json")
+    r = cli("infer", "waterfall", "-m", "llama2-7b", "--site-price", "2.0", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert len(out["steps"]) == 6 and out["total_factor"] > 10
-    r = cli("infer", "plan", "llama2-7b", "--rps", "5", "--prompt-len", "500", "--output-len",
+    r = cli("infer", "plan", "-m", "llama2-7b", "--rps", "5", "--prompt-len", "500", "--output-len",
             "100", "-H", "dgx-h100", "--precision", "fp8", "--verify", "1", "--duration", "60",
             "--json")
     assert r.returncode == 0, r.stderr
@@ -64,7 +64,7 @@ def test_waterfall_and_plan_json() -> None:
 
 
 def test_plan_needs_one_traffic_source() -> None:
-    r = cli("infer", "plan", "llama2-7b")
+    r = cli("infer", "plan", "-m", "llama2-7b")
     assert r.returncode == 2 and "exactly one" in r.stderr
 
 
@@ -77,7 +77,7 @@ def test_validate_json(validation_csv: Path) -> None:
 
 
 def test_curve_json() -> None:
-    r = cli("infer", "curve", "llama2-7b", "-H", "H100", "--precision", "fp8", "--tpot-slo",
+    r = cli("infer", "curve", "-m", "llama2-7b", "-H", "H100", "--precision", "fp8", "--tpot-slo",
             "0.03", "--json")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)

@@ -12,7 +12,10 @@ from suanli.cli.common import console, print_json, require_positive
 app = typer.Typer(help="Inference serving: TTFT/TPOT, tokens/s, $ per token, capacity, "
                        "simulation, cost waterfall.", no_args_is_help=True)
 
+Model = Annotated[str, typer.Option("--model", "-m", help="catalog id/name, or a HF config.json")]
 Hardware = Annotated[str, typer.Option("--hardware", "-H", help="system or accelerator name")]
+Price = Annotated[str | None, typer.Option("--price",
+                                           help="$ per device-hour, e.g. 2.5 or '$2.5/h'")]
 Precision = Annotated[str, typer.Option(help="bf16, fp16, fp8, fp8-kv16, w8a8, w8a16, w4a16")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 Plot = Annotated[str | None, typer.Option("--plot", help="write a chart (.png or .svg)")]
@@ -21,6 +24,12 @@ Plot = Annotated[str | None, typer.Option("--plot", help="write a chart (.png or
 def _seconds(x: float | None, flag: str) -> float | None:
     require_positive(x, flag)
     return x
+
+
+def _price(text: str | None) -> float | None:
+    from suanli.units import parse_price
+
+    return parse_price(text) if text else None
 
 
 def _table(title: str, rows: list[tuple[str, Any]]) -> None:
@@ -34,7 +43,7 @@ def _table(title: str, rows: list[tuple[str, Any]]) -> None:
 
 @app.command()
 def estimate(
-    model: str,
+    model: Model,
     hardware: Hardware = "H100",
     prompt_len: Annotated[int, typer.Option(help="input tokens per request")] = 1024,
     output_len: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
@@ -46,7 +55,7 @@ def estimate(
     sparsity: Annotated[str, typer.Option(help="none, 2:4, unstructured50")] = "none",
     attn_dp: Annotated[bool, typer.Option(help="attention data-parallel (MoE)")] = False,
     kv_mem_fraction: float = 0.9,
-    price: Annotated[float | None, typer.Option(help="$ per device-hour")] = None,
+    price_text: Price = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
@@ -55,6 +64,7 @@ def estimate(
     from suanli.infer.estimate import deployment
     from suanli.infer.estimate import estimate as run_estimate
 
+    price = _price(price_text)
     for flag, v in (("--prompt-len", prompt_len), ("--output-len", output_len),
                     ("--batch", batch), ("--price", price)):
         require_positive(v, flag)
@@ -108,7 +118,7 @@ def estimate(
 
 @app.command()
 def curve(
-    model: str,
+    model: Model,
     hardware: Hardware = "H100",
     prompt_len: int = 1024, output_len: int = 256,
     tp: int = 1, pp: int = 1,
@@ -116,7 +126,7 @@ def curve(
     kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
     ttft_slo: Annotated[float | None, typer.Option(help="TTFT limit, s")] = None,
     tpot_slo: Annotated[float | None, typer.Option(help="TPOT limit, s")] = None,
-    price: Annotated[float | None, typer.Option(help="$ per device-hour")] = None,
+    price_text: Price = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
@@ -124,6 +134,7 @@ def curve(
     from suanli.infer.curves import best_under_slo, max_load, plot_curve, sweep
     from suanli.infer.estimate import deployment
 
+    price = _price(price_text)
     for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price)):
         require_positive(v, flag)
     dep = deployment(model, hardware, tp=tp, pp=pp, precision=precision, kv=kv)
@@ -171,7 +182,7 @@ def curve(
 
 @app.command()
 def plan(
-    model: str,
+    model: Model,
     rps: Annotated[float | None, typer.Option(help="requests per second")] = None,
     tokens_per_day: Annotated[str | None, typer.Option(help="prompt+output tokens/day, "
                                                             "e.g. 10B")] = None,
@@ -236,7 +247,7 @@ def plan(
 
 @app.command()
 def simulate(
-    model: str,
+    model: Model,
     trace: Annotated[str, typer.Option(help="Azure LLM inference trace CSV")],
     hardware: Hardware = "H100",
     tp: int = 1,
@@ -266,7 +277,7 @@ def simulate(
 
 @app.command()
 def waterfall(
-    model: str,
+    model: Model,
     prompt_len: int = 1024, output_len: int = 256,
     baseline_hardware: str = "dgx-a100-80gb",
     hardware: Hardware = "dgx-h100",
