@@ -87,3 +87,14 @@ def test_infeasible_deadline_and_unknown_site_exit_2() -> None:
     assert res.returncode == 2 and "infeasible deadline" in res.stderr
     res = suanli("net", "export", "cn-zhongwie")
     assert res.returncode == 2 and "Did you mean: cn-zhongwei" in res.stderr
+
+
+def test_infeasible_batch_names_the_binding_capacity(tmp_path: Path) -> None:
+    jobs = [{"id": f"j{i}", "model": "llama3-8b", "tokens": "10B", "counts": [256]}
+            for i in range(3)]
+    path = tmp_path / "jobs.yaml"
+    path.write_text(yaml.safe_dump(jobs))
+    res = suanli("net", "place", str(path), "--site", "cn-yrd-demo-zone", "--hardware",
+                 "hgx-h20")
+    assert res.returncode == 2
+    assert "capacity of cn-yrd-demo-zone/hgx-h20: needs 768 devices, has 512" in res.stderr

@@ -36,7 +36,8 @@ def test_missing_price_names_the_line_and_the_fix() -> None:
     raw = _example()
     raw["inventory"][1].pop("on_demand_usd_per_device_hour")
     raw["inventory"][1].pop("spot_usd_per_device_hour")
-    with pytest.raises(CatalogError, match=r"inventory\.1.*no price.*on_demand_usd_per_device_hour"):
+    with pytest.raises(CatalogError,
+                       match=r"inventory\.1.*no price.*on_demand_usd_per_device_hour"):
         parse_descriptor(raw, file="site.yaml")
 
 
@@ -58,7 +59,7 @@ def test_bad_fields_are_named(field: str, value: object, match: str) -> None:
 def test_missing_required_field() -> None:
     raw = _example()
     del raw["country"]
-    with pytest.raises(CatalogError, match="country.*required field is missing"):
+    with pytest.raises(CatalogError, match=r"country.*required field is missing"):
         parse_descriptor(raw)
 
 
@@ -99,7 +100,7 @@ def test_export_import_round_trip(net, tmp_path: Path, fmt: str) -> None:
 
 
 def test_join_registers_and_refuses_duplicates(_empty_registry: Path) -> None:
-    site, path = join_site(EXAMPLES / "site.yaml")
+    _site, path = join_site(EXAMPLES / "site.yaml")
     assert path.parent == _empty_registry and path.exists()
     assert "acme-wuhan-ai" in load_network().sites
     with pytest.raises(InputError, match="already registered"):

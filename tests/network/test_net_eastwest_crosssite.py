@@ -58,3 +58,15 @@ def test_cross_site_speedup_grows_with_bandwidth_and_breakeven_is_consistent() -
             assert again.rows[0].speedup == pytest.approx(1.0, rel=1e-6)
     # syncing less often never needs more bandwidth
     assert rep.break_even_gbps[8] <= rep.break_even_gbps[1]
+
+
+def test_charts_are_written(ew, net, tmp_path) -> None:
+    from suanli.network.charts import cross_site_chart, east_west_chart, site_map
+
+    rep = analyze("llama3-8b", "dgx-h100", 64)
+    paths = [east_west_chart(ew, tmp_path / "ew.png"), cross_site_chart(rep, tmp_path / "cs.svg"),
+             site_map(net, tmp_path / "map.png",
+                      placements=[{"job": "a", "placed": True, "site": "cn-zhongwei"}],
+                      sources={"a": (31.23, 121.47)})]
+    assert all(p.stat().st_size > 5_000 for p in paths)
+    assert (tmp_path / "cs.svg").read_text().lstrip().startswith("<?xml")

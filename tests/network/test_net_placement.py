@@ -66,6 +66,8 @@ def test_milp_matches_brute_force_and_heuristic_is_never_better(t: OptionTable,
     assert (p.choice >= 0).all() and (_used(t, p.choice) <= t.capacity).all()
     assert (t.job[p.choice] == np.arange(t.n_jobs)).all()
     h = greedy(t, objective)
+    if h.bound is not None:  # the Lagrangian bound is a true lower bound
+        assert h.bound <= best + 1e-6 * max(1.0, abs(best))
     if h.status != "infeasible":
         assert h.value >= best - 1e-9
         assert (_used(t, h.choice) <= t.capacity).all()

@@ -116,6 +116,7 @@ class Catalog:
         self.accelerators = accelerators
         self.systems = systems
         self.models = models
+        self._indices = {id(d): self._index(d) for d in (accelerators, systems, models)}
         for sys_ in systems.values():
             if sys_.accelerator not in accelerators:
                 raise NotFoundError("accelerator", sys_.accelerator, list(accelerators))
@@ -130,7 +131,7 @@ class Catalog:
         return idx
 
     def _get(self, kind: str, items: dict[str, T], name: str) -> T:
-        idx = self._index(items)
+        idx = self._indices.get(id(items)) or self._index(items)
         key = idx.get(_norm(name))
         if key is None:
             raise NotFoundError(kind, name, list(items))

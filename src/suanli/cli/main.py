@@ -52,6 +52,7 @@ def _global_options(
 # Each module defines ``app`` (a typer.Typer) and imports nothing heavy at module level.
 GROUPS: list[tuple[str, str | None]] = [
     ("train", "train"),
+    ("sim", "sim"),
     ("infer", "infer"),
     ("catalog_cmds", None),
     ("net", "net"),

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 
 if TYPE_CHECKING:
-    from suanli.network.jobs import Filters, Job
+    from suanli.network.jobs import Filters
 
 app = typer.Typer(help="The compute network: sites, prices, links, quotes and placement.",
                   no_args_is_help=True)
@@ -45,6 +45,17 @@ def _filters(provider: list[str] | None, country: list[str] | None,
                    else parse_price(max_price), carbon_cap_kg=carbon_cap)
 
 
+def _busy(quiet: bool, text: str) -> Any:
+    """A spinner on stderr while the perf model prices the network (none with --json)."""
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(text)
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]], caption: str = "") -> None:
     from rich.table import Table
 
@@ -76,6 +87,7 @@ def sites_cmd(provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
         inv = [{"hardware": i.hardware, "count": i.count, "example_count": i.example,
                 "usd_per_device_hour": round(device_hour_price(i, s).usd_per_device_hour, 4),
                 "spot_usd_per_device_hour": i.spot_usd_per_device_hour,
+                "spot_preemptions_per_node_hour": i.spot_preemptions_per_hour,
                 "priced_as": "owned" if i.owned else "rented"}
                for i in s.inventory if ok_hw(i.hardware)]
         if inv:
@@ -177,36 +189,6 @@ def export_cmd(site_id: str = typer.Argument(...),
         typer.echo(text, nl=False)
 
 
-def _job_from_flags(**kw: Any) -> Job:
-    from suanli.errors import InputError
-    from suanli.network.jobs import parse_job, read_jobs
-
-    if kw["jobs"]:
-        jobs = read_jobs(kw["jobs"])
-        pick = [j for j in jobs if j.id == kw["job"]] if kw["job"] else jobs[:1]
-        if not pick:
-            raise InputError(f"no job '{kw['job']}' in {kw['jobs']}; ids: "
-                             + ", ".join(j.id for j in jobs))
-        return pick[0]
-    if not kw["model"]:
-        raise InputError("give --model (and --tokens for training or --traffic for inference),"
-                         " or --jobs FILE")
-    if kw["traffic"]:
-        raw = {"id": "quote", "kind": "infer", "model": kw["model"], "traffic": kw["traffic"],
-               "ttft_slo": kw["ttft_slo"], "tpot_slo": kw["tpot_slo"],
-               "user_regions": kw["users"] or [], "hours": kw["hours"]}
-    else:
-        if not kw["tokens"]:
-            raise InputError("a training quote needs --tokens (e.g. 300B); an inference quote "
-                             "needs --traffic (output tokens/s)")
-        raw = {"id": "quote", "kind": "train", "model": kw["model"], "tokens": kw["tokens"],
-               "deadline": kw["deadline"], "data_size": kw["data_size"] or 0,
-               "data_location": kw["data_location"], "spot": kw["spot"]}
-    if kw["budget"]:
-        raw["budget"] = kw["budget"]
-    return parse_job({k: v for k, v in raw.items() if v is not None}, "command line")
-
-
 @app.command("quote")
 def quote_cmd(
     model: str = typer.Option(None, "--model", help="Model id (suanli models)."),
@@ -235,12 +217,14 @@ def quote_cmd(
     """Ranked offers for one job across the whole network."""
     from dataclasses import asdict
 
+    from suanli.network.jobs import job_from_fields
     from suanli.network.quote import quote
     from suanli.units import format_duration, format_usd
 
-    the_job = _job_from_flags(**locals())
+    the_job = job_from_fields(locals())
     f = _filters(provider, country, hardware, site, kind, not no_spot, max_price, carbon_cap)
-    offers = quote(_net(), the_job, filters=f, rank=rank, top=top)
+    with _busy(as_json, "pricing the job on every site (perf model per hardware type)..."):
+        offers = quote(_net(), the_job, filters=f, rank=rank, top=top)
     if as_json:
         from suanli.cli.common import print_json
 
@@ -258,7 +242,8 @@ def quote_cmd(
     _table(f"offers for {the_job.id} ({the_job.model}), ranked by {rank}",
            ["#", "site", "hardware x count (plan)", "$/dev-h",
             "start to finish" if train else "latency", "transfer", "cost", "MWh", "t CO2"],
-           rows, "" if train else f"cost covers {hours:g} h of service")
+           rows, "" if train else f"cost covers {getattr(the_job, 'hours', hours):g} h of "
+                                  "service")
 
 
 @app.command("place")
@@ -284,9 +269,10 @@ def place_cmd(
     jobs = read_jobs(jobs_file)
     net = _net()
     money = None if budget is None else float(parse_money(budget))
-    res = place(net, jobs, objective=objective, method=method, budget_usd=money,
-                filters=_filters(provider, country, hardware, site, kind, not no_spot),
-                prune_to=prune_to, time_limit_s=time_limit)
+    with _busy(as_json, f"pricing {len(jobs)} jobs and solving the placement..."):
+        res = place(net, jobs, objective=objective, method=method, budget_usd=money,
+                    filters=_filters(provider, country, hardware, site, kind, not no_spot),
+                    prune_to=prune_to, time_limit_s=time_limit)
     rows = res.best.rows(res.table)
     totals = res.best.totals(res.table)
     summary = {"objective": objective, "method": res.best.method, "status": res.best.status,

@@ -153,3 +153,33 @@ def read_jobs(path: str | Path) -> list[Job]:
     if dup:
         raise InputError(f"{path}: job ids must be unique; repeated: {', '.join(dup)}")
     return jobs
+
+
+def job_from_fields(kw: dict[str, Any]) -> Job:
+    """One job from CLI-style fields: ``jobs`` (+ ``job``) names a file entry, else ``model``
+    with ``tokens`` (training) or ``traffic`` (inference) and their options."""
+
+    if kw["jobs"]:
+        jobs = read_jobs(kw["jobs"])
+        pick = [j for j in jobs if j.id == kw["job"]] if kw["job"] else jobs[:1]
+        if not pick:
+            raise InputError(f"no job '{kw['job']}' in {kw['jobs']}; ids: "
+                             + ", ".join(j.id for j in jobs))
+        return pick[0]
+    if not kw["model"]:
+        raise InputError("give --model (and --tokens for training or --traffic for inference),"
+                         " or --jobs FILE")
+    if kw["traffic"]:
+        raw = {"id": "quote", "kind": "infer", "model": kw["model"], "traffic": kw["traffic"],
+               "ttft_slo": kw["ttft_slo"], "tpot_slo": kw["tpot_slo"],
+               "user_regions": kw["users"] or [], "hours": kw["hours"]}
+    else:
+        if not kw["tokens"]:
+            raise InputError("a training quote needs --tokens (e.g. 300B); an inference quote "
+                             "needs --traffic (output tokens/s)")
+        raw = {"id": "quote", "kind": "train", "model": kw["model"], "tokens": kw["tokens"],
+               "deadline": kw["deadline"], "data_size": kw["data_size"] or 0,
+               "data_location": kw["data_location"], "spot": kw["spot"]}
+    if kw["budget"]:
+        raw["budget"] = kw["budget"]
+    return parse_job({k: v for k, v in raw.items() if v is not None}, "command line")

@@ -11,7 +11,9 @@ For training job ``j`` on ``n`` devices of hardware ``h`` at site ``s`` (prices 
 ``waste`` is 0 on demand. On spot it is the expected overhead of preemptions at rate lambda per
 hour with checkpoints every sqrt(2C/lambda) hours (Young, "A first order approximation to the
 optimum checkpoint interval", CACM 1974): waste = sqrt(2 C lambda) + lambda R, with checkpoint
-cost C and restart cost R (both ASSUMED, below).
+cost C and restart cost R (both ASSUMED, below). A job on ``m`` nodes stops when any node is
+preempted: lambda = m x the site's rate per node-hour. Spot is not offered when waste >= 1
+(the run would more than double; Young's first-order formula no longer holds there).
 
 Inference job on site ``s``: the TTFT budget is the SLO minus the round trip to the farthest
 user region; the serving model sizes replicas for the traffic; cost = devices x p x hours.
@@ -24,6 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
@@ -199,10 +202,11 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
         by_hw.setdefault(item.hardware, np.zeros(0, dtype=np.int64))
         by_hw[item.hardware] = np.append(by_hw[item.hardware], r)
     acc, why = _Acc(), {}
+    links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     for j, job in enumerate(jobs):
         if isinstance(job, TrainJob):
             reasons = _train_options(net, j, job, res, by_hw, filters, run_fn,
-                                     job.counts or counts, acc)
+                                     job.counts or counts, acc, links)
         else:
             reasons = _infer_options(net, j, job, res, by_hw, filters, serve_fn, acc)
         if reasons:
@@ -210,33 +214,48 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
     return acc.table(jobs, res, why)
 
 
+@cache
+def _node_size(system: str) -> int:
+    from suanli.catalog import load_catalog
+
+    return load_catalog().system(system).devices_per_node
+
+
 def _check_models(jobs: Sequence[Job]) -> None:
     """Unknown models fail loudly here, not as 'fits nowhere' later."""
     from suanli.catalog import load_catalog
 
     cat = load_catalog()
-    for job in jobs:
-        cat.model(job.model)
+    for model in {job.model for job in jobs}:
+        cat.model(model)
 
 
-def _transfer(net: Network, source: str | None, res: _Res, nbytes: float
+def _transfer(net: Network, source: str | None, res: _Res, nbytes: float,
+              cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
               ) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds and USD to move the job's data to each resource's site."""
+    """Seconds and USD to move the job's data to each resource's site (links cached per
+    source: latency, bandwidth, egress and same-place flag per resource)."""
     if source is None or nbytes <= 0:
         return np.zeros(len(res.site)), np.zeros(len(res.site))
-    per_site: dict[str, tuple[float, float]] = {}
-    for s in res.site:
-        if s.id not in per_site:
-            lk = link(net, source, s.id)
-            per_site[s.id] = (lk.transfer_s(nbytes), lk.transfer_usd(nbytes))
-    return (np.array([per_site[s.id][0] for s in res.site]),
-            np.array([per_site[s.id][1] for s in res.site]))
+    if source not in cache:
+        links = {s.id: link(net, source, s.id) for s in res.site}
+        per = [links[s.id] for s in res.site]
+        cache[source] = (np.array([lk.latency_ms / 1000.0 for lk in per]),
+                         np.array([lk.bandwidth_gbps for lk in per]),
+                         np.array([lk.egress_usd_per_gb for lk in per]),
+                         np.array([lk.a == lk.b for lk in per]))
+    lat_s, gbps, egress, same = cache[source]
+    secs = np.where(same, 0.0, lat_s + nbytes * 8.0 / (gbps * 1e9))  # as Link.transfer_s
+    usd = np.where(same, 0.0, nbytes / 1e9 * egress)  # as Link.transfer_usd
+    return secs, usd
 
 
 def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
                    by_hw: dict[str, np.ndarray], filters: Filters, run_fn: RunFn,
-                   counts: Sequence[int], acc: _Acc) -> list[str]:
-    tr_s, tr_usd = _transfer(net, job.data_location, res, job.data_bytes)
+                   counts: Sequence[int], acc: _Acc,
+                   links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+                   ) -> list[str]:
+    tr_s, tr_usd = _transfer(net, job.data_location, res, job.data_bytes, links)
     best_t, best_c, best_co2, n_opts, max_free = math.inf, math.inf, math.inf, 0, 0
     fit_msgs: list[str] = []
     for hw, ridx in by_hw.items():
@@ -249,9 +268,12 @@ def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
             if isinstance(run, durations.Infeasible):
                 fit_msgs.append(f"{n} x {hw}: {run.reason.split(' Reasons')[0]}")
                 continue
+            nodes = math.ceil(n / _node_size(hw))
             for spot in (False, True) if (job.spot_ok and filters.spot) else (False,):
                 price = (res.spot if spot else res.od)[sel]
-                waste = np.array([spot_waste(x) for x in res.preempt[sel]]) if spot else 0.0
+                waste = np.array([spot_waste(x * nodes) for x in res.preempt[sel]]) if spot \
+                    else np.zeros(len(sel))
+                price = np.where(waste < 1.0, price, np.nan)  # too many preemptions: no spot
                 run_s = run.run_s * (1.0 + waste) * np.ones(len(sel))  # seconds
                 hours = run_s / 3600.0
                 time = tr_s[sel] + run_s

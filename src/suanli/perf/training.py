@@ -210,7 +210,7 @@ def evaluate(job: TrainingJob, g: dict[str, F], eff: Efficiency | None = None) -
     model_flops = 3.0 * fw.total * step_tokens
     hw_flops = step_tokens * (fw.total * 3.0 + (fw.total - fw.logits) * full
                               + fw.attn_scores * sel)
-    valid = _valid(job, g, n_micro)
+    valid = valid_mask(job, g)
     return {
         "devices": n_dev, "micro_batches": n_micro, "step_time_s": step,
         "t_gemm": n_micro * t_gemm, "t_attention": n_micro * t_core,
@@ -242,9 +242,10 @@ def exposed(comm_s: F, hiding_s: F, slowdown: float) -> F:
     return comm_s - overlapped + slowdown * overlapped
 
 
-def _valid(job: TrainingJob, g: dict[str, F], n_micro: F) -> NDArray[np.bool_]:
-    """Plan rules (Megatron-LM / DeepSpeed constraints), as a mask."""
+def valid_mask(job: TrainingJob, g: dict[str, F]) -> NDArray[np.bool_]:
+    """Plan rules (Megatron-LM / DeepSpeed constraints), as a mask over the grid ``g``."""
     m = job.model
+    n_micro = job.global_batch / (g["dp"] * g["micro_batch"])
     t, p, d, e, c, v, z = (g[k] for k in ("tp", "pp", "dp", "ep", "cp", "interleave", "zero"))
     kv = m.n_kv_heads
     ok = (m.heads % t == 0) & ((kv % t == 0) | (t % kv == 0))

@@ -18,7 +18,15 @@ from numpy.typing import NDArray
 from suanli.errors import InfeasibleError, InputError
 from suanli.perf import memory
 from suanli.perf.efficiency import Efficiency
-from suanli.perf.training import PLAN_FIELDS, Estimate, Plan, TrainingJob, estimate, evaluate
+from suanli.perf.training import (
+    PLAN_FIELDS,
+    Estimate,
+    Plan,
+    TrainingJob,
+    estimate,
+    evaluate,
+    valid_mask,
+)
 
 F = NDArray[np.float64]
 OBJECTIVES = ("time", "cost")
@@ -146,6 +154,9 @@ def search(job: TrainingJob, devices: int | Iterable[int], space: SearchSpace | 
     space = space or SearchSpace()
     grid = build_grid(job, counts, space)
     total = len(grid["tp"])
+    rules = valid_mask(job, grid)  # cheap: drop rule-breaking plans before the model runs
+    if rules.any():
+        grid = {k: v[rules] for k, v in grid.items()}
     res = evaluate(job, grid, eff)
     if progress:
         progress(total, total)
@@ -161,18 +172,15 @@ def search(job: TrainingJob, devices: int | Iterable[int], space: SearchSpace | 
     key = hours if objective == "time" else dev_hours * price
     order = idx[np.argsort(key, kind="stable")]
     best = [estimate(job, plan_at(grid, int(i)), eff) for i in order[:top]]
-    pts = np.stack([res["devices"][idx], hours, dev_hours * price], axis=1)
-    pmask = pareto_mask(pts)
-    pareto_idx = idx[pmask]
-    pareto_idx = pareto_idx[np.argsort(res["devices"][pareto_idx] * 1e9 + hours[pmask])]
-    # one plan per device count on the front (the fastest), so the front reads like a curve
-    seen: set[float] = set()
-    front = []
-    for i in pareto_idx:
-        n = float(res["devices"][i])
-        if n not in seen:
-            seen.add(n)
-            front.append(estimate(job, plan_at(grid, int(i)), eff))
+    # At one device count, cost = hours x devices x price orders plans like time, so only the
+    # fastest plan of each count can be on the (devices, time, cost) front.
+    devs = res["devices"][idx]
+    order_n = np.lexsort((hours, devs))  # by device count, then hours
+    first = np.ones(len(order_n), dtype=bool)
+    first[1:] = devs[order_n][1:] != devs[order_n][:-1]
+    cand = order_n[first]
+    pts = np.stack([devs[cand], hours[cand], dev_hours[cand] * price], axis=1)
+    front = [estimate(job, plan_at(grid, int(idx[i])), eff) for i in cand[pareto_mask(pts)]]
     return SearchResult(best=best, pareto=front, evaluated=total, valid=int(valid.sum()),
                         fitting=int(fits.sum()), objective=objective)
 

@@ -20,11 +20,10 @@ def _plan_text(est: Estimate, sep: str = " ") -> str:
     p = est.plan
     parts = [f"TP{p.tp}", f"PP{p.pp}" + (f"x{p.interleave}" if p.interleave > 1 else ""),
              f"DP{p.dp}"]
-    if p.ep > 1:
-        parts.append(f"EP{p.ep}")
+    rest = [f"EP{p.ep}"] if p.ep > 1 else []
     if p.cp > 1:
-        parts.append(f"CP{p.cp}")
-    rest = [f"mb{p.micro_batch}", f"Z{p.zero}", {"none": "no-rc", "selective": "sel-rc",
+        rest.append(f"CP{p.cp}")
+    rest += [f"mb{p.micro_batch}", f"Z{p.zero}", {"none": "no-rc", "selective": "sel-rc",
                                                  "full": "full-rc"}[p.recompute]]
     if p.sp:
         rest.append("SP")
@@ -91,10 +90,11 @@ def plan_table(plans: list[Estimate], title: str) -> Table:
 
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for col in ("N", "plan", "step s", "MFU", "days", "device-h", "cost", "GB"):
-        t.add_column(col, justify="left" if col == "plan" else "right", no_wrap=True)
+        t.add_column(col, justify="left" if col == "plan" else "right", no_wrap=True,
+                     min_width=len(col) if col != "GB" else 4)
     for e in plans:
         t.add_row(str(e.plan.devices), _plan_text(e, "\n"), f"{e.step_time_s:.3g}",
-                  f"{e.mfu:.1%}", f"{e.days:.1f}", f"{e.device_hours:,.0f}",
+                  f"{e.mfu:.1%}", f"{e.days:.1f}", format_count(e.device_hours),
                   format_usd(e.cost_usd) if e.cost_usd is not None else "-",
                   f"{e.memory_per_device_gb:.1f}")
     return t

@@ -86,6 +86,7 @@ class Workload:
                                  f"entries, expected {n} (one per job)")
         if self.kind is None:
             self.kind = np.zeros(n, dtype=np.int32)
+        self._gpus = self.num_gpu * self.gpu_milli / MILLI
 
     def __len__(self) -> int:
         return len(self.submit)
@@ -97,8 +98,8 @@ class Workload:
 
     @property
     def gpus(self) -> np.ndarray:
-        """GPUs requested per job (fractional for sharing jobs)."""
-        return self.num_gpu * self.gpu_milli / MILLI
+        """GPUs requested per job (fractional for sharing jobs); computed once."""
+        return self._gpus
 
     def take(self, idx: np.ndarray) -> Workload:
         """A new workload with the jobs at ``idx`` (in that order)."""

@@ -6,7 +6,8 @@ first_start_j - submit_j. Utilization(t) = allocated GPU capacity / capacity, a 
 recorded at every start and stop; its mean is the time average over [first submit, last end].
 Cost = sum over runs of GPUs x hours x catalog $/GPU-h x site price factor. Energy = GPUs x hours
 x TDP x site PUE (busy GPUs at TDP; idle power and CPUs not counted, so a lower bound), carbon =
-energy x site grid intensity. Fragmentation = share of free GPU capacity that sits on partly
+energy x site grid intensity. Deadline met = share of finished jobs that ended by their deadline
+(``submit + 3 x duration`` when the trace has none). Fragmentation = share of free GPU capacity that sits on partly
 used GPUs (sampled every 64 records).
 """
 
@@ -23,6 +24,7 @@ from suanli.sched.job import MILLI, Demand
 if TYPE_CHECKING:
     from suanli.sched.simulate import Simulator
 
+DEADLINE_SLACK = 3.0  # jobs without a deadline: submit + 3 x duration (as deadline-spot)
 DEFAULT_TDP_W = 300.0  # W, for GPU types missing from the catalog (V100-class part)
 
 
@@ -76,6 +78,15 @@ class Accounting:
             self.carbon_kg += kwh * self.carbon[s]
 
 
+def _time_mean(t: np.ndarray, y: np.ndarray, t0: float, t1: float) -> float:
+    """Time average of the step function (t, y) over [t0, t1]."""
+    if t1 <= t0 or len(t) < 2:
+        return float("nan")
+    order = np.argsort(t, kind="stable")
+    tt = np.clip(np.append(t[order], t1), t0, t1)
+    return float(np.sum(y[order] * np.diff(tt)) / (t1 - t0))
+
+
 def _stats(x: np.ndarray) -> dict[str, float]:
     x = x[np.isfinite(x)]
     if not len(x):
@@ -105,18 +116,22 @@ class SimResult:
         t, used = np.asarray(a.t), np.asarray(a.used, dtype=float) / a.capacity
         t0 = float(w.submit.min()) if len(w) else 0.0
         t1 = float(np.nanmax(sim.end)) if done.any() else t0
-        util_mean = float("nan")
-        if t1 > t0 and len(t) > 1:
-            order = np.argsort(t, kind="stable")
-            tt, uu = np.clip(t[order], t0, t1), used[order]
-            util_mean = float(np.sum(uu[:-1] * np.diff(tt)) / (t1 - t0))
+        util_mean = _time_mean(t, used, t0, t1)
+        t_last = float(w.submit.max()) if len(w) else t0
+        util_arrivals = _time_mean(t, used, t0, t_last)
+        slack = w.submit + DEADLINE_SLACK * np.nan_to_num(w.duration, nan=0.0)
+        deadline = slack if w.deadline is None else np.where(np.isfinite(w.deadline),
+                                                             w.deadline, slack)
+        met = float(np.mean(sim.end[done] <= deadline[done] + 1e-6)) if done.any() else 0.0
         summary = {
             "policy": sim.policy.name, "placement": sim.placer.name, "jobs": len(w),
             "finished": int(done.sum()), "rejected": int(sim.rejected.sum()),
             "unfinished": int((~done & ~sim.rejected).sum()),
             "jct_s": _stats(jct), "queue_delay_s": _stats(queue),
             "makespan_s": t1 - t0, "utilization_mean": util_mean,
-            "preemptions": int(sim.preemptions.sum()), "gpu_hours": a.gpu_hours,
+            "utilization_while_arriving": util_arrivals,
+            "deadline_met": met, "preemptions": int(sim.preemptions.sum()),
+            "gpu_hours": a.gpu_hours,
             "cost_usd": a.cost_usd, "energy_kwh": a.energy_kwh, "carbon_kg": a.carbon_kg,
             "fragmentation_mean": float(np.mean(a.frag)) if a.frag else float("nan"),
             "cluster_gpus": sim.c.total_gpus, "events": sim.loop.processed,

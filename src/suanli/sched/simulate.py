@@ -18,7 +18,8 @@ relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 with
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -37,6 +38,14 @@ def _dominates(a: Demand, b: Demand) -> bool:
     """Does ``a`` ask for at least everything ``b`` asks for (same GPU type constraint)?"""
     return (a.gpu_types == b.gpu_types and a.num_gpu >= b.num_gpu and a.gpu_milli >= b.gpu_milli
             and a.cpu_milli >= b.cpu_milli and a.mem_mib >= b.mem_mib)
+
+
+def _chunked(*arrays: np.ndarray, size: int = 128) -> Iterator[tuple[Any, ...]]:
+    """Zip arrays as Python scalars, converting ``size`` rows at a time (passes usually stop
+    early, so converting whole queues with ``tolist`` would waste time)."""
+    n = len(arrays[0])
+    for lo in range(0, n, size):
+        yield from zip(*(a[lo:lo + size].tolist() for a in arrays), strict=True)
 
 
 class Simulator:
@@ -199,7 +208,7 @@ class Simulator:
             self.new.clear()
             return
         now = loop.now
-        full = self.dirty
+        full = self.dirty or not self.backfill  # strict order: the head may block
         view = self.view(full=full, running=self.policy.preemptive)
         if full:
             cand = view.waiting
@@ -221,7 +230,7 @@ class Simulator:
         gpu_need = self.w.num_gpu[cand].astype(np.int64) * self.w.gpu_milli[cand]
         cpu_only_waiting = bool((gpu_need == 0).any())
         min_need = int(gpu_need[gpu_need > 0].min()) if (gpu_need > 0).any() else 0
-        for j, key, need in zip(cand.tolist(), keys.tolist(), gpu_need.tolist(), strict=True):
+        for j, key, need in _chunked(cand, keys, gpu_need):
             can_evict = self.running and self.policy.can_preempt(key, worst)
             if free < min_need and not cpu_only_waiting and not can_evict:
                 break
@@ -263,17 +272,12 @@ class Simulator:
                        gm <= max_gpu)
         ok |= ng == 0
         if self.policy.preemptive and np.isfinite(worst):
-            ok |= self._evictable(keys, worst)
+            ok |= self.policy.can_preempt_many(keys, worst)
         if not self.backfill:
             bad = np.flatnonzero(~ok)
             stop = int(bad[0]) if len(bad) else len(cand)
             return cand[: stop + 1], keys[: stop + 1]
         return cand[ok], keys[ok]
-
-    def _evictable(self, keys: np.ndarray, worst: float) -> np.ndarray:
-        """Per waiting job: may it preempt the lowest-priority running job?"""
-        return np.fromiter((self.policy.can_preempt(k, worst) for k in keys.tolist()),
-                           dtype=bool, count=len(keys))
 
     def _make_room(self, j: int, key_j: float, d: Demand, view: SchedView, now: float,
                    prefer: np.ndarray | None) -> Placement | None:

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -50,23 +51,25 @@ PROVIDERS: dict[str, dict[str, Any]] = {
             "pue_basis": "AWS global PUE 2023 (DCD, re:Invent 2024; "
                          "shared/data/reference/sites.md)",
             "egress": 0.09, "egress_basis": "AWS internet egress first 10 TB/month, $0.09/GB "
-            "(AWS EC2 pricing page; from memory, unverified)", "preempt": 0.05},
+            "(AWS EC2 pricing page; from memory, unverified)"},
     "gcp": {"name": "Google Cloud", "pue": 1.1,
             "pue_basis": "Google fleet ~1.1 (DCD; shared/data/reference/sites.md)",
             "egress": 0.12, "egress_basis": "GCP premium-tier internet egress 0-1 TiB, ~$0.12/GB "
-            "(GCP network pricing page; from memory, unverified)", "preempt": 0.05},
+            "(GCP network pricing page; from memory, unverified)"},
     "lambda": {"name": "Lambda", "pue": 1.3, "pue_basis": "ASSUMED (no published PUE found)",
-               "egress": 0.0, "egress_basis": "Lambda advertises no egress fees (from memory)",
-               "preempt": 0.0},
+               "egress": 0.0, "egress_basis": "Lambda advertises no egress fees (from memory)"},
     "nebius": {"name": "Nebius", "pue": 1.3, "pue_basis": "ASSUMED (no published PUE found)",
-               "egress": 0.0, "egress_basis": "ASSUMED free egress (not verified)",
-               "preempt": 0.05},
+               "egress": 0.0, "egress_basis": "ASSUMED free egress (not verified)"},
     "verda": {"name": "Verda (DataCrunch)", "pue": 1.3,
               "pue_basis": "ASSUMED (no published PUE found)", "egress": 0.0,
-              "egress_basis": "ASSUMED free egress (not verified)", "preempt": 0.05},
+              "egress_basis": "ASSUMED free egress (not verified)"},
 }
-PREEMPT_BASIS = ("ASSUMED 0.05 preemptions per hour on spot (order of magnitude of the AWS p3 "
-                 "traces in shared/data/traces/skypilot-spot-traces; not fitted)")
+TRACE_DIR = "data/traces/skypilot-spot-traces/preemption/1-node/aws-04-22-2023"
+TRACE_NOTE = ("preemptions per node-hour MEASURED on AWS p3.2xlarge (V100) spot, Apr 2023 "
+              "(Wu et al., NSDI'24 spot traces, shared/data/traces/skypilot-spot-traces): "
+              "drops from >=1 to 0 alive per hour alive, median of the region's zones")
+ASSUMED_NOTE = ("ASSUMED per node-hour: the median of every measured AWS V100 zone (same "
+                "traces); no preemption data for this provider/region")
 CLOUD_COUNT = 256  # devices: an example quota, clouds do not publish capacity
 
 # Example owned-cost parameters (USD per device, years, USD per device-hour). NOT sourced prices:
@@ -105,6 +108,23 @@ INV_COLS = ["site", "hardware", "count", "count_basis", "example",
             "on_demand_usd_per_device_hour", "spot_usd_per_device_hour", "capex_usd_per_device",
             "lifetime_years", "utilization", "ops_usd_per_device_hour",
             "spot_preemptions_per_hour", "source"]
+
+
+def preemption_rates(shared: Path) -> tuple[dict[str, float], float]:
+    """Per AWS region: preemptions per node-hour from the 1-node traces; and their median."""
+    import json
+
+    per_zone: dict[str, list[float]] = defaultdict(list)
+    for f in sorted((shared / TRACE_DIR).glob("*.json")):
+        d = json.loads(f.read_text())
+        x, gap = d["data"], float(d["metadata"]["gap_seconds"])
+        drops = sum(1 for a, b in itertools.pairwise(x) if a >= 1 and b == 0)
+        alive_h = sum(1 for v in x if v >= 1) * gap / 3600.0
+        if alive_h > 0:
+            per_zone[f.name.split("_")[0][:-1]].append(drops / alive_h)  # 'us-east-1c' -> region
+    rates = {r: statistics.median(v) for r, v in per_zone.items()}
+    every = [v for vs in per_zone.values() for v in vs]
+    return rates, (statistics.median(every) if every else 0.5)
 
 
 def _read(path: Path) -> list[dict[str, str]]:
@@ -188,6 +208,7 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     sites: list[dict[str, Any]] = []
     inv: list[dict[str, Any]] = []
     offers = _cloud_offers(shared)
+    measured, fallback = preemption_rates(shared)
     for site_id in sorted({s for s, _ in offers}):
         prov, region = site_id.split(":", 1)
         loc, p = locs[site_id], PROVIDERS[prov]
@@ -211,15 +232,18 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             if s != site_id:
                 continue
             spot: float | str = statistics.median(o["spot"]) if o["spot"] else ""
+            known = prov == "aws" and region in measured
+            rate = round(measured[region] if known else fallback, 3)
             inv.append({
                 "site": site_id.lower(), "hardware": system, "count": CLOUD_COUNT,
                 "count_basis": "EXAMPLE quota (cloud capacity is not published)",
                 "example": "true", "on_demand_usd_per_device_hour": round(min(o["od"]), 4),
                 "spot_usd_per_device_hour": round(spot, 4) if isinstance(spot, float) else "",
-                "spot_preemptions_per_hour": p["preempt"] if spot != "" else "",
+                "spot_preemptions_per_hour": rate if spot != "" else "",
                 "source": f"{SKY_NOTE}: {'|'.join(sorted(set(o['inst'])))}; per device = row "
-                          "price / devices; on-demand min over rows, spot median over zones; "
-                          f"preemption: {PREEMPT_BASIS}"})
+                          "price / devices; on-demand min over rows, spot median over zones"
+                          + (f"; spot preemption: {TRACE_NOTE if known else ASSUMED_NOTE}"
+                             if spot != "" else "")})
 
     def owned_rows(site_id: str, items: list[tuple[str, int]], what: str) -> None:
         for system, count in items:

@@ -101,6 +101,11 @@ def prune(table: OptionTable, objective: str, per_job: int,
     MILP on the pruned table is an upper bound on the full problem (the docs say so)."""
     if per_job <= 0:
         return table
+    return table.take(prune_mask(table, objective, per_job, price))
+
+
+def prune_mask(table: OptionTable, objective: str, per_job: int, price: F | None = None) -> B:
+    """The options :func:`prune` keeps, as a mask over the table."""
     score = table.score(objective) + (0.0 if price is None else price)
     order = np.lexsort((table.cost_usd, score, table.job))  # by job, then score, then cost
     jobs_sorted = table.job[order]
@@ -112,7 +117,7 @@ def prune(table: OptionTable, objective: str, per_job: int,
     first = np.searchsorted(table.job[order_dev], np.arange(table.n_jobs))
     valid = first < len(order_dev)
     keep[order_dev[first[valid]]] = True
-    return table.take(keep)
+    return keep
 
 
 def from_arrays(job: list[int], resource: list[int], devices: list[int], cost: list[float],

@@ -9,17 +9,20 @@ from suanli.sched.policies.deadline_spot import DeadlineSpot
 from suanli.sched.policies.fifo import FIFO
 from suanli.sched.policies.gavel import Gavel
 from suanli.sched.policies.las import LAS
+from suanli.sched.policies.las_sjf import LASEstimated
 from suanli.sched.policies.sjf import SJF, SJFEstimated
 from suanli.sched.throughput import ThroughputTable
 
-POLICIES: tuple[str, ...] = ("fifo", "sjf", "sjf-est", "las", "gavel", "cost", "deadline-spot")
+POLICIES: tuple[str, ...] = ("fifo", "sjf", "sjf-est", "las", "las-sjf", "gavel", "cost",
+                             "deadline-spot")
 
 
 def make_policy(name: str, throughput: ThroughputTable | None = None) -> Policy:
     """A fresh policy object by name (policies may keep state, e.g. duration estimates)."""
     key = name.lower()
     simple: dict[str, type[Policy]] = {"fifo": FIFO, "sjf": SJF, "sjf-est": SJFEstimated,
-                                       "las": LAS, "deadline-spot": DeadlineSpot}
+                                       "las": LAS, "las-sjf": LASEstimated,
+                                       "deadline-spot": DeadlineSpot}
     if key in simple:
         return simple[key]()
     if key == "gavel":

@@ -39,7 +39,8 @@ class SchedView:
 
     def attained_now(self, jobs: np.ndarray, now: float) -> np.ndarray:
         """GPU-seconds attained by ``jobs`` at ``now`` (counting the current run)."""
-        run = np.nan_to_num(now - self.run_since[jobs], nan=0.0)
+        since = self.run_since[jobs]
+        run = np.where(np.isnan(since), 0.0, now - since)
         return self.attained[jobs] + self.workload.gpus[jobs] * run
 
 
@@ -62,6 +63,11 @@ class Policy:
 
     def can_preempt(self, waiting_key: float, running_key: float) -> bool:
         return False
+
+    def can_preempt_many(self, waiting_keys: np.ndarray, running_key: float) -> np.ndarray:
+        """Vector form of :meth:`can_preempt` (override for speed)."""
+        return np.fromiter((self.can_preempt(k, running_key) for k in waiting_keys.tolist()),
+                           dtype=bool, count=len(waiting_keys))
 
     def next_change(self, job: int, view: SchedView, now: float) -> float:
         return float("inf")

@@ -33,6 +33,9 @@ class LAS(Policy):
     def can_preempt(self, waiting_key: float, running_key: float) -> bool:
         return waiting_key // QUEUE_SPAN < running_key // QUEUE_SPAN
 
+    def can_preempt_many(self, waiting_keys: np.ndarray, running_key: float) -> np.ndarray:
+        return waiting_keys // QUEUE_SPAN < running_key // QUEUE_SPAN
+
     def next_change(self, job: int, view: SchedView, now: float) -> float:
         a = float(view.attained_now(np.array([job]), now)[0])
         nxt = self.thresholds[self.thresholds > a]

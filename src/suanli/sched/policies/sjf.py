@@ -31,6 +31,9 @@ class SJFEstimated(Policy):
         self.max_gpus = max_gpus
         self._sum = np.zeros((1, max_gpus + 1))  # sum of log run times per (kind, GPUs)
         self._cnt = np.zeros((1, max_gpus + 1))
+        self._sum_g = np.zeros(max_gpus + 1)  # the same per GPU count, all kinds
+        self._cnt_g = np.zeros(max_gpus + 1)
+        self._sum_all = self._cnt_all = 0.0
 
     def _grow(self, kinds: int) -> None:
         if self._sum.shape[0] < kinds:
@@ -44,8 +47,8 @@ class SJFEstimated(Policy):
         self._grow(int(kind.max()) + 1 if len(kind) else 1)
         g = np.minimum(gpus, self.max_gpus)
         cnt, sm = self._cnt[kind, g], self._sum[kind, g]
-        cnt_g, sm_g = self._cnt.sum(axis=0)[g], self._sum.sum(axis=0)[g]
-        n_all, s_all = self._cnt.sum(), self._sum.sum()
+        cnt_g, sm_g = self._cnt_g[g], self._sum_g[g]
+        n_all, s_all = self._cnt_all, self._sum_all
         glob = np.exp(s_all / n_all) if n_all else self.DEFAULT_S
         by_g = np.where(cnt_g > 0, np.exp(sm_g / np.maximum(cnt_g, 1)), glob)
         return np.where(cnt > 0, np.exp(sm / np.maximum(cnt, 1)), by_g)
@@ -60,5 +63,10 @@ class SJFEstimated(Policy):
         assert w.kind is not None
         k, g = int(w.kind[job]), min(int(w.num_gpu[job]), self.max_gpus)
         self._grow(k + 1)
-        self._sum[k, g] += float(np.log(max(runtime, 1.0)))
+        lg = float(np.log(max(runtime, 1.0)))
+        self._sum[k, g] += lg
         self._cnt[k, g] += 1
+        self._sum_g[g] += lg
+        self._cnt_g[g] += 1
+        self._sum_all += lg
+        self._cnt_all += 1

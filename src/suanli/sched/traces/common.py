@@ -15,7 +15,8 @@ ENV_VAR = "SUANLI_TRACES"
 
 
 def trace_root() -> Path:
-    """Folder holding the trace folders: ``$SUANLI_TRACES``, else ``<repo>/../shared/data/traces``."""
+    """Folder holding the trace folders: ``$SUANLI_TRACES``, else
+    ``<repo>/../shared/data/traces``."""
     env = os.environ.get(ENV_VAR)
     if env:
         return Path(env).expanduser()

@@ -3,12 +3,14 @@
 Columns used: ``instance_sn, role, app_name, cpu_request, gpu_request, memory_request (GiB),
 creation_time, deletion_time`` (s from trace start; empty = outside the window). Each instance
 is a long-running job: submit = creation_time (0 if empty), duration = deletion - creation
-(``nan`` = still running at the end of the window). ``kind`` = app_name.
+(instances still running at the end run until the last event of the window).
+``kind`` = app_name.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -39,11 +41,15 @@ def load_dlrm(path: str | Path = "disaggregated_DLRM_trace.csv") -> Workload:
 
     rows = list(read_rows(p, ("instance_sn", "app_name", "cpu_request", "gpu_request",
                               "memory_request", "creation_time", "deletion_time"), parse, bad))
-    cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 7
     n = len(rows)
     ng = np.asarray(cols[2], dtype=np.int32)
-    return Workload(submit=np.asarray(cols[0], dtype=float),
-                    duration=np.asarray(cols[1], dtype=float), num_gpu=ng,
+    submit = np.asarray(cols[0], dtype=float)
+    dur = np.asarray(cols[1], dtype=float)
+    ends = submit + dur
+    window_end = float(np.nanmax(np.append(ends, submit.max()))) if n else 0.0
+    dur = np.where(np.isfinite(dur), dur, window_end - submit)  # still running at the end
+    return Workload(submit=submit, duration=dur, num_gpu=ng,
                     gpu_milli=np.where(ng > 0, MILLI, 0).astype(np.int32),
                     cpu_milli=np.asarray(cols[3], dtype=np.int64),
                     mem_mib=np.asarray(cols[4], dtype=np.int64),

@@ -3,12 +3,14 @@
 Nodes: ``sn, cpu_milli, memory_mib, gpu, model``. Pods: ``name, cpu_milli, memory_mib, num_gpu,
 gpu_milli[, gpu_spec, qos, pod_phase, creation_time, deletion_time, scheduled_time]``
 (the ``multigpu*`` lists have only the first five). ``gpu_spec`` lists allowed GPU models
-separated by ``|``; empty = any. Pods carry no durations (the FGD protocol never ends them).
+separated by ``|``; empty = any. Durations are ``deletion_time - creation_time`` (``nan`` when
+the list has no times, as in ``multigpu*``); the FGD protocol ignores them (pods never end).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -57,7 +59,7 @@ def load_openb_pods(path: str | Path = "default") -> Workload:
     bad: list[str] = []
     spec_idx: dict[tuple[str, ...], int] = {(): 0}
 
-    def parse(r: dict[str, str]) -> tuple[int, int, int, int, int, float, str]:
+    def parse(r: dict[str, str]) -> tuple[int, int, int, int, int, float, str, float]:
         cpu, mem = int(r["cpu_milli"]), int(r["memory_mib"])
         ng, gm = int(r["num_gpu"]), int(r["gpu_milli"])
         require(cpu >= 0 and mem >= 0 and ng >= 0, "negative request")
@@ -68,14 +70,17 @@ def load_openb_pods(path: str | Path = "default") -> Workload:
             require(ng == 1 or gm == MILLI, f"{ng} GPUs with gpu_milli={gm} (must be 1000)")
         spec = tuple(sorted(x for x in (r.get("gpu_spec") or "").split("|") if x))
         k = spec_idx.setdefault(spec, len(spec_idx))
-        t = r.get("creation_time") or "0"
-        return cpu, mem, ng, gm, k, float(t), r["name"]
+        t = float(r.get("creation_time") or 0)
+        end = r.get("deletion_time") or ""
+        dur = float(end) - t if end else float("nan")
+        require(not dur < 0, f"deletion_time {end} before creation_time {t}")
+        return cpu, mem, ng, gm, k, t, r["name"], dur
 
     rows = list(read_rows(p, ("name", "cpu_milli", "memory_mib", "num_gpu", "gpu_milli"),
                           parse, bad))
-    cols = list(zip(*rows, strict=True)) if rows else [[]] * 7
-    n = len(rows)
-    return Workload(submit=np.asarray(cols[5], dtype=float), duration=np.full(n, np.nan),
+    cols: list[Any] = list(zip(*rows, strict=True)) if rows else [()] * 8
+    return Workload(submit=np.asarray(cols[5], dtype=float),
+                    duration=np.asarray(cols[7], dtype=float),
                     num_gpu=np.asarray(cols[2], dtype=np.int32),
                     gpu_milli=np.asarray(cols[3], dtype=np.int32),
                     cpu_milli=np.asarray(cols[0], dtype=np.int64),
