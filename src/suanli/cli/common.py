@@ -37,10 +37,16 @@ def print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(to_jsonable(obj), indent=2) + "\n")
 
 
-def console() -> Any:
+def console(stderr: bool = False) -> Any:
+    """A Rich console. Piped output (no terminal, no $COLUMNS) gets 140 columns instead of
+    Rich's 80, so wide tables stay readable in logs and files."""
+    import os
+
     from rich.console import Console
 
-    return Console()
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() or "COLUMNS" in os.environ else 140
+    return Console(stderr=stderr, width=width)
 
 
 def require_positive(value: float | int | None, flag: str) -> None:

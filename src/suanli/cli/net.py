@@ -56,14 +56,26 @@ def _busy(quiet: bool, text: str) -> Any:
     return Console(stderr=True).status(text)
 
 
+def _compact_plan(plan: str) -> str:
+    """``256x hgx-b200 (tp=2 pp=2 dp=64 zero=1)`` -> two short lines for narrow tables."""
+    import re
+
+    head, _, rest = plan.partition(" (")
+    short = re.sub(r"(tp|pp|dp|ep|zero)=(\d+)", lambda m: {"zero": "Z"}.get(m.group(1),
+                   m.group(1).upper()) + m.group(2), rest.rstrip(")"))
+    return f"{head}\n{short}" if rest else head
+
+
 def _table(title: str, columns: list[str], rows: list[list[Any]], caption: str = "") -> None:
+    from rich import box
     from rich.table import Table
 
     from suanli.cli.common import console
 
-    t = Table(title=title, caption=caption or None)
-    for c in columns:
-        t.add_column(c, overflow="fold")
+    t = Table(title=title, caption=caption or None, box=box.SIMPLE_HEAD, title_justify="left")
+    for c in columns:  # text columns fold; numbers never wrap
+        text = c in ("site", "offer", "basis", "from", "to", "job", "why", "hardware")
+        t.add_column(c, overflow="fold", no_wrap=not text, min_width=12 if text else None)
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     console().print(t)
@@ -232,16 +244,16 @@ def quote_cmd(
                     "offers": [asdict(o) for o in offers]})
         return
     train = the_job.kind == "train"
-    rows = [[i + 1, o.site, o.plan + (" spot" if o.spot else ""),
+    rows = [[i + 1, o.site, _compact_plan(o.plan) + (" spot" if o.spot else ""),
              f"{o.usd_per_device_hour:.2f}",
-             format_duration(o.total_s) if train else f"{o.transfer_s * 1e3:.0f} ms RTT",
+             f"{o.total_s / 86_400:.1f}" if train else f"{o.transfer_s * 1e3:.0f} ms RTT",
              format_duration(o.transfer_s) if train else "",
              format_usd(o.cost_usd), f"{o.energy_kwh / 1e3:,.1f}",
              "?" if o.co2_kg is None else f"{o.co2_kg / 1e3:,.1f}"]
             for i, o in enumerate(offers)]
     _table(f"offers for {the_job.id} ({the_job.model}), ranked by {rank}",
-           ["#", "site", "hardware x count (plan)", "$/dev-h",
-            "start to finish" if train else "latency", "transfer", "cost", "MWh", "t CO2"],
+           ["#", "site", "offer", "$/dev-h", "days" if train else "latency", "transfer",
+            "cost", "MWh", "t CO2"],
            rows, "" if train else f"cost covers {getattr(the_job, 'hours', hours):g} h of "
                                   "service")
 

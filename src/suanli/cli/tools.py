@@ -48,11 +48,10 @@ def calibrate(
                                         help="write perf/data/efficiency.yaml")] = False,
 ) -> None:
     """Refit the efficiency parameters to the published runs (see suanli.calib.fit)."""
-    from rich.console import Console
-
     from suanli.calib.fit import fit, write_table
+    from suanli.cli.common import console as _console
 
-    con = Console()
+    con = _console()
     with con.status("fitting efficiency parameters to the published runs..."):
         res = fit(loo=loo)
     for fam, e in res.table.families.items():
@@ -87,13 +86,12 @@ def figures(
 
 def demo() -> None:
     """Plan a GPT-3-class training run (175B, 300B tokens) on A100s and print the answer."""
-    from rich.console import Console
-
+    from suanli.cli.common import console as _console
     from suanli.plan.api import make_job
     from suanli.plan.search import search
     from suanli.report.training import print_estimate, print_search
 
-    con = Console()
+    con = _console()
     con.rule("Suanli demo: GPT-3 175B on 300B tokens, 256-2048 x A100 80GB (DGX A100)")
     job = make_job("gpt3-175b", "dgx-a100-80gb", 300e9, seq_len=2048,
                    global_batch_tokens=1536 * 2048, pue=1.1, carbon_g_per_kwh=400)

@@ -29,10 +29,10 @@ import math
 from dataclasses import dataclass
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
-from suanli.perf.comm import all_to_all_s, ring_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
 from suanli.infer.memory import kv_bytes_per_token_per_device
+from suanli.perf.comm import all_to_all_s, ring_allreduce_s
 from suanli.perf.ops import (
     attention_params,
     ffn_params,

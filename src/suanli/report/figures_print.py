@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
 from rich.table import Table
 
+from suanli.cli.common import console as _console
 from suanli.units import format_count, format_usd
 
 
 def print_figures(d: dict[str, Any]) -> None:
-    con = Console()
+    con = _console()
     t = Table(title="training compute of two landmark runs", title_justify="left")
     for c in ("model", "tokens", "6ND FLOPs", "PF-days", "per-layer FLOPs", "quoted"):
         t.add_column(c)

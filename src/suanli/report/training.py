@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
+from suanli.cli.common import console as _console
 from suanli.units import flops_to_pf_days, format_count, format_duration, format_si, format_usd
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _plan_text(est: Estimate, sep: str = " ") -> str:
 
 
 def print_estimate(est: Estimate, console: Console | None = None) -> None:
-    con = console or Console()
+    con = console or _console()
     job = est.job
     head = Table(title=f"{job.model.name} on {est.plan.devices} x {job.accelerator.name}",
                  show_header=False, title_justify="left")
@@ -101,7 +102,7 @@ def plan_table(plans: list[Estimate], title: str) -> Table:
 
 
 def print_search(res: SearchResult, console: Console | None = None) -> None:
-    con = console or Console()
+    con = console or _console()
     job = res.best[0].job
     con.print(plan_table(res.best, f"best plans for {job.model.name} on {job.accelerator.name}"
                                    f" (by {res.objective})"))
@@ -114,7 +115,7 @@ def print_search(res: SearchResult, console: Console | None = None) -> None:
 def print_validation(results: list[Result], console: Console | None = None) -> None:
     import numpy as np
 
-    con = console or Console()
+    con = console or _console()
     for name, title in (("full", "runs with a stated parallel config (metric as published)"),
                         ("budget", "real trainings: planner's best plan vs published budget"),
                         ("flops", "total training compute")):
