@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench setup clean
+.PHONY: demo test lint bench setup clean browser
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,7 +25,11 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-test: $(STAMP) lint
+browser:
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) \
+	  || echo "note: chromium missing and not root; browser tests will be skipped (apt-get install chromium)"; }
+
+test: $(STAMP) lint browser
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: $(STAMP)

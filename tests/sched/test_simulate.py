@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suanli.sched.cluster import Cluster, Site, homogeneous
 from suanli.sched.job import Workload
@@ -76,3 +78,19 @@ def test_accounting_cost_and_energy() -> None:
     assert abs(s["gpu_hours"] - 8) < 1e-9
     assert abs(s["energy_kwh"] - 8 * 0.7 * 1.5) < 1e-9  # 700 W TDP (catalog) x PUE
     assert s["cost_usd"] > 0 and abs(s["utilization_mean"] - 1.0) < 1e-9
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.floats(0, 500), st.floats(1, 300), st.sampled_from([1, 2, 4, 8])),
+                min_size=1, max_size=30),
+       st.sampled_from(["fifo", "sjf", "sjf-est", "las", "las-sjf"]))
+def test_work_is_conserved_and_no_job_beats_its_duration(spec, policy) -> None:  # type: ignore
+
+    """Laws: every job finishes, JCT >= duration, and GPU-hours used = GPU-hours asked
+    (preemption is free here; no spot loss)."""
+    w = jobs([s for s, _, _ in spec], [d for _, d, _ in spec], [g for _, _, g in spec])
+    r = run(w, policy, nodes=2, gpus=4)
+    assert r.summary["finished"] == len(spec)
+    assert (r.jct >= w.duration - 1e-6).all()
+    asked = float((w.duration * w.num_gpu).sum()) / 3600
+    assert abs(r.summary["gpu_hours"] - asked) < 1e-6 * max(1.0, asked)

@@ -75,3 +75,15 @@ def test_synthetic_follows_its_documented_distributions() -> None:
     offered = (w.gpus * w.duration).sum() / (w.submit[-1] - w.submit[0])
     assert 0.4 * 10_000 < offered < 0.6 * 10_000  # heavy tail: loose bounds
     assert (np.diff(w.submit) >= 0).all()
+
+
+def test_philly_bad_rows(tmp_path: Path) -> None:
+    f = tmp_path / "philly.csv"
+    f.write_text("timestamp,duration,num_gpus,gpu_time,cluster\n"
+                 "2017-10-09 07:01:55,66.0,1,66.0,a\n"
+                 "2017-10-09 07:02:00,-5,1,0,a\n"  # negative duration
+                 "not-a-time,10,1,10,b\n"
+                 "2017-10-09 08:00:00,100,4,400,b\n")
+    w = load_philly(str(f))
+    assert len(w) == 2 and w.submit.tolist() == [0.0, 3485.0]
+    assert [b.split(": ")[0] for b in w.bad_rows] == [f"{f}:3", f"{f}:4"]

@@ -57,6 +57,7 @@ GROUPS: list[tuple[str, str | None]] = [
     ("catalog_cmds", None),
     ("net", "net"),
     ("tools", None),
+    ("service", "service"),
 ]
 
 

@@ -17,7 +17,8 @@ app = typer.Typer(help="Cluster scheduling: simulate policies on real or synthet
 
 TRACE = typer.Option("philly", "--trace", help="philly | openb[:list] | dlrm | synthetic[:jobs]")
 CLUSTER = typer.Option(None, "--cluster", help="philly | openb | openb-all | spot | "
-                       "<nodes>x<gpus>[:type][@site],... (default: the trace's own)")
+                       "groups NODESxGPUS:TYPE@SITE joined by commas, TYPE and SITE optional, "
+                       "e.g. 40x8:H800@west,20x8@east-spot (default: the trace's own)")
 SCALE = typer.Option(1.0, "--scale", help="scale the philly cluster's node counts")
 PLACEMENT = typer.Option("bestfit", "--placement", help="node placer (see `suanli sim list`)")
 SEED = typer.Option(0, "--seed")

@@ -2,13 +2,15 @@
 fragmentation, cost, energy and carbon.
 
 Definitions (per job j that finished): JCT_j = end_j - submit_j; queueing delay_j =
-first_start_j - submit_j. Utilization(t) = allocated GPU capacity / capacity, a step function
-recorded at every start and stop; its mean is the time average over [first submit, last end].
-Cost = sum over runs of GPUs x hours x catalog $/GPU-h x site price factor. Energy = GPUs x hours
-x TDP x site PUE (busy GPUs at TDP; idle power and CPUs not counted, so a lower bound), carbon =
-energy x site grid intensity. Deadline met = share of finished jobs that ended by their deadline
-(``submit + 3 x duration`` when the trace has none). Fragmentation = share of free GPU capacity that sits on partly
-used GPUs (sampled every 64 records).
+first_start_j - submit_j; waiting_j = JCT_j - time run (counts the waits after preemptions
+too, so it is the fair delay measure for preemptive policies). Utilization(t) = allocated GPU
+capacity / capacity, a step function recorded at every start and stop; its mean is the time
+average over [first submit, last end]. Cost = sum over runs of GPUs x hours x catalog $/GPU-h x
+site price factor. Energy = GPUs x hours x TDP x site PUE (busy GPUs at TDP; idle power and CPUs
+not counted, so a lower bound), carbon = energy x site grid intensity. Deadline met = share of
+finished jobs that ended by their deadline (``submit + 3 x duration`` when the trace has none).
+Fragmentation = share of free GPU capacity that sits on partly used GPUs (sampled every 64
+records).
 """
 
 from __future__ import annotations
@@ -113,6 +115,7 @@ class SimResult:
         done = np.isfinite(sim.end)
         jct = np.where(done, sim.end - w.submit, np.nan)
         queue = sim.first_start - w.submit
+        waiting = np.where(done, jct - sim.ran, np.nan)  # all time not running, incl. preempted
         t, used = np.asarray(a.t), np.asarray(a.used, dtype=float) / a.capacity
         t0 = float(w.submit.min()) if len(w) else 0.0
         t1 = float(np.nanmax(sim.end)) if done.any() else t0
@@ -128,6 +131,7 @@ class SimResult:
             "finished": int(done.sum()), "rejected": int(sim.rejected.sum()),
             "unfinished": int((~done & ~sim.rejected).sum()),
             "jct_s": _stats(jct), "queue_delay_s": _stats(queue),
+            "waiting_s": _stats(waiting),
             "makespan_s": t1 - t0, "utilization_mean": util_mean,
             "utilization_while_arriving": util_arrivals,
             "deadline_met": met, "preemptions": int(sim.preemptions.sum()),

@@ -11,8 +11,8 @@ import numpy as np
 from suanli.sched.metrics import SimResult
 
 ROW_KEYS = ("policy", "placement", "finished", "jct_avg_h", "jct_p50_h", "jct_p99_h",
-            "queue_avg_h", "queue_p99_h", "makespan_d", "util_pct", "frag_pct", "cost_usd",
-            "energy_mwh", "carbon_t", "deadline_met_pct", "preemptions", "wall_s")
+            "queue_avg_h", "queue_p99_h", "wait_avg_h", "makespan_d", "util_pct", "frag_pct",
+            "cost_usd", "energy_mwh", "carbon_t", "deadline_met_pct", "preemptions", "wall_s")
 
 
 def table_row(s: dict[str, Any]) -> dict[str, Any]:
@@ -22,6 +22,7 @@ def table_row(s: dict[str, Any]) -> dict[str, Any]:
             "jct_p99_h": s["jct_s"]["p99"] / 3600,
             "queue_avg_h": s["queue_delay_s"]["avg"] / 3600,
             "queue_p99_h": s["queue_delay_s"]["p99"] / 3600,
+            "wait_avg_h": s["waiting_s"]["avg"] / 3600,
             "makespan_d": s["makespan_s"] / 86400, "util_pct": 100 * s["utilization_mean"],
             "frag_pct": 100 * s["fragmentation_mean"], "cost_usd": s["cost_usd"],
             "energy_mwh": s["energy_kwh"] / 1000, "carbon_t": s["carbon_kg"] / 1000,

@@ -4,7 +4,8 @@ Trace specs: ``philly``, ``openb`` or ``openb:<list>`` (pods with durations from
 creation/deletion times), ``dlrm``, ``synthetic:<jobs>``. Cluster specs: ``philly`` (scaled by
 ``scale``), ``openb``, ``openb-all``, ``spot`` (the Alibaba 2026 inventory), or node groups
 ``<nodes>x<gpus>[:<gpu type>][@<site>]`` joined by ``,`` (a site whose name contains ``spot``
-is a spot site, priced at ``SPOT_PRICE_FACTOR`` x list). Several sites in one cluster let one simulation span a network of sites.
+is a spot site, priced at ``SPOT_PRICE_FACTOR`` x list). Several sites in one cluster let one
+simulation span a network of sites.
 """
 
 from __future__ import annotations

@@ -70,6 +70,7 @@ class Simulator:
         self.first_start = np.full(n, np.nan)
         self.end = np.full(n, np.nan)
         self.preemptions = np.zeros(n, dtype=np.int32)
+        self.ran = np.zeros(n)  # s of wall time spent running (all runs)
         self.rejected = np.zeros(n, dtype=bool)
         self.waiting: dict[int, None] = {}  # insertion-ordered set
         self.new: list[int] = []
@@ -82,6 +83,7 @@ class Simulator:
         self._speed_of_type: dict[int, np.ndarray] = {}
         self._capacity: dict[tuple[str, ...], int] = {}
         self._empty = np.zeros(0, dtype=np.int64)
+        self._wakes: dict[int, Event] = {}
         self._has_next_change = type(policy).next_change is not Policy.next_change
 
     # ---- helpers -------------------------------------------------------------------------
@@ -135,17 +137,21 @@ class Simulator:
         if self._has_next_change:
             change = self.policy.next_change(j, self.view(full=False), now)
             if np.isfinite(change):
-                self.loop.at(now + change, self._wake)
+                self._wakes[j] = self.loop.at(now + change, self._wake)
 
     def _stop(self, j: int, lost_s: float = 0.0) -> None:
         """End job ``j``'s current run (finish or preemption); ``lost_s`` = work redone."""
         now = self.loop.now
         place, speed, ev = self.running.pop(j)
         ev.cancel()
+        wake = self._wakes.pop(j, None)
+        if wake is not None:
+            wake.cancel()  # the policy looks again when the job restarts
         ran = now - self.run_since[j]
         d = self.demand(j)
         self.c.release(place, d)
         self.attained[j] += d.gpus * ran
+        self.ran[j] += ran
         self.remaining[j] = max(0.0, self.remaining[j] - ran * speed + lost_s)
         self.run_since[j] = np.nan
         self.acct.add_run(place, d, ran, self.c)
@@ -180,7 +186,7 @@ class Simulator:
         self._stop(j)
         self.remaining[j] = 0.0
         self.end[j] = loop.now
-        self.policy.observe_finish(j, self.view(full=False), loop.now - self.first_start[j])
+        self.policy.observe_finish(j, self.view(full=False), float(self.ran[j]))
         self.request_pass()
 
     def _wake(self, loop: EventLoop, ev: Event) -> None:
@@ -220,9 +226,16 @@ class Simulator:
             cand, keys = cand[idx], keys[idx]
         self.dirty = False
         self.new.clear()
-        worst = float("-inf")
-        if self.policy.preemptive and len(view.running):
-            worst = float(self.policy.keys(view.running, view, now).max())
+        worst_key: list[float] = []
+
+        def worst() -> float:
+            """Key of the lowest-priority running job (computed only when needed)."""
+            if not worst_key:
+                run = view.running
+                worst_key.append(float(self.policy.keys(run, view, now).max())
+                                 if self.policy.preemptive and len(run) else float("-inf"))
+            return worst_key[0]
+
         failed: list[Demand] = []
         free = self.c.free_milli()
         if len(cand) > 1:
@@ -230,9 +243,12 @@ class Simulator:
         gpu_need = self.w.num_gpu[cand].astype(np.int64) * self.w.gpu_milli[cand]
         cpu_only_waiting = bool((gpu_need == 0).any())
         min_need = int(gpu_need[gpu_need > 0].min()) if (gpu_need > 0).any() else 0
+        preemptive = self.policy.preemptive
         for j, key, need in _chunked(cand, keys, gpu_need):
-            can_evict = self.running and self.policy.can_preempt(key, worst)
-            if free < min_need and not cpu_only_waiting and not can_evict:
+            starved = free < min_need and not cpu_only_waiting
+            can_evict = bool((starved or need > free) and preemptive and self.running
+                             and self.policy.can_preempt(key, worst()))
+            if starved and not can_evict:
                 break
             d = self.demand(j)
             if (need > free and not can_evict) or any(_dominates(d, f) for f in failed):
@@ -241,7 +257,8 @@ class Simulator:
                 continue
             prefer = self.policy.node_preference(j, view, now)
             place = self.placer.place(self.c, d, self.rng, prefer)
-            if place is None and can_evict:
+            if place is None and preemptive and self.running and self.policy.can_preempt(
+                    key, worst()):
                 place = self._make_room(j, key, d, view, now, prefer)
                 free = self.c.free_milli()
             if place is None:
@@ -254,7 +271,7 @@ class Simulator:
             free -= need
 
     def _maybe_fit(self, cand: np.ndarray, keys: np.ndarray, free: int,
-                   worst: float) -> tuple[np.ndarray, np.ndarray]:
+                   worst: Callable[[], float]) -> tuple[np.ndarray, np.ndarray]:
         """Drop jobs that cannot fit now by a necessary condition (vectorized): GPUs needed
         <= free; whole-GPU jobs no larger than the most idle GPUs on one available node (or,
         for gangs, than all idle GPUs); sharing jobs <= the freest GPU. Without backfill the
@@ -271,8 +288,8 @@ class Simulator:
         ok &= np.where(whole, np.where(ng > node_max, ng <= total_whole, ng <= max_whole),
                        gm <= max_gpu)
         ok |= ng == 0
-        if self.policy.preemptive and np.isfinite(worst):
-            ok |= self.policy.can_preempt_many(keys, worst)
+        if self.policy.preemptive and not ok.all() and np.isfinite(worst()):
+            ok |= self.policy.can_preempt_many(keys, worst())
         if not self.backfill:
             bad = np.flatnonzero(~ok)
             stop = int(bad[0]) if len(bad) else len(cand)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from suanli.sched.policies.base import SchedView
-from suanli.sched.policies.las import QUEUE_SPAN, LAS
+from suanli.sched.policies.las import LAS, QUEUE_SPAN
 from suanli.sched.policies.sjf import SJFEstimated
 
 

@@ -44,6 +44,8 @@ class SJFEstimated(Policy):
     def estimate(self, kind: np.ndarray, gpus: np.ndarray) -> np.ndarray:
         """Estimated run times (s): class mean, else GPU-count mean, else global mean
         (geometric means of finished jobs)."""
+        if len(kind) == 1:  # scalar fast path (most passes look at one new job)
+            return np.array([self._estimate_one(int(kind[0]), int(gpus[0]))])
         self._grow(int(kind.max()) + 1 if len(kind) else 1)
         g = np.minimum(gpus, self.max_gpus)
         cnt, sm = self._cnt[kind, g], self._sum[kind, g]
@@ -52,6 +54,20 @@ class SJFEstimated(Policy):
         glob = np.exp(s_all / n_all) if n_all else self.DEFAULT_S
         by_g = np.where(cnt_g > 0, np.exp(sm_g / np.maximum(cnt_g, 1)), glob)
         return np.where(cnt > 0, np.exp(sm / np.maximum(cnt, 1)), by_g)
+
+    def _estimate_one(self, k: int, g: int) -> float:
+        g = min(g, self.max_gpus)
+        if k >= self._cnt.shape[0]:
+            self._grow(k + 1)
+        c = float(self._cnt[k, g])
+        if c:
+            return float(np.exp(self._sum[k, g] / c))
+        c = float(self._cnt_g[g])
+        if c:
+            return float(np.exp(self._sum_g[g] / c))
+        if self._cnt_all:
+            return float(np.exp(self._sum_all / self._cnt_all))
+        return self.DEFAULT_S
 
     def keys(self, jobs: np.ndarray, view: SchedView, now: float) -> np.ndarray:
         w = view.workload

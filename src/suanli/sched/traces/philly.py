@@ -27,27 +27,17 @@ def load_philly(path: str | Path = "philly.csv") -> Workload:
     bad: list[str] = []
     vcs: dict[str, int] = {}
 
-    def parse(r: dict[str, str]) -> tuple[str, float, int, int]:
+    def parse(r: dict[str, str]) -> tuple[np.datetime64, float, int, int]:
+        t = np.datetime64(r["timestamp"].strip(), "s")  # ValueError -> reported bad row
+        require(not np.isnat(t), "empty timestamp")
         d, g = float(r["duration"]), int(r["num_gpus"])
         require(np.isfinite(d) and d >= 0, f"duration {d} must be >= 0")
         require(g >= 1, f"num_gpus {g} must be >= 1")
         k = vcs.setdefault(r["cluster"], len(vcs))
-        return r["timestamp"], d, g, k
+        return t, d, g, k
 
     rows = list(read_rows(p, ("timestamp", "duration", "num_gpus", "cluster"), parse, bad))
-    ts_raw = [r[0] for r in rows]
-    try:
-        ts = np.array(ts_raw, dtype="datetime64[s]")
-    except ValueError:  # find the culprit rows, report them, keep the rest
-        ok = []
-        for i, t in enumerate(ts_raw):
-            try:
-                np.datetime64(t, "s")
-                ok.append(i)
-            except ValueError:
-                bad.append(f"{p}: data row {i + 1}: bad timestamp {t!r}")
-        rows = [rows[i] for i in ok]
-        ts = np.array([r[0] for r in rows], dtype="datetime64[s]")
+    ts = np.array([r[0] for r in rows], dtype="datetime64[s]")
     n = len(rows)
     submit = (ts - ts.min()).astype(float) if n else np.zeros(0)
     return Workload(submit=submit, duration=np.array([r[1] for r in rows], dtype=float),

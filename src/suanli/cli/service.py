@@ -1,0 +1,95 @@
+"""``suanli service``: run the compute-network service and bootstrap tenants.
+
+Nothing heavy at module level: FastAPI, SQLAlchemy and Ray are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+app = typer.Typer(help="The live compute network service (HTTP API, scheduler, executor).",
+                  no_args_is_help=True)
+admin = typer.Typer(help="Administration: tenants and API keys.", no_args_is_help=True)
+app.add_typer(admin, name="admin")
+
+_DB = typer.Option(None, "--db", help="Database URL (default sqlite:///<data-dir>/suanli.db; "
+                   "postgresql+psycopg://... for PostgreSQL).")
+_DATA = typer.Option(None, "--data-dir", help="State folder (default $SUANLI_DATA_DIR or "
+                     "~/.suanli).")
+
+
+@app.command("up")
+def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+       port: int = typer.Option(None, "--port", help="Port (default 8000)."),
+       db: str = _DB, data_dir: Path = _DATA,
+       ray_address: str = typer.Option(None, "--ray-address",
+                                       help="Ray Jobs API URL; default: embedded local head."),
+       executor: str = typer.Option(None, "--executor", help="auto, ray or subprocess."),
+       policy: str = typer.Option(None, "--policy", help="Queue policy (suanli sim list)."),
+       placer: str = typer.Option(None, "--placement", help="Placer (suanli sim list)."),
+       allow_remote: bool = typer.Option(None, "--allow-remote",
+                                         help="Allow a non-loopback --host (behind TLS)."),
+       max_body_bytes: int = typer.Option(None, "--max-body-bytes", help="Request body limit."),
+       ) -> None:
+    """Start the service: migrate the database, start the executor, schedule, serve HTTP."""
+    import uvicorn
+
+    from suanli.service.app import create_app
+    from suanli.service.config import Settings
+
+    settings = Settings.from_env(host=host, port=port, database_url=db, data_dir=data_dir,
+                                 ray_address=ray_address, executor=executor, policy=policy,
+                                 placer=placer, allow_remote=allow_remote,
+                                 max_body_bytes=max_body_bytes)
+    typer.echo(f"suanli service on http://{settings.host}:{settings.port} (docs at /docs)",
+               err=True)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level="info", access_log=True)
+
+
+@admin.command("create-tenant")
+def create_tenant_cmd(name: str = typer.Argument(..., help="Tenant name."),
+                      db: str = _DB, data_dir: Path = _DATA,
+                      as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Create a tenant and print its API key once (only its hash is stored)."""
+    from suanli.service.config import Settings
+    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.tenants import create_tenant
+
+    settings = Settings.from_env(database_url=db, data_dir=data_dir)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    with session_factory(engine)() as s:
+        tenant, key = create_tenant(s, name)
+    engine.dispose()
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json({"tenant_id": tenant.id, "name": tenant.name, "api_key": key})
+    else:
+        typer.echo(f"tenant {tenant.name} ({tenant.id})\napi key (shown once): {key}")
+
+
+@admin.command("rotate-key")
+def rotate_key_cmd(name: str = typer.Argument(..., help="Tenant name."),
+                   db: str = _DB, data_dir: Path = _DATA,
+                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Replace a tenant's API key (the old key stops working); prints the new key once."""
+    from suanli.service.config import Settings
+    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.tenants import rotate_key
+
+    settings = Settings.from_env(database_url=db, data_dir=data_dir)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    with session_factory(engine)() as s:
+        key = rotate_key(s, name)
+    engine.dispose()
+    if as_json:
+        from suanli.cli.common import print_json
+
+        print_json({"name": name, "api_key": key})
+    else:
+        typer.echo(f"new api key for {name} (shown once): {key}")

@@ -1,0 +1,52 @@
+"""Annotated dependencies: the database session, the current tenant, the app state.
+
+``CurrentTenant`` reads ``Authorization: Bearer <key>``, hashes the key and looks the hash up;
+a missing or wrong key is a 401 that never echoes the key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, status
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.service.models import Tenant
+from suanli.service.security import hash_key
+from suanli.service.state import AppState
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.suanli
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+def get_session(state: StateDep) -> Iterator[Session]:
+    with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def get_tenant(request: Request, session: SessionDep) -> Tenant:
+    header = request.headers.get("authorization", "")
+    scheme, _, key = header.partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
+                            "missing API key: send 'Authorization: Bearer <key>' (create one "
+                            "with `suanli service admin create-tenant NAME`)",
+                            headers={"WWW-Authenticate": "Bearer"})
+    tenant = session.scalar(select(Tenant).where(Tenant.key_hash == hash_key(key.strip())))
+    if tenant is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return tenant
+
+
+CurrentTenant = Annotated[Tenant, Depends(get_tenant)]

@@ -1,0 +1,138 @@
+"""Jobs: submit (idempotent with ``Idempotency-Key``), get, list, cancel, logs.
+
+Every query filters on the caller's tenant; another tenant's job is a 404, indistinguishable
+from a job that does not exist.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+
+from suanli.service.api.deps import CurrentTenant, SessionDep, StateDep
+from suanli.service.models import STATES, TERMINAL, Job, Quote
+from suanli.service.schemas import JobCreate, JobList, JobPublic
+
+router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+
+
+def _own(session: SessionDep, tenant: CurrentTenant, job_id: str) -> Job:
+    job = session.scalar(select(Job).where(Job.id == job_id, Job.tenant_id == tenant.id))
+    if job is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"job '{job_id}' not found; list yours "
+                            "with GET /api/v1/jobs")
+    return job
+
+
+def _from_quote(session: SessionDep, tenant: CurrentTenant, quote_id: str,
+                offer: int) -> tuple[float | None, float | None]:
+    """(duration s, cost USD) predicted by offer ``offer`` of the tenant's quote."""
+    q = session.scalar(select(Quote).where(Quote.id == quote_id, Quote.tenant_id == tenant.id))
+    if q is None:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"quote_id: quote '{quote_id}' not found; create one with "
+                            "POST /api/v1/quotes")
+    offers = json.loads(q.offers_json)
+    if offer >= len(offers):
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"offer: quote '{quote_id}' has {len(offers)} offers (0.."
+                            f"{len(offers) - 1}), got {offer}")
+    o = offers[offer]
+    return (o["total_s"] or o["run_s"]), o["cost_usd"]
+
+
+def _from_plan(body: JobCreate) -> float:
+    """Predicted duration (s) of training ``model`` on ``tokens`` with ``gpus`` devices of
+    ``hardware``: the planner's best plan (:func:`suanli.plan.api.best_training_plan`)."""
+    from suanli.errors import InputError
+    from suanli.plan.api import best_training_plan
+
+    if body.hardware is None or body.tokens is None or body.model is None or body.gpus < 1:
+        raise InputError("a predicted training job needs 'model', 'tokens', 'hardware' and "
+                         "gpus >= 1 (or give predicted_duration_s)")
+    plan = best_training_plan(body.model, body.hardware, int(body.gpus), body.tokens)
+    return plan.days * 86400.0  # seconds
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
+def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response: Response,
+           idempotency_key: IdemKey = None) -> Any:
+    if idempotency_key is not None:
+        old = session.scalar(select(Job).where(Job.tenant_id == tenant.id,
+                                               Job.idempotency_key == idempotency_key))
+        if old is not None:
+            response.status_code = status.HTTP_200_OK
+            return old
+    predicted = (body.predicted_duration_s, body.predicted_cost_usd)
+    if body.quote_id is not None:
+        predicted = _from_quote(session, tenant, body.quote_id, body.offer)
+    elif body.model is not None and body.predicted_duration_s is None:
+        predicted = (_from_plan(body), body.predicted_cost_usd)
+    job = Job(id="j" + secrets.token_hex(10), tenant_id=tenant.id,
+              idempotency_key=idempotency_key, name=body.name, kind=body.kind,
+              command=body.command, entrypoint=body.entrypoint,
+              args_json=json.dumps(body.args), cpus=body.cpus, gpus=body.gpus,
+              memory_mb=body.memory_mb, site_request=body.site, model=body.model,
+              tokens=body.tokens, hardware=body.hardware, state="submitted", created_at=time.time(),
+              predicted_duration_s=predicted[0], predicted_cost_usd=predicted[1],
+              cancel_requested=False,
+              usd_per_hour=0.0)
+    session.add(job)
+    try:
+        session.commit()
+    except IntegrityError:  # a concurrent request with the same key won the race
+        session.rollback()
+        old = session.scalar(select(Job).where(Job.tenant_id == tenant.id,
+                                               Job.idempotency_key == idempotency_key))
+        if old is None:
+            raise
+        response.status_code = status.HTTP_200_OK
+        return old
+    return job
+
+
+@router.get("", response_model=JobList)
+def list_jobs(session: SessionDep, tenant: CurrentTenant,
+              state: Annotated[str | None, Query(max_length=16)] = None,
+              limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    q = select(Job).where(Job.tenant_id == tenant.id)
+    if state is not None:
+        if state not in STATES:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                                f"state '{state}' is not one of {', '.join(STATES)}")
+        q = q.where(Job.state == state)
+    jobs = list(session.scalars(q.order_by(Job.created_at.desc()).limit(limit)))
+    return {"jobs": jobs, "count": len(jobs)}
+
+
+@router.get("/{job_id}", response_model=JobPublic)
+def get_job(job_id: str, session: SessionDep, tenant: CurrentTenant) -> Any:
+    return _own(session, tenant, job_id)
+
+
+@router.post("/{job_id}/cancel", response_model=JobPublic, status_code=202)
+def cancel(job_id: str, session: SessionDep, tenant: CurrentTenant) -> Any:
+    """Ask for cancellation; the scheduler stops the work within one pass."""
+    job = _own(session, tenant, job_id)
+    if job.state in TERMINAL:
+        raise HTTPException(status.HTTP_409_CONFLICT,
+                            f"job '{job_id}' already {job.state}; nothing to cancel")
+    session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+    session.commit()
+    session.refresh(job)
+    return job
+
+
+@router.get("/{job_id}/logs")
+def logs(job_id: str, session: SessionDep, tenant: CurrentTenant, state: StateDep,
+         tail: Annotated[int, Query(ge=1, le=10000)] = 200) -> dict[str, Any]:
+    job = _own(session, tenant, job_id)
+    text = "" if job.handle is None else state.executor.logs(job.handle, tail)
+    return {"job_id": job.id, "state": job.state, "logs": text}

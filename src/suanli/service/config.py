@@ -1,0 +1,77 @@
+"""Service settings: read from ``SUANLI_*`` environment variables or CLI flags, checked once.
+
+Unsafe settings are refused, not warned about: binding a non-loopback address needs
+``allow_remote=True`` (the API carries bearer keys over plain HTTP), the body limit must stay
+between 1 KiB and 64 MiB, and the poll interval must be positive.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from suanli.errors import InputError
+
+_LOOPBACK = ("127.", "localhost", "::1")
+
+
+def default_data_dir() -> Path:
+    return Path(os.environ.get("SUANLI_DATA_DIR", "~/.suanli")).expanduser()
+
+
+class Settings(BaseModel):
+    """Everything the service needs to start. Frozen: build a new one to change it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data_dir: Path = Field(default_factory=default_data_dir)
+    database_url: str | None = None  # None = sqlite:///<data_dir>/suanli.db (WAL)
+    ray_address: str | None = None  # None = embedded local Ray
+    executor: str = "auto"  # auto | ray | subprocess
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    allow_remote: bool = False  # must be set to bind a non-loopback address
+    max_body_bytes: int = 1 << 20  # bytes
+    policy: str = "fifo"  # suanli.sched policy name
+    placer: str = "bestfit"  # suanli.sched placer name
+    poll_interval_s: float = 0.25  # seconds between scheduler passes
+    scheduler: bool = True  # run the background scheduler loop
+
+    @model_validator(mode="after")
+    def _safe(self) -> Settings:
+        if not self.allow_remote and not self.host.startswith(_LOOPBACK):
+            raise InputError(f"refusing to bind {self.host}: API keys travel in plain HTTP; "
+                             "bind 127.0.0.1, or pass --allow-remote behind a TLS proxy")
+        if not 1024 <= self.max_body_bytes <= 64 << 20:
+            raise InputError(f"max_body_bytes must be in 1 KiB..64 MiB, got "
+                             f"{self.max_body_bytes}")
+        if self.poll_interval_s <= 0:
+            raise InputError(f"poll_interval_s must be positive, got {self.poll_interval_s}")
+        if self.executor not in ("auto", "ray", "subprocess"):
+            raise InputError(f"executor must be auto, ray or subprocess, got '{self.executor}'")
+        return self
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'suanli.db'}"
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> Settings:
+        """``SUANLI_DATABASE_URL``, ``SUANLI_RAY_ADDRESS``, ``SUANLI_HOST``, ... then flags
+        (``overrides`` with value None are ignored)."""
+        env: dict[str, Any] = {}
+        for name in cls.model_fields:
+            raw = os.environ.get(f"SUANLI_{name.upper()}")
+            if raw is not None:
+                env[name] = raw
+        env.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls.model_validate(env)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"])
+            msg = str(err["msg"]).removeprefix("Value error, ")
+            raise InputError(f"service setting {where + ': ' if where else ''}{msg}") from None

@@ -1,0 +1,80 @@
+"""Engine, sessions and schema migrations.
+
+SQLite gets WAL journaling (readers never block the writer), ``synchronous=NORMAL`` (durable at
+each checkpoint; with WAL a crash of the process loses nothing committed) and a 5 s busy timeout.
+PostgreSQL is used as given by its URL. The schema is created and upgraded by Alembic
+(``migrations/``), programmatically at startup: ``upgrade(url)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event, make_url
+from sqlalchemy.orm import Session, sessionmaker
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def _sqlite_dir(url: str) -> None:
+    """Create the folder of a SQLite file URL (SQLite creates the file, not its folder)."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for ``url``; SQLite files get their folder created and WAL switched on."""
+    _sqlite_dir(url)
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5.0},
+                               pool_size=20, max_overflow=20)
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=5000")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_pre_ping=True)
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    return sessionmaker(engine, expire_on_commit=False)
+
+
+def _alembic_config(url: str) -> Any:
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return cfg
+
+
+def upgrade(url: str, revision: str = "head") -> None:
+    """``alembic upgrade head`` on ``url`` (creates the schema on an empty database)."""
+    from alembic import command
+    from sqlalchemy.exc import OperationalError
+
+    from suanli.errors import InputError
+
+    _sqlite_dir(url)
+    try:
+        command.upgrade(_alembic_config(url), revision)
+    except OperationalError as exc:
+        safe = make_url(url).render_as_string(hide_password=True)
+        raise InputError(f"cannot open the database {safe}: {exc.orig}; check --db / "
+                         "SUANLI_DATABASE_URL and that the server is up") from None
+
+
+def downgrade(url: str, revision: str = "base") -> None:
+    from alembic import command
+
+    command.downgrade(_alembic_config(url), revision)

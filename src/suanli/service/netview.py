@@ -1,0 +1,49 @@
+"""The network as the service sees it: built-in and registry sites plus sites joined through
+the API, and the hourly price of a job on a placed site."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from suanli.errors import NotFoundError
+from suanli.network.sites import Network
+from suanli.service.models import Job, JoinedSite
+
+
+def network_with_joined(session: Session) -> Network:
+    from suanli.network.descriptor import parse_descriptor
+    from suanli.network.sites import load_network
+
+    net = load_network()
+    extra = {r.id: parse_descriptor(json.loads(r.descriptor_json), file=f"site {r.id}")
+             for r in session.scalars(select(JoinedSite))}
+    return Network({**net.sites, **extra})
+
+
+def site_gpu_price(net: Network, site_id: str, hardware: str | None) -> float | None:
+    """USD per device-hour on ``site_id``: the cheapest inventory line matching ``hardware``
+    (any line when None), priced by :func:`suanli.network.pricing.device_hour_price`; None when
+    the site is not a network site or has no such hardware."""
+    from suanli.network.options import hardware_matcher
+    from suanli.network.pricing import device_hour_price
+
+    site = net.sites.get(site_id)
+    if site is None:
+        return None
+    try:
+        ok = hardware_matcher((hardware,) if hardware else ())
+    except NotFoundError:  # not in the catalog, so not at this site either
+        return None
+    prices = [device_hour_price(i, site).usd_per_device_hour for i in site.inventory
+              if ok(i.hardware)]
+    return min(prices) if prices else None
+
+
+def job_price(job: Job, gpu_usd_per_hour: float | None, cpu_usd: float, gpu_usd: float) -> float:
+    """Hourly price of ``job``: cpus x CPU price + gpus x (the site's device price, else the
+    flat GPU price). # USD per hour"""
+    return job.cpus * cpu_usd + job.gpus * (gpu_usd if gpu_usd_per_hour is None
+                                            else gpu_usd_per_hour)

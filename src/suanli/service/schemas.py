@@ -1,0 +1,138 @@
+"""Request and response bodies (pydantic): the Create / Public families of the HTTP API.
+
+Create models forbid unknown fields and bound every number and string, so bad input is a 422
+with the field named before anything reaches the database or the scheduler.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+_ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class JobCreate(_Strict):
+    name: str = Field(min_length=1, max_length=200, pattern=r"^[\w.\- ]+$")
+    kind: Literal["command", "python"]
+    command: str | None = Field(default=None, min_length=1, max_length=8000)
+    entrypoint: str | None = Field(default=None, max_length=300)
+    args: dict[str, Any] = Field(default_factory=dict)
+    cpus: float = Field(default=1.0, gt=0, le=1024)  # logical CPUs
+    gpus: float = Field(default=0.0, ge=0, le=1024)  # devices
+    memory_mb: int = Field(default=0, ge=0, le=16 << 20)  # MiB
+    site: str | None = Field(default=None, min_length=1, max_length=100)
+    model: str | None = Field(default=None, min_length=1, max_length=100)
+    tokens: float | None = Field(default=None, gt=0)
+    hardware: str | None = Field(default=None, min_length=1, max_length=100)
+    predicted_duration_s: float | None = Field(default=None, gt=0)  # seconds
+    predicted_cost_usd: float | None = Field(default=None, ge=0)  # USD
+    quote_id: str | None = Field(default=None, max_length=40)  # take predictions from an offer
+    offer: int = Field(default=0, ge=0, le=99)  # which offer of the quote (0 = the best)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> JobCreate:
+        if self.kind == "command" and not self.command:
+            raise ValueError("kind 'command' needs a non-empty 'command' (a shell command)")
+        if self.kind == "python":
+            if not self.entrypoint or not _ENTRY.match(self.entrypoint):
+                raise ValueError("kind 'python' needs 'entrypoint' as 'package.module:function'")
+            if self.command:
+                raise ValueError("kind 'python' takes 'entrypoint' and 'args', not 'command'")
+        if (self.model is None) != (self.tokens is None) or (
+                self.hardware is not None and self.model is None):
+            raise ValueError("a predicted training job needs 'model', 'tokens' and "
+                             "'hardware' together (and gpus >= 1)")
+        if self.gpus > 1 and self.gpus != int(self.gpus):
+            raise ValueError(f"more than one GPU must be a whole number, got {self.gpus}")
+        return self
+
+
+class JobPublic(BaseModel):
+    id: str
+    name: str
+    state: str
+    kind: str
+    command: str | None
+    entrypoint: str | None
+    site: str | None
+    model: str | None
+    tokens: float | None
+    hardware: str | None
+    cpus: float
+    gpus: float
+    memory_mb: int
+    created_at: float
+    quoted_at: float | None
+    placed_at: float | None
+    queued_at: float | None
+    started_at: float | None
+    finished_at: float | None
+    exit_code: int | None
+    error: str | None
+    predicted_duration_s: float | None
+    actual_duration_s: float | None
+    predicted_cost_usd: float | None
+    actual_cost_usd: float | None
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class JobList(BaseModel):
+    jobs: list[JobPublic]
+    count: int
+
+
+class QuoteCreate(_Strict):
+    """A training quote (model + tokens) or an inference quote (model + traffic)."""
+
+    model: str = Field(min_length=1, max_length=100)
+    tokens: float | str | None = None
+    traffic: float | str | None = None
+    deadline: float | str | None = None
+    budget: float | str | None = None
+    spot: bool = False
+    rank: Literal["cost", "time", "carbon"] = "cost"
+    top: int = Field(default=10, ge=1, le=100)
+    hardware: list[str] = Field(default_factory=list, max_length=50)
+    sites: list[str] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> QuoteCreate:
+        if (self.tokens is None) == (self.traffic is None):
+            raise ValueError("give exactly one of 'tokens' (training) or 'traffic' "
+                             "(inference, output tokens/s)")
+        return self
+
+
+class QuotePublic(BaseModel):
+    id: str
+    created_at: float
+    request: dict[str, Any]
+    offers: list[dict[str, Any]]
+
+
+class UsagePublic(BaseModel):
+    job_id: str
+    site: str | None
+    cpu_seconds: float
+    gpu_seconds: float
+    duration_s: float
+    cost_usd: float
+    created_at: float
+
+    model_config = ConfigDict(from_attributes=True)
+
+
+class UsageSummary(BaseModel):
+    records: list[UsagePublic]
+    total_cost_usd: float
+    total_gpu_seconds: float
+    total_cpu_seconds: float
+    jobs: int

@@ -1,0 +1,1 @@
+"""The web dashboard: static files plus :data:`suanli.service.web.routes.router`."""

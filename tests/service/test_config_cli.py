@@ -1,0 +1,61 @@
+"""Settings refuse unsafe values; the CLI bootstraps tenants (key shown once, stored hashed)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from suanli.errors import InputError
+from suanli.service.config import Settings
+from suanli.service.security import hash_key, new_api_key, redact
+
+
+@pytest.mark.parametrize(("kw", "words"), [
+    ({"host": "0.0.0.0"}, "--allow-remote"),
+    ({"max_body_bytes": 10}, "1 KiB"),
+    ({"poll_interval_s": 0}, "positive"),
+    ({"executor": "k8s"}, "subprocess"),
+    ({"port": 70000}, "port"),
+])
+def test_unsafe_settings_are_refused(kw, words, tmp_path: Path):
+    with pytest.raises(InputError, match=words):
+        Settings.from_env(data_dir=tmp_path, **kw)
+
+
+def test_remote_bind_needs_the_explicit_flag(tmp_path: Path):
+    assert Settings(host="0.0.0.0", allow_remote=True, data_dir=tmp_path).host == "0.0.0.0"
+
+
+def test_env_then_flags(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
+    monkeypatch.setenv("SUANLI_PORT", "9001")
+    monkeypatch.setenv("SUANLI_DATA_DIR", str(tmp_path))
+    s = Settings.from_env(port=None, policy="sjf")
+    assert (s.port, s.policy) == (9001, "sjf")
+    assert s.db_url == f"sqlite:///{tmp_path / 'suanli.db'}"
+
+
+def test_keys_are_random_hashed_and_redacted():
+    a, b = new_api_key(), new_api_key()
+    assert a != b and a.startswith("sk-") and len(a) > 40
+    assert hash_key(a) != hash_key(b) and len(hash_key(a)) == 64
+    assert redact(f"Bearer {a} and {b}") == "Bearer sk-*** and sk-***"
+
+
+def test_create_tenant_cli(tmp_path: Path):
+    cmd = [sys.executable, "-m", "suanli.cli.main", "service", "admin", "create-tenant"]
+    env_args = ["--data-dir", str(tmp_path)]
+    out = subprocess.run([*cmd, "acme", *env_args, "--json"], capture_output=True, text=True,
+                         check=True)
+    key = json.loads(out.stdout)["api_key"]
+    with sqlite3.connect(tmp_path / "suanli.db") as db:
+        rows = db.execute("SELECT key_hash, key_prefix FROM tenants").fetchall()
+    assert rows == [(hash_key(key), key[:10])]  # only the hash and a prefix are stored
+    assert key.encode() not in (tmp_path / "suanli.db").read_bytes()
+    dup = subprocess.run([*cmd, "acme", *env_args], capture_output=True, text=True)
+    assert dup.returncode == 2 and dup.stderr.count("\n") == 1
+    assert "already exists" in dup.stderr

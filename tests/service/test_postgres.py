@@ -1,0 +1,93 @@
+"""The same database code against a real PostgreSQL, where one can be started here.
+
+Needs the ``initdb``/``pg_ctl`` binaries (Debian's ``postgresql`` package) and the ``psycopg``
+driver (``pip install 'psycopg[binary]'``); skipped with the reason otherwise. The server is a
+throwaway cluster in a temp folder listening on a Unix socket only (no TCP port).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("psycopg", reason="PostgreSQL driver missing: pip install 'psycopg[binary]'")
+if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+    pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed: apt-get install postgresql",
+                allow_module_level=True)
+
+pytestmark = pytest.mark.slow
+
+
+def _as_pg(cmd: list[str]) -> list[str]:
+    """Postgres refuses to run as root: run as the 'postgres' user there."""
+    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+@pytest.fixture(scope="module")
+def pg_url() -> Iterator[str]:
+    root = Path(tempfile.mkdtemp(prefix="pg"))  # short: the socket path has a length limit
+    data, sock = root / "data", root / "s"
+    sock.mkdir()
+    if os.geteuid() == 0:
+        shutil.chown(root, "postgres")
+        shutil.chown(sock, "postgres")
+    run = subprocess.run(_as_pg(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust"]),
+                         capture_output=True, text=True)
+    if run.returncode != 0:
+        pytest.skip(f"initdb failed: {run.stderr.strip()[:200]}")
+    opts = f"-c listen_addresses='' -c unix_socket_directories={sock} -c fsync=off"
+    start = subprocess.run(_as_pg(["pg_ctl", "-D", str(data), "-o", opts, "-w", "-l",
+                                   str(root / "log"), "start"]), capture_output=True, text=True)
+    if start.returncode != 0:
+        pytest.skip(f"postgres did not start: {start.stderr.strip()[:200]}")
+    try:
+        yield f"postgresql+psycopg://postgres@/postgres?host={sock}"
+    finally:
+        subprocess.run(_as_pg(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
+                       capture_output=True)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def test_migrations_on_postgres(pg_url: str):
+    from sqlalchemy import create_engine, inspect
+
+    from suanli.service.db import downgrade, upgrade
+
+    upgrade(pg_url)
+    eng = create_engine(pg_url)
+    assert {"tenants", "jobs", "quotes", "usage", "sites"} <= set(inspect(eng).get_table_names())
+    eng.dispose()
+    downgrade(pg_url, "base")
+    eng = create_engine(pg_url)
+    assert "jobs" not in inspect(eng).get_table_names()
+    eng.dispose()
+
+
+def test_service_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    from fastapi.testclient import TestClient
+
+    from suanli.service.tenants import create_tenant
+
+    from .conftest import Svc, build
+
+    monkeypatch.setenv("SUANLI_SITES_DIR", str(tmp_path / "registry"))
+    app, _ = build(tmp_path, database_url=pg_url)
+    with TestClient(app) as client:
+        with app.state.suanli.sessions() as s:
+            _, ka = create_tenant(s, "pg-a")
+            _, kb = create_tenant(s, "pg-b")
+        svc = Svc(client, app, {"Authorization": f"Bearer {ka}"},
+                  {"Authorization": f"Bearer {kb}"}, ka, kb, tmp_path)
+        hdr = {**svc.a, "Idempotency-Key": "k"}
+        first = svc.submit(hdr, command="echo pg")
+        assert svc.submit(hdr, command="echo pg").json()["id"] == first.json()["id"]
+        jid = first.json()["id"]
+        assert svc.wait(jid)["state"] == "succeeded"
+        assert svc.client.get(f"/api/v1/jobs/{jid}", headers=svc.b).status_code == 404
+        assert svc.client.get("/api/v1/usage", headers=svc.a).json()["jobs"] == 1
