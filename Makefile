@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test lint bench setup clean browser
+.PHONY: demo test lint bench setup clean system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -25,11 +25,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/mypy
 
-browser:
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium) \
-	  || echo "note: chromium missing and not root; browser tests will be skipped (apt-get install chromium)"; }
+# Debian packages the tests use for real: Chromium (dashboard e2e tests) and PostgreSQL (the
+# database tests also run against it). Installed when missing and we are root; otherwise those
+# tests skip with a reason.
+SYSTEM_PKGS := $(if $(shell command -v chromium),,chromium) \
+               $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+system-deps:
+	@if [ -n "$(strip $(SYSTEM_PKGS))" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(SYSTEM_PKGS); \
+	  else echo "note: missing $(SYSTEM_PKGS) and not root: their tests will be skipped"; fi; fi
 
-test: $(STAMP) lint browser
+test: $(STAMP) lint system-deps
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: $(STAMP)

@@ -17,7 +17,17 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("psycopg", reason="PostgreSQL driver missing: pip install 'psycopg[binary]'")
-if not (shutil.which("initdb") and shutil.which("pg_ctl")):
+def _pg_bin(name: str) -> str | None:
+    """A PostgreSQL server binary: on PATH, or where Debian puts it (/usr/lib/postgresql/N/bin)."""
+    found = shutil.which(name)
+    if found:
+        return found
+    hits = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
+    return str(hits[-1]) if hits else None
+
+
+INITDB, PG_CTL = _pg_bin("initdb"), _pg_bin("pg_ctl")
+if not (INITDB and PG_CTL):
     pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed: apt-get install postgresql",
                 allow_module_level=True)
 
@@ -37,19 +47,19 @@ def pg_url() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres")
         shutil.chown(sock, "postgres")
-    run = subprocess.run(_as_pg(["initdb", "-D", str(data), "-U", "postgres", "-A", "trust"]),
+    run = subprocess.run(_as_pg([INITDB, "-D", str(data), "-U", "postgres", "-A", "trust"]),
                          capture_output=True, text=True)
     if run.returncode != 0:
         pytest.skip(f"initdb failed: {run.stderr.strip()[:200]}")
     opts = f"-c listen_addresses='' -c unix_socket_directories={sock} -c fsync=off"
-    start = subprocess.run(_as_pg(["pg_ctl", "-D", str(data), "-o", opts, "-w", "-l",
+    start = subprocess.run(_as_pg([PG_CTL, "-D", str(data), "-o", opts, "-w", "-l",
                                    str(root / "log"), "start"]), capture_output=True, text=True)
     if start.returncode != 0:
         pytest.skip(f"postgres did not start: {start.stderr.strip()[:200]}")
     try:
         yield f"postgresql+psycopg://postgres@/postgres?host={sock}"
     finally:
-        subprocess.run(_as_pg(["pg_ctl", "-D", str(data), "-m", "immediate", "stop"]),
+        subprocess.run(_as_pg([PG_CTL, "-D", str(data), "-m", "immediate", "stop"]),
                        capture_output=True)
         shutil.rmtree(root, ignore_errors=True)
 
