@@ -59,3 +59,10 @@ def test_create_tenant_cli(tmp_path: Path):
     dup = subprocess.run([*cmd, "acme", *env_args], capture_output=True, text=True)
     assert dup.returncode == 2 and dup.stderr.count("\n") == 1
     assert "already exists" in dup.stderr
+
+
+def test_service_down_without_a_head_says_so(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, "-m", "suanli.cli.main", "service", "down",
+                        "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "no embedded Ray head is running" in r.stderr

@@ -49,6 +49,24 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
                 log_level="info", access_log=True)
 
 
+@app.command("down")
+def down(data_dir: Path = _DATA) -> None:
+    """Stop the embedded Ray head that `service up` left running for its jobs.
+
+    `service up` keeps the head alive on purpose when it stops, so running jobs survive a restart
+    and are re-attached; run this when you are done (running jobs are stopped with it)."""
+    from suanli.service.config import Settings
+    from suanli.service.executors.ray_head import adopt_head, stop_head
+
+    settings = Settings.from_env(data_dir=data_dir)
+    info = adopt_head(settings.data_dir)
+    if info is None:
+        typer.echo(f"no embedded Ray head is running for {settings.data_dir}", err=True)
+        return
+    stop_head(info, settings.data_dir)
+    typer.echo(f"stopped the embedded Ray head at {info.dashboard_url}", err=True)
+
+
 @admin.command("create-tenant")
 def create_tenant_cmd(name: str = typer.Argument(..., help="Tenant name."),
                       db: str = _DB, data_dir: Path = _DATA,
