@@ -39,9 +39,8 @@ def make_placer(name: str, target: Workload | TargetWorkload | None = None) -> P
                              "request mix defines fragmentation); pass --trace")
         if isinstance(target, TargetWorkload):
             return FGDBestFitPlacer(target) if key == "fgd-bf" else FGDPlacer(target)
-        if key == "fgd-bf":  # ours: large jobs weigh more, then best fit among near-ties
-            return FGDBestFitPlacer(TargetWorkload.from_workload(target, gpu_weight=4.0),
-                                    resolution=10.0)
+        if key == "fgd-bf":  # ours: best fit among near-ties of the fragmentation growth
+            return FGDBestFitPlacer(TargetWorkload.from_workload(target), resolution=10.0)
         if key == "fgd-artifact":  # the artifact's 95% typical pods and integer scores
             return FGDPlacer(TargetWorkload.from_workload(target, threshold=0.95),
                              quantize=True)
