@@ -22,7 +22,7 @@ demo: $(STAMP)
 	$(BIN)/suanli demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks experiments
 	$(BIN)/mypy
 
 # Debian packages the tests use for real: Chromium (dashboard e2e tests) and PostgreSQL (the

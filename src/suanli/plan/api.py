@@ -71,14 +71,15 @@ def make_job(model: str | ModelSpec, hardware: str, tokens: float, *,
 
 @lru_cache(maxsize=4096)
 def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
-          seq_len: int | None, global_batch_tokens: float | None, objective: str) -> TrainQuote:
+          seq_len: int | None, global_batch_tokens: float | None, objective: str,
+          dtype: str = "bf16") -> TrainQuote:
     from dataclasses import asdict
 
     from suanli.perf.training import power_per_device_w
     from suanli.plan.search import search
 
     job = make_job(model, hardware, tokens, seq_len=seq_len,
-                   global_batch_tokens=global_batch_tokens)
+                   global_batch_tokens=global_batch_tokens, dtype=dtype)
     est = search(job, n_devices, objective=objective, top=1).best[0]
     return TrainQuote(
         model=job.model.id, system=job.system.id, accelerator=job.accelerator.id,
@@ -90,9 +91,9 @@ def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
 
 def best_training_plan(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float, *,
                        seq_len: int | None = None, global_batch_tokens: float | None = None,
-                       objective: str = "time") -> TrainQuote:
+                       objective: str = "time", dtype: str = "bf16") -> TrainQuote:
     """Best plan for training ``model`` on ``n_devices`` of ``hardware`` (system or accelerator
     name) over ``tokens`` tokens. Raises InfeasibleError (with reasons and fixes) if none fits.
     Results are memoized: placement asks the same question for many sites."""
     return _best(model, hardware, int(n_devices), float(tokens), seq_len,
-                 global_batch_tokens, objective)
+                 global_batch_tokens, objective, dtype)

@@ -79,3 +79,32 @@ class ThroughputTable:
                 for t, (f, b) in peaks.items():
                     table[(kind, t)] = 1.0 / (c * f_ref / f + (1 - c) * b_ref / b)
         return cls(table, reference)
+
+
+def from_perf_model(models: list[str], gpu_types: list[str], reference: str,
+                    devices: int = 8, seq_len: int = 2048) -> ThroughputTable:
+    """Speeds from the one performance model: for each model (a job kind named by its catalog
+    id) and GPU type, the training tokens/s of the planner's best plan on ``devices`` devices of
+    that type's default system, relative to ``reference``. Plans that do not fit leave the entry
+    out (the job kind then falls back to 1.0 there, and the policy should not place it there)."""
+    from suanli.errors import SuanliError
+    from suanli.plan.api import best_training_plan
+
+    table: dict[tuple[str, str], float] = {}
+    for model in models:
+        tps: dict[str, float] = {}
+        for t in {*gpu_types, reference}:
+            acc = catalog_accelerator(t)
+            if acc is None:
+                continue
+            dtype = "bf16" if getattr(acc, "bf16_tflops", None) else "fp16"  # V100: fp16
+            try:
+                quote = best_training_plan(model, getattr(acc, "id", t), devices,
+                                           tokens=1e12, seq_len=seq_len, dtype=dtype)
+            except SuanliError:
+                continue
+            tps[t] = quote.tokens_per_s
+        if reference in tps:
+            for t, v in tps.items():
+                table[(model, t)] = v / tps[reference]
+    return ThroughputTable(table, reference)
