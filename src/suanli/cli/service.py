@@ -6,6 +6,7 @@ Nothing heavy at module level: FastAPI, SQLAlchemy and Ray are imported inside t
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -67,24 +68,31 @@ def down(data_dir: Path = _DATA) -> None:
     typer.echo(f"stopped the embedded Ray head at {info.dashboard_url}", err=True)
 
 
+def _in_session(db: str | None, data_dir: Path | None, work: Any) -> Any:
+    """Migrate the database, run ``work(session)`` in one session, dispose the engine."""
+    from suanli.service.config import Settings
+    from suanli.service.db import make_engine, session_factory, upgrade
+
+    settings = Settings.from_env(database_url=db, data_dir=data_dir)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    try:
+        with session_factory(engine)() as s:
+            return work(s)
+    finally:
+        engine.dispose()
+
+
 @admin.command("create-tenant")
 def create_tenant_cmd(name: str = typer.Argument(..., help="Tenant name."),
                       db: str = _DB, data_dir: Path = _DATA,
                       as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Create a tenant and print its API key once (only its hash is stored)."""
-    from suanli.service.config import Settings
-    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.cli.common import print_json
     from suanli.service.tenants import create_tenant
 
-    settings = Settings.from_env(database_url=db, data_dir=data_dir)
-    upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    with session_factory(engine)() as s:
-        tenant, key = create_tenant(s, name)
-    engine.dispose()
+    tenant, key = _in_session(db, data_dir, lambda s: create_tenant(s, name))
     if as_json:
-        from suanli.cli.common import print_json
-
         print_json({"tenant_id": tenant.id, "name": tenant.name, "api_key": key})
     else:
         typer.echo(f"tenant {tenant.name} ({tenant.id})\napi key (shown once): {key}")
@@ -95,19 +103,11 @@ def rotate_key_cmd(name: str = typer.Argument(..., help="Tenant name."),
                    db: str = _DB, data_dir: Path = _DATA,
                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Replace a tenant's API key (the old key stops working); prints the new key once."""
-    from suanli.service.config import Settings
-    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.cli.common import print_json
     from suanli.service.tenants import rotate_key
 
-    settings = Settings.from_env(database_url=db, data_dir=data_dir)
-    upgrade(settings.db_url)
-    engine = make_engine(settings.db_url)
-    with session_factory(engine)() as s:
-        key = rotate_key(s, name)
-    engine.dispose()
+    key = _in_session(db, data_dir, lambda s: rotate_key(s, name))
     if as_json:
-        from suanli.cli.common import print_json
-
         print_json({"name": name, "api_key": key})
     else:
         typer.echo(f"new api key for {name} (shown once): {key}")
