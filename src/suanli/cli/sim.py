@@ -92,6 +92,21 @@ def _print_table(results: list[Any], title: str) -> None:
     console().print(t)
 
 
+def _emit(sc: Any, res: list[Any], trace: str, out: Path | None,
+          json_obj: dict[str, Any] | None) -> None:
+    """Write the run's files (``--out``), then print ``json_obj`` (``--json``) or the table."""
+    from suanli.cli.common import print_json
+    from suanli.sched.reporting import write_outputs
+
+    files = write_outputs(res, out, sc.config) if out else []
+    if json_obj is not None:
+        print_json({**json_obj, "files": [str(f) for f in files]})
+        return
+    _print_table(res, f"{trace} on {sc.config['cluster']} ({sc.config['cluster_gpus']} GPUs)")
+    for f in files:
+        typer.echo(f"wrote {f}", err=True)
+
+
 @app.command()
 def run(trace: str = TRACE, cluster: str | None = CLUSTER, policy: str = typer.Option(
         "fifo", "--policy", help="queue policy (see `suanli sim list`)"),
@@ -99,19 +114,11 @@ def run(trace: str = TRACE, cluster: str | None = CLUSTER, policy: str = typer.O
         limit: int | None = LIMIT, backfill: bool = BACKFILL, spot_trace: str | None = SPOT,
         out: Path | None = OUT, as_json: bool = JSON) -> None:
     """Simulate one policy on a trace; print avg/p50/p99 JCT, queueing, utilization, cost."""
-    from suanli.cli.common import print_json
-    from suanli.sched.reporting import result_json, write_outputs
+    from suanli.sched.reporting import result_json
 
     sc, res = _run_many([policy], trace, cluster, scale, placement, seed, load, limit,
                         backfill, spot_trace, not as_json)
-    files = write_outputs(res, out, sc.config) if out else []
-    if as_json:
-        print_json({**result_json(res[0]), "config": sc.config,
-                    "files": [str(f) for f in files]})
-        return
-    _print_table(res, f"{trace} on {sc.config['cluster']} ({sc.config['cluster_gpus']} GPUs)")
-    for f in files:
-        typer.echo(f"wrote {f}", err=True)
+    _emit(sc, res, trace, out, {**result_json(res[0]), "config": sc.config} if as_json else None)
 
 
 @app.command()
@@ -121,20 +128,13 @@ def compare(trace: str = TRACE, cluster: str | None = CLUSTER, policies: str = t
         limit: int | None = LIMIT, backfill: bool = BACKFILL, spot_trace: str | None = SPOT,
         out: Path | None = OUT, as_json: bool = JSON) -> None:
     """Several policies on the same trace and cluster: one table, one set of charts."""
-    from suanli.cli.common import print_json
-    from suanli.sched.reporting import table_row, write_outputs
+    from suanli.sched.reporting import table_row
 
     names = [p.strip() for p in policies.split(",") if p.strip()]
     sc, res = _run_many(names, trace, cluster, scale, placement, seed, load, limit, backfill,
                         spot_trace, not as_json)
-    files = write_outputs(res, out, sc.config) if out else []
-    if as_json:
-        print_json({"config": sc.config, "table": [table_row(r.summary) for r in res],
-                    "files": [str(f) for f in files]})
-        return
-    _print_table(res, f"{trace} on {sc.config['cluster']} ({sc.config['cluster_gpus']} GPUs)")
-    for f in files:
-        typer.echo(f"wrote {f}", err=True)
+    _emit(sc, res, trace, out, {"config": sc.config,
+                                "table": [table_row(r.summary) for r in res]} if as_json else None)
 
 
 @app.command()
