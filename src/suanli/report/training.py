@@ -75,8 +75,11 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
     m = Table(title="memory per device (GB)", title_justify="left")
     m.add_column("term")
     m.add_column("GB", justify="right")
-    for k, v in bd["memory_gb"].items():
-        m.add_row(k, f"{v:.2f}")
+    mem = bd["memory_gb"]
+    for label, key in (("weights + grads + optimizer", "weights_grads_optimizer"),
+                       ("  of which weights", "weights"), ("activations", "activations"),
+                       ("buffers and reserved", "buffers_and_reserved")):
+        m.add_row(label, f"{mem[key]:.2f}")
     m.add_row("[bold]total", f"[bold]{est.memory_per_device_gb:.2f}")
     con.print(t)
     con.print(m)
