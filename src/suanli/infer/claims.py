@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from suanli.infer.curves import best_under_slo
+from suanli.infer.curves import best_tp_under_slo
 from suanli.infer.estimate import deployment, estimate
 from suanli.units import SECONDS_PER_HOUR
 
@@ -69,16 +69,8 @@ def api_vs_selfhosted(api_usd_per_1k: float = 0.05, *, models: tuple[str, ...] =
     out = []
     for m in models:
         for hw in hardware:
-            best = None
-            for tp in (1, 2, 4, 8):
-                try:
-                    e = best_under_slo(deployment(m, hw, tp=tp), prompt_len=prompt_len,
-                                       output_len=output_len, tpot_slo_s=tpot_slo_s)
-                except Exception:
-                    continue
-                if e and (best is None or e.output_tokens_per_s_per_device >
-                          best.output_tokens_per_s_per_device):
-                    best = e
+            best = best_tp_under_slo(m, hw, prompt_len=prompt_len, output_len=output_len,
+                                     tpot_slo_s=tpot_slo_s)
             if best is None or best.price_usd_per_device_hour is None:
                 continue
             for u in utilizations:

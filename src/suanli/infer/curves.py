@@ -113,6 +113,31 @@ def best_under_slo(dep: Deployment, *, prompt_len: int, output_len: int,
     return best
 
 
+def best_tp_under_slo(model: str, hardware: str, *, prompt_len: int, output_len: int,
+                      ttft_slo_s: float | None = None, tpot_slo_s: float | None = None,
+                      precision: str = "bf16", sparsity: str = "none",
+                      tps: tuple[int, ...] = (1, 2, 4, 8)) -> ServingEstimate | None:
+    """Over tensor-parallel degrees ``tps``, the deployment whose best batch under the limits
+    gives the most output tokens/s per device; layouts that cannot be built or fit are
+    skipped. None if no layout meets the limits."""
+    from suanli.errors import SuanliError
+    from suanli.infer.estimate import deployment
+
+    best: ServingEstimate | None = None
+    for tp in tps:
+        try:
+            dep = deployment(model, hardware, tp=tp, precision=precision, sparsity=sparsity)
+            e = best_under_slo(dep,
+                               prompt_len=prompt_len, output_len=output_len,
+                               ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s)
+        except SuanliError:
+            continue
+        if e and (best is None or e.output_tokens_per_s_per_device
+                  > best.output_tokens_per_s_per_device):
+            best = e
+    return best
+
+
 def plot_curve(points: list[ServingEstimate], path: str, *, title: str = "") -> None:
     """Throughput per device vs TPOT over batch sizes (each point labelled with its batch)."""
     import matplotlib

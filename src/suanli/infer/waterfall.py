@@ -31,7 +31,7 @@ from pathlib import Path
 
 from suanli.errors import InfeasibleError, InputError
 from suanli.infer.compression import parse_compression
-from suanli.infer.curves import best_under_slo
+from suanli.infer.curves import best_tp_under_slo
 from suanli.infer.estimate import ServingEstimate, deployment, estimate
 from suanli.units import SECONDS_PER_HOUR
 
@@ -128,17 +128,9 @@ def cost_waterfall(model: str, *, prompt_len: int, output_len: int,
     e2 = batch1(hardware, precision, sparsity)
     add("precision & sparsity", f"{e2.precision}", _usd_per_m(e2, p1, utilization_baseline),
         f"quality loss (user input): {quality_loss or 'not given'}")
-    best = None
-    for tp in (1, 2, 4, 8):
-        try:
-            dep = deployment(model, hardware, tp=tp, precision=precision, sparsity=sparsity)
-            e = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
-                               ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s)
-        except InfeasibleError:
-            continue
-        if e and (best is None or e.output_tokens_per_s_per_device >
-                  best.output_tokens_per_s_per_device):
-            best = e
+    best = best_tp_under_slo(model, hardware, prompt_len=prompt_len, output_len=output_len,
+                             ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s,
+                             precision=precision, sparsity=sparsity)
     if best is None:
         raise InfeasibleError("no batch meets the TTFT/TPOT limits on the target hardware",
                               fixes=["relax --ttft-slo / --tpot-slo"])
