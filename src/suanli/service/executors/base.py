@@ -12,7 +12,15 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["Executor", "JobSpec", "RunState", "RunStatus"]
+__all__ = ["Executor", "ExecutorUnavailable", "JobSpec", "RunState", "RunStatus"]
+
+
+class ExecutorUnavailable(RuntimeError):
+    """The engine (e.g. the Ray head) cannot be reached now; the call may succeed later.
+
+    Raised by any :class:`Executor` method instead of a backend-specific error, so the service
+    can mark running jobs lost, answer 503 with ``Retry-After`` and report ``degraded`` health.
+    """
 
 
 @dataclass(frozen=True)
@@ -36,6 +44,9 @@ class JobSpec:
     memory_mb: int = 0  # MiB; 0 = no reservation
     site: str | None = None  # placement decision; enforced via custom resource "site:<id>"
     env: dict[str, str] = field(default_factory=dict)
+    network: str = "none"  # "none" (no network namespace access) | "egress" (outbound allowed)
+    wall_time_s: float | None = None  # hard wall-clock limit; None = the executor's default
+    log_limit_bytes: int = 1 << 20  # bytes of combined output kept (the tail)
 
 
 class RunState(StrEnum):
