@@ -189,3 +189,30 @@ def test_format_si_keeps_three_significant_digits(x: float) -> None:
     scale = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15, "E": 1e18,
              "Z": 1e21, "Y": 1e24}[unit.removesuffix("FLOP")]
     assert float(number.replace(",", "")) * scale == pytest.approx(x, rel=5e-3)
+
+
+@pytest.mark.parametrize(("value", "symbol", "text"), [
+    (1.28e6, "$", "$1.28M"), (9.2e6, "¥", "¥9.2M"), (37_000, "€", "€37,000"),
+    (2.5, "$", "$2.50"), (0.00123, "$", "$0.00123"), (-1.5e9, "¥", "-¥1.5B"), (0, "$", "$0.00"),
+])
+def test_format_money(value: float, symbol: str, text: str) -> None:
+    from suanli.units import format_money
+
+    assert format_money(value, symbol) == text
+
+
+@pytest.mark.parametrize(("value", "text"), [
+    (3634.4, "3,634"), (0.0123, "0.0123"), (12.345, "12.3"), (0.0, "0"), (1e-7, "0.0000001"),
+])
+def test_format_number(value: float, text: str) -> None:
+    from suanli.units import format_number
+
+    assert format_number(value) == text
+
+
+@given(st.floats(min_value=1e-12, max_value=1e15, allow_nan=False))
+def test_format_number_and_money_never_print_zero_for_non_zero(x: float) -> None:
+    from suanli.units import format_money, format_number
+
+    assert float(format_number(x).replace(",", "")) > 0
+    assert any(c in "123456789" for c in format_money(x))

@@ -167,17 +167,39 @@ def format_duration(seconds: float) -> str:
     return f"{_sig(seconds / 1e-6, 3)} µs"
 
 
-def format_usd(value: float) -> str:
-    """Dollars with a magnitude suffix: ``'$4.6M'``, ``'$37,000'``, ``'$2.50'``, ``'-$3.00'``."""
+def format_money(value: float, symbol: str = "$") -> str:
+    """Money with a magnitude suffix, in any currency symbol: ``'$1.28M'``, ``'¥9.2M'``,
+    ``'$37,000'``, ``'$2.50'``, ``'-$3.00'``. Millions and up keep 3 significant digits; a
+    non-zero amount under a cent keeps 3 significant digits (``'$0.00123'``), never ``'$0.00'``.
+    """
     if value < 0:
-        return "-" + format_usd(-value)
+        return "-" + format_money(-value, symbol)
     if not math.isfinite(value):
-        return f"${value:g}"
+        return f"{symbol}{value:g}"
     if value >= 1e6:
-        return f"${format_count(value)}"
+        return f"{symbol}{format_count(value)}"
     if value >= 100:
-        return f"${value:,.0f}"
-    return f"${value:,.2f}"
+        return f"{symbol}{value:,.0f}"
+    if 0 < value < 0.01:
+        return f"{symbol}{_sig(value, 3)}"
+    return f"{symbol}{value:,.2f}"
+
+
+def format_usd(value: float) -> str:
+    """Dollars with a magnitude suffix: ``'$4.6M'``, ``'$37,000'``, ``'$2.50'``, ``'-$3.00'``
+    (``format_money`` with ``$``)."""
+    return format_money(value, "$")
+
+
+def format_number(value: float, digits: int = 3) -> str:
+    """A plain number that never reads 0 when it is not: whole numbers of ``digits`` digits or
+    more print in full with thousands separators (``3634 -> '3,634'``), smaller ones keep
+    ``digits`` significant digits (``0.0123 -> '0.0123'``, ``12.345 -> '12.3'``)."""
+    if value == 0 or not math.isfinite(value):
+        return f"{value:g}"
+    if abs(value) >= 10 ** digits:
+        return f"{value:,.0f}"
+    return _sig(value, digits)
 
 
 def _round_sig(x: float, digits: int) -> float:

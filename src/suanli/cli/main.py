@@ -58,6 +58,7 @@ GROUPS: list[tuple[str, str | None]] = [
     ("net", "net"),
     ("tools", None),
     ("service", "service"),
+    ("capacity", None),
 ]
 
 

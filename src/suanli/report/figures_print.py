@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.table import Table
 
-from suanli.cli.common import console as _console
+from suanli.report.console import console as _console
 from suanli.units import format_count, format_usd
 
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 from rich.table import Table
 
-from suanli.cli.common import console as _console
+from suanli.report.console import console as _console
 from suanli.units import flops_to_pf_days, format_count, format_duration, format_si, format_usd
 
 if TYPE_CHECKING:

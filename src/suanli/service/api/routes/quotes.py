@@ -26,7 +26,7 @@ def _public(q: Quote) -> dict[str, Any]:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=QuotePublic)
 def create_quote(body: QuoteCreate, session: SessionDep, tenant: CurrentTenant) -> Any:
-    from suanli.cli.common import to_jsonable
+    from suanli.jsonable import to_jsonable
     from suanli.network.jobs import Filters, parse_job
     from suanli.network.quote import quote
 
