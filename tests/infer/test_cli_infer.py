@@ -85,3 +85,34 @@ def test_curve_json() -> None:
     assert out["max_load"]["output_tokens_per_s"] >= out["best_under_slo"]["output_tokens_per_s"]
     batches = [p["batch"] for p in out["points"]]
     assert batches == sorted(batches) and batches[0] == 1
+
+
+def test_plan_gives_each_chip_its_fast_precision_and_shows_every_hardware() -> None:
+    """A100 gets int8 (w8a8) and H100 fp8 by default, from the catalog's peaks; the table keeps
+    the best row of each hardware even when the global top-N would hide it."""
+    r = cli("infer", "plan", "-m", "llama2-70b", "--rps", "20", "-H", "dgx-a100-80gb",
+            "-H", "dgx-h100", "--verify", "0", "--top", "1", "--csv", "-")
+    assert r.returncode == 0, r.stderr
+    import csv
+    import io
+
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    by_acc = {row["accelerator"]: row for row in rows}
+    assert set(by_acc) == {"A100-80GB", "H100-80GB"}  # top 1 + the other hardware's best
+    r = cli("infer", "plan", "-m", "llama2-70b", "--rps", "20", "-H", "dgx-a100-80gb",
+            "-H", "dgx-h100", "--verify", "0", "--top", "50", "--json")
+    opts = json.loads(r.stdout)["options"]
+    precs = {(o["accelerator"], o["precision"]) for o in opts}
+    assert ("A100-80GB", "w8a8") in precs and ("H100-80GB", "fp8") in precs
+    assert ("A100-80GB", "fp8") not in precs
+
+
+def test_plan_sparsity_and_sampled_verification() -> None:
+    r = cli("infer", "plan", "-m", "llama2-7b", "--rps", "50", "-H", "dgx-h100",
+            "--precision", "fp8", "--sparsity", "2:4", "--verify", "1", "--sample", "500",
+            "--json")
+    assert r.returncode == 0, r.stderr
+    best = json.loads(r.stdout)["best"]
+    assert best["precision"].endswith("+2:4") and best["verified"]
+    a = best["attainment"]
+    assert a["n"] <= 700 and a["low"] <= a["met"] / a["n"] <= a["high"]

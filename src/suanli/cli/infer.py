@@ -191,17 +191,25 @@ def plan(
     prompt_len: int = 1024, output_len: int = 256,
     hardware: Annotated[list[str] | None, typer.Option("--hardware", "-H",
                                                        help="candidates (repeat)")] = None,
-    precision: Annotated[list[str] | None, typer.Option(help="candidates (repeat)")] = None,
+    precision: Annotated[list[str] | None, typer.Option(
+        help="candidates (repeat; default: what each chip runs well, e.g. bf16 + int8 on "
+             "A100, bf16 + fp8 on H100)")] = None,
+    sparsity: Annotated[str, typer.Option(help="none, 2:4, unstructured50")] = "none",
     ttft_slo: Annotated[float, typer.Option(help="p99 TTFT limit, s")] = 2.0,
     tpot_slo: Annotated[float, typer.Option(help="p99 TPOT limit, s")] = 0.1,
     verify: Annotated[int, typer.Option(help="candidates to check by simulation")] = 4,
     duration: Annotated[float, typer.Option(help="simulated seconds (synthetic traffic)")] = 300,
+    sample: Annotated[int, typer.Option(help="requests per verifying simulation (bounds time "
+                                             "and memory at any traffic)")] = 4000,
     top: int = 5,
+    csv: Annotated[str | None, typer.Option("--csv", help="write the options as CSV "
+                                                          "(- for stdout)")] = None,
     as_json: Json = False,
 ) -> None:
     """Cheapest hardware, precision, TP and replicas meeting p99 TTFT/TPOT for a traffic."""
     from suanli.errors import InputError
     from suanli.infer import capacity as cap
+    from suanli.report.progress import delayed_progress
     from suanli.units import parse_count
 
     given = sum(x is not None for x in (rps, tokens_per_day, trace))
@@ -216,33 +224,31 @@ def plan(
     else:
         traffic = cap.traffic_from_tokens_per_day(parse_count(str(tokens_per_day)), prompt_len,
                                                   output_len)
-    opts = cap.plan_capacity(model, traffic, hardware=hardware,
-                             precisions=tuple(precision or ("bf16", "fp8")),
-                             ttft_p99_slo_s=ttft_slo, tpot_p99_slo_s=tpot_slo, verify=verify,
-                             duration_s=duration)
+    with delayed_progress("verifying by simulation") as progress:
+        opts = cap.plan_capacity(model, traffic, hardware=hardware,
+                                 precisions=tuple(precision) if precision else None,
+                                 sparsity=sparsity, ttft_p99_slo_s=ttft_slo,
+                                 tpot_p99_slo_s=tpot_slo, verify=verify, duration_s=duration,
+                                 sample=sample, progress=progress)
+    shown = cap.best_per_hardware(opts, top)
+    if csv:
+        from suanli.report.export import write_csv
+        from suanli.report.infer_tables import option_row
+
+        write_csv([option_row(o) for o in shown], csv)
+        if csv == "-":
+            return
     if as_json:
         print_json({"traffic": {"source": traffic.source,
                                 "requests_per_s": traffic.requests_per_s,
                                 "mean_prompt": traffic.mean_prompt,
                                 "mean_output": traffic.mean_output},
-                    "best": opts[0], "options": opts[:top]})
+                    "best": opts[0], "options": shown})
         return
-    from rich.table import Table
+    from suanli.report.infer_tables import print_plan_options
 
-    t = Table(title=f"{model}: {traffic.source}; p99 TTFT <= {ttft_slo} s, TPOT <= "
-                    f"{tpot_slo} s")
-    for col in ("system", "precision", "tp", "batch", "replicas", "devices", "$/h",
-                "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
-        t.add_column(col)
-    for o in opts[:top]:
-        t.add_row(o.system, o.precision, str(o.tp), str(o.batch), str(o.replicas),
-                  str(o.devices_total), f"{o.usd_per_hour:,.2f}",
-                  f"{o.usd_per_million_output_tokens:.3f}",
-                  "-" if o.ttft_p99_s is None else f"{o.ttft_p99_s:.2f} s",
-                  "-" if o.tpot_p99_s is None else f"{1e3 * o.tpot_p99_s:.0f} ms",
-                  "sim ok" if o.verified else ("sim FAIL" if o.ttft_p99_s is not None
-                                               else "analytic"))
-    console().print(t)
+    print_plan_options(shown, f"{model}: {traffic.source}; p99 TTFT <= {ttft_slo} s, TPOT <= "
+                              f"{tpot_slo} s")
 
 
 @app.command()

@@ -11,17 +11,22 @@ Two stages, as SkyPilot's optimizer (build candidate -> cost, then solve) but wi
    (``suanli.infer.simulate``) replays the trace, or Poisson arrivals with lengths drawn from
    the traffic's samples; replicas grow (x1.25, at least +1) until p99 TTFT and TPOT meet
    the limits. Mean-value analytics cannot promise a p99; the simulation can measure it.
+   Each simulation runs a bounded sample of requests on a few replicas at their share of the
+   traffic, and states the SLO attainment with its 95% interval (``suanli.infer.sampling``),
+   so a plan for 10T tokens/day costs what one for 10B does.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from suanli.errors import InfeasibleError, InputError
-from suanli.infer.trace import Request, load_azure_trace, synthetic_requests
+from suanli.infer.sampling import DEFAULT_SAMPLE, Attainment, attainment, sample_for
+from suanli.infer.trace import Request, load_azure_trace
 from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
 
@@ -89,6 +94,8 @@ class CapacityOption:
     tpot_p99_s: float | None
     utilization: float | None
     verified: bool  # a simulation met both p99 limits
+    attainment: Attainment | None = None  # share of sampled requests within the limits
+    simulated_replicas: int | None = None  # replicas the sample stood for (see sampling)
 
 
 def default_hardware() -> list[str]:
@@ -107,9 +114,26 @@ def default_hardware() -> list[str]:
     return out
 
 
-def _candidates(model: str, hardware: list[str], precisions: list[str], traffic: Traffic,
-                ttft: float | None, tpot: float | None, rho: float,
-                prices: dict[str, float]) -> list[tuple[float, CapacityOption]]:
+def precision_candidates(hardware: str) -> tuple[str, ...]:
+    """What a chip runs well, from its catalog peaks: 16-bit (bf16, or fp16 where there is no
+    bf16 peak) and the fastest 8-bit GEMM it has: fp8 where there is an fp8 peak (H100), else
+    w8a8 where there is an int8 peak above the 16-bit one (A100, V100 has none)."""
+    from suanli.catalog import load_catalog
+
+    cat = load_catalog()
+    acc = cat.accelerator(cat.system(hardware).accelerator)
+    out = ["bf16" if acc.bf16_tflops else "fp16"]
+    sixteen = acc.bf16_tflops or acc.fp16_tflops or 0.0
+    if acc.fp8_tflops:
+        out.append("fp8")
+    elif acc.int8_tops and acc.int8_tops > sixteen:
+        out.append("w8a8")
+    return tuple(out)
+
+
+def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | None,
+                sparsity: str, traffic: Traffic, ttft: float | None, tpot: float | None,
+                rho: float, prices: dict[str, float]) -> list[tuple[float, CapacityOption]]:
     from suanli.infer.api import tp_candidates
     from suanli.infer.curves import best_under_slo
     from suanli.infer.estimate import deployment, price_of
@@ -117,16 +141,16 @@ def _candidates(model: str, hardware: list[str], precisions: list[str], traffic:
     p, o = round(traffic.mean_prompt), max(1, round(traffic.mean_output))
     out = []
     for hw in hardware:
-        for prec in precisions:
+        for prec in precisions or precision_candidates(hw):
             try:
-                base = deployment(model, hw, precision=prec)
+                base = deployment(model, hw, precision=prec, sparsity=sparsity)
             except InputError:
-                continue  # precision not supported there
+                continue  # precision or sparsity not supported there
             price = price_of(base, prices.get(hw))
             if price is None:
                 continue
             for tp in tp_candidates(base.model, base.system.scale_up_domain, 8):
-                dep = deployment(base.model, hw, tp=tp, precision=prec)
+                dep = deployment(base.model, hw, tp=tp, precision=prec, sparsity=sparsity)
                 try:
                     e = best_under_slo(dep, prompt_len=p, output_len=o, ttft_slo_s=ttft,
                                        tpot_slo_s=tpot)
@@ -144,38 +168,52 @@ def _candidates(model: str, hardware: list[str], precisions: list[str], traffic:
     return out
 
 
-def _requests(traffic: Traffic, duration_s: float, seed: int) -> list[Request]:
-    if traffic.trace:
-        return list(traffic.trace)
-    return synthetic_requests(traffic.requests_per_s, duration_s, list(traffic.prompts),
-                              list(traffic.outputs), seed)
+def best_per_hardware(options: list[CapacityOption], top: int) -> list[CapacityOption]:
+    """The first ``top`` options, plus the best option of every accelerator not among them
+    (a global top-N must not hide a hardware), in the original order."""
+    shown = options[:top]
+    seen = {o.accelerator for o in shown}
+    for o in options[top:]:
+        if o.accelerator not in seen:
+            shown.append(o)
+            seen.add(o.accelerator)
+    return shown
+
+
+ProgressFn = Callable[[int, int, str], None]  # (done, total, what is running)
 
 
 def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = None,
-                  precisions: tuple[str, ...] = ("bf16", "fp8"),
+                  precisions: tuple[str, ...] | None = None, sparsity: str = "none",
                   ttft_p99_slo_s: float | None = 2.0, tpot_p99_slo_s: float | None = 0.1,
                   target_load: float = 0.8, verify: int = 6, duration_s: float = 600.0,
                   prices: dict[str, float] | None = None, seed: int = 0,
-                  max_tries: int = 8) -> list[CapacityOption]:
+                  max_tries: int = 8, sample: int = DEFAULT_SAMPLE,
+                  progress: ProgressFn | None = None) -> list[CapacityOption]:
     """Options, cheapest first: simulated ones that meet the p99 limits lead.
 
     Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
     simulation only adds replicas), until the next analytic cost is above the cheapest verified
     one or ``verify`` candidates have been simulated. Per candidate, replicas grow until the p99
-    limits hold, then bisect down to the fewest that do."""
+    limits hold, then bisect down (to 1% of the count) towards ``target_load x`` the analytic
+    count, below which the replicas cannot carry the mean load. Each simulation runs a bounded
+    sample (``suanli.infer.sampling``: at most ~``sample`` requests on the replicas' share of
+    the traffic), so memory and time do not grow with the traffic. ``precisions`` default to
+    what each chip runs well (``precision_candidates``)."""
     from suanli.infer.estimate import deployment
     from suanli.infer.simulate import simulate
 
     if not 0 < target_load <= 1:
         raise InputError(f"--target-load must be in (0, 1], got {target_load}")
+    if sample < 100:
+        raise InputError(f"--sample must be at least 100 requests, got {sample}")
     hw = hardware or default_hardware()
-    cands = _candidates(model, hw, list(precisions), traffic, ttft_p99_slo_s, tpot_p99_slo_s,
-                        target_load, prices or {})
+    cands = _candidates(model, hw, precisions, sparsity, traffic, ttft_p99_slo_s,
+                        tpot_p99_slo_s, target_load, prices or {})
     if not cands:
         raise InfeasibleError(f"no hardware in {', '.join(hw)} serves {model} within the limits",
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
                                      "lower precision"])
-    reqs = _requests(traffic, duration_s, seed) if verify else []
 
     def meets(summary: dict[str, float]) -> bool:
         tp99 = summary["tpot_p99_s"]
@@ -189,20 +227,30 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
         if len(verified) >= verify or cost >= best:
             rest.append(opt)
             continue
-        dep = deployment(model, opt.system, tp=opt.tp, precision=opt.precision)
-        runs: dict[int, dict[str, float]] = {}
+        dep = deployment(model, opt.system, tp=opt.tp, sparsity=sparsity,
+                         precision=opt.precision.split("+")[0])  # the preset of the name
+        runs: dict[int, tuple[dict[str, float], Attainment, int]] = {}
+        label = f"{opt.accelerator} {opt.precision} TP{opt.tp}"
 
-        def run(r: int, dep=dep, opt=opt, runs=runs) -> bool:
-            runs[r] = simulate(dep, reqs, replicas=r, max_batch=opt.batch).summary
-            return meets(runs[r])
+        def run(r: int, dep=dep, runs=runs, opt=opt, label=label) -> bool:
+            s = sample_for(traffic.requests_per_s, r, duration_s, sample, traffic.prompts,
+                           traffic.outputs, seed, traffic.trace)
+            res = simulate(dep, s.requests, replicas=s.replicas, max_batch=opt.batch)
+            runs[r] = (res.summary, attainment(res.ttft_s, res.tpot_s, ttft_p99_slo_s,
+                                               tpot_p99_slo_s), s.replicas)
+            if progress:
+                progress(len(verified), min(verify, len(cands)),
+                         f"{label}: {r:,} replicas ({s.replicas:,} simulated, "
+                         f"{len(s.requests):,} requests)")
+            return meets(res.summary)
 
-        lo, hi = 0, opt.replicas
+        lo, hi = max(0, math.floor(opt.replicas * target_load) - 1), opt.replicas
         for _ in range(max_tries):
             if run(hi):
                 break
             lo, hi = hi, max(hi + 1, math.ceil(hi * 1.25))
-        ok = hi in runs and meets(runs[hi])
-        while ok and hi - lo > 1 and lo + 1 < hi and len(runs) < 2 * max_tries:
+        ok = hi in runs and meets(runs[hi][0])
+        while ok and hi - lo > max(1, math.ceil(0.01 * hi)) and len(runs) < 2 * max_tries:
             mid = (lo + hi) // 2
             if mid <= 0:
                 break
@@ -211,13 +259,15 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
             else:
                 lo = mid
         r = hi if ok else max(runs)
-        res = runs[r]
+        res, att, k = runs[r]
         per_dev = opt.usd_per_hour / opt.devices_total
         devices = r * opt.devices_total // opt.replicas
         verified.append(CapacityOption(
             opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices,
             devices * per_dev,
             devices * per_dev / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6,
-            res["ttft_p99_s"], res["tpot_p99_s"], res["utilization"], ok))
+            res["ttft_p99_s"], res["tpot_p99_s"], res["utilization"], ok, att, k))
+    if progress:
+        progress(min(verify, len(cands)), min(verify, len(cands)), "done")
     verified.sort(key=lambda o: (not o.verified, o.usd_per_hour))
     return verified + rest

@@ -1,0 +1,56 @@
+"""Rich tables for serving plans and comparisons (``suanli infer plan|compare``)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from suanli.units import format_money
+
+if TYPE_CHECKING:
+    from suanli.infer.capacity import CapacityOption
+
+
+def option_row(o: CapacityOption) -> dict[str, Any]:
+    """One plain row (CSV/JSON) of a capacity option."""
+    a = o.attainment
+    return {"system": o.system, "accelerator": o.accelerator, "precision": o.precision,
+            "tp": o.tp, "batch": o.batch, "replicas": o.replicas, "devices": o.devices_total,
+            "usd_per_hour": o.usd_per_hour,
+            "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
+            "ttft_p99_s": o.ttft_p99_s, "tpot_p99_s": o.tpot_p99_s,
+            "checked": _checked(o),
+            "slo_attainment": None if a is None else a.share,
+            "attainment_ci95_low": None if a is None else a.low,
+            "attainment_ci95_high": None if a is None else a.high,
+            "sampled_requests": None if a is None else a.n,
+            "simulated_replicas": o.simulated_replicas}
+
+
+def _checked(o: CapacityOption) -> str:
+    return "sim ok" if o.verified else ("sim FAIL" if o.ttft_p99_s is not None else "analytic")
+
+
+def print_plan_options(options: list[CapacityOption], title: str,
+                       console: Any | None = None) -> None:
+    from rich.table import Table
+
+    from suanli.report.console import console as _console
+
+    con = console or _console()
+    t = Table(title=title)
+    for col in ("system", "precision", "tp", "batch", "replicas", "devices", "$/h",
+                "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
+        t.add_column(col, no_wrap=col not in ("system", "checked"))
+    for o in options:
+        t.add_row(o.system, o.precision, str(o.tp), str(o.batch), f"{o.replicas:,}",
+                  f"{o.devices_total:,}", format_money(o.usd_per_hour),
+                  format_money(o.usd_per_million_output_tokens),
+                  "-" if o.ttft_p99_s is None else f"{o.ttft_p99_s:.2f} s",
+                  "-" if o.tpot_p99_s is None else f"{1e3 * o.tpot_p99_s:.0f} ms", _checked(o))
+    con.print(t)
+    for o in options:
+        if o.attainment is not None:
+            k = o.simulated_replicas or o.replicas
+            con.print(f"[dim]{o.system} {o.precision} TP{o.tp}: {o.attainment.text()}; "
+                      f"{k:,} of {o.replicas:,} replicas simulated at their share of the "
+                      "traffic.[/]")
