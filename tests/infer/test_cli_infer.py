@@ -116,3 +116,34 @@ def test_plan_sparsity_and_sampled_verification() -> None:
     assert best["precision"].endswith("+2:4") and best["verified"]
     a = best["attainment"]
     assert a["n"] <= 700 and a["low"] <= a["met"] / a["n"] <= a["high"]
+
+
+def test_compare_compression_what_ifs_in_one_command() -> None:
+    r = cli("infer", "compare", "-m", "llama2-70b", "-H", "a100", "-H", "h100",
+            "-c", "bf16", "-c", "int8", "-c", "int4", "-c", "2:4", "-c", "unstructured",
+            "-c", "fp8", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    rows = {(x["accelerator"], x["compression"]): x for x in out["rows"]}
+    assert len(rows) == 12
+    a100, h100 = "A100-80GB", "H100-80GB"
+    usd = {k: v["usd_per_million_output_tokens"] for k, v in rows.items()}
+    # fp8 does not run on an A100 (no fp8 peak): a note, no number
+    assert usd[(a100, "fp8")] is None and "fp8" in rows[(a100, "fp8")]["note"]
+    for hw in (a100, h100):
+        # int8 GEMMs and 2:4 raise the peak and halve the bytes moved: cheaper than bf16;
+        # unstructured sparsity saves memory, not time (no kernel): never cheaper than bf16
+        assert usd[(hw, "int8")] < usd[(hw, "bf16")]
+        assert usd[(hw, "2:4")] < usd[(hw, "bf16")]
+        assert usd[(hw, "unstructured")] >= usd[(hw, "bf16")] * 0.99
+    # the best per hardware is its cheapest row, one per hardware
+    best = out["best"]
+    assert {b["accelerator"] for b in best} == {a100, h100}
+    for b in best:
+        assert b["usd_per_million_output_tokens"] == min(
+            v for (hw, _), v in usd.items() if hw == b["accelerator"] and v is not None)
+
+
+def test_compare_bad_compression_exits_2() -> None:
+    r = cli("infer", "compare", "-m", "llama2-7b", "-H", "h100", "-c", "int3")
+    assert r.returncode == 2 and "unknown compression 'int3'" in r.stderr

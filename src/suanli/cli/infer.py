@@ -417,3 +417,12 @@ def claims(
         t.add_row(r.model, r.hardware, str(r.tp), str(r.batch), f"{r.utilization:.0%}",
                   f"{r.usd_per_1k_tokens:.5f}", f"{r.orders_of_magnitude_below_api:.2f}")
     console().print(t)
+
+
+def _register_compare() -> None:
+    from suanli.cli.infer_compare import compare  # light: typer only
+
+    app.command("compare")(compare)
+
+
+_register_compare()

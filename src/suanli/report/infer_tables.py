@@ -54,3 +54,47 @@ def print_plan_options(options: list[CapacityOption], title: str,
             con.print(f"[dim]{o.system} {o.precision} TP{o.tp}: {o.attainment.text()}; "
                       f"{k:,} of {o.replicas:,} replicas simulated at their share of the "
                       "traffic.[/]")
+
+
+def print_compare(model: str, rows: list[Any], best: list[Any], by: str, setting: str,
+                  console: Any | None = None) -> None:
+    """The best row per group, then the grid: compressions down, hardware (@ site) across."""
+    from rich.table import Table
+
+    from suanli.report.console import console as _console
+
+    con = console or _console()
+    t = Table(title=f"{model}: best per {by} ({setting})", title_justify="left")
+    for col in ("hardware", "site", "compression", "TP", "batch", "TTFT", "TPOT",
+                "tok/s/dev", "$/h/dev", "$/M out", "devices", "note"):
+        t.add_column(col, overflow="fold", no_wrap=col not in ("note", "site"))
+    for r in best:
+        t.add_row(r.accelerator, r.site, r.compression, _opt(r.tp), _opt(r.batch),
+                  "-" if r.ttft_s is None else f"{1e3 * r.ttft_s:,.0f} ms",
+                  "-" if r.tpot_s is None else f"{1e3 * r.tpot_s:.1f} ms",
+                  "-" if r.output_tokens_per_s_per_device is None
+                  else f"{r.output_tokens_per_s_per_device:,.0f}",
+                  "-" if r.usd_per_device_hour is None else format_money(r.usd_per_device_hour),
+                  "-" if r.usd_per_million_output_tokens is None
+                  else format_money(r.usd_per_million_output_tokens),
+                  _opt(r.devices), r.note)
+    con.print(t)
+    cols = list(dict.fromkeys(f"{r.accelerator}" + ("" if r.site == "list price"
+                                                     else f" @ {r.site}") for r in rows))
+    grid = Table(title="$ per M output tokens (TP, batch), side by side", title_justify="left")
+    grid.add_column("compression")
+    for c in cols:
+        grid.add_column(c, overflow="fold")
+    cells: dict[tuple[str, str], str] = {}
+    for r in rows:
+        c = r.accelerator + ("" if r.site == "list price" else f" @ {r.site}")
+        cells[(r.compression, c)] = (
+            f"{format_money(r.usd_per_million_output_tokens)} (TP{r.tp}, b{r.batch})" if r.ok
+            else (r.note or "no price"))
+    for comp in dict.fromkeys(r.compression for r in rows):
+        grid.add_row(comp, *[cells.get((comp, c), "") for c in cols])
+    con.print(grid)
+
+
+def _opt(v: int | None) -> str:
+    return "-" if v is None else f"{v:,}"
