@@ -84,11 +84,15 @@ def rental_scaling(node_usd_per_month: float = 37_000.0, gpus_per_node: int = 8,
 
 def compute_optimal_cost(sizes_b: tuple[float, ...] = (1, 10, 100, 1000),
                          tokens_per_param: float = 20.0, hardware: str = "dgx-h100",
-                         max_devices: int = 8192) -> list[dict[str, Any]]:
+                         max_devices: int = 8192, max_days: float = 365.0
+                         ) -> list[dict[str, Any]]:
     """Compute-optimal training (Hoffmann et al. 2022: ~20 tokens per parameter) makes
     training FLOPs grow with N^2; the planner prices each size at its cheapest device count
-    (8 to ``max_devices``) on the same hardware."""
+    (8 to ``max_devices``) on the same hardware **that finishes within ``max_days``** (the
+    cheapest count overall is the fewest devices, a run of years). A size that no count
+    finishes in time gets the fastest plan, marked ``within_max_days = False``."""
     from suanli.catalog.schema import ModelSpec
+    from suanli.errors import InfeasibleError
     from suanli.plan.api import make_job
     from suanli.plan.search import search
 
@@ -106,10 +110,18 @@ def compute_optimal_cost(sizes_b: tuple[float, ...] = (1, 10, 100, 1000),
         n = param_count(spec)
         tokens = tokens_per_param * n
         job = make_job(spec, hardware, tokens, seq_len=2048, global_batch_tokens=4 * 2**20)
-        counts = [8 * 2**k for k in range(11) if 8 * 2**k <= max_devices]
-        best = search(job, counts, objective="cost", top=1).best[0]
+        per_count = []
+        for count in (8 * 2**k for k in range(16) if 8 * 2**k <= max_devices):
+            try:
+                per_count.append(search(job, count, objective="cost", top=1).best[0])
+            except InfeasibleError:
+                continue  # does not fit on so few devices
+        within = [e for e in per_count if e.days <= max_days]
+        best = min(within, key=lambda e: e.cost_usd or 0.0) if within else \
+            min(per_count, key=lambda e: e.days)
         rows.append({"params": n, "tokens": tokens, "flops": best.total_flops,
-                     "devices": best.plan.devices,
+                     "devices": best.plan.devices, "days": best.days,
+                     "within_max_days": bool(within), "max_days": max_days,
                      "device_hours": best.device_hours, "cost_usd": best.cost_usd,
                      "mfu": best.mfu})
     return rows

@@ -7,7 +7,7 @@ from typing import Any
 from rich.table import Table
 
 from suanli.report.console import console as _console
-from suanli.units import format_count, format_usd
+from suanli.units import format_count, format_number, format_usd
 
 
 def print_figures(d: dict[str, Any]) -> None:
@@ -17,7 +17,7 @@ def print_figures(d: dict[str, Any]) -> None:
         t.add_column(c)
     for r in d["run_flops"]:
         t.add_row(r["model"], format_count(r["tokens"]), f"{r['six_nd_flops']:.3g}",
-                  f"{r['six_nd_pf_days']:,.0f}", f"{r['per_layer_flops']:.3g}", r["quoted"])
+                  format_number(r["six_nd_pf_days"]), f"{r['per_layer_flops']:.3g}", r["quoted"])
     con.print(t)
     t = Table(title="GPT-3 175B (300B tokens) on 1024 x A100 80GB", title_justify="left")
     for c in ("kernels", "days", "MFU", "TFLOP/s/GPU", "A100-hours"):
@@ -36,17 +36,22 @@ def print_figures(d: dict[str, Any]) -> None:
               f"{format_usd(r['per_gpu_month'])} per GPU-month ({format_usd(r['per_gpu_hour'])}"
               f"/h): {r['fleet']:,} A100 cost {format_usd(r['fleet_usd_per_month'])}/month "
               f"(quoted {r['quoted']}).")
-    t = Table(title="compute-optimal training (20 tokens/parameter) on H100: cost ~ N^2",
+    limit = d["compute_optimal"][0]["max_days"]
+    t = Table(title="compute-optimal training (20 tokens/parameter) on H100: cost ~ N^2 "
+                    f"(cheapest device count finishing within {limit:g} days)",
               title_justify="left")
-    for c in ("params", "tokens", "FLOPs", "H100s", "H100-hours", "cost", "cost / N^2 (rel.)"):
+    for c in ("params", "tokens", "FLOPs", "H100s", "days", "H100-hours", "cost",
+              "cost / N^2 (rel.)"):
         t.add_column(c)
     first = d["compute_optimal"][0]
     for row in d["compute_optimal"]:
         rel = (row["cost_usd"] / row["params"] ** 2) / (first["cost_usd"] / first["params"] ** 2)
         ratio = f"{rel:.2f}"
+        days = format_number(row["days"]) + ("" if row["within_max_days"]
+                                             else f" [red](> {limit:g} even at the largest count)[/]")
         t.add_row(format_count(row["params"]), format_count(row["tokens"]),
-                  f"{row['flops']:.3g}", str(row["devices"]), f"{row['device_hours']:,.0f}",
-                  format_usd(row["cost_usd"]), ratio)
+                  f"{row['flops']:.3g}", f"{row['devices']:,}", days,
+                  format_count(row["device_hours"]), format_usd(row["cost_usd"]), ratio)
     con.print(t)
     t = Table(title="compute units", title_justify="left")
     t.add_column("unit")

@@ -8,7 +8,14 @@ from rich.console import Console
 from rich.table import Table
 
 from suanli.report.console import console as _console
-from suanli.units import flops_to_pf_days, format_count, format_duration, format_si, format_usd
+from suanli.units import (
+    flops_to_pf_days,
+    format_count,
+    format_duration,
+    format_number,
+    format_si,
+    format_usd,
+)
 
 if TYPE_CHECKING:
     from suanli.calib.published import Result
@@ -31,6 +38,12 @@ def _plan_text(est: Estimate, sep: str = " ") -> str:
     return " ".join(parts) + sep + " ".join(rest)
 
 
+PLAN_LEGEND = ("plan: TP tensor-parallel x PP pipeline stages (xV interleaved chunks) x DP "
+               "data-parallel replicas; EP expert-, CP context-parallel; mb micro-batch "
+               "(sequences); Z ZeRO stage; no-rc / sel-rc / full-rc activation recompute "
+               "none / selective / full; SP sequence parallel")
+
+
 def print_estimate(est: Estimate, console: Console | None = None) -> None:
     con = console or _console()
     job = est.job
@@ -42,17 +55,17 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
         ("plan", _plan_text(est)),
         ("tokens", f"{format_count(job.tokens)} at seq {job.seq_len}, "
                    f"batch {job.global_batch} seqs ({format_count(job.global_batch_tokens)} tok)"),
-        ("model FLOPs", f"{est.total_flops:.3g} ({flops_to_pf_days(est.total_flops):,.0f} "
-                        f"PF-days); 6ND check {est.breakdown['six_nd_flops']:.3g}"),
+        ("model FLOPs", f"{est.total_flops:.3g} ({format_number(flops_to_pf_days(est.total_flops))}"
+                        f" PF-days); 6ND check {est.breakdown['six_nd_flops']:.3g}"),
         ("step time", f"{est.step_time_s:.3g} s x {est.steps:,.0f} steps"),
         ("MFU / HFU", f"{est.mfu:.1%} / {est.hfu:.1%} ({est.tflops_per_device:.0f} TFLOP/s "
                       "per device)"),
         ("throughput", f"{format_si(est.tokens_per_s, 'tokens/s')}"),
         ("time to train", format_duration(est.days * 86_400)),
-        ("device-hours", f"{est.device_hours:,.0f}"),
+        ("device-hours", format_number(est.device_hours)),
         ("cost", format_usd(est.cost_usd) if est.cost_usd is not None else "no price: --price"),
-        ("energy", f"{est.energy_kwh:,.0f} kWh (PUE {job.pue})"
-         + (f", {est.co2_kg / 1000:,.1f} t CO2" if est.co2_kg is not None else "")),
+        ("energy", f"{format_number(est.energy_kwh)} kWh (PUE {job.pue})"
+         + (f", {format_number(est.co2_kg / 1000)} t CO2" if est.co2_kg is not None else "")),
         ("memory", f"{est.memory_per_device_gb:.1f} GB of {est.memory_usable_gb:.1f} GB usable "
                    + ("[green]fits[/]" if est.fits else
                       f"[red]does not fit (+{est.memory_per_device_gb - est.memory_usable_gb:.1f}"
@@ -63,6 +76,7 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
     for k, v in rows:
         head.add_row(k, v)
     con.print(head)
+    con.print(f"[dim]{PLAN_LEGEND}[/]")
     bd = est.breakdown
     t = Table(title="step time breakdown (seconds per step)", title_justify="left")
     t.add_column("term")
@@ -98,7 +112,7 @@ def plan_table(plans: list[Estimate], title: str) -> Table:
                      min_width=len(col) if col != "GB" else 4)
     for e in plans:
         t.add_row(str(e.plan.devices), _plan_text(e, "\n"), f"{e.step_time_s:.3g}",
-                  f"{e.mfu:.1%}", f"{e.days:.1f}", format_count(e.device_hours),
+                  f"{e.mfu:.1%}", format_number(e.days), format_count(e.device_hours),
                   format_usd(e.cost_usd) if e.cost_usd is not None else "-",
                   f"{e.memory_per_device_gb:.1f}")
     return t
@@ -113,6 +127,7 @@ def print_search(res: SearchResult, console: Console | None = None) -> None:
         con.print(plan_table(res.pareto, "Pareto front: devices vs time vs cost"))
     con.print(f"[dim]{res.evaluated:,} candidate plans, {res.valid:,} valid, {res.fitting:,} fit "
               "in memory.[/]")
+    con.print(f"[dim]{PLAN_LEGEND}[/]")
 
 
 def print_validation(results: list[Result], console: Console | None = None) -> None:
