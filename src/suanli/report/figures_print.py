@@ -47,8 +47,8 @@ def print_figures(d: dict[str, Any]) -> None:
     for row in d["compute_optimal"]:
         rel = (row["cost_usd"] / row["params"] ** 2) / (first["cost_usd"] / first["params"] ** 2)
         ratio = f"{rel:.2f}"
-        days = format_number(row["days"]) + ("" if row["within_max_days"]
-                                             else f" [red](> {limit:g} even at the largest count)[/]")
+        late = f" [red](> {limit:g} even at the largest count)[/]"
+        days = format_number(row["days"]) + ("" if row["within_max_days"] else late)
         t.add_row(format_count(row["params"]), format_count(row["tokens"]),
                   f"{row['flops']:.3g}", f"{row['devices']:,}", days,
                   format_count(row["device_hours"]), format_usd(row["cost_usd"]), ratio)
