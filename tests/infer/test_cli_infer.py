@@ -147,3 +147,18 @@ def test_compare_compression_what_ifs_in_one_command() -> None:
 def test_compare_bad_compression_exits_2() -> None:
     r = cli("infer", "compare", "-m", "llama2-7b", "-H", "h100", "-c", "int3")
     assert r.returncode == 2 and "unknown compression 'int3'" in r.stderr
+
+
+def test_estimate_default_batch_meets_the_stated_slo_and_shows_kv_max() -> None:
+    r = cli("infer", "estimate", "-m", "llama3-70b", "-H", "H100", "--tp", "4", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert "TTFT <= 2 s and TPOT <= 0.1 s" in out["batch_basis"]
+    assert out["ttft_continuous_s"] <= 2.0 and out["tpot_continuous_s"] <= 0.1
+    kv = out["kv_max_point"]
+    assert kv["batch"] == out["max_concurrent_seqs"] >= out["batch"]
+    assert kv["tpot_continuous_s"] >= out["tpot_continuous_s"]
+    r = cli("infer", "estimate", "-m", "llama3-70b", "-H", "H100", "--tp", "4", "--batch", "8",
+            "--json")
+    out = json.loads(r.stdout)
+    assert out["batch"] == 8 and out["kv_max_point"] is None

@@ -47,8 +47,12 @@ def estimate(
     hardware: Hardware = "H100",
     prompt_len: Annotated[int, typer.Option(help="input tokens per request")] = 1024,
     output_len: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
-    batch: Annotated[int | None, typer.Option(help="sequences in flight (default: as many "
-                                                    "as the KV cache holds, <= 1024)")] = None,
+    batch: Annotated[int | None, typer.Option(help="sequences in flight (default: the largest "
+                                                    "batch meeting --ttft-slo/--tpot-slo; the "
+                                                    "KV-cache maximum is shown beside it)")]
+    = None,
+    ttft_slo: Annotated[float, typer.Option(help="TTFT limit for the default batch, s")] = 2.0,
+    tpot_slo: Annotated[float, typer.Option(help="TPOT limit for the default batch, s")] = 0.1,
     tp: int = 1, pp: int = 1, ep: int = 1,
     precision: Precision = "bf16",
     kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
@@ -72,18 +76,44 @@ def estimate(
                      sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp)
     e = run_estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=batch,
                      price_usd_per_device_hour=price)
+    basis, kv_max = "given (--batch)", None
+    if batch is None:
+        from suanli.infer.curves import best_under_slo
+
+        _seconds(ttft_slo, "--ttft-slo")
+        _seconds(tpot_slo, "--tpot-slo")
+        kv_max = e  # the estimate at as many sequences as the KV cache holds
+        best = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
+                              ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
+                              price_usd_per_device_hour=price) if e.fits else None
+        limits = f"TTFT <= {ttft_slo:g} s and TPOT <= {tpot_slo:g} s (continuous batching)"
+        e = best or kv_max
+        basis = f"largest batch meeting {limits}" if best else \
+            f"KV-cache maximum: no batch meets {limits}"
     if plot:
         plot_curve(sweep(dep, prompt_len=prompt_len, output_len=output_len,
                          price_usd_per_device_hour=price), plot,
                    title=f"{e.model} on {e.tp}x {e.accelerator} {e.precision}, "
                          f"{prompt_len}/{output_len} tokens")
     if as_json:
-        print_json(e)
+        from suanli.jsonable import to_jsonable
+
+        print_json({**to_jsonable(e), "batch_basis": basis,
+                    "kv_max_point": None if kv_max is None else {
+                        k: getattr(kv_max, k) for k in (
+                            "batch", "ttft_continuous_s", "tpot_continuous_s",
+                            "output_tokens_per_s", "usd_per_million_output_tokens")}})
         return
     usd = "n/a (no price)" if e.usd_per_million_output_tokens is None else \
         f"${e.usd_per_million_input_tokens:.3f} in / ${e.usd_per_million_output_tokens:.3f} out"
     _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, tp={e.tp}, "
            f"pp={e.pp}), batch {e.batch}", [
+               ("batch", f"{e.batch:,}: {basis}"),
+               *([] if kv_max is None or kv_max.batch == e.batch else [
+                   ("KV-cache maximum (beside it)",
+                    f"batch {kv_max.batch:,}: TTFT {1e3 * kv_max.ttft_continuous_s:,.0f} ms, "
+                    f"TPOT {1e3 * kv_max.tpot_continuous_s:,.1f} ms, "
+                    f"{kv_max.output_tokens_per_s:,.0f} output tok/s")]),
                ("TTFT (batch prefill)", f"{1e3 * e.ttft_s:,.1f} ms"),
                ("TPOT (per token after the first)", f"{1e3 * e.tpot_s:,.2f} ms"),
                ("end-to-end latency", f"{e.e2e_s:,.2f} s"),
