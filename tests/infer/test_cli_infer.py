@@ -162,3 +162,28 @@ def test_estimate_default_batch_meets_the_stated_slo_and_shows_kv_max() -> None:
             "--json")
     out = json.loads(r.stdout)
     assert out["batch"] == 8 and out["kv_max_point"] is None
+
+
+def test_claims_take_the_users_numbers() -> None:
+    r = cli("infer", "claims", "--tokens", "500", "--slow", "8", "--fast", "2", "-m",
+            "llama2-70b", "-H", "dgx-h100", "--baseline-precision", "bf16", "--precision",
+            "fp8", "--batch", "8", "--utilization", "0.3", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["fast_vs_slow_cost_ratio"] == pytest.approx(2 / 8)
+    lat = out["latency_claim"]
+    # fp8 moves half the weight bytes: faster, so cheaper, by the time ratio exactly
+    assert lat["fast_s"] < lat["slow_s"]
+    assert lat["cost_ratio"] == pytest.approx(lat["fast_s"] / lat["slow_s"], rel=1e-9)
+    rows = out["api_vs_selfhosted"]
+    assert [(x["model"], x["hardware"], x["utilization"]) for x in rows] == [
+        ("llama2-70b", "dgx-h100", 0.3)]
+    r = cli("infer", "claims", "--utilization", "1.5")
+    assert r.returncode == 2 and "--utilization" in r.stderr
+
+
+def test_waterfall_csv_to_stdout() -> None:
+    r = cli("infer", "waterfall", "-m", "llama2-7b", "--site-price", "2.0", "--csv", "-")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert lines[0].startswith("layer,setting,usd_per_million_output_tokens") and len(lines) == 7

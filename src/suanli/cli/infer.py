@@ -329,6 +329,8 @@ def waterfall(
     electricity: Annotated[float, typer.Option(help="$ per kWh if the site price excludes "
                                                     "power")] = 0.0,
     pue: float = 1.0,
+    csv: Annotated[str | None, typer.Option("--csv", help="write the steps as CSV "
+                                                          "(- for stdout)")] = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
@@ -336,6 +338,7 @@ def waterfall(
     from suanli.errors import InputError
     from suanli.infer import waterfall as wf
     from suanli.infer.validate import shared_dir
+    from suanli.units import format_money
 
     price: float | None = None
     note = ""
@@ -362,6 +365,12 @@ def waterfall(
                           electricity_usd_per_kwh=electricity, pue=pue)
     if plot:
         wf.plot_waterfall(w, plot)
+    if csv:
+        from suanli.report.export import write_csv
+
+        write_csv([s.__dict__ for s in w.steps], csv)
+        if csv == "-":
+            return
     if as_json:
         print_json({"model": w.model, "steps": w.steps, "total_factor": w.total_factor,
                     "per_layer_geomean": w.per_layer_geomean, "site_price_source": note})
@@ -369,12 +378,11 @@ def waterfall(
     from rich.table import Table
 
     t = Table(title=f"{model}: cost waterfall ({prompt_len}/{output_len} tokens)")
-    for col in ("layer", "setting", "$/M out", "factor", "cumulative"):
-        t.add_column(col)
+    for col in ("layer", "setting", "$/M out", "factor", "cumulative", "note"):
+        t.add_column(col, overflow="fold", no_wrap=col in ("$/M out", "factor", "cumulative"))
     for s in w.steps:
-        t.add_row(s.layer, s.setting + (f" [{s.note}]" if s.note else ""),
-                  f"{s.usd_per_million_output_tokens:,.4g}", f"{s.factor:.2f}x",
-                  f"{s.cumulative:,.1f}x")
+        t.add_row(s.layer, s.setting, format_money(s.usd_per_million_output_tokens),
+                  f"{s.factor:.2f}x", f"{s.cumulative:,.1f}x", s.note)
     console().print(t)
     console().print(f"total {w.total_factor:,.0f}x; geometric mean {w.per_layer_geomean:.2f}x "
                     f"per layer (the claim: ~10x per layer, 10,000x in total)")
@@ -421,31 +429,75 @@ def validate(
 @app.command()
 def claims(
     api_usd_per_1k: Annotated[float, typer.Option(help="API price, $ per 1k tokens")] = 0.05,
+    tokens: Annotated[int, typer.Option(help="your generated tokens per request")] = 200,
+    slow: Annotated[float, typer.Option(help="your baseline latency, s")] = 5.0,
+    fast: Annotated[float, typer.Option(help="your optimized latency, s")] = 3.0,
+    model: Annotated[list[str] | None, typer.Option(
+        "--model", "-m", help="models for the model check and the API table (repeat)")] = None,
+    hardware: Annotated[list[str] | None, typer.Option(
+        "--hardware", "-H", help="hardware for the model check and the API table (repeat)")]
+    = None,
+    prompt_len: Annotated[int, typer.Option(help="input tokens per request")] = 100,
+    baseline_precision: Annotated[str, typer.Option(help="baseline setting")] = "fp16",
+    precision: Annotated[str, typer.Option(help="optimized setting")] = "fp8",
+    batch: Annotated[int, typer.Option(help="batch of the model check")] = 1,
+    tp: Annotated[int | None, typer.Option(help="TP of the model check (default: the fewest "
+                                                "devices that hold the model)")] = None,
+    tpot_slo: Annotated[float, typer.Option(help="TPOT limit of the API table, s")] = 0.1,
+    utilization: Annotated[list[float] | None, typer.Option(
+        help="utilizations of the API table (repeat; default 1, 0.5, 0.1)")] = None,
+    price_text: Price = None,
+    csv: Annotated[str | None, typer.Option("--csv", help="write the API table as CSV "
+                                                          "(- for stdout)")] = None,
     as_json: Json = False,
 ) -> None:
-    """Reproduce two cost claims: latency vs cost, and an API price vs self-hosting."""
+    """Check cost claims with your numbers: latency vs cost (your tokens and latencies, then
+    the model's baseline vs optimized setting), and an API price vs self-hosting."""
     from suanli.infer.claims import api_vs_selfhosted, latency_cost_claim, usd_per_token
 
-    require_positive(api_usd_per_1k, "--api-usd-per-1k")
-    lat = latency_cost_claim()
-    rows = api_vs_selfhosted(api_usd_per_1k)
-    identity = usd_per_token(3, 200, 1, 1.0) / usd_per_token(5, 200, 1, 1.0)
+    for flag, v in (("--api-usd-per-1k", api_usd_per_1k), ("--tokens", tokens),
+                    ("--slow", slow), ("--fast", fast), ("--prompt-len", prompt_len),
+                    ("--batch", batch), ("--tpot-slo", tpot_slo)):
+        require_positive(v, flag)
+    utils = tuple(utilization or (1.0, 0.5, 0.1))
+    if any(not 0 < u <= 1 for u in utils):
+        from suanli.errors import InputError
+
+        raise InputError(f"--utilization takes values in (0, 1], got {list(utils)}")
+    models = tuple(model or ("llama2-7b", "llama2-70b"))
+    hws = tuple(hardware or ("dgx-a100-80gb", "dgx-h100"))
+    lat = latency_cost_claim(models[0], hws[-1], output_len=tokens, prompt_len=prompt_len,
+                             baseline_precision=baseline_precision, precision=precision,
+                             batch=batch, tp=tp)
+    rows = api_vs_selfhosted(api_usd_per_1k, models=models, hardware=hws,
+                             output_len=tokens, prompt_len=prompt_len, tpot_slo_s=tpot_slo,
+                             utilizations=utils, price_usd_per_device_hour=_price(price_text))
+    identity = usd_per_token(fast, tokens, 1, 1.0) / usd_per_token(slow, tokens, 1, 1.0)
+    if csv:
+        from suanli.report.export import write_csv
+
+        write_csv([r.__dict__ for r in rows], csv)
+        if csv == "-":
+            return
     if as_json:
-        print_json({"latency_claim": lat, "three_vs_five_s_cost_ratio": identity,
+        print_json({"latency_claim": lat, "fast_vs_slow_cost_ratio": identity,
+                    "your_numbers": {"tokens": tokens, "slow_s": slow, "fast_s": fast},
                     "api_vs_selfhosted": rows})
         return
-    console().print(f"200 tokens in 3 s vs 5 s at the same price and devices: cost ratio "
-                    f"{identity:.2f} ({1 - identity:.0%} less). Model check (Llama-2 7B, "
-                    f"H100, batch 1, FP16 -> FP8): {lat.slow_s:.2f} s -> {lat.fast_s:.2f} s, "
-                    f"cost ratio {lat.cost_ratio:.3f} = time ratio")
+    console().print(f"{tokens} tokens in {fast:g} s vs {slow:g} s at the same price and devices:"
+                    f" cost ratio {identity:.2f} ({1 - identity:.0%} less). Model check "
+                    f"({models[0]}, {hws[-1]}, batch {batch}, {baseline_precision} -> "
+                    f"{precision}): {lat.slow_s:.2f} s -> {lat.fast_s:.2f} s, cost ratio "
+                    f"{lat.cost_ratio:.3f} = time ratio")
     from rich.table import Table
 
-    t = Table(title=f"self-hosted vs an API at ${api_usd_per_1k}/1k tokens (list prices)")
+    t = Table(title=f"self-hosted vs an API at ${api_usd_per_1k}/1k tokens "
+                    f"({'given price' if price_text else 'list prices'})")
     for col in ("model", "hardware", "tp", "batch", "utilization", "$/1k out", "orders below"):
         t.add_column(col)
     for r in rows:
         t.add_row(r.model, r.hardware, str(r.tp), str(r.batch), f"{r.utilization:.0%}",
-                  f"{r.usd_per_1k_tokens:.5f}", f"{r.orders_of_magnitude_below_api:.2f}")
+                  f"{r.usd_per_1k_tokens:.3g}", f"{r.orders_of_magnitude_below_api:.2f}")
     console().print(t)
 
 

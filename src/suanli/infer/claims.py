@@ -36,12 +36,19 @@ class LatencyClaim:
 
 
 def latency_cost_claim(model: str = "llama2-7b", hardware: str = "dgx-h100",
-                       output_len: int = 200, prompt_len: int = 100) -> LatencyClaim:
-    """Generate ``output_len`` tokens at batch 1, FP16 vs FP8 on the same devices."""
+                       output_len: int = 200, prompt_len: int = 100, *,
+                       baseline_precision: str = "fp16", precision: str = "fp8",
+                       batch: int = 1, tp: int | None = None) -> LatencyClaim:
+    """Generate ``output_len`` tokens at ``batch`` on the same devices (``tp``; default the
+    fewest that hold the baseline), the baseline precision vs the optimized one (default FP16
+    vs FP8, batch 1)."""
+    from suanli.infer.waterfall import min_tp
+
+    tp = tp or min_tp(model, hardware, baseline_precision, "none")
     out = []
-    for prec in ("fp16", "fp8"):
-        e = estimate(deployment(model, hardware, precision=prec), prompt_len=prompt_len,
-                     output_len=output_len, batch=1)
+    for prec in (baseline_precision, precision):
+        e = estimate(deployment(model, hardware, precision=prec, tp=tp), prompt_len=prompt_len,
+                     output_len=output_len, batch=batch)
         price = e.price_usd_per_device_hour or 1.0
         out.append((e.e2e_s, usd_per_token(e.e2e_s, output_len, e.devices_per_replica, price)))
     (slow, c_slow), (fast, c_fast) = out
@@ -63,19 +70,22 @@ def api_vs_selfhosted(api_usd_per_1k: float = 0.05, *, models: tuple[str, ...] =
                       ("llama2-7b", "llama2-70b"), hardware: tuple[str, ...] =
                       ("dgx-a100-80gb", "dgx-h100"), prompt_len: int = 512,
                       output_len: int = 256, tpot_slo_s: float = 0.1,
-                      utilizations: tuple[float, ...] = (1.0, 0.5, 0.1)) -> list[SelfHosted]:
-    """Self-hosted cost per 1k output tokens at list prices (catalog), BF16, best TP and batch
-    under ``tpot_slo_s``, at each utilization."""
+                      utilizations: tuple[float, ...] = (1.0, 0.5, 0.1),
+                      precision: str = "bf16", price_usd_per_device_hour: float | None = None
+                      ) -> list[SelfHosted]:
+    """Self-hosted cost per 1k output tokens at list prices (catalog) or the given price,
+    ``precision`` (BF16), best TP and batch under ``tpot_slo_s``, at each utilization."""
     out = []
     for m in models:
         for hw in hardware:
             best = best_tp_under_slo(m, hw, prompt_len=prompt_len, output_len=output_len,
-                                     tpot_slo_s=tpot_slo_s)
-            if best is None or best.price_usd_per_device_hour is None:
+                                     tpot_slo_s=tpot_slo_s, precision=precision)
+            price = price_usd_per_device_hour or (best and best.price_usd_per_device_hour)
+            if best is None or not price:
                 continue
             for u in utilizations:
                 c = 1e3 * usd_per_token(1.0, best.output_tokens_per_s * u,
-                                        best.devices_per_replica, best.price_usd_per_device_hour)
+                                        best.devices_per_replica, price)
                 out.append(SelfHosted(m, hw, best.tp, best.batch, u, c,
                                       math.log10(api_usd_per_1k / c)))
     return out

@@ -65,7 +65,9 @@ def _usd_per_m(e: ServingEstimate, price: float, util: float) -> float:
     return price * e.devices_per_replica / (SECONDS_PER_HOUR * e.output_tokens_per_s * util) * 1e6
 
 
-def _min_tp(model: str, hw: str, precision: str, sparsity: str) -> int:
+def min_tp(model: str, hw: str, precision: str, sparsity: str) -> int:
+    """The smallest power-of-two tensor-parallel degree (<= 64) that holds the weights and one
+    sequence."""
     tp = 1
     while tp <= 64:
         try:
@@ -113,7 +115,7 @@ def cost_waterfall(model: str, *, prompt_len: int, output_len: int,
         steps.append(Step(layer, setting, cost, prev / cost, base / cost, note))
 
     def batch1(hw: str, prec: str, sp: str) -> ServingEstimate:
-        tp = _min_tp(model, hw, prec, sp)
+        tp = min_tp(model, hw, prec, sp)
         return estimate(deployment(model, hw, tp=tp, precision=prec, sparsity=sp),
                         prompt_len=prompt_len, output_len=output_len, batch=1)
 
