@@ -27,7 +27,7 @@ from pathlib import Path
 from suanli.errors import InfeasibleError, InputError
 from suanli.infer.sampling import DEFAULT_SAMPLE, Attainment, attainment, sample_for
 from suanli.infer.trace import Request, load_azure_trace
-from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
+from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, format_count
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,8 @@ def traffic_from_tokens_per_day(tokens_per_day: float, prompt_len: int,
         raise InputError(f"--tokens-per-day must be positive, got {tokens_per_day}")
     rps = tokens_per_day / SECONDS_PER_DAY / (prompt_len + output_len)
     return Traffic(rps, (prompt_len,), (output_len,),
-                   f"{tokens_per_day:.3g} tokens/day = {rps:.3g} req/s")
+                   f"{format_count(tokens_per_day)} tokens/day = {format_count(rps)} req/s, "
+                   f"{prompt_len}/{output_len} tokens")
 
 
 def traffic_from_trace(path: str | Path, rate_scale: float = 1.0,

@@ -40,7 +40,7 @@ def print_plan_options(options: list[CapacityOption], title: str,
     t = Table(title=title)
     for col in ("system", "precision", "tp", "batch", "replicas", "devices", "$/h",
                 "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
-        t.add_column(col, no_wrap=col not in ("system", "checked"))
+        t.add_column(col, overflow="fold", no_wrap=col not in ("system", "checked"))
     for o in options:
         t.add_row(o.system, o.precision, str(o.tp), str(o.batch), f"{o.replicas:,}",
                   f"{o.devices_total:,}", format_money(o.usd_per_hour),
@@ -65,19 +65,27 @@ def print_compare(model: str, rows: list[Any], best: list[Any], by: str, setting
 
     con = console or _console()
     t = Table(title=f"{model}: best per {by} ({setting})", title_justify="left")
-    for col in ("hardware", "site", "compression", "TP", "batch", "TTFT", "TPOT",
-                "tok/s/dev", "$/h/dev", "$/M out", "devices", "note"):
+    getters: dict[str, Any] = {
+        "hardware": lambda r: r.accelerator, "site": lambda r: r.site,
+        "compression": lambda r: r.compression, "TP": lambda r: _opt(r.tp),
+        "batch": lambda r: _opt(r.batch),
+        "TTFT": lambda r: "-" if r.ttft_s is None else f"{1e3 * r.ttft_s:,.0f} ms",
+        "TPOT": lambda r: "-" if r.tpot_s is None else f"{1e3 * r.tpot_s:.1f} ms",
+        "tok/s/dev": lambda r: "-" if r.output_tokens_per_s_per_device is None
+        else f"{r.output_tokens_per_s_per_device:,.0f}",
+        "$/h/dev": lambda r: "-" if r.usd_per_device_hour is None
+        else format_money(r.usd_per_device_hour),
+        "$/M out": lambda r: "-" if r.usd_per_million_output_tokens is None
+        else format_money(r.usd_per_million_output_tokens),
+        "devices": lambda r: _opt(r.devices), "note": lambda r: r.note}
+    skip = {"site"} if all(r.site == "list price" for r in rows) else set()
+    skip |= {"devices"} if all(r.devices is None for r in rows) else set()
+    skip |= {"note"} if not any(r.note for r in best) else set()
+    shown = [c for c in getters if c not in skip]
+    for col in shown:
         t.add_column(col, overflow="fold", no_wrap=col not in ("note", "site"))
     for r in best:
-        t.add_row(r.accelerator, r.site, r.compression, _opt(r.tp), _opt(r.batch),
-                  "-" if r.ttft_s is None else f"{1e3 * r.ttft_s:,.0f} ms",
-                  "-" if r.tpot_s is None else f"{1e3 * r.tpot_s:.1f} ms",
-                  "-" if r.output_tokens_per_s_per_device is None
-                  else f"{r.output_tokens_per_s_per_device:,.0f}",
-                  "-" if r.usd_per_device_hour is None else format_money(r.usd_per_device_hour),
-                  "-" if r.usd_per_million_output_tokens is None
-                  else format_money(r.usd_per_million_output_tokens),
-                  _opt(r.devices), r.note)
+        t.add_row(*[getters[c](r) for c in shown])
     con.print(t)
     cols = list(dict.fromkeys(f"{r.accelerator}" + ("" if r.site == "list price"
                                                      else f" @ {r.site}") for r in rows))
