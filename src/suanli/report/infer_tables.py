@@ -36,11 +36,15 @@ def print_plan_options(options: list[CapacityOption], title: str,
 
     from suanli.report.console import console as _console
 
+    from rich import box
+
     con = console or _console()
-    t = Table(title=title)
-    for col in ("system", "precision", "tp", "batch", "replicas", "devices", "$/h",
-                "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
-        t.add_column(col, overflow="fold", no_wrap=col not in ("system", "checked"))
+    t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+              collapse_padding=True)
+    for col in ("system", "precision", "TP", "batch", "replicas", "devices", "$/h",
+                "$/M out", "TTFT p99", "TPOT p99", "checked"):
+        t.add_column(col, no_wrap=True, justify="left" if col in ("system", "precision",
+                                                                  "checked") else "right")
     for o in options:
         t.add_row(o.system, o.precision, str(o.tp), str(o.batch), f"{o.replicas:,}",
                   f"{o.devices_total:,}", format_money(o.usd_per_hour),
