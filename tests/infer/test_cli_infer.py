@@ -108,14 +108,15 @@ def test_plan_gives_each_chip_its_fast_precision_and_shows_every_hardware() -> N
 
 
 def test_plan_sparsity_and_sampled_verification() -> None:
-    r = cli("infer", "plan", "-m", "llama2-7b", "--rps", "50", "-H", "dgx-h100",
+    r = cli("infer", "plan", "-m", "llama2-7b", "--rps", "5", "-H", "dgx-h100",
             "--precision", "fp8", "--sparsity", "2:4", "--verify", "1", "--sample", "500",
             "--json")
     assert r.returncode == 0, r.stderr
     best = json.loads(r.stdout)["best"]
     assert best["precision"].endswith("+2:4") and best["verified"]
     a = best["attainment"]
-    assert a["n"] <= 700 and a["low"] <= a["met"] / a["n"] <= a["high"]
+    # ~500 requests in a 100 s window at 5/s, the first 20% (warm-up) not counted
+    assert 300 <= a["n"] <= 500 and a["low"] <= a["met"] / a["n"] <= a["high"]
 
 
 def test_compare_compression_what_ifs_in_one_command() -> None:

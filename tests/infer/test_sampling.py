@@ -37,6 +37,22 @@ def test_sample_keeps_per_replica_load_and_bounds_requests(rps: float, replicas:
     assert rate == pytest.approx(rps / replicas, rel=0.15)
 
 
+def test_window_is_long_enough_for_a_steady_state() -> None:
+    # a busy replica (200 requests/s) gets a 60 s window, not n_max / rate = 10 s
+    s = sample_for(200.0, 1, 300.0, 2000, (100,), (50,), seed=2)
+    assert s.duration_s == 60.0 and s.replicas == 1
+
+
+def test_measure_skips_the_warm_up() -> None:
+    from suanli.infer.sampling import Sample, measure
+    from suanli.infer.trace import Request
+
+    reqs = [Request(i, float(i), 10, 10) for i in range(1000)]  # one per second for 1000 s
+    ttft = [10.0 if i < 200 else 0.1 for i in range(1000)]  # slow only while warming up
+    m = measure(Sample(1, 1, reqs, 1000.0), ttft, [0.01] * 1000, 0.5, 2.0, 0.1)
+    assert m.attainment.n == 800 and m.attainment.met == 800 and m.ttft_p99_s < 2.0
+
+
 def test_attainment_counts_both_limits_and_nan_tpot() -> None:
     a = attainment([0.5, 3.0, 0.5, 0.5], [0.05, 0.05, 0.2, math.nan], 2.0, 0.1)
     assert (a.met, a.n) == (2, 4) and a.low < 0.5 < a.high

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from suanli.errors import InfeasibleError, InputError
-from suanli.infer.sampling import DEFAULT_SAMPLE, Attainment, attainment, sample_for
+from suanli.infer.sampling import DEFAULT_SAMPLE, Attainment, Measured, measure, sample_for
 from suanli.infer.trace import Request, load_azure_trace
 from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, format_count
 
@@ -216,10 +216,9 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
                                      "lower precision"])
 
-    def meets(summary: dict[str, float]) -> bool:
-        tp99 = summary["tpot_p99_s"]
-        return (ttft_p99_slo_s is None or summary["ttft_p99_s"] <= ttft_p99_slo_s) and \
-            (tpot_p99_slo_s is None or math.isnan(tp99) or tp99 <= tpot_p99_slo_s)
+    def meets(m: Measured) -> bool:
+        return (ttft_p99_slo_s is None or m.ttft_p99_s <= ttft_p99_slo_s) and \
+            (tpot_p99_slo_s is None or math.isnan(m.tpot_p99_s) or m.tpot_p99_s <= tpot_p99_slo_s)
 
     verified: list[CapacityOption] = []
     rest: list[CapacityOption] = []
@@ -230,20 +229,20 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
             continue
         dep = deployment(model, opt.system, tp=opt.tp, sparsity=sparsity,
                          precision=opt.precision.split("+")[0])  # the preset of the name
-        runs: dict[int, tuple[dict[str, float], Attainment, int]] = {}
+        runs: dict[int, tuple[Measured, int]] = {}
         label = f"{opt.accelerator} {opt.precision} TP{opt.tp}"
 
         def run(r: int, dep=dep, runs=runs, opt=opt, label=label) -> bool:
             s = sample_for(traffic.requests_per_s, r, duration_s, sample, traffic.prompts,
                            traffic.outputs, seed, traffic.trace)
             res = simulate(dep, s.requests, replicas=s.replicas, max_batch=opt.batch)
-            runs[r] = (res.summary, attainment(res.ttft_s, res.tpot_s, ttft_p99_slo_s,
-                                               tpot_p99_slo_s), s.replicas)
+            runs[r] = (measure(s, res.ttft_s, res.tpot_s, res.summary["utilization"],
+                               ttft_p99_slo_s, tpot_p99_slo_s), s.replicas)
             if progress:
                 progress(len(verified), min(verify, len(cands)),
                          f"{label}: {r:,} replicas ({s.replicas:,} simulated, "
                          f"{len(s.requests):,} requests)")
-            return meets(res.summary)
+            return meets(runs[r][0])
 
         lo, hi = max(0, math.floor(opt.replicas * target_load) - 1), opt.replicas
         for _ in range(max_tries):
@@ -260,14 +259,14 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
             else:
                 lo = mid
         r = hi if ok else max(runs)
-        res, att, k = runs[r]
+        m, k = runs[r]
         per_dev = opt.usd_per_hour / opt.devices_total
         devices = r * opt.devices_total // opt.replicas
         verified.append(CapacityOption(
             opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices,
             devices * per_dev,
             devices * per_dev / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6,
-            res["ttft_p99_s"], res["tpot_p99_s"], res["utilization"], ok, att, k))
+            m.ttft_p99_s, m.tpot_p99_s, m.utilization, ok, m.attainment, k))
     if progress:
         progress(min(verify, len(cands)), min(verify, len(cands)), "done")
     verified.sort(key=lambda o: (not o.verified, o.usd_per_hour))

@@ -6,11 +6,15 @@ each replica sees about ``lambda / r`` of the traffic. Simulating ``k <= r`` rep
 Poisson stream of rate ``lambda x k / r`` (a thinned stream is again Poisson) keeps every
 replica's load and the request-length mix, and bounds the requests to ``n_max``:
 
-    k = clamp(floor(n_max x r / (lambda x D)), 1, r),   duration D' = min(D, n_max x r / lambda)
+    D' = min(D, max(D_min, n_max x r / lambda)),   k = clamp(floor(n_max x r / (lambda x D')), 1, r)
 
-``k < r`` pools fewer queues, so queueing delays are, if anything, *over*-estimated (the check
-is conservative). A real trace is thinned the same way (each request kept with probability
-``k / r``, a fixed seed) and cut to its first ``n_max`` requests.
+``D_min`` (60 s) keeps the window long against a request's own latency, so the queue reaches
+its steady state; the first ``warmup`` share of the window (20%) is replayed but not counted
+(an empty system at time 0 would flatter the tail). Only a single replica busier than
+``n_max / D_min`` requests/s simulates more than ``n_max`` requests, bounded by what one replica
+can serve. ``k < r`` pools fewer queues, so queueing delays are, if anything, *over*-estimated
+(the check is conservative). A real trace is thinned the same way (each request kept with
+probability ``k / r``, a fixed seed) and cut to its first ``n_max`` requests.
 
 **How sure.** Meeting a p99 limit means at least 99% of requests attain it. Over ``n`` sampled
 requests with ``m`` attaining, the attainment ``p = m / n`` has the Wilson score interval
@@ -30,6 +34,8 @@ from dataclasses import dataclass
 from suanli.infer.trace import Request, synthetic_requests
 
 DEFAULT_SAMPLE = 4000  # requests per simulation: a few seconds for a whole plan
+MIN_WINDOW_S = 60.0  # simulated seconds at least (steady state against ~10-30 s requests)
+WARMUP = 0.2  # share of the window replayed but not counted
 
 
 @dataclass(frozen=True)
@@ -44,14 +50,14 @@ def sample_for(requests_per_s: float, replicas: int, duration_s: float, n_max: i
                prompts: tuple[int, ...], outputs: tuple[int, ...], seed: int = 0,
                trace: tuple[Request, ...] = ()) -> Sample:
     """The ``k`` replicas and (at most ~``n_max``) requests that stand for ``replicas``."""
-    n_all = requests_per_s * duration_s
-    k = max(1, min(replicas, math.floor(n_max * replicas / max(n_all, 1e-9))))
+    per_replica = requests_per_s / replicas
+    dur = min(duration_s, max(MIN_WINDOW_S, n_max / per_replica))
+    k = max(1, min(replicas, math.floor(n_max / (per_replica * dur))))
     share = k / replicas
     if trace:
         reqs = _thin(trace, share, n_max, seed)
-        dur = reqs[-1].arrival_s - reqs[0].arrival_s if len(reqs) > 1 else duration_s
-        return Sample(k, replicas, reqs, dur)
-    dur = min(duration_s, n_max / (requests_per_s * share))
+        span = reqs[-1].arrival_s - reqs[0].arrival_s if len(reqs) > 1 else duration_s
+        return Sample(k, replicas, reqs, span)
     return Sample(k, replicas, synthetic_requests(requests_per_s * share, dur, list(prompts),
                                                   list(outputs), seed), dur)
 
@@ -107,3 +113,34 @@ def attainment(ttft_s: list[float], tpot_s: list[float], ttft_slo: float | None,
             met += 1
     lo, hi = wilson(met, len(ttft_s))
     return Attainment(len(ttft_s), met, lo, hi)
+
+
+@dataclass(frozen=True)
+class Measured:
+    """p99s and attainment over the counted (post-warm-up) requests of one simulation."""
+
+    ttft_p99_s: float
+    tpot_p99_s: float  # NaN when no request has a second token
+    utilization: float
+    attainment: Attainment
+
+
+def measure(sample: Sample, ttft_s: list[float], tpot_s: list[float], utilization: float,
+            ttft_slo: float | None, tpot_slo: float | None) -> Measured:
+    """Drop requests arriving in the first ``WARMUP`` of the window (all of them if that would
+    leave fewer than 100), then the p99s and the attainment of the rest. ``ttft_s``/``tpot_s``
+    are in the order of ``sample.requests`` sorted by arrival (as the simulator returns them)."""
+    import numpy as np
+
+    order = sorted(sample.requests, key=lambda r: (r.arrival_s, r.id))
+    t0 = order[0].arrival_s + WARMUP * sample.duration_s
+    keep = [i for i, r in enumerate(order) if r.arrival_s >= t0]
+    if len(keep) < 100:
+        keep = list(range(len(order)))
+    a = [ttft_s[i] for i in keep]
+    b = [tpot_s[i] for i in keep]
+    tp = np.asarray(b)
+    tp = tp[~np.isnan(tp)]
+    return Measured(float(np.percentile(a, 99)),
+                    float(np.percentile(tp, 99)) if tp.size else math.nan, utilization,
+                    attainment(a, b, ttft_slo, tpot_slo))

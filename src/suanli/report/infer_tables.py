@@ -32,11 +32,10 @@ def _checked(o: CapacityOption) -> str:
 
 def print_plan_options(options: list[CapacityOption], title: str,
                        console: Any | None = None) -> None:
+    from rich import box
     from rich.table import Table
 
     from suanli.report.console import console as _console
-
-    from rich import box
 
     con = console or _console()
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
