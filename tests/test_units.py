@@ -194,6 +194,7 @@ def test_format_si_keeps_three_significant_digits(x: float) -> None:
 @pytest.mark.parametrize(("value", "symbol", "text"), [
     (1.28e6, "$", "$1.28M"), (9.2e6, "¥", "¥9.2M"), (37_000, "€", "€37,000"),
     (2.5, "$", "$2.50"), (0.00123, "$", "$0.00123"), (-1.5e9, "¥", "-¥1.5B"), (0, "$", "$0.00"),
+    (0.5, "$", "$0.50"), (0.5634, "$", "$0.563"), (0.0512, "€", "€0.0512"),
 ])
 def test_format_money(value: float, symbol: str, text: str) -> None:
     from suanli.units import format_money

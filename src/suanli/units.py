@@ -169,8 +169,9 @@ def format_duration(seconds: float) -> str:
 
 def format_money(value: float, symbol: str = "$") -> str:
     """Money with a magnitude suffix, in any currency symbol: ``'$1.28M'``, ``'¥9.2M'``,
-    ``'$37,000'``, ``'$2.50'``, ``'-$3.00'``. Millions and up keep 3 significant digits; a
-    non-zero amount under a cent keeps 3 significant digits (``'$0.00123'``), never ``'$0.00'``.
+    ``'$37,000'``, ``'$2.50'``, ``'-$3.00'``. Millions and up keep 3 significant digits, and so
+    does an amount under a dollar (``'$0.563'``, ``'$0.00123'``, ``'$0.50'``): never ``'$0.00'``
+    for a non-zero amount.
     """
     if value < 0:
         return "-" + format_money(-value, symbol)
@@ -180,8 +181,9 @@ def format_money(value: float, symbol: str = "$") -> str:
         return f"{symbol}{format_count(value)}"
     if value >= 100:
         return f"{symbol}{value:,.0f}"
-    if 0 < value < 0.01:
-        return f"{symbol}{_sig(value, 3)}"
+    if 0 < value < 1:  # cents and below keep 3 significant digits: $0.563, $0.0512
+        whole, _, frac = _sig(value, 3).partition(".")
+        return f"{symbol}{whole}.{frac.ljust(2, '0')}"
     return f"{symbol}{value:,.2f}"
 
 

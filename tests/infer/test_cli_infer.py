@@ -188,3 +188,15 @@ def test_waterfall_csv_to_stdout() -> None:
     assert r.returncode == 0, r.stderr
     lines = r.stdout.strip().splitlines()
     assert lines[0].startswith("layer,setting,usd_per_million_output_tokens") and len(lines) == 7
+
+
+def test_compare_prices_at_a_site() -> None:
+    r = cli("infer", "compare", "-m", "llama2-7b", "-H", "h100", "-c", "bf16", "--site",
+            "aws:us-east-1", "--json")
+    assert r.returncode == 0, r.stderr
+    (row,) = json.loads(r.stdout)["rows"]
+    assert row["site"] == "aws:us-east-1" and row["usd_per_device_hour"] > 0
+    # $ per M output tokens = price / (3600 x tokens/s per device) x 1e6
+    assert row["usd_per_million_output_tokens"] == pytest.approx(
+        row["usd_per_device_hour"] / (3600 * row["output_tokens_per_s_per_device"]) * 1e6,
+        rel=1e-6)

@@ -104,8 +104,11 @@ def estimate(
                             "batch", "ttft_continuous_s", "tpot_continuous_s",
                             "output_tokens_per_s", "usd_per_million_output_tokens")}})
         return
+    from suanli.units import format_money
+
     usd = "n/a (no price)" if e.usd_per_million_output_tokens is None else \
-        f"${e.usd_per_million_input_tokens:.3f} in / ${e.usd_per_million_output_tokens:.3f} out"
+        f"{format_money(e.usd_per_million_input_tokens or 0.0)} in / " \
+        f"{format_money(e.usd_per_million_output_tokens)} out"
     _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, tp={e.tp}, "
            f"pp={e.pp}), batch {e.batch}", [
                ("batch", f"{e.batch:,}: {basis}"),
