@@ -43,9 +43,13 @@ def compare(
         tpd = parse_count(tokens_per_day, what="tokens/day")
         require_positive(tpd, "--tokens-per-day")
         traffic = tpd / SECONDS_PER_DAY * output_len / (prompt_len + output_len)
-    rows = cmp.compare(model, hardware, variants=variants, sites=site, prompt_len=prompt_len,
-                       output_len=output_len, ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
-                       traffic_output_tokens_per_s=traffic)
+    from suanli.report.progress import delayed_progress
+
+    with delayed_progress("comparing") as progress:
+        rows = cmp.compare(model, hardware, variants=variants, sites=site,
+                           prompt_len=prompt_len, output_len=output_len, ttft_slo_s=ttft_slo,
+                           tpot_slo_s=tpot_slo, traffic_output_tokens_per_s=traffic,
+                           progress=progress)
     best = cmp.best_per_group(rows, by)
     if csv:
         from suanli.report.export import write_csv

@@ -15,6 +15,7 @@ not modelled (an input, never invented; see ``suanli.infer.compression``).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from suanli.errors import InputError, SuanliError
@@ -99,9 +100,11 @@ def _site_prices(hardware: str, sites: list[str]) -> list[tuple[str, float | Non
 def compare(model: str, hardware: list[str], *, variants: list[Variant] | None = None,
             sites: list[str] | None = None, prompt_len: int = 1024, output_len: int = 256,
             ttft_slo_s: float | None = 2.0, tpot_slo_s: float | None = 0.1,
-            traffic_output_tokens_per_s: float | None = None, rho: float = 0.8) -> list[Row]:
+            traffic_output_tokens_per_s: float | None = None, rho: float = 0.8,
+            progress: Callable[[int, int, str], None] | None = None) -> list[Row]:
     """Every (hardware, compression, site) row; ``variants`` default to what each chip runs
-    well (``capacity.precision_candidates``)."""
+    well (``capacity.precision_candidates``). ``progress(done, total, what)`` is called per
+    (hardware, compression)."""
     from suanli.catalog import load_catalog
     from suanli.infer.capacity import precision_candidates
     from suanli.infer.compression import parse_compression
@@ -111,11 +114,16 @@ def compare(model: str, hardware: list[str], *, variants: list[Variant] | None =
         raise InputError("give at least one --hardware")
     cat = load_catalog()
     rows: list[Row] = []
-    for hw in hardware:
+    plan = [(hw, variants or [Variant(p, p) for p in precision_candidates(hw)])
+             for hw in hardware]
+    total, done = sum(len(vs) for _, vs in plan), 0
+    for hw, vs in plan:
         system = cat.system(hw)
-        vs = variants or [Variant(p, p) for p in precision_candidates(hw)]
         prices = _site_prices(hw, list(sites or []))
         for v in vs:
+            if progress:
+                progress(done, total, f"{system.accelerator} {v.label}")
+            done += 1
             try:
                 parse_compression(v.precision, sparsity=v.sparsity).check(
                     cat.accelerator(system.accelerator))
