@@ -75,3 +75,15 @@ def test_bad_input_one_line_exit_2(args: tuple[str, ...], msg: str) -> None:
     r = cli(*args)
     assert r.returncode == 2
     assert len(r.stderr.strip().splitlines()) == 1 and msg in r.stderr
+
+
+def test_totals_add_up_the_quarters() -> None:
+    r = cli("-m", "llama2-7b", "--tokens-per-day", "50B", "--yearly", "3x", "--years", "1",
+            "--buy-price", "25000", "--json")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    qs, tot = out["quarters"], out["totals"]
+    assert tot["rent_usd"] == pytest.approx(sum(q["rent_usd"] for q in qs[1:]))
+    assert tot["buy_usd"] == pytest.approx(sum(q["buy_usd"] for q in qs[1:]))
+    # every device is paid for once, today's included
+    assert tot["capex_usd"] == pytest.approx(25_000 * qs[-1]["devices"])

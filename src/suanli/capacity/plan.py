@@ -52,15 +52,15 @@ class CapacityPlan:
     assumptions: dict[str, Any] = field(default_factory=dict)
 
     def totals(self) -> dict[str, float | None]:
-        """Sums over the coming quarters (row 0, today, excluded)."""
-        rows = self.quarters[1:]
+        """Rent, buy and power summed over the coming quarters (row 0, today's run-rate,
+        excluded); capex over every purchase, today's included (all of it is cash to find)."""
 
-        def total(key: str) -> float | None:
-            vals = [getattr(q, key) for q in rows]
+        def total(key: str, first: int = 1) -> float | None:
+            vals = [getattr(q, key) for q in self.quarters[first:]]
             return None if any(v is None for v in vals) else float(sum(vals))
 
         return {"rent_usd": total("rent_usd"), "buy_usd": total("buy_usd"),
-                "capex_usd": total("capex_usd"), "power_usd": total("power_usd"),
+                "capex_usd": total("capex_usd", 0), "power_usd": total("power_usd"),
                 "peak_megawatts": max(q.megawatts for q in self.quarters),
                 "peak_devices": float(max(q.devices for q in self.quarters))}
 

@@ -50,8 +50,8 @@ def print_plan(plan: CapacityPlan, console: Any | None = None) -> None:
     mw = format_number(tot["peak_megawatts"] or 0.0)
     con.print(f"next {years} year(s): rent {_money(tot['rent_usd'])}; buy "
               f"{_money(tot['buy_usd'])} (depreciation over {a['depreciation_years']:g} y + "
-              f"power; capex {_money(tot['capex_usd'])} in cash); peak {mw} MW at PUE "
-              f"{a['pue']:g}")
+              f"power; capex {_money(tot['capex_usd'])} in cash, today's included); peak "
+              f"{mw} MW at PUE {a['pue']:g}")
     if plan.runout_months is not None:
         con.print(f"{plan.fleet:,} x {plan.fleet_hardware}: {runout_text(plan.runout_months)}")
     con.print(f"[dim]one device: {format_count(plan.unit.throughput)} {plan.demand.unit} at "
