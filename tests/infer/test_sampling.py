@@ -37,6 +37,16 @@ def test_sample_keeps_per_replica_load_and_bounds_requests(rps: float, replicas:
     assert rate == pytest.approx(rps / replicas, rel=0.15)
 
 
+def test_a_trace_is_thinned_to_the_replicas_share() -> None:
+    from suanli.infer.trace import Request
+
+    trace = tuple(Request(i, i * 0.01, 100, 20) for i in range(20_000))  # 100 req/s, 200 s
+    s = sample_for(100.0, 20, 300.0, 4000, (), (), seed=3, trace=trace)
+    # 4,000 of 20,000 requests stand for 4 of the 20 replicas
+    assert s.replicas == 4 and 3500 < len(s.requests) <= 4000
+    assert all(r in trace for r in s.requests[:50])
+
+
 def test_window_is_long_enough_for_a_steady_state() -> None:
     # a busy replica (200 requests/s) gets a 60 s window, not n_max / rate = 10 s
     s = sample_for(200.0, 1, 300.0, 2000, (100,), (50,), seed=2)

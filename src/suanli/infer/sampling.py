@@ -51,6 +51,8 @@ def sample_for(requests_per_s: float, replicas: int, duration_s: float, n_max: i
                trace: tuple[Request, ...] = ()) -> Sample:
     """The ``k`` replicas and (at most ~``n_max``) requests that stand for ``replicas``."""
     per_replica = requests_per_s / replicas
+    if trace:  # the trace's own span is the window
+        duration_s = max(trace[-1].arrival_s - trace[0].arrival_s, 1e-9)
     dur = min(duration_s, max(MIN_WINDOW_S, n_max / per_replica))
     k = max(1, min(replicas, math.floor(n_max / (per_replica * dur))))
     share = k / replicas
