@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -67,6 +67,9 @@ def calibrate(
 
 def figures(
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    csv: Annotated[str | None, typer.Option("--csv", help="write every table as CSV rows with "
+                                                          "a 'table' column (- for stdout)")]
+    = None,
 ) -> None:
     """The field's headline figures, recomputed by Suanli's model."""
     from suanli.cli.common import print_json
@@ -76,6 +79,16 @@ def figures(
             "llama65b": f.llama65b_hours(), "rental": f.rental_scaling(),
             "compute_optimal": f.compute_optimal_cost(),
             "units": [{"unit": n, "flop": v} for n, v in f.COMPUTE_UNITS]}
+    if csv:
+        from suanli.report.export import write_csv
+
+        rows: list[dict[str, Any]] = []
+        for name, value in data.items():
+            rows += [{"table": name, **r} for r in (value if isinstance(value, list)
+                                                     else [value])]
+        write_csv(rows, csv)
+        if csv == "-":
+            return
     if json_out:
         print_json(data)
         return
