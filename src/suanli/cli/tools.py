@@ -84,8 +84,8 @@ def figures(
 
         rows: list[dict[str, Any]] = []
         for name, value in data.items():
-            rows += [{"table": name, **r} for r in (value if isinstance(value, list)
-                                                     else [value])]
+            items: list[Any] = value if isinstance(value, list) else [value]
+            rows += [{"table": name, **dict(r)} for r in items]
         write_csv(rows, csv)
         if csv == "-":
             return
