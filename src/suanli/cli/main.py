@@ -58,6 +58,8 @@ GROUPS: list[tuple[str, str | None]] = [
     ("net", "net"),
     ("tools", None),
     ("service", "service"),
+    ("bench", None),
+    ("workload", "workload"),
 ]
 
 
