@@ -6,14 +6,18 @@
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.stamp-$(shell cksum pyproject.toml | cut -d' ' -f1)
+STAMP := $(VENV)/.stamp-$(shell cksum pyproject.toml Makefile | cksum | cut -d' ' -f1)
+# PyTorch for the optional workloads extra: the CPU build (a plain `torch` from PyPI is the
+# multi-GB CUDA build). Override with TORCH=... on a GPU machine.
+TORCH ?= torch==2.13.0
 
 .PHONY: demo test lint bench setup clean system-deps
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[dev]'
+	$(BIN)/python -m pip install -q '$(TORCH)'
+	$(BIN)/python -m pip install -q -e '.[dev,workloads]'
 	@rm -f $(VENV)/.stamp-* && touch $@
 
 setup: $(STAMP)

@@ -59,6 +59,8 @@ GROUPS: list[tuple[str, str | None]] = [
     ("tools", None),
     ("service", "service"),
     ("capacity", None),
+    ("bench", None),
+    ("workload", "workload"),
 ]
 
 

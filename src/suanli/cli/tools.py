@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -46,8 +47,26 @@ def calibrate(
     loo: Annotated[bool, typer.Option(help="also run leave-one-out (slower)")] = False,
     write: Annotated[bool, typer.Option("--write/--dry-run",
                                         help="write perf/data/efficiency.yaml")] = False,
+    from_runs: Annotated[Path | None, typer.Option(
+        help="measured result records (JSON lines, or a folder of *.json) of Suanli's own "
+             "jobs: fit a time correction per site/hardware/stack")] = None,
+    from_log: Annotated[Path | None, typer.Option(
+        help="a YAML list of your training runs (log file + model, hardware, layout); logs "
+             "of Megatron-LM, DeepSpeed, torchtitan or the HF Trainer")] = None,
+    profile: Annotated[Path | None, typer.Option(
+        help="with --from-runs: recompute predictions from this `suanli bench` profile")] = None,
+    out: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="with --from-runs/--from-log: write the fitted corrections (YAML)")]
+    = None,
+    json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Refit the efficiency parameters to the published runs (see suanli.calib.fit)."""
+    """Refit the efficiency parameters to the published runs (see suanli.calib.fit), or, with
+    --from-runs / --from-log, fit corrections from measured runs (suanli.calib.observed)."""
+    if from_runs is not None or from_log is not None:
+        from suanli.cli.calibrate_observed import run
+
+        run(from_runs, from_log, profile, out, json_out)
+        return
     from suanli.calib.fit import fit, write_table
     from suanli.cli.common import console as _console
 

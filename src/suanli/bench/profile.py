@@ -1,0 +1,159 @@
+"""A measured device profile and the lookups the op-level model uses.
+
+Interpolation: GEMM seconds are measured on a grid of (M, N, K); between grid points the
+*rate* (FLOP/s) is interpolated linearly in log2(M), log2(N), log2(K) (multilinear over the
+enclosing cell) and clamped at the grid's edges, so a shape between two measured ones gets a
+rate between theirs. Element-wise bandwidth is interpolated in log2(bytes) the same way.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from suanli.errors import InputError
+
+__all__ = ["DeviceProfile", "load_profile"]
+
+
+class DeviceProfile(BaseModel):
+    """What ``suanli bench`` measured. Times in s, sizes in bytes, rates in FLOP/s or B/s."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tool: str
+    date: str  # ISO 8601, UTC
+    versions: dict[str, str]
+    hardware: dict[str, Any]  # kind, name, threads
+    gemm: dict[str, list[tuple[int, int, int, float]]]  # dtype -> [(M, N, K, seconds)]
+    elementwise: list[tuple[float, float]]  # [(bytes moved, seconds)] for out = a + b
+    op_overhead_s: float = Field(ge=0)  # one tiny eager op (dispatch + launch)
+    autograd_overhead_s: float = Field(ge=0)  # extra per op recorded for backward
+    # framework time of a whole GPT step at negligible size (``suanli.workloads`` at hidden 16,
+    # one token): {"train"|"prefill"|"decode": {"fixed": s, "per_layer": s}}. Empty without torch.
+    step_overhead: dict[str, dict[str, float]] = Field(default_factory=dict)
+    copy_gbs: float | None = None  # host <-> device (CPU: memcpy) GB/s
+    collective: dict[str, Any] | None = None  # backend, world, allreduce [(bytes, s)]
+
+    # -- lookups -------------------------------------------------------------------------------
+    def gemm_rate(self, m: float, n: float, k: float, dtype: str = "fp32") -> float:
+        """Achieved FLOP/s for an (M x K) @ (K x N) matmul."""
+        rows = self.gemm.get(dtype)
+        if not rows:
+            raise InputError(f"the profile has no {dtype} GEMM measurements; run `suanli bench "
+                             f"--dtype {dtype}` on this site")
+        grid = _grid(rows)
+        return 2.0 ** _multilinear(grid, (math.log2(max(m, 1)), math.log2(max(n, 1)),
+                                          math.log2(max(k, 1))))
+
+    def gemm_seconds(self, m: float, n: float, k: float, dtype: str = "fp32",
+                     count: float = 1.0) -> float:
+        """Seconds for ``count`` matmuls of shape (M, N, K), batched as one (M x count) GEMM."""
+        return count * 2.0 * m * n * k / self.gemm_rate(m * count, n, k, dtype)
+
+    def bandwidth(self, nbytes: float) -> float:
+        """Achieved bytes/s of a streaming element-wise op moving ``nbytes`` in total."""
+        pts = sorted(self.elementwise)
+        xs = [math.log2(b) for b, _ in pts]
+        ys = [math.log2(b / s) for b, s in pts]
+        return float(2.0 ** _interp1(xs, ys, math.log2(max(nbytes, 1.0))))
+
+    def elementwise_seconds(self, nbytes: float) -> float:
+        """Seconds to stream ``nbytes`` through one element-wise kernel (no overhead)."""
+        return nbytes / self.bandwidth(nbytes)
+
+    @property
+    def peak_gemm_flops(self) -> float:
+        """The best measured GEMM rate, FLOP/s (fp32 unless only another dtype was run)."""
+        rows = self.gemm.get("fp32") or next(iter(self.gemm.values()))
+        return max(2.0 * m * n * k / s for m, n, k, s in rows)
+
+    @property
+    def memory_bw(self) -> float:
+        """The streaming bandwidth at the largest measured working set, B/s."""
+        b, s = max(self.elementwise)
+        return b / s
+
+    def overhead(self, phase: str, layers: int) -> float:
+        """Framework seconds of one ``phase`` step of a ``layers``-layer GPT at zero size."""
+        o = self.step_overhead.get(phase)
+        return 0.0 if o is None else o["fixed"] + layers * o["per_layer"]
+
+    def save(self, path: Path) -> None:
+        path.write_text(json.dumps({"measured": self.model_dump()}, indent=1), encoding="utf-8")
+
+
+def load_profile(path: str | Path) -> DeviceProfile:
+    """Read a profile written by ``suanli bench`` (JSON or YAML; top-level ``measured:``)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"cannot read the bench profile {p}: {exc}; run `suanli bench -o "
+                         f"{p}` to make one") from None
+    import yaml
+
+    try:
+        doc = yaml.safe_load(text)  # YAML is a superset of this JSON
+    except yaml.YAMLError as exc:
+        raise InputError(f"{p}: not JSON/YAML ({str(exc).splitlines()[0]})") from None
+    if isinstance(doc, dict) and "measured" in doc:
+        doc = doc["measured"]
+    try:
+        return DeviceProfile.model_validate(doc)
+    except Exception as exc:
+        raise InputError(f"{p}: not a suanli bench profile ({str(exc).splitlines()[0]})") from None
+
+
+# -- interpolation ----------------------------------------------------------------------------
+def _grid(rows: list[tuple[int, int, int, float]]) -> dict[str, Any]:
+    axes = [sorted({math.log2(r[i]) for r in rows}) for i in range(3)]
+    vals = {(math.log2(m), math.log2(n), math.log2(k)): math.log2(2.0 * m * n * k / s)
+            for m, n, k, s in rows}
+    return {"axes": axes, "vals": vals}
+
+
+def _bracket(axis: list[float], x: float) -> tuple[float, float, float]:
+    """(lo, hi, weight of hi) around ``x``, clamped to the axis ends."""
+    if x <= axis[0]:
+        return axis[0], axis[0], 0.0
+    if x >= axis[-1]:
+        return axis[-1], axis[-1], 0.0
+    i = bisect.bisect_right(axis, x)
+    lo, hi = axis[i - 1], axis[i]
+    return lo, hi, (x - lo) / (hi - lo)
+
+
+def _multilinear(grid: dict[str, Any], point: tuple[float, float, float]) -> float:
+    brackets = [_bracket(ax, x) for ax, x in zip(grid["axes"], point, strict=True)]
+    total = weight = 0.0
+    for corner in range(8):
+        key, w = [], 1.0
+        for d, (lo, hi, t) in enumerate(brackets):
+            use_hi = (corner >> d) & 1
+            key.append(hi if use_hi else lo)
+            w *= t if use_hi else 1.0 - t
+        value = grid["vals"].get(tuple(key))
+        if value is not None and w > 0:
+            total += w * value
+            weight += w
+    if weight == 0:  # sparse grid: nearest measured point in log space
+        best = min(grid["vals"], key=lambda g: sum((a - b) ** 2 for a, b in zip(g, point,
+                                                                             strict=True)))
+        return float(grid["vals"][best])
+    return total / weight
+
+
+def _interp1(xs: list[float], ys: list[float], x: float) -> float:
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    i = bisect.bisect_right(xs, x)
+    t = (x - xs[i - 1]) / (xs[i] - xs[i - 1])
+    return ys[i - 1] + t * (ys[i] - ys[i - 1])

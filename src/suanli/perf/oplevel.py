@@ -1,0 +1,160 @@
+"""Op-level roofline of a GPT workload on a *measured* device profile (``suanli bench``).
+
+The fleet-scale model (:mod:`suanli.perf.training`) prices whole layers with efficiency curves
+fitted to published runs. A site that ran ``suanli bench`` has something better for the
+workloads it runs itself: measured GEMM rates by shape, streaming bandwidth by working set and
+the framework's per-op overhead. This module walks the same ops a GPT step executes
+(:mod:`suanli.workloads.gpt`; ``B`` batch, ``T`` tokens per sequence, ``H`` hidden, ``F`` FFN
+inner size, ``V`` vocab, ``L`` layers, ``nh`` heads, ``e`` bytes per element) and sums one
+term per kind:
+
+    step = gemm + attention + elementwise + optimizer + overhead
+
+* ``gemm``: each weight matmul (M, N, K) costs 2MNK / rate(M, N, K); backward runs two
+  matmuls per forward one, dX (M, K, N) and dW (K, N, M) (Narayanan et al. 2021, sec. 3.2:
+  backward = 2 x forward FLOPs).
+* ``attention``: QK^T and AV as B*nh batched matmuls, plus their backward pair each.
+* ``elementwise``: bytes each non-matmul op streams (LayerNorm, GELU, residual adds, the
+  attention scale/mask/softmax over ``B nh T S``, head transposes, cross-entropy over ``B T V``),
+  at the measured bandwidth for that working set; backward moves twice the forward bytes
+  (reads the saved input and the incoming gradient, writes one gradient).
+* ``optimizer``: AdamW (``foreach``) streams ~20 parameter-sized tensors per step (the lerp,
+  mul/addcmul, decay, sqrt/add/div and addcdiv passes of torch's implementation).
+* ``overhead``: the framework's own time per step (Python, module calls, dispatch, autograd
+  bookkeeping, optimizer loop), measured by ``suanli bench`` as the step time of the same GPT
+  at negligible size (hidden 16, one token): a fixed part plus a part per layer.
+
+Decode (serving) is the same walk with ``T = 1`` query token against ``S`` cached keys and no
+backward; prefill is the forward of ``T = prompt`` tokens.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from suanli.bench.profile import DeviceProfile
+from suanli.workloads.shapes import ServeShape, TrainShape, WorkloadModel
+
+__all__ = ["StepTime", "decode_step", "prefill", "train_step"]
+
+ADAMW_PASSES = 20  # parameter-sized tensor reads + writes per AdamW(foreach) step (see above)
+
+
+@dataclass(frozen=True)
+class StepTime:
+    """Predicted seconds of one step, one term per kind; ``total`` is their sum."""
+
+    gemm: float
+    attention: float
+    elementwise: float
+    optimizer: float
+    overhead: float
+
+    @property
+    def total(self) -> float:
+        return self.gemm + self.attention + self.elementwise + self.optimizer + self.overhead
+
+
+def _bytes(dtype: str) -> int:
+    return 2 if dtype == "bf16" else 4
+
+
+def _weight_gemms(m: WorkloadModel, tokens: int) -> list[tuple[int, int, int]]:
+    """(M, N, K) of every weight matmul in one forward over ``tokens`` rows."""
+    h, f = m.hidden, m.ffn_hidden
+    per_layer = [(tokens, 3 * h, h), (tokens, h, h), (tokens, f, h), (tokens, h, f)]
+    return per_layer * m.layers + [(tokens, m.vocab, h)]
+
+
+def gemm_term(p: DeviceProfile, m: WorkloadModel, tokens: int, dtype: str,
+              backward: bool) -> float:
+    """Weight matmuls: forward, and dX + dW for each when ``backward``."""
+    total = 0.0
+    for mm, nn, kk in _weight_gemms(m, tokens):
+        total += p.gemm_seconds(mm, nn, kk, dtype)
+        if backward:
+            total += p.gemm_seconds(mm, kk, nn, dtype) + p.gemm_seconds(kk, nn, mm, dtype)
+    return total
+
+
+def attention_term(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, kv_len: int,
+                   dtype: str, backward: bool) -> float:
+    """QK^T (q x kv over d_head) and AV (q x d_head over kv), batched over B * nh."""
+    dh, count = m.hidden // m.heads, batch * m.heads
+    fwd = (p.gemm_seconds(q_len, kv_len, dh, dtype, count)
+           + p.gemm_seconds(q_len, dh, kv_len, dtype, count))
+    if not backward:
+        return m.layers * fwd
+    bwd = (p.gemm_seconds(q_len, dh, kv_len, dtype, count)  # dQ = dS K
+           + p.gemm_seconds(kv_len, dh, q_len, dtype, count)  # dK = dS^T Q
+           + p.gemm_seconds(q_len, kv_len, dh, dtype, count)  # dP = dY V^T
+           + p.gemm_seconds(kv_len, dh, q_len, dtype, count))  # dV = P^T dY
+    return m.layers * (fwd + bwd)
+
+
+def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
+                      dtype: str) -> list[float]:
+    """Bytes streamed by each non-matmul kernel of one forward (one entry per kernel)."""
+    e = _bytes(dtype)
+    bt, h, f = batch * q_len, m.hidden, m.ffn_hidden
+    scores = batch * m.heads * q_len * kv_len * e
+    act = bt * h * e
+    layer = [2 * act,  # ln1 (read x, write y)
+             3 * 2 * act,  # q, k, v to head-major layout (copy per tensor)
+             2 * scores,  # scale
+             2 * scores if q_len > 1 else 0.0,  # causal mask fill
+             2 * scores,  # softmax
+             2 * act,  # merge heads
+             3 * act,  # residual
+             2 * act,  # ln2
+             2 * bt * f * e,  # gelu
+             3 * act]  # residual
+    out = [b for b in layer if b > 0] * m.layers
+    out += [3 * act, 2 * act]  # embeddings + positions, final ln
+    return out
+
+
+def _elementwise_seconds(p: DeviceProfile, sizes: list[float]) -> float:
+    return sum(p.elementwise_seconds(b) for b in sizes)
+
+
+def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
+    """One training step: forward, loss, backward, AdamW."""
+    from suanli.perf.ops import param_count
+
+    m, bt = s.model, s.batch * s.seq_len
+    fwd_elem = elementwise_bytes(m, s.batch, s.seq_len, s.seq_len, s.dtype)
+    loss = [2 * bt * m.vocab * 4.0] * 2  # log-softmax over the vocabulary (fp32), and its grad
+    elem = _elementwise_seconds(p, fwd_elem) * 3.0 + _elementwise_seconds(p, loss)
+    n_params = param_count(m.to_spec())
+    opt = ADAMW_PASSES * p.elementwise_seconds(n_params * 4.0)  # fp32 master state
+    return StepTime(gemm=gemm_term(p, m, bt, s.dtype, backward=True),
+                    attention=attention_term(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, True),
+                    elementwise=elem, optimizer=opt, overhead=p.overhead("train", m.layers))
+
+
+def prefill(p: DeviceProfile, s: ServeShape) -> StepTime:
+    """The prompt's forward pass (time to first token, less sampling)."""
+    m = s.model
+    elem = elementwise_bytes(m, s.batch, s.prompt_len, s.prompt_len, s.dtype)
+    elem += [2 * s.batch * s.prompt_len * m.hidden * _bytes(s.dtype)] * 2 * m.layers  # KV write
+    return StepTime(gemm=gemm_term(p, m, s.batch * s.prompt_len, s.dtype, backward=False),
+                    attention=attention_term(p, m, s.batch, s.prompt_len, s.prompt_len,
+                                             s.dtype, False),
+                    elementwise=_elementwise_seconds(p, elem), optimizer=0.0,
+                    overhead=p.overhead("prefill", m.layers))
+
+
+def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> StepTime:
+    """One decode step of the whole batch at ``context`` cached tokens (default: the middle
+    of generation, the median step's context)."""
+    m = s.model
+    ctx = context if context is not None else s.prompt_len + s.gen_len // 2
+    e = _bytes(s.dtype)
+    elem = elementwise_bytes(m, s.batch, 1, ctx, s.dtype)
+    # the cached K and V are read by the two attention matmuls; strided slices are copied
+    elem += [2 * s.batch * ctx * m.hidden * e] * 2 * m.layers
+    return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False),
+                    attention=attention_term(p, m, s.batch, 1, ctx, s.dtype, False),
+                    elementwise=_elementwise_seconds(p, elem), optimizer=0.0,
+                    overhead=p.overhead("decode", m.layers))

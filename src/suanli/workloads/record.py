@@ -1,0 +1,79 @@
+"""The standard result record every measured workload reports (JSON-serialisable).
+
+Predicted and measured figures sit side by side so the service, the dashboard and
+``suanli calibrate --from-runs`` read one format.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["HardwareInfo", "ResultRecord", "hardware_info"]
+
+
+class HardwareInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["cpu", "gpu"]
+    name: str  # CPU model name or GPU name
+    devices: int = Field(ge=1)
+    threads: int = Field(ge=1)  # CPU threads the framework used
+    framework: str  # e.g. "torch 2.13.0+cpu"
+
+
+class ResultRecord(BaseModel):
+    """One measured run of a workload. Times in seconds, memory in bytes."""
+
+    model_config = ConfigDict(frozen=True)
+
+    kind: Literal["train", "serve"]
+    shape: dict[str, Any]  # the TrainShape / ServeShape it ran
+    hardware: HardwareInfo
+    started_at: float  # unix s
+    # train
+    step_time_s: float | None = None  # median over measured steps
+    step_time_min_s: float | None = None  # fastest measured step (the uncontended speed)
+    step_times_s: list[float] = Field(default_factory=list)
+    tokens_per_s: float | None = None
+    final_loss: float | None = None
+    # serve
+    ttft_s: float | None = None  # time to first token (prefill + first sample)
+    tpot_s: float | None = None  # median time per output token
+    tpot_min_s: float | None = None  # fastest decode step
+    output_tokens_per_s: float | None = None
+    # both
+    peak_memory_bytes: int | None = None
+    predicted: dict[str, float] = Field(default_factory=dict)  # same keys as the measured ones
+
+
+def cpu_name() -> str:
+    """The CPU's model name from /proc/cpuinfo (Linux), else platform.processor()."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def hardware_info(threads: int, framework: str) -> HardwareInfo:
+    return HardwareInfo(kind="cpu", name=cpu_name(), devices=1, threads=threads,
+                        framework=framework)
+
+
+def now() -> float:
+    return time.time()
+
+
+def usable_cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
