@@ -45,13 +45,15 @@ def _time(fn: Callable[[], object], repeats: int = 5, min_s: float = 0.02) -> fl
 
 class _Backend:
     def __init__(self, threads: int) -> None:
+        import importlib
+
+        self.torch: Any = None
         try:
-            import torch
+            self.torch = importlib.import_module("torch")
         except ImportError:
-            torch = None  # type: ignore[assignment]
-        self.torch = torch
-        if torch is not None:
-            torch.set_num_threads(threads)
+            pass
+        if self.torch is not None:
+            self.torch.set_num_threads(threads)
         import numpy as np
 
         self.np = np
