@@ -45,13 +45,12 @@ def _time(fn: Callable[[], object], repeats: int = 5, min_s: float = 0.02) -> fl
 
 class _Backend:
     def __init__(self, threads: int) -> None:
+        import contextlib
         import importlib
 
         self.torch: Any = None
-        try:
+        with contextlib.suppress(ImportError):
             self.torch = importlib.import_module("torch")
-        except ImportError:
-            pass
         if self.torch is not None:
             self.torch.set_num_threads(threads)
         import numpy as np
