@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from suanli.catalog.schema import Accelerator, ModelSpec, System
+from suanli.catalog.schema import Accelerator, ExchangeRate, ModelSpec, PriceRow, System
 from suanli.errors import CatalogError, NotFoundError
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -185,3 +185,28 @@ def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
             raise CatalogError(f"catalog directory '{d}' does not exist")
         dirs.append(p)
     return _load(tuple(dirs))
+
+
+def _load_rows(cls: type[T], pattern: str, dirs: tuple[Path, ...]) -> list[T]:
+    return [_validate(cls, raw, path, line) for path in _files(pattern, dirs)
+            for line, raw in read_csv_rows(path)]
+
+
+@cache
+def _prices(dirs: tuple[Path, ...]) -> tuple[PriceRow, ...]:
+    return tuple(_load_rows(PriceRow, "prices*.csv", dirs))
+
+
+@cache
+def _rates(dirs: tuple[Path, ...]) -> dict[str, ExchangeRate]:
+    return {r.currency: r for r in _load_rows(ExchangeRate, "fx*.csv", dirs)}  # later rows win
+
+
+def load_prices() -> tuple[PriceRow, ...]:
+    """Public rental prices (``prices*.csv``: built in, then ``SUANLI_CATALOG`` dirs)."""
+    return _prices(user_dirs())
+
+
+def load_rates() -> dict[str, ExchangeRate]:
+    """Exchange rates by ISO code (``fx*.csv``: built in, then ``SUANLI_CATALOG`` dirs)."""
+    return _rates(user_dirs())
