@@ -208,3 +208,44 @@ def test_fine_tune_and_what_if_errors_exit_2(args, message):
     r = suanli("train", "estimate", "--hardware", "rtx4090", *args)
     assert r.returncode == 2, (r.stdout, r.stderr)
     assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_compare_gives_the_best_plan_per_group_side_by_side():
+    out = run_json("train", "compare", "--model", "llama2-7b", "--hardware", "a100,h100",
+                   "--devices", "8,64", "--tokens", "100B")
+    rows = out["rows"]
+    assert [(r["hardware"], r["devices"]) for r in rows] == [
+        ("a100", 8), ("a100", 64), ("h100", 8), ("h100", 64)]
+    by = {(r["hardware"], r["devices"]): r for r in rows}
+    assert by[("h100", 64)]["days"] < by[("h100", 8)]["days"]  # more devices, less time
+    assert by[("h100", 8)]["days"] < by[("a100", 8)]["days"]  # faster chip, less time
+    # each row is its group's best: the same as `train plan` at that count
+    single = run_json("train", "plan", "--model", "llama2-7b", "--hardware", "h100",
+                      "--devices", "64", "--tokens", "100B", "--top", "1")
+    assert by[("h100", 64)]["days"] == pytest.approx(single["plans"][0]["days"])
+
+
+def test_compare_fine_tuning_methods_as_csv():
+    import csv
+    import io
+
+    r = suanli("train", "compare", "--model", "llama2-7b", "--hardware", "rtx4090,a100",
+               "--devices", "1", "--method", "lora,qlora", "--examples", "5k", "--csv",
+               "--currency", "CNY")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert {(x["hardware"], x["method"]) for x in rows} == {
+        ("rtx4090", "lora"), ("rtx4090", "qlora"), ("a100", "lora"), ("a100", "qlora")}
+    assert all(x["currency"] == "CNY" and float(x["cost"]) > 0 for x in rows)
+    assert all(float(x["memory_gb"]) < 24 for x in rows if x["hardware"] == "rtx4090")
+
+
+def test_plan_chart_is_written(tmp_path):
+    path = tmp_path / "scaling.png"
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "a100", "--tokens",
+               "100B", "--devices", "8-64", "--chart", str(path))
+    assert r.returncode == 0, r.stderr
+    assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "a100", "--tokens",
+               "100B", "--devices", "8", "--chart", str(tmp_path / "x.jpg"))
+    assert r.returncode == 2 and "must end in .png or .svg" in r.stderr

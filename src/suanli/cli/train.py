@@ -254,6 +254,9 @@ def plan_cmd(
     offload: Offload = "none", params: Params = None, layers: Layers = None,
     hidden: Hidden = None, heads: Heads = None, kv_heads: KvHeads = None, ffn: Ffn = None,
     vocab: Vocab = None, experts: Experts = None, top_k: TopK = None,
+    chart: Annotated[str | None, typer.Option(
+        "--chart", help="write the scaling curve and the time-vs-cost Pareto front (.png/.svg)")]
+    = None,
 ) -> None:
     """Search every valid plan; show the best ones and the Pareto front (devices, time, cost).
 
@@ -328,6 +331,10 @@ def plan_cmd(
         print_constrained(res, cons, objective, currency)
     else:
         print_search(res)
+    if chart:
+        from suanli.cli.train_compare import write_chart
+
+        console().print(f"chart: {write_chart(job, counts, chart, currency, space)}")
     order = "cheapest" if objective == "cost" else "fastest"
     console().print(f"[dim]ranked by {objective} ({order} first; --objective time|cost); "
                     f"{price_line(job, price, res.best[0].cost_usd, currency)}[/]")
@@ -340,3 +347,6 @@ def default_devices(cons: Constraints, finetune: bool) -> str:
     if finetune:
         return "1-8"
     return "8-16384" if cons.any else "1024"
+
+
+from suanli.cli import train_compare as _train_compare  # noqa: E402,F401  registers "train compare"
