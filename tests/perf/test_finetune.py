@@ -12,6 +12,7 @@ from suanli.calib.finetune_runs import check, load_runs
 from suanli.catalog import load_catalog
 from suanli.errors import InputError
 from suanli.perf import finetune as ft
+from suanli.perf.adapters import adapter_params, linear_params
 from suanli.perf.ops import param_count
 
 
@@ -43,13 +44,14 @@ def test_every_validation_row_names_its_source_and_a_reason_when_not_held() -> N
 def test_adapter_count_matches_peft_for_llama_7b_rank_8_on_q_v() -> None:
     # PEFT's print_trainable_parameters for LLaMA-7B, r=8, target_modules=[q_proj, v_proj]
     m = load_catalog().model("llama-7b")
-    assert ft.adapter_params(m, 8, "q,v") == 4_194_304
+    assert adapter_params(m, 8, "q,v") == 4_194_304
+    assert adapter_params(m, 8, "attention") == 2 * adapter_params(m, 8, "q,v")
 
 
 def test_double_quantization_costs_0_127_bits_per_weight() -> None:
     assert pytest.approx(0.127, abs=5e-4) == ft.DQ_CONST_BYTES * 8
     j = job(method="qlora")
-    n, lin = param_count(j.model), ft.linear_params(j.model)
+    n, lin = param_count(j.model), linear_params(j.model)
     assert ft.base_weight_bytes(j) == pytest.approx(lin * (4.127 / 8) + (n - lin) * 2, rel=1e-3)
 
 

@@ -179,8 +179,8 @@ def estimate_cmd(
     if is_finetune(method, dataset_tokens, examples, offload):
         from suanli.cli.train_finetune import FinetuneArgs, run_estimate
 
-        args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens, examples,
-                            epochs, seq_len, global_batch, dtype, price, pue, currency)
+        args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens or tokens,
+                            examples, epochs, seq_len, global_batch, dtype, price, pue, currency)
         run_estimate(spec, hardware, args, devices or dp or 1, micro_batch, recompute, zero,
                      offload, json_out)
         return
@@ -288,8 +288,8 @@ def plan_cmd(
     if finetune:
         from suanli.cli.train_finetune import FinetuneArgs, run_plan
 
-        args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens, examples,
-                            epochs, seq_len, global_batch, dtype, price, pue, currency)
+        args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens or tokens,
+                            examples, epochs, seq_len, global_batch, dtype, price, pue, currency)
         run_plan(spec, hardware, args, counts, objective, top, cons,
                  offload if offload != "none" else None, json_out)
         return
