@@ -21,7 +21,7 @@ GIB = 2.0**30
 class FinetuneRun:
     id: str
     source: str
-    metric: str  # peak_gib | card_gib_at_max_context | fits_card_gib | tokens_per_s
+    metric: str  # peak_gib | peak_gb | card_gib_at_max_context | fits_card_gib | tokens_per_s
     published: float
     held: bool
     note: str
@@ -67,6 +67,8 @@ def predict(run: FinetuneRun) -> float:
     tensors = est.memory_per_device_gb * 1e9
     if run.metric == "peak_gib":
         return tensors / GIB
+    if run.metric == "peak_gb":
+        return tensors / 1e9
     if run.metric in ("card_gib_at_max_context", "fits_card_gib"):
         # what the card must hold: tensors + CUDA context, with the allocator's slack
         return (tensors + memory.RESERVED_BYTES) / (1.0 - memory.ALLOCATOR_SLACK) / GIB
