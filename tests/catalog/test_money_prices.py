@@ -4,6 +4,8 @@ plan is costed at."""
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from suanli.catalog import load_catalog
 from suanli.catalog.loader import load_prices, load_rates
@@ -107,3 +109,12 @@ def test_a_user_rate_file_overrides_the_built_in_rate(tmp_path, monkeypatch) -> 
     finally:
         monkeypatch.delenv("SUANLI_CATALOG")
         loader._rates.cache_clear()
+
+
+@settings(max_examples=50)
+@given(amount=st.floats(1e-3, 1e9), code=st.sampled_from(["USD", "CNY", "EUR"]))
+def test_conversion_round_trips_and_is_linear(amount: float, code: str) -> None:
+    from suanli.money import from_usd
+
+    assert from_usd(to_usd(amount, code), code) == pytest.approx(amount)
+    assert to_usd(2 * amount, code) == pytest.approx(2 * to_usd(amount, code))

@@ -200,6 +200,8 @@ def test_what_if_model_by_size_and_by_shape():
     (["--layers", "32"], "needs at least --layers and --hidden"),
     (["--model", "llama2-7b", "--method", "dora", "--examples", "1k"], "--method must be one"),
     (["--model", "llama2-7b", "--method", "lora"], "say how much data"),
+    (["--model", "llama2-7b", "--method", "lora", "--examples", "1k", "--tp", "2"],
+     "fine-tuning runs data parallel"),
     (["--model", "llama2-7b", "--price", "£3/h"], "unknown currency"),
     (["--model", "llama2-7b", "--currency", "XYZ", "--method", "lora", "--examples", "1k"],
      "unknown currency"),
@@ -249,3 +251,11 @@ def test_plan_chart_is_written(tmp_path):
     r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "a100", "--tokens",
                "100B", "--devices", "8", "--chart", str(tmp_path / "x.jpg"))
     assert r.returncode == 2 and "must end in .png or .svg" in r.stderr
+
+
+def test_plan_says_what_it_optimizes_and_which_price():
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "rtx4090", "--tokens",
+               "10B", "--devices", "8", "--top", "1")
+    assert r.returncode == 0, r.stderr
+    assert "ranked by time (fastest first" in r.stdout
+    assert "priced at AutoDL" in r.stdout

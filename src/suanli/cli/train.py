@@ -179,6 +179,10 @@ def estimate_cmd(
     if is_finetune(method, dataset_tokens, examples, offload):
         from suanli.cli.train_finetune import FinetuneArgs, run_estimate
 
+        if max(tp, pp, ep, cp, interleave) > 1:
+            raise InputError("fine-tuning runs data parallel over --devices (sharded with "
+                             "--zero 3); drop --tp/--pp/--ep/--cp/--interleave")
+
         args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens or tokens,
                             examples, epochs, seq_len, global_batch, dtype, price, pue, currency)
         run_estimate(spec, hardware, args, devices or dp or 1, micro_batch, recompute, zero,
