@@ -126,3 +126,17 @@ def test_bad_input_says_what_to_change(kw: dict[str, object], plan: dict[str, ob
     hw = str(kw.pop("hardware", "rtx4090"))
     with pytest.raises(InputError, match=message):
         ft.estimate_finetune(job(hardware=hw, **kw), ft.FinetunePlan(**plan))  # type: ignore[arg-type]
+
+
+def test_nvme_offload_frees_host_ram_and_pays_the_drives() -> None:
+    j = job(method="full", model="llama3-70b", hardware="dgx-a100-80gb", global_batch=8)
+    plan = ft.FinetunePlan(devices=8, shard=True)
+    par = ft.estimate_finetune(j, replace(plan, offload="params"))
+    nvme = ft.estimate_finetune(j, replace(plan, offload="nvme"))
+    assert nvme.host_memory_gb < par.host_memory_gb / 5  # only the 16-bit weights stay in RAM
+    assert nvme.nvme_gb == pytest.approx(param_count(j.model) * 16 / 1e9, rel=1e-6)
+    # 28 B per parameter through the node's drives, shared by its 8 devices
+    extra = nvme.time_s["optimizer"] - par.time_s["optimizer"]
+    assert extra == pytest.approx(param_count(j.model) / 8 * 28 / (25e9 / 8), rel=1e-6)
+    with pytest.raises(InputError, match="no NVMe bandwidth"):
+        ft.estimate_finetune(job(hardware="hgx-h800"), ft.FinetunePlan(offload="nvme"))

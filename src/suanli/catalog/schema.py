@@ -100,6 +100,8 @@ class System(_Frozen):
     host_memory_gb: float | None = Field(default=None, gt=0, description="CPU RAM per node, GB")
     host_memory_bw_gbs: float | None = Field(default=None, gt=0,
                                              description="CPU RAM bandwidth per node, GB/s")
+    nvme_gbs: float | None = Field(default=None, gt=0, description="local NVMe bandwidth per "
+                                   "node, GB/s (all drives together; for ZeRO-Infinity)")
 
 
 class MoE(_Frozen):

@@ -83,7 +83,7 @@ def finetune_json(est: FinetuneEstimate, currency: str = "USD") -> dict[str, Any
         "global_batch": j.global_batch, "trainable_params": est.trainable_params,
         "memory_gb": est.memory_gb, "memory_per_device_gb": est.memory_per_device_gb,
         "memory_usable_gb": est.memory_usable_gb, "fits": est.fits,
-        "host_memory_gb": est.host_memory_gb, "time_s": est.time_s,
+        "host_memory_gb": est.host_memory_gb, "nvme_gb": est.nvme_gb, "time_s": est.time_s,
         "step_time_s": est.step_time_s, "tokens_per_s": est.tokens_per_s,
         "epoch_hours": est.epoch_hours, "total_hours": est.total_hours, "days": est.days,
         "device_hours": est.device_hours, "cost_usd": est.cost_usd,

@@ -34,7 +34,8 @@ Examples = Annotated[str | None, typer.Option(
     "--examples", help="fine-tune: examples in the dataset (x --seq-len tokens each)")]
 Epochs = Annotated[float, typer.Option("--epochs", help="fine-tune: passes over the data")]
 Offload = Annotated[str, typer.Option(
-    "--offload", help="fine-tune: none | optimizer | params (ZeRO-Offload / Infinity to CPU)")]
+    "--offload", help="fine-tune: none | optimizer | params (ZeRO-Offload / Infinity to CPU) | "
+                      "nvme (optimizer state on NVMe)")]
 Currency = Annotated[str, typer.Option("--currency", help="show money in USD, CNY or EUR")]
 MaxDays = Annotated[float | None, typer.Option("--max-days", help="deadline, days")]
 Budget = Annotated[str | None, typer.Option(

@@ -81,7 +81,7 @@ class FinetunePlan:
     devices: int = 1
     micro_batch: int = 1
     checkpointing: bool = True
-    offload: str = "none"  # none | optimizer | params
+    offload: str = "none"  # none | optimizer | params | nvme
     shard: bool = False  # FSDP / ZeRO-3: shard weights, grads and optimizer over the devices
 
 
@@ -94,6 +94,7 @@ class FinetuneEstimate:
     memory_usable_gb: float  # capacity minus CUDA context and allocator slack
     fits: bool
     host_memory_gb: float  # per node, for offloaded state
+    nvme_gb: float  # per node, optimizer state on NVMe (--offload nvme)
     time_s: dict[str, float]  # per optimizer step, by term
     step_time_s: float
     tokens_per_s: float
@@ -194,13 +195,14 @@ def layer_weight_bytes(job: FinetuneJob, stored: bool = False) -> float:
 
 # --- the estimate -----------------------------------------------------------------------------
 
-def memory_terms(job: FinetuneJob, plan: FinetunePlan) -> tuple[dict[str, float], float]:
-    """Bytes per device by term, and host bytes per device (offloaded state)."""
+def memory_terms(job: FinetuneJob,
+                 plan: FinetunePlan) -> tuple[dict[str, float], offload.StateSplit]:
+    """Bytes per device by term, and the offloaded bytes per device (host RAM, NVMe)."""
     shard = plan.devices if plan.shard else 1
     base = base_weight_bytes(job)
     state = state_split(job, plan.offload)
     host = state.host
-    if plan.offload == "params":  # the frozen base streams from the host too
+    if plan.offload in ("params", "nvme"):  # the frozen base streams from the host too
         host += base
         base = 2.0 * layer_weight_bytes(job, stored=True) * shard  # current + prefetched layer
     terms = {
@@ -210,7 +212,7 @@ def memory_terms(job: FinetuneJob, plan: FinetunePlan) -> tuple[dict[str, float]
         "logits": logits_bytes(job, plan),
         "buffers (FSDP gather, dequant, grad buckets)": _buffer_bytes(job, plan),
     }
-    return terms, host / shard
+    return terms, offload.StateSplit(device=0.0, host=host / shard, nvme=state.nvme / shard)
 
 
 def micro_batch_terms(job: FinetuneJob, plan: FinetunePlan, eff: Efficiency) -> dict[str, float]:
@@ -265,7 +267,9 @@ def step_terms(job: FinetuneJob, plan: FinetunePlan, eff: Efficiency) -> dict[st
     else:
         t_opt = offload.cpu_adam_s(p_local, sys_, eff.mem_eff)
         t_pcie = offload.step_transfer_s(p_local, sys_)
-        if plan.offload == "params":
+        if plan.offload == "nvme":
+            t_opt += offload.nvme_step_s(p_local, sys_)
+        if plan.offload in ("params", "nvme"):
             t_pcie += offload.stream_exposed_s(weights / shard, passes, n_micro, t_micro, sys_,
                                                eff.fsdp_overlap, eff.overlap_slowdown)
     return {**{k: n_micro * v for k, v in micro.items()}, "dp_grad_sync": t_dp,
@@ -280,7 +284,7 @@ def estimate_finetune(job: FinetuneJob, plan: FinetunePlan,
     _check(job, plan)
     m, acc, sys_ = job.model, job.accelerator, job.system
     eff = eff or load_efficiency().for_family(acc.family)
-    mem, host_per_device = memory_terms(job, plan)
+    mem, away = memory_terms(job, plan)
     total = sum(mem.values())
     time = step_terms(job, plan, eff)
     step = sum(time.values())
@@ -290,11 +294,12 @@ def estimate_finetune(job: FinetuneJob, plan: FinetunePlan,
     choice = price_for(sys_, acc, job.price_usd_per_device_hour, job.price_text)
     power = (acc.tdp_w or 0.0) + sys_.host_power_w_per_device
     notes: list[str] = []
-    host_gb = offload.host_memory_gb(host_per_device, sys_, plan.devices)
+    host_gb = offload.host_memory_gb(away.host, sys_, plan.devices)
     host_ok = not (sys_.host_memory_gb and host_gb > sys_.host_memory_gb)
     if not host_ok:
         notes.append(f"offloaded state needs {host_gb:,.0f} GB of host RAM per node; the node "
-                     f"has {sys_.host_memory_gb:,.0f} GB (NVMe offload is not modelled)")
+                     f"has {sys_.host_memory_gb:,.0f} GB (--offload nvme keeps the optimizer "
+                     "state on NVMe)")
     fw = ops.forward_flops_per_token(m, job.seq_len)
     frozen = job.method != "full"
     ckpt = 1.0 if plan.checkpointing else 0.0
@@ -304,7 +309,8 @@ def estimate_finetune(job: FinetuneJob, plan: FinetunePlan,
         memory_per_device_gb=total / 1e9,
         memory_usable_gb=memory.usable_bytes(acc.memory_bytes) / 1e9,
         fits=total <= memory.usable_bytes(acc.memory_bytes) and host_ok,
-        host_memory_gb=host_gb, time_s=time, step_time_s=step, tokens_per_s=tokens_per_s,
+        host_memory_gb=host_gb, nvme_gb=offload.host_memory_gb(away.nvme, sys_, plan.devices),
+        time_s=time, step_time_s=step, tokens_per_s=tokens_per_s,
         epoch_hours=epoch_h, total_hours=epoch_h * job.epochs, device_hours=device_hours,
         cost_usd=device_hours * choice.usd_per_hour if choice else None,
         energy_kwh=device_hours * power / 1000.0 * job.pue,

@@ -30,7 +30,8 @@ def candidate_plans(job: FinetuneJob, devices: Sequence[int],
                     offloads: Sequence[str] | None = None) -> list[FinetunePlan]:
     """Every plan whose micro-batch divides the global batch's share per device."""
     has_host = bool(job.system.pcie_gbs and job.system.host_memory_bw_gbs)
-    offs = offloads or (("none", "optimizer", "params") if has_host else ("none",))
+    offs = offloads or (("none", "optimizer", "params")
+                        + (("nvme",) if job.system.nvme_gbs else ()) if has_host else ("none",))
     out = []
     for d, b, ckpt, off in itertools.product(devices, MICRO_BATCHES, (True, False), offs):
         if job.global_batch % (d * b):

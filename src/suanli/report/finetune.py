@@ -67,8 +67,8 @@ def print_finetune(est: FinetuneEstimate, currency: str = "USD",
         ("energy", f"{est.energy_kwh:,.1f} kWh (PUE {j.pue})"),
     ]
     if est.host_memory_gb > 0:
-        rows.insert(5, ("host RAM", f"{est.host_memory_gb:,.0f} GB per node for offloaded "
-                                    "state"))
+        nvme = f"; NVMe {est.nvme_gb:,.0f} GB" if est.nvme_gb > 0 else ""
+        rows.insert(5, ("offloaded", f"host RAM {est.host_memory_gb:,.0f} GB per node{nvme}"))
     for label, text in rows:
         t.add_row(label, text)
     con.print(t)
