@@ -140,3 +140,9 @@ def test_nvme_offload_frees_host_ram_and_pays_the_drives() -> None:
     assert extra == pytest.approx(param_count(j.model) / 8 * 28 / (25e9 / 8), rel=1e-6)
     with pytest.raises(InputError, match="no NVMe bandwidth"):
         ft.estimate_finetune(job(hardware="hgx-h800"), ft.FinetunePlan(offload="nvme"))
+
+
+def test_frozen_base_is_held_in_its_dtype() -> None:
+    bf16 = ft.base_weight_bytes(job(method="lora"))
+    assert ft.base_weight_bytes(job(method="lora", dtype="fp32")) == pytest.approx(2 * bf16)
+    assert bf16 == pytest.approx(param_count(job().model) * 2)

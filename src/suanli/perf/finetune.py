@@ -124,16 +124,22 @@ def trainable_params(job: FinetuneJob) -> float:
 
 # --- memory terms (bytes per device) ----------------------------------------------------------
 
+def frozen_dtype_bytes(job: FinetuneJob) -> float:
+    """Bytes per frozen weight in the compute dtype: 4 for fp32/tf32, else 2 (an fp8 run keeps
+    16-bit weights and casts them per GEMM, as ``perf.memory.WEIGHT_BYTES`` says)."""
+    return 4.0 if job.dtype in ("fp32", "tf32") else memory.WEIGHT_BYTES
+
+
 def base_weight_bytes(job: FinetuneJob) -> float:
-    """Frozen base weights: 16-bit for LoRA, NF4 + double-quant constants for QLoRA's block
-    linears (embeddings and head stay 16-bit); 0 for full (counted in the trainable state)."""
+    """Frozen base weights: in their dtype for LoRA, NF4 + double-quant constants for QLoRA's
+    block linears (embeddings and head in their dtype); 0 for full (in the trainable state)."""
     n = float(ops.param_count(job.model))
     if job.method == "full":
         return 0.0
     if job.method == "lora":
-        return n * memory.WEIGHT_BYTES
+        return n * frozen_dtype_bytes(job)
     lin = linear_params(job.model)
-    return lin * (NF4_BYTES + DQ_CONST_BYTES) + (n - lin) * memory.WEIGHT_BYTES
+    return lin * (NF4_BYTES + DQ_CONST_BYTES) + (n - lin) * frozen_dtype_bytes(job)
 
 
 def state_split(job: FinetuneJob, where: str) -> offload.StateSplit:
