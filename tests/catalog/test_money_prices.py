@@ -118,3 +118,24 @@ def test_conversion_round_trips_and_is_linear(amount: float, code: str) -> None:
 
     assert from_usd(to_usd(amount, code), code) == pytest.approx(amount)
     assert to_usd(2 * amount, code) == pytest.approx(2 * to_usd(amount, code))
+
+
+def test_host_side_is_joined_from_hosts_csv_and_bad_ids_are_named(tmp_path, monkeypatch) -> None:
+    from suanli.catalog import loader
+    from suanli.errors import CatalogError
+
+    cat = load_catalog()
+    dgx = cat.system("dgx-a100-80gb")
+    assert (dgx.pcie_gbs, dgx.host_memory_bw_gbs, dgx.nvme_gbs) == (32, 409.6, 25)
+    assert cat.system("tpu-v4-pod").pcie_gbs is None  # no host data: offload refuses
+    (tmp_path / "hosts-mine.csv").write_text(
+        "system,pcie_gbs,host_memory_gb,host_memory_bw_gbs,nvme_gbs,source\n"
+        "dgx-h200-typo,64,2048,614.4,,mine\n", encoding="utf-8")
+    monkeypatch.setenv("SUANLI_CATALOG", str(tmp_path))
+    loader._load.cache_clear()
+    try:
+        with pytest.raises(CatalogError, match="unknown system 'dgx-h200-typo'"):
+            loader.load_catalog()
+    finally:
+        monkeypatch.delenv("SUANLI_CATALOG")
+        loader._load.cache_clear()

@@ -94,7 +94,8 @@ class System(_Frozen):
     price_usd_per_device_hour: float | None = Field(default=None, gt=0)
     aliases: str = ""
     source: str = Field(min_length=1)
-    # Host side, for CPU/NVMe offload (ZeRO-Offload/Infinity); blank = offload not modelled.
+    # Host side, for CPU/NVMe offload (ZeRO-Offload/Infinity), usually joined from hosts.csv;
+    # blank = offload not modelled.
     pcie_gbs: float | None = Field(default=None, gt=0, description="host<->device PCIe per "
                                    "device, GB/s, one direction (Gen4 x16 ~32, Gen5 x16 ~64)")
     host_memory_gb: float | None = Field(default=None, gt=0, description="CPU RAM per node, GB")
@@ -220,4 +221,15 @@ class PriceRow(_Frozen):
     kind: Literal["on-demand", "spot", "reserved", "marketplace"] = "on-demand"
     date: str = Field(min_length=4, description="when the price was listed (YYYY[-MM[-DD]])")
     quality: Literal["published", "snapshot", "recalled"]
+    source: str = Field(min_length=1)
+
+
+class HostSide(_Frozen):
+    """The host side of a system (``catalog/data/hosts.csv``), joined to it by id."""
+
+    system: str = Field(min_length=1)
+    pcie_gbs: float | None = Field(default=None, gt=0)
+    host_memory_gb: float | None = Field(default=None, gt=0)
+    host_memory_bw_gbs: float | None = Field(default=None, gt=0)
+    nvme_gbs: float | None = Field(default=None, gt=0)
     source: str = Field(min_length=1)

@@ -2,11 +2,11 @@
 
 A fine-tuning job runs data parallel over ``d`` devices (optionally fully sharded, FSDP /
 ZeRO-3), micro-batch ``b`` of sequences of length ``s``, gradient checkpointing on or off, and
-optimizer or parameter offload to the host (ZeRO-Offload, Ren et al. 2021; ZeRO-Infinity,
-Rajbhandari et al. 2021). Per device:
+optimizer or parameter offload to the host or NVMe (ZeRO-Offload, Ren et al. 2021;
+ZeRO-Infinity, Rajbhandari et al. 2021; ``perf.offload``). Per device:
 
     memory = base weights + trainable state (weights, grads, Adam) + activations + logits
-             + sharding / dequant buffers                      (+ host RAM for what is offloaded)
+             + sharding / dequant buffers         (+ host RAM / NVMe for what is offloaded)
     T_micro = GEMMs + attention core + element-wise + adapters + QLoRA dequant
     T_step  = n_micro x T_micro + DP gradient sync + optimizer (GPU or CPU) + exposed PCIe
     epoch   = dataset tokens / (global batch tokens / T_step)
@@ -14,7 +14,7 @@ Rajbhandari et al. 2021). Per device:
 Methods (Hu et al. 2021, LoRA; Dettmers et al. 2023, QLoRA):
 
 * **full**: every weight trains; mixed-precision Adam keeps 2 + 2 + 12 bytes per parameter.
-* **lora**: the base stays frozen in bf16/fp16; each targeted ``d_in x d_out`` linear gets
+* **lora**: the base stays frozen in its dtype; each targeted ``d_in x d_out`` linear gets
   ``r (d_in + d_out)`` adapter weights, trained in fp32 (PEFT's default upcast: 4 B weight,
   4 B grad, 8 B Adam moments). Frozen weights need no weight gradient, so the backward runs
   only the input-gradient GEMM: ``2F`` per token instead of ``3F`` (about 4ND instead of 6ND).
