@@ -259,3 +259,12 @@ def test_plan_says_what_it_optimizes_and_which_price():
     assert r.returncode == 0, r.stderr
     assert "ranked by time (fastest first" in r.stdout
     assert "priced at AutoDL" in r.stdout
+
+
+def test_compare_across_precisions_says_which_chip_lacks_one():
+    rows = run_json("train", "compare", "--model", "llama2-7b", "--hardware", "a100,h100",
+                    "--dtype", "bf16,fp8", "--devices", "64", "--tokens", "100B")["rows"]
+    by = {(r["hardware"], r["dtype"]): r for r in rows}
+    a100_fp8 = by[("a100", "fp8")]
+    assert a100_fp8["note"] == "no dense fp8 peak" and a100_fp8["days"] is None
+    assert by[("h100", "fp8")]["days"] < by[("h100", "bf16")]["days"]  # FP8 GEMMs are faster
