@@ -248,6 +248,11 @@ def test_plan_chart_is_written(tmp_path):
                "100B", "--devices", "8-64", "--chart", str(path))
     assert r.returncode == 0, r.stderr
     assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
+    ft = tmp_path / "finetune.svg"
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "rtx4090", "--method",
+               "qlora", "--examples", "1k", "--devices", "1-4", "--chart", str(ft))
+    assert r.returncode == 0, r.stderr
+    assert ft.read_text(encoding="utf-8").lstrip().startswith("<?xml")
     r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "a100", "--tokens",
                "100B", "--devices", "8", "--chart", str(tmp_path / "x.jpg"))
     assert r.returncode == 2 and "must end in .png or .svg" in r.stderr

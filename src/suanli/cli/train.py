@@ -295,7 +295,7 @@ def plan_cmd(
         args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens or tokens,
                             examples, epochs, seq_len, global_batch, dtype, price, pue, currency)
         run_plan(spec, hardware, args, counts, objective, top, cons,
-                 offload if offload != "none" else None, json_out)
+                 offload if offload != "none" else None, json_out, chart)
         return
     job = _job(spec, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
                carbon, goodput)

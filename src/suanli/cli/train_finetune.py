@@ -114,7 +114,7 @@ def run_estimate(model: str | ModelSpec, hardware: str, a: FinetuneArgs, devices
 
 def run_plan(model: str | ModelSpec, hardware: str, a: FinetuneArgs, counts: list[int],
              objective: str, top: int, constraints: Constraints, offload: str | None,
-             json_out: bool) -> None:
+             json_out: bool, chart: str | None = None) -> None:
     from suanli.cli.common import console, print_json
     from suanli.money import format_money
     from suanli.plan.finetune import search_finetune
@@ -122,6 +122,8 @@ def run_plan(model: str | ModelSpec, hardware: str, a: FinetuneArgs, counts: lis
     job = make_finetune_job(model, hardware, a, 1)
     res = search_finetune(job, counts, objective, constraints, a.currency,
                           offloads=[offload] if offload else None)
+    if chart:
+        console().print(f"chart: {finetune_chart(job, counts, chart, a.currency, offload)}")
     best = [c.item for c in res.choice.feasible[:top]]
     if json_out:
         print_json({"objective": objective, "evaluated": res.evaluated,
@@ -150,3 +152,25 @@ def method_text_of(job: FinetuneJob) -> str:
     if job.method == "full":
         return "full fine-tuning"
     return f"{job.method} rank {job.lora_rank} on {job.targets}"
+
+
+def finetune_chart(job: FinetuneJob, counts: list[int], path: str, currency: str,
+                   offload: str | None) -> Any:
+    """The scaling curve and Pareto front of the fastest fitting plan at each device count."""
+    from suanli.errors import InfeasibleError
+    from suanli.plan.finetune import search_finetune
+    from suanli.report.finetune import plan_text
+    from suanli.report.training_charts import Point, scaling_and_pareto_chart
+
+    pts = []
+    for n in counts:
+        try:
+            best = search_finetune(job, [n], "time",
+                                   offloads=[offload] if offload else None).choice.best
+        except InfeasibleError:
+            continue
+        if best is not None:
+            e = best.item
+            pts.append(Point(n, e.days, e.cost_usd, plan_text(e)))
+    return scaling_and_pareto_chart(pts, path, f"fine-tuning {job.model.name} ({job.method}) "
+                                    f"on {job.accelerator.name}", currency)

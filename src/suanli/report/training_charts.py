@@ -42,7 +42,7 @@ def scaling_and_pareto_chart(points: Sequence[Point], path: str | Path, title: s
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     from suanli.errors import InputError
-    from suanli.money import format_money, from_usd, rates, to_usd
+    from suanli.money import from_usd, rates
 
     p = Path(path)
     if p.suffix.lower() not in (".png", ".svg"):
@@ -51,15 +51,17 @@ def scaling_and_pareto_chart(points: Sequence[Point], path: str | Path, title: s
         raise InputError("no plan to chart: every device count was infeasible")
     pts = sorted(points, key=lambda q: q.devices)
     sym = rates()[currency].symbol or currency
+    # short runs read in hours, long ones in days
+    scale, unit = (24.0, "hours") if max(q.days for q in pts) < 2 else (1.0, "days")
     fig, (left, right) = plt.subplots(1, 2, figsize=(12.0, 5.0))
     n = [q.devices for q in pts]
-    left.plot(n, [q.days for q in pts], "o-", color="tab:blue", label="days")
-    left.set(xscale="log", yscale="log", xlabel="devices", ylabel="days to train",
+    left.plot(n, [q.days * scale for q in pts], "o-", color="tab:blue", label=unit)
+    left.set(xscale="log", yscale="log", xlabel="devices", ylabel=f"{unit} to train",
              title="scaling: time and cost vs devices")
     left.set_xticks(n, labels=[f"{x:,}" for x in n])
     left.xaxis.set_minor_formatter(NullFormatter())
     plain = FuncFormatter(lambda v, _: f"{v:g}")
-    money = FuncFormatter(lambda v, _: format_money(to_usd(v, currency), currency))
+    money = FuncFormatter(lambda v, _: _money_tick(v, sym))
     left.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
     left.yaxis.set_major_formatter(plain)
     left.yaxis.set_minor_formatter(NullFormatter())
@@ -73,14 +75,15 @@ def scaling_and_pareto_chart(points: Sequence[Point], path: str | Path, title: s
         twin.set_ylabel(f"cost ({sym})", color="tab:red")
         twin.yaxis.set_major_formatter(money)
         front = pareto_points(pts)
-        right.scatter([q.days for q in priced],
+        right.scatter([q.days * scale for q in priced],
                       [from_usd(q.cost_usd or 0.0, currency) for q in priced], color="0.7")
-        right.plot([q.days for q in front], [from_usd(q.cost_usd or 0.0, currency)
+        right.plot([q.days * scale for q in front], [from_usd(q.cost_usd or 0.0, currency)
                                              for q in front], "o-", color="tab:green")
         for q in front:
-            right.annotate(f"{q.devices:,}", (q.days, from_usd(q.cost_usd or 0.0, currency)),
+            right.annotate(f"{q.devices:,}", (q.days * scale,
+                                              from_usd(q.cost_usd or 0.0, currency)),
                            textcoords="offset points", xytext=(4, 4), fontsize=8)
-        right.set(xscale="log", xlabel="days to train", ylabel=f"cost ({sym})",
+        right.set(xscale="log", xlabel=f"{unit} to train", ylabel=f"cost ({sym})",
                   title="Pareto front: time vs cost (labels: devices)")
         right.xaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         right.xaxis.set_major_formatter(plain)
@@ -96,3 +99,11 @@ def scaling_and_pareto_chart(points: Sequence[Point], path: str | Path, title: s
     fig.savefig(p, dpi=130)
     plt.close(fig)
     return p
+
+
+def _money_tick(value: float, sym: str) -> str:
+    """Axis ticks keep four significant digits (a Pareto front can span a few percent)."""
+    for scale, suffix in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{sym}{value / scale:.4g}{suffix}"
+    return f"{sym}{value:.4g}"
