@@ -87,10 +87,28 @@ def test_parse_price(text: str | int, value: float) -> None:
     assert parse_price(text) == pytest.approx(value)
 
 
-@pytest.mark.parametrize("text", ["", "$", "2.5/week", "two dollars", "€2.5/h"])
+@pytest.mark.parametrize("text", ["", "$", "2.5/week", "two dollars", "¥"])
 def test_parse_price_errors(text: str) -> None:
     with pytest.raises(InputError, match=r"as a price; write it like '\$2.5/h'"):
         parse_price(text)
+
+
+@pytest.mark.parametrize(("text", "code"), [
+    ("¥15/h", "CNY"), ("CNY 15/h", "CNY"), ("15 cny/h", "CNY"), ("15 yuan/h", "CNY"),
+    ("RMB15/h", "CNY"), ("€2/h", "EUR"), ("2 EUR/hour", "EUR"), ("$2.5/h", "USD"),
+])
+def test_parse_price_in_other_currencies_converts_at_the_catalog_rate(text: str,
+                                                                       code: str) -> None:
+    from suanli.money import parse_money, rates
+
+    money = parse_money(text)
+    assert money.currency == code
+    assert parse_price(text) == pytest.approx(money.amount * rates()[code].usd_per_unit)
+
+
+def test_unknown_currency_names_the_known_ones() -> None:
+    with pytest.raises(InputError, match="unknown currency '£'; use one of USD, CNY, EUR"):
+        parse_price("£3/h")
 
 
 @pytest.mark.parametrize(("text", "seconds"), [

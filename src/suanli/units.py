@@ -87,16 +87,16 @@ def parse_bytes(text: str | float | int) -> float:
 
 
 def parse_price(text: str | float | int) -> float:
-    """A price per device-hour: ``"$2.5/h"``, ``"2.5"``, ``"$60/day"`` -> 2.5 USD per hour."""
+    """A price per device-hour in US dollars: ``"$2.5/h"``, ``"2.5"``, ``"$60/day"`` -> 2.5.
+
+    Other currencies are converted at the dated catalog rate (``suanli.money``):
+    ``"¥15/h"``, ``"CNY 15/h"``, ``"€2/h"``."""
     if isinstance(text, int | float):
         return _finite(float(text), "a price", text)
-    s = str(text).strip().replace(" ", "").replace(",", "").lower()
-    m = re.fullmatch(r"\$?" + _NUM + r"(?:usd)?(?:/(h|hr|hour|d|day|mo|month))?", s)
-    if not m:
-        raise _fail("a price", str(text), "'$2.5/h', '2.5' or '$60/day'")
-    per = {None: 1.0, "h": 1.0, "hr": 1.0, "hour": 1.0, "d": 24.0, "day": 24.0,
-           "mo": 730.0, "month": 730.0}[m.group(2)]
-    return _finite(float(m.group(1)) / per, "a price", text)
+    from suanli.money import parse_money, to_usd
+
+    money = parse_money(str(text))
+    return to_usd(money.amount, money.currency)
 
 
 SECONDS_PER_YEAR = 365.25 * SECONDS_PER_DAY

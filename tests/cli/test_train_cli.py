@@ -108,3 +108,168 @@ def test_demo_runs():
     r = suanli("demo")
     assert r.returncode == 0, r.stderr
     assert "GPT-3 175B" in r.stdout and "step time breakdown" in r.stdout
+
+
+# --- fine-tuning, currencies, what-if models, constraints (issue 11) -------------------------
+
+def run_json(*args: str) -> dict:
+    """Run a command with --json; it must succeed."""
+    r = suanli(*args, "--json")
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+def test_lora_7b_on_one_24gb_card_is_answered_by_one_command():
+    out = run_json("train", "estimate", "--model", "llama2-7b", "--hardware", "rtx4090",
+                   "--method", "lora", "--examples", "10k", "--seq-len", "2048")
+    assert out["fits"] and out["memory_per_device_gb"] < 24
+    assert sum(out["memory_gb"].values()) == pytest.approx(out["memory_per_device_gb"])
+    assert sum(out["time_s"].values()) == pytest.approx(out["step_time_s"])
+    assert out["dataset_tokens"] == 10_000 * 2048
+    assert 0.5 < out["total_hours"] < 20  # 20M tokens at ~1-10k tokens/s
+    from suanli.money import to_usd
+
+    # costed at the public price list row (AutoDL, in yuan), and says so
+    assert out["cost_usd"] == pytest.approx(out["device_hours"] * to_usd(1.98, "CNY"))
+    assert "AutoDL" in out["price"] and "prices.csv" in out["price"]
+    table = suanli("train", "estimate", "--model", "llama2-7b", "--hardware", "rtx4090",
+                   "--method", "lora", "--examples", "10k")
+    assert table.returncode == 0, table.stderr
+    assert "fits" in table.stdout and "time per epoch" in table.stdout
+
+
+def test_full_fine_tuning_of_7b_on_24gb_needs_offload():
+    plans = run_json("train", "plan", "--model", "llama2-7b", "--hardware", "rtx4090",
+                     "--method", "full", "--dataset-tokens", "10M", "--devices", "1")["plans"]
+    assert plans and all(p["plan"]["offload"] != "none" for p in plans)
+    assert all(p["host_memory_gb"] + p["nvme_gb"] > 50 for p in plans)  # 16 B x 6.7B offloaded
+
+
+def test_yuan_price_and_cny_output():
+    out = run_json("train", "estimate", "--model", "llama3-70b", "--hardware", "hgx-h800",
+                   "--tokens", "1T", "--tp", "8", "--pp", "4", "--dp", "4", "--price", "¥15/h",
+                   "--currency", "CNY")
+    assert out["currency"] == "CNY"
+    assert out["cost"] == pytest.approx(out["device_hours"] * 15.0, rel=1e-9)
+    assert out["price"] == "your --price ¥15/h"
+    table = suanli("train", "estimate", "--model", "llama3-70b", "--hardware", "hgx-h800",
+                   "--tokens", "1T", "--tp", "8", "--pp", "4", "--dp", "4", "--price",
+                   "CNY 15/h", "--currency", "CNY")
+    assert table.returncode == 0, table.stderr
+    assert "¥" in table.stdout and "1 CNY = $" in table.stdout
+
+
+def test_tpu_v4_plans_show_a_cost_and_its_source():
+    best = run_json("train", "plan", "--model", "llama2-7b", "--hardware", "tpu-v4-pod",
+                    "--tokens", "100B", "--devices", "64", "--top", "1")["plans"][0]
+    assert best["cost_usd"] == pytest.approx(best["device_hours"] * 3.22)
+    assert "Google Cloud" in best["price"]
+
+
+def test_cost_objective_with_a_deadline_is_not_the_fewest_devices():
+    base = ["train", "plan", "--model", "gpt3-175b", "--hardware", "a100", "--objective",
+            "cost"]
+    free = run_json(*base, "--devices", "64-2048")
+    assert free["plans"][0]["days"] > 30  # the cheapest plan alone misses the deadline
+    assert run_json(*base, "--max-days", "30")["constrained"]["best"]["days"] <= 30
+    binding = run_json(*base, "--max-days", "30", "--budget", "$1M")["constrained"]["binding"]
+    assert any(line.startswith("the budget binds") for line in binding)
+
+
+def test_constrained_table_says_what_binds():
+    r = suanli("train", "plan", "--model", "gpt3-175b", "--hardware", "a100", "--max-days",
+               "5", "--max-devices", "1024")
+    assert r.returncode == 0, r.stderr
+    assert "no plan meets the constraints" in r.stdout and "the deadline binds" in r.stdout
+    assert "ranked by time" in r.stdout
+
+
+def test_what_if_model_by_size_and_by_shape():
+    out = run_json("train", "estimate", "--params", "500B", "--hardware", "dgx-h100",
+                   "--tokens", "1T", "--tp", "8", "--pp", "16", "--dp", "8")
+    assert out["model"].startswith("whatif-") and out["total_flops"] > 2.9e24  # ~6 x 500B x 1T
+    moe = run_json("train", "plan", "--layers", "32", "--hidden", "4096", "--ffn", "14336",
+                   "--vocab", "32000", "--experts", "8",
+                   "--top-k", "2", "--hardware", "h100", "--tokens", "100B", "--devices", "64",
+                   "--top", "1")
+    assert moe["plans"][0]["model"].startswith("whatif-46.")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--model", "llama2-7b", "--params", "7B"], "give one of --model, --params"),
+    (["--layers", "32"], "needs at least --layers and --hidden"),
+    (["--model", "llama2-7b", "--method", "dora", "--examples", "1k"], "--method must be one"),
+    (["--model", "llama2-7b", "--method", "lora"], "say how much data"),
+    (["--model", "llama2-7b", "--method", "lora", "--examples", "1k", "--tp", "2"],
+     "fine-tuning runs data parallel"),
+    (["--model", "llama2-7b", "--price", "£3/h"], "unknown currency"),
+    (["--model", "llama2-7b", "--currency", "XYZ", "--method", "lora", "--examples", "1k"],
+     "unknown currency"),
+])
+def test_fine_tune_and_what_if_errors_exit_2(args, message):
+    r = suanli("train", "estimate", "--hardware", "rtx4090", *args)
+    assert r.returncode == 2, (r.stdout, r.stderr)
+    assert message in r.stderr and "Traceback" not in r.stderr
+
+
+def test_compare_gives_the_best_plan_per_group_side_by_side():
+    out = run_json("train", "compare", "--model", "llama2-7b", "--hardware", "a100,h100",
+                   "--devices", "8,64", "--tokens", "100B")
+    rows = out["rows"]
+    assert [(r["hardware"], r["devices"]) for r in rows] == [
+        ("a100", 8), ("a100", 64), ("h100", 8), ("h100", 64)]
+    by = {(r["hardware"], r["devices"]): r for r in rows}
+    assert by[("h100", 64)]["days"] < by[("h100", 8)]["days"]  # more devices, less time
+    assert by[("h100", 8)]["days"] < by[("a100", 8)]["days"]  # faster chip, less time
+    # each row is its group's best: the same as `train plan` at that count
+    single = run_json("train", "plan", "--model", "llama2-7b", "--hardware", "h100",
+                      "--devices", "64", "--tokens", "100B", "--top", "1")
+    assert by[("h100", 64)]["days"] == pytest.approx(single["plans"][0]["days"])
+
+
+def test_compare_fine_tuning_methods_as_csv():
+    import csv
+    import io
+
+    r = suanli("train", "compare", "--model", "llama2-7b", "--hardware", "rtx4090,a100",
+               "--devices", "1", "--method", "lora,qlora", "--examples", "5k", "--csv",
+               "--currency", "CNY")
+    assert r.returncode == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert {(x["hardware"], x["method"]) for x in rows} == {
+        ("rtx4090", "lora"), ("rtx4090", "qlora"), ("a100", "lora"), ("a100", "qlora")}
+    assert all(x["currency"] == "CNY" and float(x["cost"]) > 0 for x in rows)
+    assert all(float(x["memory_gb"]) < 24 for x in rows if x["hardware"] == "rtx4090")
+
+
+def test_plan_chart_is_written(tmp_path):
+    path = tmp_path / "scaling.png"
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "a100", "--tokens",
+               "100B", "--devices", "8-64", "--chart", str(path))
+    assert r.returncode == 0, r.stderr
+    assert path.stat().st_size > 10_000 and path.read_bytes()[:4] == b"\x89PNG"
+    ft = tmp_path / "finetune.svg"
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "rtx4090", "--method",
+               "qlora", "--examples", "1k", "--devices", "1-4", "--chart", str(ft))
+    assert r.returncode == 0, r.stderr
+    assert ft.read_text(encoding="utf-8").lstrip().startswith("<?xml")
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "a100", "--tokens",
+               "100B", "--devices", "8", "--chart", str(tmp_path / "x.jpg"))
+    assert r.returncode == 2 and "must end in .png or .svg" in r.stderr
+
+
+def test_plan_says_what_it_optimizes_and_which_price():
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "rtx4090", "--tokens",
+               "10B", "--devices", "8", "--top", "1")
+    assert r.returncode == 0, r.stderr
+    assert "ranked by time (fastest first" in r.stdout
+    assert "priced at AutoDL" in r.stdout
+
+
+def test_compare_across_precisions_says_which_chip_lacks_one():
+    rows = run_json("train", "compare", "--model", "llama2-7b", "--hardware", "a100,h100",
+                    "--dtype", "bf16,fp8", "--devices", "64", "--tokens", "100B")["rows"]
+    by = {(r["hardware"], r["dtype"]): r for r in rows}
+    a100_fp8 = by[("a100", "fp8")]
+    assert a100_fp8["note"] == "no dense fp8 peak" and a100_fp8["days"] is None
+    assert by[("h100", "fp8")]["days"] < by[("h100", "bf16")]["days"]  # FP8 GEMMs are faster

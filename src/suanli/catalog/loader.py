@@ -1,7 +1,8 @@
 """Load and validate catalog files: built-in data plus user directories.
 
 Built-in files live in ``suanli/catalog/data``. Users add their own files of the same names
-(``accelerators*.csv``, ``systems*.csv``, ``models*.yaml``) in a directory given by
+(``accelerators*.csv``, ``systems*.csv``, ``hosts*.csv``, ``models*.yaml``, ``prices*.csv``,
+``fx*.csv``) in a directory given by
 ``--catalog DIR`` or the ``SUANLI_CATALOG`` environment variable (``:``-separated for several);
 a user row with the same id replaces the built-in one. Every bad row raises
 :class:`~suanli.errors.CatalogError` naming the file, row and field.
@@ -18,7 +19,14 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from suanli.catalog.schema import Accelerator, ModelSpec, System
+from suanli.catalog.schema import (
+    Accelerator,
+    ExchangeRate,
+    HostSide,
+    ModelSpec,
+    PriceRow,
+    System,
+)
 from suanli.errors import CatalogError, NotFoundError
 
 DATA_DIR = Path(__file__).parent / "data"
@@ -167,11 +175,26 @@ def _norm(name: str) -> str:
     return "".join(ch for ch in name.lower() if ch.isalnum() or ch == ".")
 
 
+def _join_hosts(systems: dict[str, System], dirs: tuple[Path, ...]) -> dict[str, System]:
+    """Fill each system's host-side fields from ``hosts*.csv`` (a cell left blank there keeps
+    whatever the systems file says)."""
+    out = dict(systems)
+    for path in _files("hosts*.csv", dirs):
+        for line, raw in read_csv_rows(path):
+            host = _validate(HostSide, raw, path, line)
+            if host.system not in out:
+                raise CatalogError(f"unknown system '{host.system}' (not in systems*.csv)",
+                                   file=str(path), row=line, field="system")
+            fields = host.model_dump(exclude={"system", "source"}, exclude_none=True)
+            out[host.system] = out[host.system].model_copy(update=fields)
+    return out
+
+
 @cache
 def _load(dirs: tuple[Path, ...]) -> Catalog:
     return Catalog(
         accelerators=_load_csv(Accelerator, "accelerators*.csv", dirs),
-        systems=_load_csv(System, "systems*.csv", dirs),
+        systems=_join_hosts(_load_csv(System, "systems*.csv", dirs), dirs),
         models=_load_models(dirs),
     )
 
@@ -185,3 +208,28 @@ def load_catalog(extra_dirs: Iterable[str | Path] = ()) -> Catalog:
             raise CatalogError(f"catalog directory '{d}' does not exist")
         dirs.append(p)
     return _load(tuple(dirs))
+
+
+def _load_rows(cls: type[T], pattern: str, dirs: tuple[Path, ...]) -> list[T]:
+    return [_validate(cls, raw, path, line) for path in _files(pattern, dirs)
+            for line, raw in read_csv_rows(path)]
+
+
+@cache
+def _prices(dirs: tuple[Path, ...]) -> tuple[PriceRow, ...]:
+    return tuple(_load_rows(PriceRow, "prices*.csv", dirs))
+
+
+@cache
+def _rates(dirs: tuple[Path, ...]) -> dict[str, ExchangeRate]:
+    return {r.currency: r for r in _load_rows(ExchangeRate, "fx*.csv", dirs)}  # later rows win
+
+
+def load_prices() -> tuple[PriceRow, ...]:
+    """Public rental prices (``prices*.csv``: built in, then ``SUANLI_CATALOG`` dirs)."""
+    return _prices(user_dirs())
+
+
+def load_rates() -> dict[str, ExchangeRate]:
+    """Exchange rates by ISO code (``fx*.csv``: built in, then ``SUANLI_CATALOG`` dirs)."""
+    return _rates(user_dirs())

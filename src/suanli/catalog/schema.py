@@ -94,6 +94,15 @@ class System(_Frozen):
     price_usd_per_device_hour: float | None = Field(default=None, gt=0)
     aliases: str = ""
     source: str = Field(min_length=1)
+    # Host side, for CPU/NVMe offload (ZeRO-Offload/Infinity), usually joined from hosts.csv;
+    # blank = offload not modelled.
+    pcie_gbs: float | None = Field(default=None, gt=0, description="host<->device PCIe per "
+                                   "device, GB/s, one direction (Gen4 x16 ~32, Gen5 x16 ~64)")
+    host_memory_gb: float | None = Field(default=None, gt=0, description="CPU RAM per node, GB")
+    host_memory_bw_gbs: float | None = Field(default=None, gt=0,
+                                             description="CPU RAM bandwidth per node, GB/s")
+    nvme_gbs: float | None = Field(default=None, gt=0, description="local NVMe bandwidth per "
+                                   "node, GB/s (all drives together; for ZeRO-Infinity)")
 
 
 class MoE(_Frozen):
@@ -183,3 +192,44 @@ class ModelSpec(_Frozen):
         if self.n_kv_heads == 1:
             return "MQA"
         return "GQA" if self.n_kv_heads < self.heads else "MHA"
+
+
+class ExchangeRate(_Frozen):
+    """US dollars per one unit of ``currency`` on ``date`` (``catalog/data/fx.csv``)."""
+
+    currency: str = Field(min_length=3, max_length=3, description="ISO 4217 code, e.g. CNY")
+    usd_per_unit: float = Field(gt=0)
+    date: str = ""
+    symbol: str = ""
+    aliases: str = ""
+    source: str = Field(min_length=1)
+
+    @field_validator("currency")
+    @classmethod
+    def _upper(cls, v: str) -> str:
+        return v.upper()
+
+
+class PriceRow(_Frozen):
+    """One public rental price per device-hour (``catalog/data/prices.csv``)."""
+
+    accelerator: str = Field(min_length=1)
+    provider: str = Field(min_length=1)
+    region: str = ""
+    price: float = Field(gt=0, description="per device-hour, in ``currency``")
+    currency: str = Field(min_length=3, max_length=3)
+    kind: Literal["on-demand", "spot", "reserved", "marketplace"] = "on-demand"
+    date: str = Field(min_length=4, description="when the price was listed (YYYY[-MM[-DD]])")
+    quality: Literal["published", "snapshot", "recalled"]
+    source: str = Field(min_length=1)
+
+
+class HostSide(_Frozen):
+    """The host side of a system (``catalog/data/hosts.csv``), joined to it by id."""
+
+    system: str = Field(min_length=1)
+    pcie_gbs: float | None = Field(default=None, gt=0)
+    host_memory_gb: float | None = Field(default=None, gt=0)
+    host_memory_bw_gbs: float | None = Field(default=None, gt=0)
+    nvme_gbs: float | None = Field(default=None, gt=0)
+    source: str = Field(min_length=1)

@@ -6,22 +6,49 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from suanli.cli.train_options import (
+    Budget,
+    Currency,
+    DatasetTokens,
+    Epochs,
+    Examples,
+    Experts,
+    Ffn,
+    Heads,
+    Hidden,
+    KvHeads,
+    Layers,
+    LoraRank,
+    LoraTargets,
+    MaxDays,
+    MaxDevices,
+    Method,
+    Offload,
+    Params,
+    Shape,
+    TopK,
+    Vocab,
+)
+
 if TYPE_CHECKING:
+    from suanli.catalog.schema import ModelSpec
     from suanli.perf.training import Estimate, TrainingJob
+    from suanli.plan.constraints import Constraints
 
 app = typer.Typer(help="Training compute: estimate one plan, search plans.", no_args_is_help=True)
 
-Model = Annotated[str, typer.Option("--model", "-m", help="catalog id/name, or a HF config.json")]
+Model = Annotated[str | None, typer.Option(
+    "--model", "-m", help="catalog id/name, or a HF config.json (or --params / a shape)")]
 Hardware = Annotated[str, typer.Option("--hardware", "-H",
                                        help="system or accelerator, e.g. dgx-h100, A100")]
-Tokens = Annotated[str, typer.Option(help="training tokens, e.g. 300B, 2T")]
+Tokens = Annotated[str | None, typer.Option(help="training tokens, e.g. 300B, 2T (default 300B)")]
 SeqLen = Annotated[str | None, typer.Option("--seq-len", help="sequence length (default: the "
                                                               "model's context, at most 4096)")]
 GlobalBatch = Annotated[str | None, typer.Option(
     "--global-batch", help="sequences per step (default ~4M tokens), e.g. 1536")]
 Dtype = Annotated[str, typer.Option(help="matmul precision: bf16, fp16, fp8, tf32")]
-Price = Annotated[str | None, typer.Option(help="price per device-hour, e.g. '$2.5/h' "
-                                                "(default: catalog example price)")]
+Price = Annotated[str | None, typer.Option(help="price per device-hour, e.g. '$2.5/h', '¥15/h', "
+                                                "'€2/h' (default: the catalog's price)")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 Flash = Annotated[bool, typer.Option("--flash/--no-flash", help="fused (Flash) attention")]
 Pue = Annotated[float, typer.Option(help="data-centre PUE applied to energy")]
@@ -30,9 +57,9 @@ Goodput = Annotated[float, typer.Option(help="share of wall time spent on useful
                                              "(real runs: ~0.9)")]
 
 
-def _job(model: str, hardware: str, tokens: str, seq_len: str | None, global_batch: str | None,
-         dtype: str, price: str | None, flash: bool, pue: float, carbon: float | None,
-         goodput: float) -> TrainingJob:
+def _job(model: str | ModelSpec, hardware: str, tokens: str | None, seq_len: str | None,
+         global_batch: str | None, dtype: str, price: str | None, flash: bool, pue: float,
+         carbon: float | None, goodput: float) -> TrainingJob:
     from dataclasses import replace
 
     from suanli.cli.common import require_positive
@@ -40,7 +67,7 @@ def _job(model: str, hardware: str, tokens: str, seq_len: str | None, global_bat
     from suanli.plan.api import make_job
     from suanli.units import parse_count, parse_int, parse_price
 
-    n_tokens = parse_count(tokens, what="--tokens")
+    n_tokens = parse_count(tokens or "300B", what="--tokens")
     require_positive(n_tokens, "--tokens")
     seq = parse_int(seq_len, what="--seq-len") if seq_len else None
     require_positive(seq, "--seq-len")
@@ -56,14 +83,41 @@ def _job(model: str, hardware: str, tokens: str, seq_len: str | None, global_bat
                    price_usd_per_device_hour=usd, pue=pue, carbon_g_per_kwh=carbon,
                    goodput=goodput, global_batch=gb)
     job.accelerator.peak_flops(dtype)  # fails early with the dtypes this part has
-    return replace(job, flash_attention=flash)
+    if usd is None:  # no catalog USD price: a public price list row, if any (prices.csv)
+        from suanli.money import price_for
+
+        choice = price_for(job.system, job.accelerator)
+        usd = choice.usd_per_hour if choice else None
+    return replace(job, flash_attention=flash, price_usd_per_device_hour=usd)
 
 
-def estimate_json(est: Estimate) -> dict[str, Any]:
+def price_line(job: TrainingJob, price: str | None, cost_usd: float | None,
+               currency: str) -> str:
+    """Which price the cost uses, and the cost in ``currency`` (said under every plan)."""
+    from suanli.money import format_money, price_for, rate_note
+
+    choice = price_for(job.system, job.accelerator,
+                       job.price_usd_per_device_hour if price else None, price)
+    if choice is None:
+        return "no price is known for this hardware: give --price (e.g. '$2/h' or '¥15/h')"
+    line = f"priced at {choice.label}"
+    if currency.upper() != "USD" and cost_usd is not None:
+        line += f"; cost {format_money(cost_usd, currency)} ({rate_note(currency)})"
+    return line
+
+
+def estimate_json(est: Estimate, currency: str = "USD",
+                  price: str | None = None) -> dict[str, Any]:
     """The documented JSON object of one estimate (see docs/cli.md)."""
     from dataclasses import asdict
 
+    from suanli.money import currency_code, from_usd, price_for
+
+    choice = price_for(est.job.system, est.job.accelerator,
+                       est.job.price_usd_per_device_hour if price else None, price)
     return {
+        "currency": currency_code(currency), "price": choice.label if choice else None,
+        "cost": None if est.cost_usd is None else from_usd(est.cost_usd, currency),
         "model": est.job.model.id, "hardware": est.job.system.id,
         "accelerator": est.job.accelerator.id, "devices": est.plan.devices,
         "plan": asdict(est.plan), "tokens": est.job.tokens, "seq_len": est.job.seq_len,
@@ -81,7 +135,7 @@ def estimate_json(est: Estimate) -> dict[str, Any]:
 
 @app.command("estimate")
 def estimate_cmd(
-    model: Model, hardware: Hardware, tokens: Tokens = "300B",
+    hardware: Hardware, model: Model = None, tokens: Tokens = None,
     devices: Annotated[int | None, typer.Option(help="device count (default tp*pp*dp*cp)")] = None,
     tp: Annotated[int, typer.Option(help="tensor parallel degree")] = 1,
     pp: Annotated[int, typer.Option(help="pipeline parallel degree")] = 1,
@@ -95,9 +149,17 @@ def estimate_cmd(
     sp: Annotated[bool, typer.Option("--sp/--no-sp", help="sequence parallel")] = True,
     seq_len: SeqLen = None, global_batch: GlobalBatch = None, dtype: Dtype = "bf16",
     price: Price = None, flash: Flash = True, pue: Pue = 1.0, carbon: Carbon = None,
-    goodput: Goodput = 1.0, json_out: Json = False,
+    goodput: Goodput = 1.0, json_out: Json = False, currency: Currency = "USD",
+    method: Method = None, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all",
+    dataset_tokens: DatasetTokens = None, examples: Examples = None, epochs: Epochs = 1.0,
+    offload: Offload = "none", params: Params = None, layers: Layers = None,
+    hidden: Hidden = None, heads: Heads = None, kv_heads: KvHeads = None, ffn: Ffn = None,
+    vocab: Vocab = None, experts: Experts = None, top_k: TopK = None,
 ) -> None:
-    """Estimate one parallel plan: FLOPs, memory, step time, MFU, days, cost, energy."""
+    """Estimate one parallel plan: FLOPs, memory, step time, MFU, days, cost, energy.
+
+    With --method full|lora|qlora (or --dataset-tokens / --examples / --offload) it estimates a
+    fine-tuning run instead: memory by term, time and cost per epoch."""
     from suanli.cli.common import print_json, require_positive
     from suanli.errors import InputError
     from suanli.perf.training import Plan, estimate
@@ -110,6 +172,22 @@ def estimate_cmd(
         raise InputError(f"--zero must be 0, 1, 2 or 3, got {zero}")
     if recompute not in ("none", "selective", "full"):
         raise InputError(f"--recompute must be none, selective or full, got '{recompute}'")
+    from suanli.cli.train_options import is_finetune, resolve_model
+
+    spec = resolve_model(model, Shape(params, layers, hidden, heads, kv_heads, ffn, vocab,
+                                      experts, top_k))
+    if is_finetune(method, dataset_tokens, examples, offload):
+        from suanli.cli.train_finetune import FinetuneArgs, run_estimate
+
+        if max(tp, pp, ep, cp, interleave) > 1:
+            raise InputError("fine-tuning runs data parallel over --devices (sharded with "
+                             "--zero 3); drop --tp/--pp/--ep/--cp/--interleave")
+
+        args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens or tokens,
+                            examples, epochs, seq_len, global_batch, dtype, price, pue, currency)
+        run_estimate(spec, hardware, args, devices or dp or 1, micro_batch, recompute, zero,
+                     offload, json_out)
+        return
     if dp is None:
         n = devices or tp * pp * cp
         if n % (tp * pp * cp):
@@ -118,17 +196,19 @@ def estimate_cmd(
     elif devices is not None and devices != tp * pp * dp * cp:
         raise InputError(f"--devices {devices} != tp x pp x dp x cp = {tp * pp * dp * cp}; "
                          "drop --devices or fix the degrees")
-    job = _job(model, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
+    job = _job(spec, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
                carbon, goodput)
     plan = Plan(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, micro_batch=micro_batch,
                 interleave=interleave, zero=zero, recompute=recompute, sp=sp and tp > 1)
     est = estimate(job, plan)
     if json_out:
-        print_json(estimate_json(est))
+        print_json(estimate_json(est, currency, price))
         return
+    from suanli.cli.common import console
     from suanli.report.training import print_estimate
 
     print_estimate(est)
+    console().print(f"[dim]{price_line(job, price, est.cost_usd, currency)}[/]")
 
 
 def parse_devices(text: str) -> list[int]:
@@ -156,10 +236,12 @@ def parse_devices(text: str) -> list[int]:
 
 @app.command("plan")
 def plan_cmd(
-    model: Model, hardware: Hardware, tokens: Tokens = "300B",
-    devices: Annotated[str, typer.Option(help="a count, a list '256,512' or a range '64-1024'")]
-    = "1024",
-    objective: Annotated[str, typer.Option(help="rank by: time | cost")] = "time",
+    hardware: Hardware, model: Model = None, tokens: Tokens = None,
+    devices: Annotated[str | None, typer.Option(
+        help="a count, a list '256,512' or a range '64-1024' (default 1024; fine-tuning 1-8; "
+             "with constraints 8 up to 4x --max-devices)")] = None,
+    objective: Annotated[str, typer.Option(
+        help="rank by: time (fastest first) | cost (cheapest first)")] = "time",
     top: Annotated[int, typer.Option(help="how many plans to show")] = 10,
     tp: Annotated[int | None, typer.Option(help="fix tensor parallel")] = None,
     pp: Annotated[int | None, typer.Option(help="fix pipeline parallel")] = None,
@@ -169,22 +251,53 @@ def plan_cmd(
     recompute: Annotated[str | None, typer.Option(help="fix: none | selective | full")] = None,
     seq_len: SeqLen = None, global_batch: GlobalBatch = None, dtype: Dtype = "bf16",
     price: Price = None, flash: Flash = True, pue: Pue = 1.0, carbon: Carbon = None,
-    goodput: Goodput = 1.0, json_out: Json = False,
+    goodput: Goodput = 1.0, json_out: Json = False, currency: Currency = "USD",
+    max_days: MaxDays = None, budget: Budget = None, max_devices: MaxDevices = None,
+    method: Method = None, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all",
+    dataset_tokens: DatasetTokens = None, examples: Examples = None, epochs: Epochs = 1.0,
+    offload: Offload = "none", params: Params = None, layers: Layers = None,
+    hidden: Hidden = None, heads: Heads = None, kv_heads: KvHeads = None, ffn: Ffn = None,
+    vocab: Vocab = None, experts: Experts = None, top_k: TopK = None,
+    chart: Annotated[str | None, typer.Option(
+        "--chart", help="write the scaling curve and the time-vs-cost Pareto front (.png/.svg)")]
+    = None,
 ) -> None:
-    """Search every valid plan; show the best ones and the Pareto front (devices, time, cost)."""
+    """Search every valid plan; show the best ones and the Pareto front (devices, time, cost).
+
+    --max-days / --budget / --max-devices: the best plan (by --objective) that meets them all,
+    or which constraint binds and by how much."""
     from suanli.cli.common import print_json, require_positive
+    from suanli.cli.train_options import is_finetune, resolve_model
     from suanli.errors import InputError
+    from suanli.money import parse_amount
+    from suanli.plan.constraints import Constraints
     from suanli.plan.search import SearchSpace, search
 
     for flag, val in (("--top", top), ("--tp", tp), ("--pp", pp), ("--dp", dp),
-                      ("--micro-batch", micro_batch)):
+                      ("--micro-batch", micro_batch), ("--max-days", max_days),
+                      ("--max-devices", max_devices)):
         require_positive(val, flag)
     if zero is not None and zero not in (0, 1, 2, 3):
         raise InputError(f"--zero must be 0, 1, 2 or 3, got {zero}")
     if recompute is not None and recompute not in ("none", "selective", "full"):
         raise InputError(f"--recompute must be none, selective or full, got '{recompute}'")
-    counts = parse_devices(devices)
-    job = _job(model, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
+    if objective not in ("time", "cost"):
+        raise InputError(f"--objective must be time or cost, got '{objective}'")
+    cons = Constraints(max_days=max_days, budget_usd=parse_amount(budget) if budget else None,
+                       max_devices=max_devices)
+    spec = resolve_model(model, Shape(params, layers, hidden, heads, kv_heads, ffn, vocab,
+                                      experts, top_k))
+    finetune = is_finetune(method, dataset_tokens, examples, offload)
+    counts = parse_devices(devices or default_devices(cons, finetune))
+    if finetune:
+        from suanli.cli.train_finetune import FinetuneArgs, run_plan
+
+        args = FinetuneArgs(method or "full", lora_rank, lora_targets, dataset_tokens or tokens,
+                            examples, epochs, seq_len, global_batch, dtype, price, pue, currency)
+        run_plan(spec, hardware, args, counts, objective, top, cons,
+                 offload if offload != "none" else None, json_out, chart)
+        return
+    job = _job(spec, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
                carbon, goodput)
     base = SearchSpace()
     space = SearchSpace(
@@ -194,9 +307,18 @@ def plan_cmd(
         recompute=[recompute] if recompute else base.recompute)
     if json_out:
         res = search(job, counts, space, objective=objective, top=top)
-        print_json({"objective": objective, "evaluated": res.evaluated, "valid": res.valid,
-                    "fitting": res.fitting, "plans": [estimate_json(e) for e in res.best],
-                    "pareto": [estimate_json(e) for e in res.pareto]})
+        out = {"objective": objective, "evaluated": res.evaluated, "valid": res.valid,
+               "fitting": res.fitting,
+               "plans": [estimate_json(e, currency, price) for e in res.best],
+               "pareto": [estimate_json(e, currency, price) for e in res.pareto]}
+        if cons.any:
+            from suanli.cli.train_constrained import constrained
+
+            choice = constrained(res, cons, objective, currency)
+            out["constrained"] = {
+                "best": estimate_json(choice.best.item, currency, price) if choice.best
+                else None, "binding": choice.binding}
+        print_json(out)
         return
     from rich.progress import Progress
 
@@ -204,6 +326,31 @@ def plan_cmd(
         task = bar.add_task(f"searching plans for {job.model.name}", total=None)
         res = search(job, counts, space, objective=objective, top=top,
                      progress=lambda done, total: bar.update(task, total=total, completed=done))
+    from suanli.cli.common import console
     from suanli.report.training import print_search
 
-    print_search(res)
+    if cons.any:
+        from suanli.cli.train_constrained import print_constrained
+
+        print_constrained(res, cons, objective, currency)
+    else:
+        print_search(res)
+    if chart:
+        from suanli.cli.train_compare import write_chart
+
+        console().print(f"chart: {write_chart(job, counts, chart, currency, space)}")
+    order = "cheapest" if objective == "cost" else "fastest"
+    console().print(f"[dim]ranked by {objective} ({order} first; --objective time|cost); "
+                    f"{price_line(job, price, res.best[0].cost_usd, currency)}[/]")
+
+
+def default_devices(cons: Constraints, finetune: bool) -> str:
+    """Device counts to search when --devices is not given."""
+    if cons.max_devices is not None:
+        return f"1-{4 * cons.max_devices}" if finetune else f"8-{4 * cons.max_devices}"
+    if finetune:
+        return "1-8"
+    return "8-16384" if cons.any else "1024"
+
+
+from suanli.cli import train_compare as _train_compare  # noqa: E402,F401  registers "train compare"
