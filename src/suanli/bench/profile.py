@@ -84,6 +84,23 @@ class DeviceProfile(BaseModel):
         o = self.step_overhead.get(phase)
         return 0.0 if o is None else o["fixed"] + layers * o["per_layer"]
 
+    def to_accelerator_row(self, acc_id: str, memory_gb: float) -> dict[str, str]:
+        """This machine as a catalog accelerator row (``accelerators*.csv``), its peaks the
+        best *measured* rates, so a measured CPU (or GPU) site plans like any catalog part."""
+        rows = {d: max(2.0 * m * n * k / s for m, n, k, s in r) for d, r in self.gemm.items()}
+        name = str(self.hardware.get("name", acc_id))
+        return {
+            "id": acc_id, "name": f"{name} (measured, {self.hardware.get('threads')} threads)",
+            "vendor": name.split()[0] if name else "unknown", "family": str(
+                self.hardware.get("kind", "cpu")), "memory_gb": f"{memory_gb:.1f}",
+            "memory_bw_gbs": f"{self.memory_bw / 1e9:.2f}",
+            "fp32_tflops": f"{rows.get('fp32', 0) / 1e12:.4f}" if "fp32" in rows else "",
+            "bf16_tflops": f"{rows['bf16'] / 1e12:.4f}" if "bf16" in rows else "",
+            "sparsity_2_4": "false", "scale_up_gbs": f"{(self.copy_gbs or 1.0):.2f}",
+            "scale_up_domain": "1",
+            "source": f"measured by {self.tool} on {self.date} ({self.hardware.get('backend')})",
+        }
+
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({"measured": self.model_dump()}, indent=1), encoding="utf-8")
 

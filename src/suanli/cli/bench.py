@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from suanli.bench.profile import DeviceProfile
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +27,9 @@ def bench(
                                                     "(repeat)")] = None,
     collective: Annotated[bool, typer.Option(help="also time a Gloo all-reduce between two "
                                              "worker processes")] = False,
+    catalog_row: Annotated[Path | None, typer.Option(
+        help="also write this machine as a catalog accelerator (accelerators-*.csv) with its "
+             "measured peaks; load it with --catalog DIR")] = None,
     json_out: Annotated[bool, typer.Option("--json", help="print the profile as JSON")] = False,
 ) -> None:
     """Micro-benchmark this machine: GEMM by dtype and shape, memory bandwidth by working set,
@@ -45,6 +51,8 @@ def bench(
                          progress=lambda msg: status.update(f"measured {msg}..."))
     if out is not None:
         prof.save(out)
+    if catalog_row is not None:
+        _write_row(prof, catalog_row)
     if json_out:
         print_json({"measured": prof})
         return
@@ -64,3 +72,22 @@ def bench(
                   f"({prof.collective['backend']}, {prof.collective['world']} workers)")
     if out is not None:
         con.print(f"wrote {out}")
+
+
+def _write_row(prof: DeviceProfile, path: Path) -> None:
+    import csv
+    import os
+
+    from suanli.catalog.schema import Accelerator
+    from suanli.errors import InputError
+
+    if not path.name.startswith("accelerators") or path.suffix != ".csv":
+        raise InputError(f"--catalog-row {path}: name it accelerators-<site>.csv so the "
+                         "catalog loader reads it")
+    mem_gb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1e9
+    row = prof.to_accelerator_row("local-" + os.uname().nodename.split(".")[0][:24], mem_gb)
+    Accelerator.model_validate({k: v for k, v in row.items() if v != ""})  # fail here, not later
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        w.writeheader()
+        w.writerow(row)
