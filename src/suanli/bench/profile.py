@@ -94,8 +94,8 @@ class DeviceProfile(BaseModel):
             "vendor": name.split()[0] if name else "unknown", "family": str(
                 self.hardware.get("kind", "cpu")), "memory_gb": f"{memory_gb:.1f}",
             "memory_bw_gbs": f"{self.memory_bw / 1e9:.2f}",
-            "fp32_tflops": f"{rows.get('fp32', 0) / 1e12:.4f}" if "fp32" in rows else "",
-            "bf16_tflops": f"{rows['bf16'] / 1e12:.4f}" if "bf16" in rows else "",
+            "fp32_tflops": f"{rows['fp32'] / 1e12:.6g}" if "fp32" in rows else "",
+            "bf16_tflops": f"{rows['bf16'] / 1e12:.6g}" if "bf16" in rows else "",
             "sparsity_2_4": "false", "scale_up_gbs": f"{(self.copy_gbs or 1.0):.2f}",
             "scale_up_domain": "1",
             "source": f"measured by {self.tool} on {self.date} ({self.hardware.get('backend')})",
