@@ -3,6 +3,7 @@ and the validation against published runs. Heavy imports happen inside the comma
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,18 @@ Price = Annotated[str | None, typer.Option("--price",
 Precision = Annotated[str, typer.Option(help="bf16, fp16, fp8, fp8-kv16, w8a8, w8a16, w4a16")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 Plot = Annotated[str | None, typer.Option("--plot", help="write a chart (.png or .svg)")]
+# expert-parallel / multi-node / disaggregated serving (docs/inference.md "MoE and wide EP")
+Ep = Annotated[int, typer.Option("--ep", help="expert-parallel ways (MoE; divides the ranks)")]
+AttnDp = Annotated[bool, typer.Option("--attn-dp", help="attention, dense layers and shared "
+                                                        "experts data-parallel over the ranks")]
+Nodes = Annotated[int | None, typer.Option("--nodes", help="nodes per replica (sets the ranks; "
+                                                           "with --attn-dp, ep = all ranks)")]
+Disagg = Annotated[str | None, typer.Option("--disagg", help="separate prefill/decode pools, "
+                                                             "nodes per unit, e.g. 4P:18D")]
+PerUser = Annotated[float | None, typer.Option("--tokens-per-user",
+                                               help="per-user decode speed target, tokens/s")]
+PrefixHit = Annotated[float, typer.Option("--prefix-hit", help="share of prompt tokens served "
+                                                               "from a prefix cache, [0, 1)")]
 
 
 def _seconds(x: float | None, flag: str) -> float | None:
@@ -49,29 +62,52 @@ def estimate(
     output_len: Annotated[int, typer.Option(help="generated tokens per request")] = 256,
     batch: Annotated[int | None, typer.Option(help="sequences in flight (default: as many "
                                                     "as the KV cache holds, <= 1024)")] = None,
-    tp: int = 1, pp: int = 1, ep: int = 1,
+    tp: int = 1, pp: int = 1, ep: Ep = 1,
     precision: Precision = "bf16",
     kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
     sparsity: Annotated[str, typer.Option(help="none, 2:4, unstructured50")] = "none",
-    attn_dp: Annotated[bool, typer.Option(help="attention data-parallel (MoE)")] = False,
+    attn_dp: AttnDp = False,
+    nodes: Nodes = None,
+    disagg: Disagg = None,
+    tokens_per_user: PerUser = None,
+    prefix_hit: PrefixHit = 0.0,
     kv_mem_fraction: float = 0.9,
     price_text: Price = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
     """TTFT, TPOT, tokens/s, memory, $ per million tokens for one deployment."""
-    from suanli.infer.curves import plot_curve, sweep
+    from suanli.infer.curves import best_under_slo, plot_curve, sweep
     from suanli.infer.estimate import deployment
     from suanli.infer.estimate import estimate as run_estimate
 
     price = _price(price_text)
     for flag, v in (("--prompt-len", prompt_len), ("--output-len", output_len),
-                    ("--batch", batch), ("--price", price)):
+                    ("--batch", batch), ("--price", price),
+                    ("--tokens-per-user", tokens_per_user)):
         require_positive(v, flag)
+    if disagg:
+        _disagg_report(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
+                       prompt_len=prompt_len, output_len=output_len, prefix_hit=prefix_hit,
+                       tokens_per_user=tokens_per_user, price=price, as_json=as_json)
+        return
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
-                     sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp)
-    e = run_estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=batch,
-                     price_usd_per_device_hour=price)
+                     sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp,
+                     nodes=nodes)
+    if tokens_per_user is not None and batch is None:
+        e = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
+                           tpot_slo_s=1.0 / tokens_per_user, price_usd_per_device_hour=price,
+                           max_batch=512 * dep.devices)
+        if e is None:
+            from suanli.errors import InfeasibleError
+
+            raise InfeasibleError(f"no batch of {dep.model.id} ({dep.layout()}) decodes at "
+                                  f"{tokens_per_user:g} tokens/s per user",
+                                  fixes=["lower --tokens-per-user", "more --tp / --nodes",
+                                         "--precision fp8"])
+    else:
+        e = run_estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=batch,
+                         price_usd_per_device_hour=price)
     if plot:
         plot_curve(sweep(dep, prompt_len=prompt_len, output_len=output_len,
                          price_usd_per_device_hour=price), plot,
@@ -82,8 +118,8 @@ def estimate(
         return
     usd = "n/a (no price)" if e.usd_per_million_output_tokens is None else \
         f"${e.usd_per_million_input_tokens:.3f} in / ${e.usd_per_million_output_tokens:.3f} out"
-    _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, tp={e.tp}, "
-           f"pp={e.pp}), batch {e.batch}", [
+    _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, "
+           f"{dep.layout()}), batch {e.batch}", [
                ("TTFT (batch prefill)", f"{1e3 * e.ttft_s:,.1f} ms"),
                ("TPOT (per token after the first)", f"{1e3 * e.tpot_s:,.2f} ms"),
                ("end-to-end latency", f"{e.e2e_s:,.2f} s"),
@@ -121,32 +157,47 @@ def curve(
     model: Model,
     hardware: Hardware = "H100",
     prompt_len: int = 1024, output_len: int = 256,
-    tp: int = 1, pp: int = 1,
+    tp: int = 1, pp: int = 1, ep: Ep = 1,
     precision: Precision = "bf16",
     kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
+    attn_dp: AttnDp = False,
+    nodes: Nodes = None,
+    disagg: Disagg = None,
+    tokens_per_user: PerUser = None,
+    prefix_hit: PrefixHit = 0.0,
     ttft_slo: Annotated[float | None, typer.Option(help="TTFT limit, s")] = None,
     tpot_slo: Annotated[float | None, typer.Option(help="TPOT limit, s")] = None,
     price_text: Price = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
-    """Throughput-latency curve over batch sizes, max-load point, best point under the SLOs."""
+    """Throughput-latency curve over batch sizes, max-load point, best point under the SLOs.
+    With --disagg: the decode pool's throughput per node over per-user speed targets."""
     from suanli.infer.curves import best_under_slo, max_load, plot_curve, sweep
     from suanli.infer.estimate import deployment
 
     price = _price(price_text)
-    for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price)):
+    for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price),
+                    ("--tokens-per-user", tokens_per_user)):
         require_positive(v, flag)
-    dep = deployment(model, hardware, tp=tp, pp=pp, precision=precision, kv=kv)
+    if disagg:
+        _disagg_curve(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
+                      prompt_len=prompt_len, output_len=output_len, as_json=as_json)
+        return
+    if tokens_per_user is not None:
+        tpot_slo = min(tpot_slo or math.inf, 1.0 / tokens_per_user)
+    dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
+                     attn_dp=attn_dp, nodes=nodes)
+    mb = 512 * dep.devices if dep.attn_dp else 4096
     pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
-                price_usd_per_device_hour=price)
+                price_usd_per_device_hour=price, max_batch=mb)
     top = max_load(dep, prompt_len=prompt_len, output_len=output_len,
-                   price_usd_per_device_hour=price)
+                   price_usd_per_device_hour=price, max_batch=mb)
     best = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
                           ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
-                          price_usd_per_device_hour=price)
+                          price_usd_per_device_hour=price, max_batch=mb)
     if plot:
-        plot_curve(pts, plot, title=f"{dep.model.id} on {tp}x {dep.accelerator.id} "
+        plot_curve(pts, plot, title=f"{dep.model.id} on {dep.devices}x {dep.accelerator.id} "
                                     f"{dep.compression.name}, {prompt_len}/{output_len}")
     keys = ("batch", "ttft_continuous_s", "tpot_continuous_s", "output_tokens_per_s",
             "output_tokens_per_s_per_device", "usd_per_million_output_tokens", "fits")
@@ -160,8 +211,9 @@ def curve(
         return
     from rich.table import Table
 
-    t = Table(title=f"{dep.model.id} on {tp}x {dep.accelerator.id} ({dep.compression.name}), "
-                    f"{prompt_len}/{output_len} tokens, continuous batching")
+    t = Table(title=f"{dep.model.id} on {dep.devices}x {dep.accelerator.id} "
+                    f"({dep.compression.name}, {dep.layout()}), {prompt_len}/{output_len} "
+                    "tokens, continuous batching")
     for col in ("batch", "TTFT ms", "TPOT ms", "out tok/s", "per device", "$/M out"):
         t.add_column(col)
     for e in pts:
@@ -196,10 +248,19 @@ def plan(
     tpot_slo: Annotated[float, typer.Option(help="p99 TPOT limit, s")] = 0.1,
     verify: Annotated[int, typer.Option(help="candidates to check by simulation")] = 4,
     duration: Annotated[float, typer.Option(help="simulated seconds (synthetic traffic)")] = 300,
+    tp: Annotated[int | None, typer.Option(help="fix the TP degree")] = None,
+    ep: Ep = 1,
+    attn_dp: AttnDp = False,
+    nodes: Nodes = None,
+    disagg: Disagg = None,
+    tokens_per_user: PerUser = None,
+    prefix_hit: PrefixHit = 0.0,
+    price_text: Price = None,
     top: int = 5,
     as_json: Json = False,
 ) -> None:
-    """Cheapest hardware, precision, TP and replicas meeting p99 TTFT/TPOT for a traffic."""
+    """Cheapest hardware, precision, layout (TP; EP and attention-DP over nodes for MoE) and
+    replicas meeting p99 TTFT/TPOT for a traffic, with the cost per hour and per day."""
     from suanli.errors import InputError
     from suanli.infer import capacity as cap
     from suanli.units import parse_count
@@ -209,6 +270,11 @@ def plan(
         raise InputError("give exactly one of --rps, --tokens-per-day or --trace")
     _seconds(ttft_slo, "--ttft-slo")
     _seconds(tpot_slo, "--tpot-slo")
+    price = _price(price_text)
+    require_positive(price, "--price")
+    require_positive(tokens_per_user, "--tokens-per-user")
+    if tokens_per_user is not None:
+        tpot_slo = min(tpot_slo, 1.0 / tokens_per_user)
     if trace:
         traffic = cap.traffic_from_trace(trace, rate_scale)
     elif rps is not None:
@@ -216,10 +282,22 @@ def plan(
     else:
         traffic = cap.traffic_from_tokens_per_day(parse_count(str(tokens_per_day)), prompt_len,
                                                   output_len)
-    opts = cap.plan_capacity(model, traffic, hardware=hardware,
+    hw = hardware or cap.default_hardware()
+    if disagg:
+        _disagg_plan(model, hw[0], disagg, traffic, precision=(precision or ["fp8"])[0],
+                     attn_dp=attn_dp, prefix_hit=prefix_hit, tokens_per_user=tokens_per_user,
+                     price=price, as_json=as_json)
+        return
+    fixed: dict[str, Any] | None = None
+    if tp is not None or ep > 1 or attn_dp or nodes is not None:
+        fixed = {k: v for k, v in (("tp", tp), ("ep", ep if ep > 1 else None),
+                                   ("attn_dp", attn_dp or None), ("nodes", nodes))
+                 if v is not None}
+    opts = cap.plan_capacity(model, traffic, hardware=hw,
                              precisions=tuple(precision or ("bf16", "fp8")),
                              ttft_p99_slo_s=ttft_slo, tpot_p99_slo_s=tpot_slo, verify=verify,
-                             duration_s=duration)
+                             duration_s=duration,
+                             prices={h: price for h in hw} if price else None, layout=fixed)
     if as_json:
         print_json({"traffic": {"source": traffic.source,
                                 "requests_per_s": traffic.requests_per_s,
@@ -231,12 +309,13 @@ def plan(
 
     t = Table(title=f"{model}: {traffic.source}; p99 TTFT <= {ttft_slo} s, TPOT <= "
                     f"{tpot_slo} s")
-    for col in ("system", "precision", "tp", "batch", "replicas", "devices", "$/h",
-                "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
+    for col in ("system", "precision", "layout", "batch", "replicas", "devices", "$/h",
+                "$/day", "$/M out", "p99 TTFT", "p99 TPOT", "checked"):
         t.add_column(col)
     for o in opts[:top]:
-        t.add_row(o.system, o.precision, str(o.tp), str(o.batch), str(o.replicas),
-                  str(o.devices_total), f"{o.usd_per_hour:,.2f}",
+        t.add_row(o.system, o.precision, o.layout or f"tp={o.tp}", str(o.batch),
+                  str(o.replicas), str(o.devices_total), f"{o.usd_per_hour:,.2f}",
+                  f"{o.usd_per_day:,.0f}",
                   f"{o.usd_per_million_output_tokens:.3f}",
                   "-" if o.ttft_p99_s is None else f"{o.ttft_p99_s:.2f} s",
                   "-" if o.tpot_p99_s is None else f"{1e3 * o.tpot_p99_s:.0f} ms",
@@ -411,3 +490,108 @@ def claims(
         t.add_row(r.model, r.hardware, str(r.tp), str(r.batch), f"{r.utilization:.0%}",
                   f"{r.usd_per_1k_tokens:.5f}", f"{r.orders_of_magnitude_below_api:.2f}")
     console().print(t)
+
+
+# --- disaggregated prefill / decode pools (suanli.infer.disagg) --------------------------------
+def _pools(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
+           attn_dp: bool) -> tuple[Any, Any]:
+    from suanli.infer.disagg import parse_disagg
+    from suanli.infer.estimate import deployment
+
+    spec = parse_disagg(disagg)
+    pre = deployment(model, hardware, precision=precision, kv=kv, attn_dp=attn_dp,
+                     nodes=spec.prefill_nodes)
+    dec = deployment(model, hardware, precision=precision, kv=kv, attn_dp=attn_dp,
+                     nodes=spec.decode_nodes)
+    return pre, dec
+
+
+def _disagg_report(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
+                   attn_dp: bool, prompt_len: int, output_len: int, prefix_hit: float,
+                   tokens_per_user: float | None, price: float | None, as_json: bool) -> None:
+    from suanli.infer.disagg import decode_rate, kv_transfer_s, prefill_rate
+    from suanli.units import SECONDS_PER_HOUR
+
+    pre, dec = _pools(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp)
+    p = prefill_rate(pre, prompt_len, prefix_hit)
+    d = decode_rate(dec, prompt_len + output_len / 2, tokens_per_user=tokens_per_user)
+    kvt = kv_transfer_s(pre, prompt_len)
+    usd_in = usd_out = None
+    if price is not None:
+        per_node_s = price * pre.system.devices_per_node / SECONDS_PER_HOUR
+        usd_in = per_node_s / p.input_tokens_per_s_per_node * 1e6
+        usd_out = per_node_s / d.output_tokens_per_s_per_node * 1e6
+    out = {"prefill_layout": pre.layout(), "decode_layout": dec.layout(),
+           "prefill_input_tokens_per_s_per_node": p.input_tokens_per_s_per_node,
+           "decode_output_tokens_per_s_per_node": d.output_tokens_per_s_per_node,
+           "decode_batch": d.batch, "tokens_per_user_per_s": d.tokens_per_user_per_s,
+           "ttft_s": p.step_s + kvt, "kv_transfer_s": kvt, "tpot_s": d.step_s,
+           "usd_per_million_input_tokens": usd_in, "usd_per_million_output_tokens": usd_out}
+    if as_json:
+        print_json(out)
+        return
+    _table(f"{pre.model.id} on {pre.accelerator.id}, disaggregated {disagg}", [
+        ("prefill unit", pre.layout()), ("decode unit", dec.layout()),
+        ("prefill input tok/s per node", f"{p.input_tokens_per_s_per_node:,.0f}"),
+        ("decode output tok/s per node", f"{d.output_tokens_per_s_per_node:,.0f}"),
+        ("decode batch (unit) / speed per user", f"{d.batch:,} / "
+                                                 f"{d.tokens_per_user_per_s:.1f} tok/s"),
+        ("TTFT (one prefill step + KV transfer)", f"{1e3 * out['ttft_s']:,.0f} ms"),
+        ("$ per million tokens", "n/a (no --price)" if usd_in is None else
+         f"${usd_in:.3f} in / ${usd_out:.3f} out")])
+
+
+def _disagg_curve(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
+                  attn_dp: bool, prompt_len: int, output_len: int, as_json: bool) -> None:
+    from suanli.errors import InfeasibleError
+    from suanli.infer.disagg import decode_rate
+
+    _, dec = _pools(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp)
+    pts = []
+    for speed in (5.0, 10.0, 20.0, 30.0, 50.0, 80.0, 120.0):
+        try:
+            d = decode_rate(dec, prompt_len + output_len / 2, tokens_per_user=speed)
+        except InfeasibleError:
+            break
+        pts.append({"tokens_per_user": speed, "batch": d.batch,
+                    "output_tokens_per_s_per_node": d.output_tokens_per_s_per_node})
+    if as_json:
+        print_json({"decode_layout": dec.layout(), "points": pts})
+        return
+    from rich.table import Table
+
+    t = Table(title=f"{dec.model.id} decode unit ({dec.layout()}): throughput vs speed per user")
+    for col in ("tok/s per user", "batch", "out tok/s per node"):
+        t.add_column(col)
+    for r in pts:
+        t.add_row(f"{r['tokens_per_user']:g}", f"{r['batch']:,}",
+                  f"{r['output_tokens_per_s_per_node']:,.0f}")
+    console().print(t)
+
+
+def _disagg_plan(model: str, hardware: str, disagg: str, traffic: Any, *, precision: str,
+                 attn_dp: bool, prefix_hit: float, tokens_per_user: float | None,
+                 price: float | None, as_json: bool) -> None:
+    from suanli.infer.disagg import size_pools
+    from suanli.infer.estimate import price_of
+
+    pre, dec = _pools(model, hardware, disagg, precision=precision, kv=None, attn_dp=attn_dp)
+    plan = size_pools(pre, dec, prompt=round(traffic.mean_prompt),
+                      output=max(1, round(traffic.mean_output)),
+                      requests_per_s=traffic.requests_per_s, prefix_hit=prefix_hit,
+                      tokens_per_user=tokens_per_user,
+                      price_usd_per_device_hour=price_of(dec, price))
+    if as_json:
+        print_json({"traffic": traffic.source, "plan": plan})
+        return
+    usd = "n/a (no price: give --price)" if plan.usd_per_day is None else \
+        f"${plan.usd_per_day:,.0f} per day"
+    _table(f"{dec.model.id}: {traffic.source}, disaggregated {disagg}", [
+        ("prefill units x nodes", f"{plan.prefill_units} x {pre.nodes} ({pre.layout()})"),
+        ("decode units x nodes", f"{plan.decode_units} x {dec.nodes} ({dec.layout()})"),
+        ("nodes", f"{plan.nodes:,}"),
+        ("prefill input tok/s per node", f"{plan.prefill.input_tokens_per_s_per_node:,.0f}"),
+        ("decode output tok/s per node", f"{plan.decode.output_tokens_per_s_per_node:,.0f}"),
+        ("TTFT (no queueing) / TPOT", f"{1e3 * plan.ttft_s:,.0f} ms / "
+                                      f"{1e3 * plan.tpot_s:,.1f} ms"),
+        ("cost", usd)])

@@ -19,6 +19,7 @@ import math
 import statistics
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from suanli.errors import InfeasibleError, InputError
 from suanli.infer.trace import Request, load_azure_trace, synthetic_requests
@@ -89,6 +90,14 @@ class CapacityOption:
     tpot_p99_s: float | None
     utilization: float | None
     verified: bool  # a simulation met both p99 limits
+    ep: int = 1
+    attn_dp: bool = False
+    nodes: int = 1  # per replica
+    layout: str = ""
+
+    @property
+    def usd_per_day(self) -> float:
+        return 24.0 * self.usd_per_hour
 
 
 def default_hardware() -> list[str]:
@@ -107,10 +116,33 @@ def default_hardware() -> list[str]:
     return out
 
 
+def layouts(model: str, hardware: str, precision: str) -> list[dict[str, object]]:
+    """Replica layouts to try: TP (powers of two dividing the heads) inside one scale-up
+    domain; for MoE models also attention-DP + EP over 1, 2, 4 ... 32 nodes (the DeepSeek /
+    SGLang / TensorRT-LLM wide-EP layout); for dense models that do not fit a node, TP over the
+    node and PP across 2-8 nodes. Layouts whose weights do not fit are dropped later."""
+    from suanli.infer.api import tp_candidates
+    from suanli.infer.estimate import check_weights_fit, deployment
+
+    base = deployment(model, hardware, precision=precision)
+    dpn = base.system.devices_per_node
+    out: list[dict[str, object]] = [{"tp": tp} for tp in
+                                    tp_candidates(base.model, base.system.scale_up_domain, 8)]
+    if base.model.moe is not None:
+        out += [{"attn_dp": True, "nodes": n} for n in (1, 2, 4, 8, 16, 32)
+                if n * dpn > 1]
+    else:
+        try:
+            check_weights_fit(deployment(base.model, hardware, tp=dpn, precision=precision))
+        except InfeasibleError:
+            out += [{"tp": dpn, "pp": pp} for pp in (2, 4, 8) if pp <= base.model.layers]
+    return out
+
+
 def _candidates(model: str, hardware: list[str], precisions: list[str], traffic: Traffic,
                 ttft: float | None, tpot: float | None, rho: float,
-                prices: dict[str, float]) -> list[tuple[float, CapacityOption]]:
-    from suanli.infer.api import tp_candidates
+                prices: dict[str, float], layout: dict[str, Any] | None = None
+                ) -> list[tuple[float, CapacityOption]]:
     from suanli.infer.curves import best_under_slo
     from suanli.infer.estimate import deployment, price_of
 
@@ -125,11 +157,11 @@ def _candidates(model: str, hardware: list[str], precisions: list[str], traffic:
             price = price_of(base, prices.get(hw))
             if price is None:
                 continue
-            for tp in tp_candidates(base.model, base.system.scale_up_domain, 8):
-                dep = deployment(base.model, hw, tp=tp, precision=prec)
+            for lay in [layout] if layout else layouts(base.model.id, hw, prec):
                 try:
+                    dep = deployment(base.model, hw, precision=prec, **lay)
                     e = best_under_slo(dep, prompt_len=p, output_len=o, ttft_slo_s=ttft,
-                                       tpot_slo_s=tpot)
+                                       tpot_slo_s=tpot, max_batch=512 * dep.devices)
                 except InfeasibleError:
                     continue
                 if e is None:
@@ -137,9 +169,10 @@ def _candidates(model: str, hardware: list[str], precisions: list[str], traffic:
                 r = max(1, math.ceil(traffic.output_tokens_per_s / (rho * e.output_tokens_per_s)))
                 cost = r * e.devices_per_replica * price
                 usd_m = cost / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6
-                out.append((cost, CapacityOption(e.system, e.accelerator, e.precision, tp,
+                out.append((cost, CapacityOption(e.system, e.accelerator, e.precision, dep.tp,
                                                  e.batch, r, r * e.devices_per_replica, cost,
-                                                 usd_m, None, None, None, False)))
+                                                 usd_m, None, None, None, False, dep.ep,
+                                                 dep.attn_dp, dep.nodes, dep.layout())))
     out.sort(key=lambda t: (t[0], t[1].devices_total))
     return out
 
@@ -156,7 +189,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                   ttft_p99_slo_s: float | None = 2.0, tpot_p99_slo_s: float | None = 0.1,
                   target_load: float = 0.8, verify: int = 6, duration_s: float = 600.0,
                   prices: dict[str, float] | None = None, seed: int = 0,
-                  max_tries: int = 8) -> list[CapacityOption]:
+                  max_tries: int = 8, layout: dict[str, Any] | None = None
+                  ) -> list[CapacityOption]:
     """Options, cheapest first: simulated ones that meet the p99 limits lead.
 
     Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
@@ -170,11 +204,12 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
         raise InputError(f"--target-load must be in (0, 1], got {target_load}")
     hw = hardware or default_hardware()
     cands = _candidates(model, hw, list(precisions), traffic, ttft_p99_slo_s, tpot_p99_slo_s,
-                        target_load, prices or {})
+                        target_load, prices or {}, layout)
     if not cands:
         raise InfeasibleError(f"no hardware in {', '.join(hw)} serves {model} within the limits",
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
-                                     "lower precision"])
+                                     "lower precision", "--price '$2/h' (hardware without a "
+                                     "catalog price is skipped)"])
     reqs = _requests(traffic, duration_s, seed) if verify else []
 
     def meets(summary: dict[str, float]) -> bool:
@@ -186,8 +221,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
     rest: list[CapacityOption] = []
     for cost, opt in cands:
         best = min((v.usd_per_hour for v in verified if v.verified), default=math.inf)
-        if len(verified) >= verify or cost >= best:
-            rest.append(opt)
+        if len(verified) >= verify or cost >= best or opt.nodes > 1 or opt.attn_dp:
+            rest.append(opt)  # multi-node and attention-DP replicas: analytic only
             continue
         dep = deployment(model, opt.system, tp=opt.tp, precision=opt.precision)
         runs: dict[int, dict[str, float]] = {}
@@ -218,6 +253,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
             opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices,
             devices * per_dev,
             devices * per_dev / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6,
-            res["ttft_p99_s"], res["tpot_p99_s"], res["utilization"], ok))
+            res["ttft_p99_s"], res["tpot_p99_s"], res["utilization"], ok, layout=opt.layout))
     verified.sort(key=lambda o: (not o.verified, o.usd_per_hour))
+    if not any(v.verified for v in verified):  # nothing simulated: cheapest analytic first
+        return sorted(verified + rest, key=lambda o: o.usd_per_hour)
     return verified + rest

@@ -140,9 +140,22 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     model = load_catalog().model(s["model"])
     dep = deployment(model, s["hardware"], tp=s.get("tp", 1), ep=s.get("ep", 1),
                      precision=s["precision"], attn_dp=s.get("attn_dp", False),
-                     legacy_gqa_kernel=s.get("legacy_gqa_kernel", False))
+                     legacy_gqa_kernel=s.get("legacy_gqa_kernel", False),
+                     nodes=s.get("nodes"))
     eff = eff or efficiency_for(dep.accelerator.family)
     kind = s["kind"]
+    if kind == "disagg_prefill":
+        from suanli.infer.disagg import prefill_rate
+
+        return prefill_rate(dep, s["prompt"], s.get("prefix_hit", 0.0),
+                            eff).input_tokens_per_s_per_node
+    if kind == "disagg_decode":
+        from suanli.infer.disagg import decode_rate
+
+        return decode_rate(dep, s["prompt"] + s["output"] / 2,
+                           tokens_per_user=s.get("tokens_per_user"),
+                           mtp_accept=s.get("mtp_accept", 0.0),
+                           eff=eff).output_tokens_per_s_per_node
     if kind == "ttft":
         return 1e3 * estimate(dep, prompt_len=s["prompt"], output_len=1, batch=s["batch"],
                               eff=eff).ttft_s
@@ -167,10 +180,14 @@ def _normalization(case: Case) -> str:
     s = case.spec
     if "model" not in s:
         return case.note
-    bits = [f"{s['model']} on {s.get('tp', 1)}x {s['hardware']} {s['precision']}",
+    n = f"{s['nodes']} nodes of" if "nodes" in s else f"{s.get('tp', 1)}x"
+    bits = [f"{s['model']} on {n} {s['hardware']} {s['precision']}",
             {"static": f"static batch {s.get('batch')}", "max_load": "max-load (best batch "
              "that fits)", "ttft": "TTFT at batch 1", "tpot": f"decode step at batch "
-             f"{s.get('batch')}", "prefill_mfu": "prefill MFU"}[s["kind"]]]
+             f"{s.get('batch')}", "prefill_mfu": "prefill MFU",
+             "disagg_prefill": "prefill pool, input tok/s per node",
+             "disagg_decode": "decode pool at the per-user speed, output tok/s per node"
+             }[s["kind"]]]
     if s["kind"] in ("static", "max_load"):
         bits.append("output tok/s per GPU" if s["per"] == "gpu" else "output tok/s per TP group")
     if case.recalled:
