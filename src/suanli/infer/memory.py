@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec
 from suanli.infer.compression import Compression
@@ -104,6 +105,7 @@ def weight_terms(m: ModelSpec, comp: Compression, tp: int, pp: int, attn_dp: boo
             "embeddings": emb * 2.0 / ways}  # bytes
 
 
+@lru_cache(maxsize=512)
 def weight_bytes_per_device(m: ModelSpec, comp: Compression, tp: int, pp: int,
                             attn_dp: bool = False, ep: int = 1) -> float:
     """All parameters (MoE: every expert) stored, the sum of ``weight_terms``."""

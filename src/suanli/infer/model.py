@@ -27,8 +27,9 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   layer; MLA decode with absorbed up-projections: ``2 h (2 c + r)`` per layer); bytes = KV
   cache read (decode: every cached token) + written (new tokens), at the
   ``attention_memory`` efficiency.
-* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), ring
-  alpha-beta cost over the scale-up link (see ``suanli.perf.comm``, scalar forms).
+* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019); inside the
+  scale-up domain the one-shot / two-shot peer-access algorithms of the serving runtimes
+  (``serving_allreduce_s``), across nodes the ring (``suanli.perf.comm``, scalar forms).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
 
@@ -36,13 +37,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
 from suanli.infer.memory import kv_bytes_per_token_per_device
+from suanli.infer.moe import (
+    a2a_bytes,
+    a2a_time_s,
+    experts_per_rank,
+    load_imbalance,
+    moe_params,
+    nodes_spanned,
+    overlapped_s,
+    routed_expert_cost,
+    touched_experts,
+)
 from suanli.perf.comm import ring_allreduce_s
 from suanli.perf.ops import (
+    ForwardFlops,
     attention_params,
     ffn_params,
     forward_flops_per_token,
@@ -78,13 +92,30 @@ class OpCost:
         return self.flops / self.bytes if self.bytes else math.inf
 
 
+@lru_cache(maxsize=256)
+def _counts(m: ModelSpec) -> tuple[int, int, ForwardFlops]:
+    """MoE layers, attention weights per layer, forward FLOPs per token at context 1."""
+    return moe_layer_count(m), attention_params(m), forward_flops_per_token(m, 1)
+
+
+def serving_allreduce_s(nbytes: float, t: int, bw: float, alpha: float, inside: bool) -> float:
+    """Seconds of one TP all-reduce as serving runtimes run it. Inside an NVLink/NVSwitch domain
+    every rank reads its peers' buffers directly (TensorRT-LLM and vLLM custom all-reduce):
+    one-shot ``alpha + (t-1) B / bw`` for small messages, two-shot (reduce-scatter + all-gather
+    by direct peer access) ``2 alpha + 2 (t-1)/t B / bw`` for large ones, whichever is faster;
+    one latency per phase, not one per ring step. Across nodes: the ring (``perf.comm``)."""
+    if t <= 1:
+        return 0.0
+    if not inside:
+        return ring_allreduce_s(nbytes, t, bw, alpha)
+    return min(alpha + (t - 1) * nbytes / bw, 2.0 * alpha + 2.0 * (t - 1) / t * nbytes / bw)
+
+
 def roofline(c: float, m: float, p: float) -> float:
     """``(c^p + m^p)^(1/p)``: the roofline max for ``p = inf``, smoother near the ridge."""
-    if math.isinf(p):
-        return max(c, m)
-    hi = max(c, m)
-    if hi <= 0.0:
-        return 0.0
+    hi = c if c > m else m
+    if hi <= 0.0 or p == math.inf:
+        return hi
     return hi * ((c / hi) ** p + (m / hi) ** p) ** (1.0 / p)
 
 
@@ -107,8 +138,6 @@ class StepModel:
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None) -> None:
-        from suanli.infer.moe import moe_params, nodes_spanned
-
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
@@ -126,9 +155,8 @@ class StepModel:
         self.peak_attn = acc.peak_flops(attn_dtype) * eff.compute  # attention in 16/8-bit
         self.bw = acc.memory_bw * eff.memory  # bytes/s
         self.bw_kv = acc.memory_bw * eff.attention_memory  # bytes/s
-        n_moe = moe_layer_count(m)
+        n_moe, attn_w, fpt = _counts(m)
         n_dense = m.layers - n_moe
-        attn_w = attention_params(m)
         v_dim = m.mla.v_head_dim if m.mla is not None else m.d_head
         out_w = m.heads * v_dim * m.hidden
         qkv_w = attn_w - out_w
@@ -154,7 +182,6 @@ class StepModel:
                 gemms.append(("shared_experts", sh / shard, 2.0 * sh / shard * tok_share,
                               tok_share * n_moe * 2 * m.hidden / pp))
         self.gemm_coeffs = [(n, w * wb, f, a * ab) for n, w, f, a in gemms]
-        fpt = forward_flops_per_token(m, 1)
         self.router_flops = fpt.router / shard * tok_share  # per token of the step
         # attention core per (query, key) pair per device. MLA decode runs with the up-
         # projections absorbed (DeepSeek-V2 sec. 2.1.2; FlashMLA): scores over the latent +
@@ -180,6 +207,7 @@ class StepModel:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
         inside = tp <= system.scale_up_domain
+        self.inside = inside
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
         self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
@@ -192,8 +220,6 @@ class StepModel:
 
     def expert_bytes(self, tokens: float) -> float:
         """Expected bytes of routed-expert weights one step reads per device (module doc)."""
-        from suanli.infer.moe import experts_per_rank, touched_experts
-
         moe = self.model.moe
         if moe is None or not self.expert_w:
             return 0.0
@@ -202,14 +228,14 @@ class StepModel:
         return self.n_moe_per_device * used * self.expert_w * self.comp.weight_bytes_moved
 
     def _compute_ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float
-                     ) -> list[OpCost]:
-        from suanli.infer.moe import routed_expert_cost
-
-        tile, p = self.mp.gemm_tile_m, self.eff.roofline_sharpness
-        out = []
+                     ) -> list[tuple[str, float, float, float, float]]:
+        """(name, FLOP, bytes, compute s, memory s) per op: plain tuples, so the hot path
+        (``time``) builds no objects; ``ops`` wraps them in :class:`OpCost`."""
+        tile = self.mp.gemm_tile_m
+        out: list[tuple[str, float, float, float, float]] = []
         for name, wbytes, flops_tok, act in self.gemm_coeffs:
             f, b = flops_tok * tokens, wbytes + act * tokens
-            out.append(OpCost(name, f, b, f / self.peak, b / self.bw, 0.0, p))
+            out.append((name, f, b, f / self.peak, b / self.bw))
         moe = self.model.moe
         if self.expert_w and moe is not None:
             c = routed_expert_cost(
@@ -219,73 +245,91 @@ class StepModel:
                 inner=moe.expert_ffn_hidden // self.etp, layers=self.n_moe_per_device,
                 cv=self.mp.expert_load_cv, tile=tile, imbalance=self.imbalance)
             f = c.flops + self.router_flops * tokens
+            fp = c.padded_flops + self.router_flops * tokens  # whole tiles are computed
             x = self.eff.expert_efficiency  # grouped GEMM vs dense GEMM compute efficiency
-            out.append(OpCost("experts", f, c.bytes, f / (self.peak * x), c.bytes / self.bw,
-                              0.0, p))
+            out.append(("experts", f, c.bytes, fp / (self.peak * x), c.bytes / self.bw))
         # decode tokens attend their cached keys (``kv_read_tokens`` pairs); the rest are prefill
         dec_pairs = min(kv_read_tokens, pairs)
         f = self.attn_flops_per_pair_decode * dec_pairs \
             + self.attn_flops_per_pair * (pairs - dec_pairs)
         f *= self.tok_share
         b = self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens)
-        out.append(OpCost("attention", f, b, f / self.peak_attn, b / self.bw_kv, 0.0, p))
+        out.append(("attention", f, b, f / self.peak_attn, b / self.bw_kv))
         s = seqs * self.tok_share
         f = 2.0 * self.logit_w * s / self.pp
         b = (self.logit_w * 2.0 + s * self.model.vocab / self.mtp * 4.0) / self.pp
-        out.append(OpCost("logits", f, b, f / self.peak, b / self.bw, 0.0, p))
+        out.append(("logits", f, b, f / self.peak, b / self.bw))
         return out
 
-    def _comm_ops(self, tokens: float) -> list[OpCost]:
-        from suanli.infer.moe import a2a_bytes, a2a_time_s, load_imbalance
+    def _compute_s(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float
+                   ) -> float:
+        p = self.eff.roofline_sharpness
+        return sum(roofline(c, m, p) for _, _, _, c, m in
+                   self._compute_ops(tokens, seqs, pairs, kv_read_tokens))
 
+    def _comm(self, tokens: float) -> list[tuple[str, float, float]]:
+        """(name, bytes, seconds) of the step's collectives per device."""
         out = []
         if self.ar_per_step:
             msg = tokens * self.hidden * 2.0  # bytes per all-reduce
-            t = self.ar_per_step * ring_allreduce_s(msg, self.tp, self.link_bw, self.link_alpha)
-            out.append(OpCost("tp_allreduce", 0.0, self.ar_per_step * msg, 0.0, 0.0, t))
+            t = self.ar_per_step * serving_allreduce_s(msg, self.tp, self.link_bw,
+                                                       self.link_alpha, self.inside)
+            out.append(("tp_allreduce", self.ar_per_step * msg, t))
         moe = self.model.moe
         if self.moe_a2a and moe is not None:
             per_rank = tokens / self.tp  # tokens each rank dispatches
             imb = self.imbalance if self.imbalance is not None else load_imbalance(
                 tokens, moe.top_k, moe.num_experts, self.ep, self.mp.expert_load_cv)
             t = nbytes = 0.0
-            for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):
-                kw = dict(hidden=self.hidden, top_k=moe.top_k, ep=self.ep, nodes=self.nodes,
-                          elem_bytes=eb)
-                t += a2a_time_s(per_rank, scale_up_bw=self.a2a_up_bw,
+            for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):  # dispatch, combine
+                t += a2a_time_s(per_rank, hidden=self.hidden, top_k=moe.top_k, ep=self.ep,
+                                nodes=self.nodes, elem_bytes=eb, scale_up_bw=self.a2a_up_bw,
                                 scale_out_bw=self.a2a_out_bw, alpha=self.a2a_alpha,
-                                imbalance=imb, **kw)  # type: ignore[arg-type]
-                nbytes += sum(a2a_bytes(per_rank, **kw))  # type: ignore[arg-type]
+                                imbalance=imb)
+                nbytes += sum(a2a_bytes(per_rank, hidden=self.hidden, top_k=moe.top_k,
+                                        ep=self.ep, nodes=self.nodes, elem_bytes=eb))
             n = self.n_moe_per_device
-            out.append(OpCost("ep_dispatch_combine", 0.0, n * nbytes, 0.0, 0.0, n * t))
+            out.append(("ep_dispatch_combine", n * nbytes, n * t))
         return out
+
+    def _comm_ops(self, tokens: float) -> list[OpCost]:
+        return [OpCost(n, 0.0, b, 0.0, 0.0, t) for n, b, t in self._comm(tokens)]
 
     def ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> list[OpCost]:
         """Per-op costs of a step: ``tokens`` new tokens of ``seqs`` sequences, ``pairs``
         attended (query, key) pairs, ``kv_read_tokens`` cached tokens read (over the replica;
         the costs are per device). The step time is the plain sum of the rows; with EP and
         ``overlap``, a ``two_batch_overlap`` row (<= 0) says what the overlap saves."""
-        comp = self._compute_ops(tokens, seqs, pairs, kv_read_tokens)
+        p = self.eff.roofline_sharpness
+        out = [OpCost(n, f, b, c, m, 0.0, p)
+               for n, f, b, c, m in self._compute_ops(tokens, seqs, pairs, kv_read_tokens)]
         comm = self._comm_ops(tokens)
-        out = comp + comm
-        if self.overlap and self.moe_a2a and tokens >= 2:
-            plain = total_s(out)
-            half = total_s(self._compute_ops(tokens / 2, seqs / 2, pairs / 2,
-                                             kv_read_tokens / 2))
-            from suanli.infer.moe import overlapped_s
-
-            saved = min(0.0, overlapped_s(half, total_s(comm)) - plain)
-            if saved < 0:
-                out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
+        saved = self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
+                                     total_s(out), total_s(comm))
+        out += comm
+        if saved < 0:
+            out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
         out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.eff.step_overhead_s
                           + self.eff.seq_overhead_s * seqs * self.tok_share))
         return out
 
+    def _overlap_saving(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
+                        compute_s: float, comm_s: float) -> float:
+        """Seconds (<= 0) the two-micro-batch overlap saves over ``compute + comm``."""
+        if not (self.overlap and self.moe_a2a and tokens >= 2):
+            return 0.0
+        half = self._compute_s(tokens / 2, seqs / 2, pairs / 2, kv_read_tokens / 2)
+        return min(0.0, overlapped_s(half, comm_s) - compute_s - comm_s)
+
     def time(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> float:
-        """Seconds of one step on one pipeline stage: the sum of ``ops`` (a fast path without
-        building them for dense models, the simulator's hot path; a test checks both agree)."""
+        """Seconds of one step on one pipeline stage: the sum of ``ops`` without building
+        them (the simulator's hot path; a test checks both agree)."""
         if self.expert_w or self.attn_dp or self.model.mla is not None:
-            return total_s(self.ops(tokens, seqs, pairs, kv_read_tokens))
+            comp = self._compute_s(tokens, seqs, pairs, kv_read_tokens)
+            comm = sum(t for _, _, t in self._comm(tokens))
+            return comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
+                                                      comp, comm) \
+                + self.eff.step_overhead_s + self.eff.seq_overhead_s * seqs * self.tok_share
         t = self.eff.step_overhead_s + self.eff.seq_overhead_s * seqs
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
         for _, wbytes, flops_tok, act in self.gemm_coeffs:
@@ -299,8 +343,9 @@ class StepModel:
                       (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0)
                       / self.pp / bw, p)
         if self.ar_per_step:
-            t += self.ar_per_step * ring_allreduce_s(tokens * self.hidden * 2.0, self.tp,
-                                                     self.link_bw, self.link_alpha)
+            t += self.ar_per_step * serving_allreduce_s(tokens * self.hidden * 2.0, self.tp,
+                                                        self.link_bw, self.link_alpha,
+                                                        self.inside)
         return t
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------

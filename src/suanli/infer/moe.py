@@ -98,10 +98,11 @@ def padded_rows(m: float, tile: int) -> float:
 
 @dataclass(frozen=True)
 class ExpertCost:
-    flops: float  # FLOP per rank, padded rows included
+    flops: float  # useful FLOP on the slowest rank
     bytes: float  # weights of the touched experts + activations
     imbalance: float
     tokens_per_expert: float
+    padded_flops: float  # FLOP the tiles compute (>= flops): what the compute time uses
 
 
 def routed_expert_cost(tokens: float, *, top_k: int, num_experts: int, ep: int,
@@ -117,9 +118,10 @@ def routed_expert_cost(tokens: float, *, top_k: int, num_experts: int, ep: int,
     pairs = tokens * top_k / max(ep, 1) * imb  # (token, expert) pairs on the slowest rank
     used = max(touched_experts(tokens, top_k, num_experts, local), 1e-12)
     m = pairs / used
-    flops = layers * 2.0 * used * padded_rows(m, tile) * expert_weights
+    flops = layers * 2.0 * pairs * expert_weights
+    padded = layers * 2.0 * used * padded_rows(m, tile) * expert_weights
     act = layers * pairs * (2.0 * hidden + 3.0 * inner) * act_bytes
-    return ExpertCost(flops, layers * used * expert_weights * weight_bytes + act, imb, m)
+    return ExpertCost(flops, layers * used * expert_weights * weight_bytes + act, imb, m, padded)
 
 
 def nodes_spanned(ranks: int, devices_per_node: int) -> int:
