@@ -114,8 +114,15 @@ def load_cases(path: Path | None = None) -> list[Case]:
         include = bool(spec.get("include", True)) and not recalled
         note = spec.get("why") or spec.get("note") or ""
         out.append(Case(spec["id"], spec, float(r["value"]), r["unit"], r["metric"], recalled,
-                        include, note, r["source"].strip()))
+                        include, note, publication(r["source"])))
     return out
+
+
+def publication(source: str) -> str:
+    """The document a row comes from: its source up to the first closing parenthesis (the
+    tables of one page, e.g. throughput and first-token latency, are one publication)."""
+    src = source.strip()
+    return src[:src.index(")") + 1] if "(" in src and ")" in src else src
 
 
 def _family(case: Case) -> str:
