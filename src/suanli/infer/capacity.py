@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from suanli.catalog.schema import ModelSpec
 from suanli.errors import InfeasibleError, InputError
+from suanli.infer.compression import Compression
 from suanli.infer.trace import Request, load_azure_trace, synthetic_requests
 from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR
 
@@ -116,7 +118,8 @@ def default_hardware() -> list[str]:
     return out
 
 
-def layouts(model: str, hardware: str, precision: str) -> list[dict[str, object]]:
+def layouts(model: str | ModelSpec, hardware: str, precision: str | Compression
+            ) -> list[dict[str, object]]:
     """Replica layouts to try: TP (powers of two dividing the heads) inside one scale-up
     domain; for MoE models also attention-DP + EP over 1, 2, 4 ... 32 nodes (the DeepSeek /
     SGLang / TensorRT-LLM wide-EP layout); for dense models that do not fit a node, TP over the
