@@ -93,7 +93,7 @@ def estimate(
         return
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
                      sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp,
-                     nodes=nodes)
+                     nodes=nodes, prefix_hit=prefix_hit)
     if tokens_per_user is not None and batch is None:
         e = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
                            tpot_slo_s=1.0 / tokens_per_user, price_usd_per_device_hour=price,
@@ -187,7 +187,7 @@ def curve(
     if tokens_per_user is not None:
         tpot_slo = min(tpot_slo or math.inf, 1.0 / tokens_per_user)
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
-                     attn_dp=attn_dp, nodes=nodes)
+                     attn_dp=attn_dp, nodes=nodes, prefix_hit=prefix_hit)
     mb = 512 * dep.devices if dep.attn_dp else 4096
     pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
                 price_usd_per_device_hour=price, max_batch=mb)
@@ -297,7 +297,8 @@ def plan(
                              precisions=tuple(precision or ("bf16", "fp8")),
                              ttft_p99_slo_s=ttft_slo, tpot_p99_slo_s=tpot_slo, verify=verify,
                              duration_s=duration,
-                             prices={h: price for h in hw} if price else None, layout=fixed)
+                             prices={h: price for h in hw} if price else None, layout=fixed,
+                             prefix_hit=prefix_hit)
     if as_json:
         print_json({"traffic": {"source": traffic.source,
                                 "requests_per_s": traffic.requests_per_s,

@@ -11,6 +11,7 @@ Two stages, as SkyPilot's optimizer (build candidate -> cost, then solve) but wi
    (``suanli.infer.simulate``) replays the trace, or Poisson arrivals with lengths drawn from
    the traffic's samples; replicas grow (x1.25, at least +1) until p99 TTFT and TPOT meet
    the limits. Mean-value analytics cannot promise a p99; the simulation can measure it.
+   (The simulator has no prefix cache: with ``prefix_hit`` > 0 its check is conservative.)
 """
 
 from __future__ import annotations
@@ -144,8 +145,8 @@ def layouts(model: str | ModelSpec, hardware: str, precision: str | Compression
 
 def _candidates(model: str, hardware: list[str], precisions: list[str], traffic: Traffic,
                 ttft: float | None, tpot: float | None, rho: float,
-                prices: dict[str, float], layout: dict[str, Any] | None = None
-                ) -> list[tuple[float, CapacityOption]]:
+                prices: dict[str, float], layout: dict[str, Any] | None = None,
+                prefix_hit: float = 0.0) -> list[tuple[float, CapacityOption]]:
     from suanli.infer.curves import best_under_slo
     from suanli.infer.estimate import deployment, price_of
 
@@ -162,7 +163,8 @@ def _candidates(model: str, hardware: list[str], precisions: list[str], traffic:
                 continue
             for lay in [layout] if layout else layouts(base.model.id, hw, prec):
                 try:
-                    dep = deployment(base.model, hw, precision=prec, **lay)
+                    dep = deployment(base.model, hw, precision=prec, prefix_hit=prefix_hit,
+                                     **lay)
                     e = best_under_slo(dep, prompt_len=p, output_len=o, ttft_slo_s=ttft,
                                        tpot_slo_s=tpot, max_batch=512 * dep.devices)
                 except InfeasibleError:
@@ -192,8 +194,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                   ttft_p99_slo_s: float | None = 2.0, tpot_p99_slo_s: float | None = 0.1,
                   target_load: float = 0.8, verify: int = 6, duration_s: float = 600.0,
                   prices: dict[str, float] | None = None, seed: int = 0,
-                  max_tries: int = 8, layout: dict[str, Any] | None = None
-                  ) -> list[CapacityOption]:
+                  max_tries: int = 8, layout: dict[str, Any] | None = None,
+                  prefix_hit: float = 0.0) -> list[CapacityOption]:
     """Options, cheapest first: simulated ones that meet the p99 limits lead.
 
     Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
@@ -207,7 +209,7 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
         raise InputError(f"--target-load must be in (0, 1], got {target_load}")
     hw = hardware or default_hardware()
     cands = _candidates(model, hw, list(precisions), traffic, ttft_p99_slo_s, tpot_p99_slo_s,
-                        target_load, prices or {}, layout)
+                        target_load, prices or {}, layout, prefix_hit)
     if not cands:
         raise InfeasibleError(f"no hardware in {', '.join(hw)} serves {model} within the limits",
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",

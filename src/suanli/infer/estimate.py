@@ -65,6 +65,7 @@ class Deployment:
     attn_dp: bool = False  # attention data-parallel over the tp ranks (MoE serving layout)
     legacy_gqa_kernel: bool = False  # decode attention reads K/V once per *query* head
     overlap: bool = True  # two-micro-batch overlap of the EP all-to-all where it is faster
+    prefix_hit: float = 0.0  # share of prompt tokens served from a prefix cache (workload)
 
     @property
     def devices(self) -> int:
@@ -101,7 +102,7 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
                sparsity: str = "none", kv_mem_fraction: float = 0.9,
                chunk_tokens: int = 8192, attn_dp: bool = False,
                legacy_gqa_kernel: bool = False, nodes: int | None = None,
-               overlap: bool = True) -> Deployment:
+               overlap: bool = True, prefix_hit: float = 0.0) -> Deployment:
     """Build and check a :class:`Deployment` from catalog names. ``nodes``: spread the
     replica over that many nodes (``tp`` = nodes x devices per node / pp; with ``attn_dp`` on an
     MoE model ``ep`` defaults to all ranks)."""
@@ -141,8 +142,10 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
         raise InputError(f"--kv-mem-fraction must be in (0, 1], got {kv_mem_fraction}")
     if attn_dp and tp == 1:
         raise InputError("--attn-dp needs --tp > 1 (attention is data-parallel over the tp ranks)")
+    if not 0 <= prefix_hit < 1:
+        raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
-                      legacy_gqa_kernel, overlap)
+                      legacy_gqa_kernel, overlap, prefix_hit)
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
                 ) -> tuple[float, float, list[OpCost], list[OpCost]]:
     """(TTFT, TPOT, prefill ops, decode ops at the mean context) for a static batch."""
     mb = max(batch / dep.pp, 1.0)  # sequences per micro-batch
-    pre = sm.prefill_ops(mb, prompt, dep.step_chunk_tokens)
+    pre = sm.prefill_ops(mb, prompt, dep.step_chunk_tokens, dep.prefix_hit * prompt)
     # GPipe: the last of pp micro-batches leaves the last stage after (2 pp - 1) stage times
     ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead_s
     steps = max(output - 1, 0)
@@ -304,10 +307,11 @@ def mixed_prefill_s(dep: Deployment, sm: StepModel, batch: int, prompt: int, out
     (chunks of ``chunk_tokens``), at the mean decode context."""
     others = max(batch - 1, 0) / dep.pp
     ctx = prompt + output / 2
-    chunks = max(1, math.ceil(prompt / dep.chunk_tokens))
-    c = prompt / chunks
-    t = sm.time(c + others, 1 + others, prompt * (prompt + 1) / 2 / chunks + others * ctx,
-                others * ctx)
+    new = max(prompt * (1.0 - dep.prefix_hit), 1.0)  # tokens computed (prefix-cache misses)
+    chunks = max(1, math.ceil(new / dep.chunk_tokens))
+    c = new / chunks
+    pairs = new * (prompt - new) + new * (new + 1) / 2
+    t = sm.time(c + others, 1 + others, pairs / chunks + others * ctx, others * ctx)
     return dep.pp * chunks * t + sm.eff.request_overhead_s
 
 

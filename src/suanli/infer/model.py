@@ -349,12 +349,17 @@ class StepModel:
         return t
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
-    def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192) -> list[OpCost]:
+    def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192,
+                    cached: float = 0.0) -> list[OpCost]:
         """Prefill ``n`` prompts of ``prompt`` tokens, in chunks of ``chunk_tokens`` (weights are
-        re-read per chunk, as in chunked prefill); causal attention: s(s+1)/2 pairs each."""
-        tokens = n * prompt
+        re-read per chunk, as in chunked prefill); causal attention: s(s+1)/2 pairs each. The
+        first ``cached`` tokens of each prompt come from a prefix cache: only ``prompt -
+        cached`` are computed, attending the cached keys and the causal new ones."""
+        new = max(prompt - cached, 1.0)
+        tokens = n * new
         chunks = max(1, math.ceil(tokens / chunk_tokens))
-        per = self.ops(tokens / chunks, n / chunks, n * prompt * (prompt + 1) / 2 / chunks, 0.0)
+        pairs = n * (new * (prompt - new) + new * (new + 1) / 2)
+        per = self.ops(tokens / chunks, n / chunks, pairs / chunks, 0.0)
         return [_scale(op, chunks) for op in per]
 
     def decode_ops(self, n: float, context: float) -> list[OpCost]:
