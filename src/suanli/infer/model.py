@@ -82,8 +82,10 @@ class OpCost:
 
     @property
     def bound(self) -> str:
+        if self.other_s < 0:
+            return "overlap"  # time saved (the two-micro-batch row)
         if self.other_s > 0 and self.other_s >= max(self.compute_s, self.memory_s):
-            return "communication" if self.name.endswith(("reduce", "all")) else "overhead"
+            return "communication" if self.name.startswith(("tp_", "ep_")) else "overhead"
         return "compute" if self.compute_s >= self.memory_s else "memory"
 
     @property
