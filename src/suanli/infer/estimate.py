@@ -226,7 +226,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
     if steps:
         width = steps / DECODE_SAMPLES
         ctx = [prompt + 0.5 + (j + 0.5) * width for j in range(DECODE_SAMPLES)]
-        tpot = dep.pp * sum(total_s(sm.decode_ops(mb, c)) for c in ctx) / DECODE_SAMPLES
+        tpot = dep.pp * sum(sm.time(mb, mb, mb * c, mb * c) for c in ctx) / DECODE_SAMPLES
     return ttft, tpot, pre, dec
 
 
