@@ -52,3 +52,15 @@ def test_moe_quote_uses_all_expert_memory() -> None:
     # DeepSeek-V3 (671B total, 37B active) at FP8 cannot fit on fewer than 8 H200s
     q = serving_quote("deepseek-v3", "H200", prompt_len=1000, output_len=200, precision="fp8")
     assert q.devices_per_replica == 8
+
+
+def test_quote_goes_multi_node_only_when_one_node_cannot_serve() -> None:
+    from suanli.infer.api import serving_quote
+
+    q = serving_quote("deepseek-v3", "hgx-h800", prompt_len=2000, output_len=500,
+                      ttft_slo_s=5, tpot_slo_s=0.1, precision="fp8",
+                      price_usd_per_device_hour=2.0)
+    assert q.nodes >= 2 and q.attn_dp and q.ep == q.devices_per_replica
+    small = serving_quote("llama3-8b", "H100", prompt_len=1000, output_len=200,
+                          ttft_slo_s=1.0, tpot_slo_s=0.05, precision="fp8")
+    assert small.nodes == 1 and not small.attn_dp

@@ -70,3 +70,18 @@ def test_pipeline_stages_split_weights_and_fill_drain() -> None:
     assert two.max_concurrent_seqs > one.max_concurrent_seqs
     # prefill is compute-bound: 3 stage times of a quarter of the work each (GPipe, m = p = 2)
     assert two.ttft_s / one.ttft_s == pytest.approx(0.75, rel=0.05)
+
+
+def test_prefix_cache_hits_shorten_ttft_not_decode() -> None:
+    from suanli.errors import InputError
+    from suanli.infer.estimate import deployment, estimate
+
+    def run(h: float):  # type: ignore[no-untyped-def]
+        dep = deployment("llama3-70b", "dgx-h100", tp=4, precision="fp8", prefix_hit=h)
+        return estimate(dep, prompt_len=4000, output_len=200, batch=16)
+
+    cold, warm = run(0.0), run(0.5)
+    assert warm.ttft_s < 0.6 * cold.ttft_s and warm.tpot_s == cold.tpot_s
+    assert warm.ttft_continuous_s < cold.ttft_continuous_s
+    with pytest.raises(InputError, match="prefix-hit"):
+        run(1.0)

@@ -62,7 +62,10 @@ def test_replay_conserves_tokens_and_more_replicas_help(conv_trace: Path) -> Non
             sum(r.output for r in reqs))
         assert 0 < s["utilization"] <= 1.0 + 1e-9
     assert two.summary["ttft_p99_s"] <= one.summary["ttft_p99_s"]
-    assert two.summary["tpot_p50_s"] <= one.summary["tpot_p50_s"]
+    # end-to-end latency falls with more replicas; TPOT alone need not (a full replica stops
+    # admitting prompts and runs pure decode steps, which are shorter than mixed ones)
+    assert two.summary["e2e_p50_s"] <= one.summary["e2e_p50_s"]
+    assert two.summary["queue_mean_s"] <= one.summary["queue_mean_s"]
 
 
 def test_kv_too_small_for_a_request() -> None:

@@ -7,7 +7,13 @@ from pathlib import Path
 import pytest
 
 from suanli.infer.efficiency import efficiency_for
-from suanli.infer.validate import fit_efficiency, summary, validate_inference
+from suanli.infer.validate import (
+    fit_efficiency,
+    stored_lopo,
+    summary,
+    summary_of,
+    validate_inference,
+)
 
 
 @pytest.fixture(scope="module")
@@ -16,10 +22,24 @@ def rows(validation_csv: Path) -> list:
 
 
 def test_error_bounds_on_included_rows(rows: list) -> None:
+    """In-sample over the 63 rows (24 shared + 37 TensorRT-LLM + 2 DeepSeek): median within the
+    issue's 8%; the rows beyond 35% are listed in docs/inference.md (MoE kernels of one stack
+    do not transfer to another) and may not grow in number."""
     s = summary(rows)
-    assert s["rows"] >= 20
+    assert s["rows"] >= 60
+    assert s["median_abs_error"] <= 0.08, s
+    far = [r.id for r in rows if r.included and abs(r.error) > 0.35]
+    assert len(far) <= 3, far
+
+
+def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv: Path) -> None:
+    """`suanli infer validate --fit` stores the leave-one-publication-out errors with a
+    fingerprint of rows, parameters and model code: a changed model must refit them."""
+    lopo = stored_lopo(validation_csv)
+    assert lopo is not None, "stale: run `suanli infer validate --fit`"
+    s = summary_of([e for _, e in lopo])
+    assert s["rows"] >= 60
     assert s["median_abs_error"] <= 0.15, s
-    assert s["max_abs_error"] <= 0.35, [(r.id, r.error) for r in rows if r.included]
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:
@@ -39,6 +59,6 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
     fitted = fit_efficiency(validation_csv)
     for fam, eff in fitted.items():
         shipped = efficiency_for(fam)
-        for f in ("compute", "memory", "attention_memory"):
+        for f in ("compute", "memory", "attention_memory", "expert_efficiency"):
             assert getattr(shipped, f) == pytest.approx(getattr(eff, f), abs=0.01), (fam, f)
         assert shipped.step_overhead_s == pytest.approx(eff.step_overhead_s, abs=3e-4)

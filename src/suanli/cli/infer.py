@@ -3,6 +3,7 @@ and the validation against published runs. Heavy imports happen inside the comma
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 import typer
@@ -19,6 +20,18 @@ Price = Annotated[str | None, typer.Option("--price",
 Precision = Annotated[str, typer.Option(help="bf16, fp16, fp8, fp8-kv16, w8a8, w8a16, w4a16")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
 Plot = Annotated[str | None, typer.Option("--plot", help="write a chart (.png or .svg)")]
+# expert-parallel / multi-node / disaggregated serving (docs/inference.md "MoE and wide EP")
+Ep = Annotated[int, typer.Option("--ep", help="expert-parallel ways (MoE; divides the ranks)")]
+AttnDp = Annotated[bool, typer.Option("--attn-dp", help="attention, dense layers and shared "
+                                                        "experts data-parallel over the ranks")]
+Nodes = Annotated[int | None, typer.Option("--nodes", help="nodes per replica (sets the ranks; "
+                                                           "with --attn-dp, ep = all ranks)")]
+Disagg = Annotated[str | None, typer.Option("--disagg", help="separate prefill/decode pools, "
+                                                             "nodes per unit, e.g. 4P:18D")]
+PerUser = Annotated[float | None, typer.Option("--tokens-per-user",
+                                               help="per-user decode speed target, tokens/s")]
+PrefixHit = Annotated[float, typer.Option("--prefix-hit", help="share of prompt tokens served "
+                                                               "from a prefix cache, [0, 1)")]
 
 
 def _seconds(x: float | None, flag: str) -> float | None:
@@ -53,31 +66,60 @@ def estimate(
     = None,
     ttft_slo: Annotated[float, typer.Option(help="TTFT limit for the default batch, s")] = 2.0,
     tpot_slo: Annotated[float, typer.Option(help="TPOT limit for the default batch, s")] = 0.1,
-    tp: int = 1, pp: int = 1, ep: int = 1,
+    tp: int = 1, pp: int = 1, ep: Ep = 1,
     precision: Precision = "bf16",
     kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
     sparsity: Annotated[str, typer.Option(help="none, 2:4, unstructured50")] = "none",
-    attn_dp: Annotated[bool, typer.Option(help="attention data-parallel (MoE)")] = False,
+    attn_dp: AttnDp = False,
+    nodes: Nodes = None,
+    disagg: Disagg = None,
+    tokens_per_user: PerUser = None,
+    prefix_hit: PrefixHit = 0.0,
     kv_mem_fraction: float = 0.9,
     price_text: Price = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
     """TTFT, TPOT, tokens/s, memory, $ per million tokens for one deployment."""
-    from suanli.infer.curves import plot_curve, sweep
+    from suanli.infer.curves import best_under_slo, plot_curve, sweep
     from suanli.infer.estimate import deployment
     from suanli.infer.estimate import estimate as run_estimate
 
     price = _price(price_text)
     for flag, v in (("--prompt-len", prompt_len), ("--output-len", output_len),
-                    ("--batch", batch), ("--price", price)):
+                    ("--batch", batch), ("--price", price),
+                    ("--tokens-per-user", tokens_per_user)):
         require_positive(v, flag)
+    if disagg:
+        from suanli.cli.infer_disagg import disagg_report
+
+        disagg_report(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
+                       prompt_len=prompt_len, output_len=output_len, prefix_hit=prefix_hit,
+                       tokens_per_user=tokens_per_user, price=price, as_json=as_json)
+        return
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
-                     sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp)
-    e = run_estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=batch,
-                     price_usd_per_device_hour=price)
+                     sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp,
+                     nodes=nodes, prefix_hit=prefix_hit)
     basis, kv_max = "given (--batch)", None
-    if batch is None:
+    if tokens_per_user is not None and batch is None:
+        from suanli.infer.curves import best_under_slo
+
+        per_user = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
+                                  tpot_slo_s=1.0 / tokens_per_user,
+                                  price_usd_per_device_hour=price, max_batch=512 * dep.devices)
+        if per_user is None:
+            from suanli.errors import InfeasibleError
+
+            raise InfeasibleError(f"no batch of {dep.model.id} ({dep.layout()}) decodes at "
+                                  f"{tokens_per_user:g} tokens/s per user",
+                                  fixes=["lower --tokens-per-user", "more --tp / --nodes",
+                                         "--precision fp8"])
+        e = per_user
+        basis = f"largest batch decoding at >= {tokens_per_user:g} tokens/s per user"
+    else:
+        e = run_estimate(dep, prompt_len=prompt_len, output_len=output_len, batch=batch,
+                         price_usd_per_device_hour=price)
+    if batch is None and tokens_per_user is None:
         from suanli.infer.curves import best_under_slo
 
         _seconds(ttft_slo, "--ttft-slo")
@@ -109,8 +151,8 @@ def estimate(
     usd = "n/a (no price)" if e.usd_per_million_output_tokens is None else \
         f"{format_money(e.usd_per_million_input_tokens or 0.0)} in / " \
         f"{format_money(e.usd_per_million_output_tokens)} out"
-    _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, tp={e.tp}, "
-           f"pp={e.pp}), batch {e.batch}", [
+    _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, "
+           f"{dep.layout()}), batch {e.batch}", [
                ("batch", f"{e.batch:,}: {basis}"),
                *([] if kv_max is None or kv_max.batch == e.batch else [
                    ("KV-cache maximum (beside it)",
@@ -154,32 +196,49 @@ def curve(
     model: Model,
     hardware: Hardware = "H100",
     prompt_len: int = 1024, output_len: int = 256,
-    tp: int = 1, pp: int = 1,
+    tp: int = 1, pp: int = 1, ep: Ep = 1,
     precision: Precision = "bf16",
     kv: Annotated[str | None, typer.Option(help="KV-cache dtype: bf16, fp8, int8")] = None,
+    attn_dp: AttnDp = False,
+    nodes: Nodes = None,
+    disagg: Disagg = None,
+    tokens_per_user: PerUser = None,
+    prefix_hit: PrefixHit = 0.0,
     ttft_slo: Annotated[float | None, typer.Option(help="TTFT limit, s")] = None,
     tpot_slo: Annotated[float | None, typer.Option(help="TPOT limit, s")] = None,
     price_text: Price = None,
     as_json: Json = False,
     plot: Plot = None,
 ) -> None:
-    """Throughput-latency curve over batch sizes, max-load point, best point under the SLOs."""
+    """Throughput-latency curve over batch sizes, max-load point, best point under the SLOs.
+    With --disagg: the decode pool's throughput per node over per-user speed targets."""
     from suanli.infer.curves import best_under_slo, max_load, plot_curve, sweep
     from suanli.infer.estimate import deployment
 
     price = _price(price_text)
-    for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price)):
+    for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price),
+                    ("--tokens-per-user", tokens_per_user)):
         require_positive(v, flag)
-    dep = deployment(model, hardware, tp=tp, pp=pp, precision=precision, kv=kv)
+    if disagg:
+        from suanli.cli.infer_disagg import disagg_curve
+
+        disagg_curve(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
+                      prompt_len=prompt_len, output_len=output_len, as_json=as_json)
+        return
+    if tokens_per_user is not None:
+        tpot_slo = min(tpot_slo or math.inf, 1.0 / tokens_per_user)
+    dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
+                     attn_dp=attn_dp, nodes=nodes, prefix_hit=prefix_hit)
+    mb = 512 * dep.devices if dep.attn_dp else 4096
     pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
-                price_usd_per_device_hour=price)
+                price_usd_per_device_hour=price, max_batch=mb)
     top = max_load(dep, prompt_len=prompt_len, output_len=output_len,
-                   price_usd_per_device_hour=price)
+                   price_usd_per_device_hour=price, max_batch=mb)
     best = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
                           ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
-                          price_usd_per_device_hour=price)
+                          price_usd_per_device_hour=price, max_batch=mb)
     if plot:
-        plot_curve(pts, plot, title=f"{dep.model.id} on {tp}x {dep.accelerator.id} "
+        plot_curve(pts, plot, title=f"{dep.model.id} on {dep.devices}x {dep.accelerator.id} "
                                     f"{dep.compression.name}, {prompt_len}/{output_len}")
     keys = ("batch", "ttft_continuous_s", "tpot_continuous_s", "output_tokens_per_s",
             "output_tokens_per_s_per_device", "usd_per_million_output_tokens", "fits")
@@ -193,8 +252,9 @@ def curve(
         return
     from rich.table import Table
 
-    t = Table(title=f"{dep.model.id} on {tp}x {dep.accelerator.id} ({dep.compression.name}), "
-                    f"{prompt_len}/{output_len} tokens, continuous batching")
+    t = Table(title=f"{dep.model.id} on {dep.devices}x {dep.accelerator.id} "
+                    f"({dep.compression.name}, {dep.layout()}), {prompt_len}/{output_len} "
+                    "tokens, continuous batching")
     for col in ("batch", "TTFT ms", "TPOT ms", "out tok/s", "per device", "$/M out"):
         t.add_column(col)
     for e in pts:
@@ -234,12 +294,21 @@ def plan(
     duration: Annotated[float, typer.Option(help="simulated seconds (synthetic traffic)")] = 300,
     sample: Annotated[int, typer.Option(help="requests per verifying simulation (bounds time "
                                              "and memory at any traffic)")] = 4000,
+    tp: Annotated[int | None, typer.Option(help="fix the TP degree")] = None,
+    ep: Ep = 1,
+    attn_dp: AttnDp = False,
+    nodes: Nodes = None,
+    disagg: Disagg = None,
+    tokens_per_user: PerUser = None,
+    prefix_hit: PrefixHit = 0.0,
+    price_text: Price = None,
     top: int = 5,
     csv: Annotated[str | None, typer.Option("--csv", help="write the options as CSV "
                                                           "(- for stdout)")] = None,
     as_json: Json = False,
 ) -> None:
-    """Cheapest hardware, precision, TP and replicas meeting p99 TTFT/TPOT for a traffic."""
+    """Cheapest hardware, precision, layout (TP; EP and attention-DP over nodes for MoE) and
+    replicas meeting p99 TTFT/TPOT for a traffic, with the cost per hour and per day."""
     from suanli.errors import InputError
     from suanli.infer import capacity as cap
     from suanli.report.progress import delayed_progress
@@ -250,6 +319,11 @@ def plan(
         raise InputError("give exactly one of --rps, --tokens-per-day or --trace")
     _seconds(ttft_slo, "--ttft-slo")
     _seconds(tpot_slo, "--tpot-slo")
+    price = _price(price_text)
+    require_positive(price, "--price")
+    require_positive(tokens_per_user, "--tokens-per-user")
+    if tokens_per_user is not None:
+        tpot_slo = min(tpot_slo, 1.0 / tokens_per_user)
     if trace:
         traffic = cap.traffic_from_trace(trace, rate_scale)
     elif rps is not None:
@@ -257,12 +331,27 @@ def plan(
     else:
         traffic = cap.traffic_from_tokens_per_day(parse_count(str(tokens_per_day)), prompt_len,
                                                   output_len)
+    hw = hardware or cap.default_hardware()
+    if disagg:
+        from suanli.cli.infer_disagg import disagg_plan
+
+        disagg_plan(model, hw[0], disagg, traffic, precision=(precision or ["fp8"])[0],
+                    attn_dp=attn_dp, prefix_hit=prefix_hit, tokens_per_user=tokens_per_user,
+                    price=price, as_json=as_json)
+        return
+    fixed: dict[str, Any] | None = None
+    if tp is not None or ep > 1 or attn_dp or nodes is not None:
+        fixed = {k: v for k, v in (("tp", tp), ("ep", ep if ep > 1 else None),
+                                   ("attn_dp", attn_dp or None), ("nodes", nodes))
+                 if v is not None}
     with delayed_progress("verifying by simulation") as progress:
-        opts = cap.plan_capacity(model, traffic, hardware=hardware,
+        opts = cap.plan_capacity(model, traffic, hardware=hw,
                                  precisions=tuple(precision) if precision else None,
                                  sparsity=sparsity, ttft_p99_slo_s=ttft_slo,
                                  tpot_p99_slo_s=tpot_slo, verify=verify, duration_s=duration,
-                                 sample=sample, progress=progress)
+                                 sample=sample, progress=progress,
+                                 prices={h: price for h in hw} if price else None,
+                                 layout=fixed, prefix_hit=prefix_hit)
     shown = cap.best_per_hardware(opts, top)
     if csv:
         from suanli.report.export import write_csv
@@ -393,11 +482,14 @@ def waterfall(
 
 @app.command()
 def validate(
-    fit: Annotated[bool, typer.Option(help="refit the efficiency file first")] = False,
-    loo: Annotated[bool, typer.Option(help="also leave-one-out errors (slow)")] = False,
+    fit: Annotated[bool, typer.Option(help="refit the efficiency file and the stored "
+                                           "leave-one-publication-out errors (minutes)")] = False,
+    loo: Annotated[bool, typer.Option(help="recompute leave-one-publication-out now (slow)")
+                   ] = False,
     as_json: Json = False,
 ) -> None:
-    """Compare the model with the published inference runs (median/max error)."""
+    """Compare the model with the published inference runs. Headline: leave-one-publication-out
+    errors (each publication predicted by parameters fitted without it), beside in-sample."""
     from suanli.infer import validate as v
 
     if fit:
@@ -405,28 +497,42 @@ def validate(
         from suanli.infer.efficiency import _table as eff_cache
 
         eff_cache.cache_clear()
+        v.write_lopo(v.leave_one_publication_out())
     rows = v.validate_inference()
     summ = v.summary(rows)
-    loo_rows = v.leave_one_out() if loo else []
+    lopo = v.leave_one_publication_out() if loo else v.stored_lopo()
+    lopo_map = dict(lopo or [])
+    lopo_summ = v.summary_of(list(lopo_map.values())) if lopo_map else None
     if as_json:
-        print_json({"rows": rows, "summary": summ, "leave_one_out": loo_rows})
+        print_json({"rows": rows, "summary": summ, "leave_one_publication_out": lopo or [],
+                    "lopo_summary": lopo_summ, "lopo_current": lopo is not None})
         return
     from rich.table import Table
 
     t = Table(title="inference validation (error = predicted / published - 1)")
-    for col in ("id", "metric", "published", "predicted", "error", "used", "normalization"):
+    for col in ("id", "metric", "published", "predicted", "in-sample", "LOPO", "used",
+                "normalization"):
         t.add_column(col)
     for r in rows:
+        lo = lopo_map.get(r.id)
         t.add_row(r.id, r.metric, f"{r.published:,.4g} {r.unit}",
                   "-" if r.predicted is None else f"{r.predicted:,.4g}",
                   "-" if r.error is None else f"{100 * r.error:+.0f}%",
+                  "-" if lo is None else f"{100 * lo:+.0f}%",
                   "yes" if r.included else "no", r.normalization)
     console().print(t)
-    console().print(f"included rows: {summ['rows']:.0f}, median |error| "
-                    f"{100 * summ['median_abs_error']:.1f}%, "
-                    f"max {100 * summ['max_abs_error']:.1f}%")
-    for rid, err in loo_rows:
-        console().print(f"leave-one-out {rid}: {100 * err:+.1f}%")
+    if lopo_summ is None:
+        console().print("[yellow]leave-one-publication-out: stored errors are stale (the rows, "
+                        "parameters or model changed); run `suanli infer validate --fit` or "
+                        "--loo[/yellow]")
+    else:
+        console().print(f"[bold]leave-one-publication-out[/bold] ({lopo_summ['rows']:.0f} rows): "
+                        f"median |error| {100 * lopo_summ['median_abs_error']:.1f}%, max "
+                        f"{100 * lopo_summ['max_abs_error']:.1f}%, within 20%: "
+                        f"{100 * lopo_summ['share_within_20pct']:.0f}% of rows")
+    console().print(f"in-sample ({summ['rows']:.0f} rows): median |error| "
+                    f"{100 * summ['median_abs_error']:.1f}%, max "
+                    f"{100 * summ['max_abs_error']:.1f}%")
 
 
 def _register_questions() -> None:

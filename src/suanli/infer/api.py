@@ -3,7 +3,9 @@ service) that need "what does serving this model on that hardware cost":
 
     serving_quote(model, hardware, prompt_len=..., output_len=..., ...) -> ServingQuote
 
-It searches tensor-parallel degree (powers of two within the scale-up domain) and batch size,
+It searches tensor-parallel degree (powers of two within the scale-up domain) and batch size;
+when no single-node layout works, the multi-node ones of ``capacity.layouts`` (attention-DP +
+expert parallelism over nodes for MoE models, pipeline stages across nodes for dense ones),
 keeps the points whose continuous-batching TTFT and TPOT meet the limits
 (``suanli.infer.estimate`` says how they are defined), and returns the one with the highest
 output throughput per device (= lowest cost per token). ``replicas`` covers
@@ -41,6 +43,9 @@ class ServingQuote:
     fits: bool
     power_w_per_device: float  # accelerator TDP + host share, before PUE
     max_concurrent_seqs: int
+    ep: int = 1  # expert-parallel ways (MoE)
+    attn_dp: bool = False  # attention data-parallel over the replica's ranks
+    nodes: int = 1  # per replica
 
     def energy_kwh_per_hour(self, pue: float = 1.0) -> float:
         return self.devices_total * self.power_w_per_device / 1000.0 * pue
@@ -62,29 +67,38 @@ def serving_quote(model: str | ModelSpec, hardware: str, *, prompt_len: int, out
                   price_usd_per_device_hour: float | None = None) -> ServingQuote:
     """Cheapest replica layout of ``model`` on ``hardware`` (system or accelerator name) that
     meets the TTFT/TPOT limits. Raises InfeasibleError (with reasons and fixes) if none does."""
+    from suanli.infer.capacity import layouts
     from suanli.infer.curves import best_under_slo
-    from suanli.infer.estimate import deployment
+    from suanli.infer.estimate import ServingEstimate, deployment
 
     if traffic_output_tokens_per_s is not None and traffic_output_tokens_per_s <= 0:
         raise InputError("traffic_output_tokens_per_s must be positive")
     base = deployment(model, hardware, precision=precision)
     reasons: list[str] = []
-    best = None
-    for tp in tp_candidates(base.model, base.system.scale_up_domain):
-        dep = deployment(base.model, hardware, tp=tp, precision=base.compression)
-        try:
-            e = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
-                               ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s,
-                               price_usd_per_device_hour=price_usd_per_device_hour)
-        except InfeasibleError as exc:
-            reasons.append(f"tp={tp}: {str(exc).split(' Reasons')[0].rstrip('.')}")
-            continue
-        if e is None:
-            reasons.append(f"tp={tp}: batch 1 misses the TTFT/TPOT limits")
-            continue
-        if best is None or e.output_tokens_per_s_per_device > \
-                best.output_tokens_per_s_per_device * 1.0001:
-            best = e
+    best: ServingEstimate | None = None
+    best_dep = base
+    single = [{"tp": tp} for tp in tp_candidates(base.model, base.system.scale_up_domain)]
+    multi = [lay for lay in layouts(base.model, hardware, base.compression)
+             if "nodes" in lay or "pp" in lay]
+    for group in (single, multi):
+        for lay in group:
+            dep = deployment(base.model, hardware, precision=base.compression, **lay)
+            try:
+                e = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
+                                   ttft_slo_s=ttft_slo_s, tpot_slo_s=tpot_slo_s,
+                                   price_usd_per_device_hour=price_usd_per_device_hour,
+                                   max_batch=512 * dep.devices if dep.attn_dp else 4096)
+            except InfeasibleError as exc:
+                reasons.append(f"{dep.layout()}: {str(exc).split(' Reasons')[0].rstrip('.')}")
+                continue
+            if e is None:
+                reasons.append(f"{dep.layout()}: batch 1 misses the TTFT/TPOT limits")
+                continue
+            if best is None or e.output_tokens_per_s_per_device > \
+                    best.output_tokens_per_s_per_device * 1.0001:
+                best, best_dep = e, dep
+        if best is not None:
+            break
     if best is None:
         raise InfeasibleError(
             f"no layout of {base.model.id} on {base.system.id} at {precision} meets the request",
@@ -106,7 +120,8 @@ def serving_quote(model: str | ModelSpec, hardware: str, *, prompt_len: int, out
         usd_per_million_input_tokens=best.usd_per_million_input_tokens,
         usd_per_hour=None if price is None else price * devices, fits=best.fits,
         power_w_per_device=best.power_w_per_device,
-        max_concurrent_seqs=best.max_concurrent_seqs)
+        max_concurrent_seqs=best.max_concurrent_seqs, ep=best_dep.ep, attn_dp=best_dep.attn_dp,
+        nodes=best_dep.nodes)
 
 
 __all__ = ["ServingQuote", "serving_quote"]

@@ -14,6 +14,7 @@ Two stages, as SkyPilot's optimizer (build candidate -> cost, then solve) but wi
    Each simulation runs a bounded sample of requests on a few replicas at their share of the
    traffic, and states the SLO attainment with its 95% interval (``suanli.infer.sampling``),
    so a plan for 10T tokens/day costs what one for 10B does.
+   (The simulator has no prefix cache: with ``prefix_hit`` > 0 its check is conservative.)
 """
 
 from __future__ import annotations
@@ -23,8 +24,11 @@ import statistics
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+from suanli.catalog.schema import ModelSpec
 from suanli.errors import InfeasibleError, InputError
+from suanli.infer.compression import Compression
 from suanli.infer.sampling import DEFAULT_SAMPLE, Attainment, Measured, measure, sample_for
 from suanli.infer.trace import Request, load_azure_trace
 from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, format_count
@@ -97,6 +101,14 @@ class CapacityOption:
     verified: bool  # a simulation met both p99 limits
     attainment: Attainment | None = None  # share of sampled requests within the limits
     simulated_replicas: int | None = None  # replicas the sample stood for (see sampling)
+    ep: int = 1
+    attn_dp: bool = False
+    nodes: int = 1  # per replica
+    layout: str = ""
+
+    @property
+    def usd_per_day(self) -> float:
+        return 24.0 * self.usd_per_hour
 
 
 def default_hardware() -> list[str]:
@@ -132,10 +144,34 @@ def precision_candidates(hardware: str) -> tuple[str, ...]:
     return tuple(out)
 
 
+def layouts(model: str | ModelSpec, hardware: str, precision: str | Compression
+            ) -> list[dict[str, object]]:
+    """Replica layouts to try: TP (powers of two dividing the heads) inside one scale-up
+    domain; for MoE models also attention-DP + EP over 1, 2, 4 ... 32 nodes (the DeepSeek /
+    SGLang / TensorRT-LLM wide-EP layout); for dense models that do not fit a node, TP over the
+    node and PP across 2-8 nodes. Layouts whose weights do not fit are dropped later."""
+    from suanli.infer.api import tp_candidates
+    from suanli.infer.estimate import check_weights_fit, deployment
+
+    base = deployment(model, hardware, precision=precision)
+    dpn = base.system.devices_per_node
+    out: list[dict[str, object]] = [{"tp": tp} for tp in
+                                    tp_candidates(base.model, base.system.scale_up_domain, 8)]
+    if base.model.moe is not None:
+        out += [{"attn_dp": True, "nodes": n} for n in (1, 2, 4, 8, 16, 32)
+                if n * dpn > 1]
+    else:
+        try:
+            check_weights_fit(deployment(base.model, hardware, tp=dpn, precision=precision))
+        except InfeasibleError:
+            out += [{"tp": dpn, "pp": pp} for pp in (2, 4, 8) if pp <= base.model.layers]
+    return out
+
+
 def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | None,
                 sparsity: str, traffic: Traffic, ttft: float | None, tpot: float | None,
-                rho: float, prices: dict[str, float]) -> list[tuple[float, CapacityOption]]:
-    from suanli.infer.api import tp_candidates
+                rho: float, prices: dict[str, float], layout: dict[str, Any] | None = None,
+                prefix_hit: float = 0.0) -> list[tuple[float, CapacityOption]]:
     from suanli.infer.curves import best_under_slo
     from suanli.infer.estimate import deployment, price_of
 
@@ -150,11 +186,12 @@ def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | N
             price = price_of(base, prices.get(hw))
             if price is None:
                 continue
-            for tp in tp_candidates(base.model, base.system.scale_up_domain, 8):
-                dep = deployment(base.model, hw, tp=tp, precision=prec, sparsity=sparsity)
+            for lay in [layout] if layout else layouts(base.model.id, hw, prec):
                 try:
+                    dep = deployment(base.model, hw, precision=prec, sparsity=sparsity,
+                                     prefix_hit=prefix_hit, **lay)
                     e = best_under_slo(dep, prompt_len=p, output_len=o, ttft_slo_s=ttft,
-                                       tpot_slo_s=tpot)
+                                       tpot_slo_s=tpot, max_batch=512 * dep.devices)
                 except InfeasibleError:
                     continue
                 if e is None:
@@ -162,9 +199,11 @@ def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | N
                 r = max(1, math.ceil(traffic.output_tokens_per_s / (rho * e.output_tokens_per_s)))
                 cost = r * e.devices_per_replica * price
                 usd_m = cost / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6
-                out.append((cost, CapacityOption(e.system, e.accelerator, e.precision, tp,
+                out.append((cost, CapacityOption(e.system, e.accelerator, e.precision, dep.tp,
                                                  e.batch, r, r * e.devices_per_replica, cost,
-                                                 usd_m, None, None, None, False)))
+                                                 usd_m, None, None, None, False,
+                                                 ep=dep.ep, attn_dp=dep.attn_dp,
+                                                 nodes=dep.nodes, layout=dep.layout())))
     out.sort(key=lambda t: (t[0], t[1].devices_total))
     return out
 
@@ -190,7 +229,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                   target_load: float = 0.8, verify: int = 6, duration_s: float = 600.0,
                   prices: dict[str, float] | None = None, seed: int = 0,
                   max_tries: int = 8, sample: int = DEFAULT_SAMPLE,
-                  progress: ProgressFn | None = None) -> list[CapacityOption]:
+                  progress: ProgressFn | None = None, layout: dict[str, Any] | None = None,
+                  prefix_hit: float = 0.0) -> list[CapacityOption]:
     """Options, cheapest first: simulated ones that meet the p99 limits lead.
 
     Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
@@ -210,11 +250,12 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
         raise InputError(f"--sample must be at least 100 requests, got {sample}")
     hw = hardware or default_hardware()
     cands = _candidates(model, hw, precisions, sparsity, traffic, ttft_p99_slo_s,
-                        tpot_p99_slo_s, target_load, prices or {})
+                        tpot_p99_slo_s, target_load, prices or {}, layout, prefix_hit)
     if not cands:
         raise InfeasibleError(f"no hardware in {', '.join(hw)} serves {model} within the limits",
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
-                                     "lower precision"])
+                                     "lower precision", "--price '$2/h' (hardware without a "
+                                     "catalog price is skipped)"])
 
     def meets(m: Measured) -> bool:
         return (ttft_p99_slo_s is None or m.ttft_p99_s <= ttft_p99_slo_s) and \
@@ -224,8 +265,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
     rest: list[CapacityOption] = []
     for cost, opt in cands:
         best = min((v.usd_per_hour for v in verified if v.verified), default=math.inf)
-        if len(verified) >= verify or cost >= best:
-            rest.append(opt)
+        if len(verified) >= verify or cost >= best or opt.nodes > 1 or opt.attn_dp:
+            rest.append(opt)  # multi-node and attention-DP replicas: analytic only
             continue
         dep = deployment(model, opt.system, tp=opt.tp, sparsity=sparsity,
                          precision=opt.precision.split("+")[0])  # the preset of the name
@@ -266,8 +307,11 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
             opt.system, opt.accelerator, opt.precision, opt.tp, opt.batch, r, devices,
             devices * per_dev,
             devices * per_dev / SECONDS_PER_HOUR / traffic.output_tokens_per_s * 1e6,
-            m.ttft_p99_s, m.tpot_p99_s, m.utilization, ok, m.attainment, k))
+            m.ttft_p99_s, m.tpot_p99_s, m.utilization, ok, attainment=m.attainment,
+            simulated_replicas=k, layout=opt.layout))
     if progress:
         progress(min(verify, len(cands)), min(verify, len(cands)), "done")
     verified.sort(key=lambda o: (not o.verified, o.usd_per_hour))
+    if not any(v.verified for v in verified):  # nothing simulated: cheapest analytic first
+        return sorted(verified + rest, key=lambda o: o.usd_per_hour)
     return verified + rest

@@ -8,6 +8,7 @@ forward step. The values are fitted by one procedure, ``suanli.infer.validate.fi
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -15,7 +16,8 @@ from pathlib import Path
 from suanli.errors import CatalogError
 
 DATA = Path(__file__).parent / "data" / "efficiency.yaml"
-FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s")
+FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s",
+          "roofline_sharpness", "seq_overhead_s", "expert_efficiency")
 
 
 @dataclass(frozen=True)
@@ -27,15 +29,27 @@ class Efficiency:
     attention_memory: float  # fraction of memory bandwidth reached reading the KV cache
     step_overhead_s: float  # seconds per forward step: launches, sampling, scheduling
     request_overhead_s: float = 0.0  # seconds added once to each request's first token
+    # GEMM/attention efficiency by shape: an op's time is the p-norm of its compute and memory
+    # times, ``(c^p + m^p)^(1/p)`` (p -> inf: the plain roofline max). Near the ridge (M of a
+    # few hundred tokens) neither peak is reached; far from it one term dominates, so batch-1
+    # decode stays at weight bytes / achieved bandwidth and big prefills at the compute peak.
+    roofline_sharpness: float = math.inf
+    seq_overhead_s: float = 0.0  # seconds per sequence per step: sampling, scheduling
+    # grouped expert GEMMs (MoE) reach this fraction of the dense GEMMs' compute efficiency
+    # (routing, token permutation, scatter/gather and grouped-kernel losses); 1 = as dense.
+    # Their weight reads stream at the ordinary ``memory`` efficiency.
+    expert_efficiency: float = 1.0
     source: str = ""
 
     def __post_init__(self) -> None:
-        for name in ("compute", "memory", "attention_memory"):
+        for name in ("compute", "memory", "attention_memory", "expert_efficiency"):
             v = getattr(self, name)
             if not 0.0 < v <= 1.0:
                 raise CatalogError(f"efficiency '{name}' must be in (0, 1], got {v}",
                                    file=str(DATA))
-        if self.step_overhead_s < 0 or self.request_overhead_s < 0:
+        if self.roofline_sharpness < 1:
+            raise CatalogError("roofline_sharpness must be >= 1", file=str(DATA))
+        if self.step_overhead_s < 0 or self.request_overhead_s < 0 or self.seq_overhead_s < 0:
             raise CatalogError("overheads must be >= 0", file=str(DATA))
 
 

@@ -64,18 +64,48 @@ class Deployment:
     chunk_tokens: int = 8192  # max tokens per prefill step (TensorRT-LLM max_num_tokens)
     attn_dp: bool = False  # attention data-parallel over the tp ranks (MoE serving layout)
     legacy_gqa_kernel: bool = False  # decode attention reads K/V once per *query* head
+    overlap: bool = True  # two-micro-batch overlap of the EP all-to-all where it is faster
+    prefix_hit: float = 0.0  # share of prompt tokens served from a prefix cache (workload)
 
     @property
     def devices(self) -> int:
         return self.tp * self.pp
+
+    @property
+    def nodes(self) -> int:
+        return max(1, math.ceil(self.devices / self.system.devices_per_node))
+
+    @property
+    def step_chunk_tokens(self) -> int:
+        """Max tokens of one prefill step over the replica (per rank under attention-DP)."""
+        return self.chunk_tokens * (self.tp if self.attn_dp else 1)
+
+    def layout(self) -> str:
+        bits = [f"tp={self.tp}" if not self.attn_dp else f"attn-dp={self.tp}"]
+        if self.ep > 1:
+            bits.append(f"ep={self.ep}")
+        if self.pp > 1:
+            bits.append(f"pp={self.pp}")
+        if self.nodes > 1:
+            bits.append(f"{self.nodes} nodes")
+        return ", ".join(bits)
+
+
+def valid_tp(model: ModelSpec, limit: int = 64) -> list[int]:
+    """Tensor-parallel degrees that split the attention heads evenly (KV heads are replicated
+    once tp exceeds them), up to ``limit``."""
+    return [t for t in range(1, limit + 1) if model.heads % t == 0]
 
 
 def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 1, ep: int = 1,
                precision: str | Compression = "bf16", kv: str | None = None,
                sparsity: str = "none", kv_mem_fraction: float = 0.9,
                chunk_tokens: int = 8192, attn_dp: bool = False,
-               legacy_gqa_kernel: bool = False) -> Deployment:
-    """Build and check a :class:`Deployment` from catalog names."""
+               legacy_gqa_kernel: bool = False, nodes: int | None = None,
+               overlap: bool = True, prefix_hit: float = 0.0) -> Deployment:
+    """Build and check a :class:`Deployment` from catalog names. ``nodes``: spread the
+    replica over that many nodes (``tp`` = nodes x devices per node / pp; with ``attn_dp`` on an
+    MoE model ``ep`` defaults to all ranks)."""
     cat = load_catalog()
     m = cat.model(model) if isinstance(model, str) else model
     sys_ = cat.system(hardware)
@@ -88,15 +118,34 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
             raise InputError(f"{flag} must be >= 1, got {v}")
     if pp > m.layers:
         raise InputError(f"--pp {pp} exceeds the model's {m.layers} layers")
-    if ep > 1 and (m.moe is None or (tp * pp) % ep):
-        raise InputError("--ep needs an MoE model and must divide tp x pp "
-                         f"(got ep={ep}, tp x pp={tp * pp})")
+    if nodes is not None:
+        if nodes < 1:
+            raise InputError(f"--nodes must be >= 1, got {nodes}")
+        ranks = nodes * sys_.devices_per_node
+        if ranks % pp:
+            raise InputError(f"--pp {pp} must divide the {ranks} devices of {nodes} nodes")
+        if tp == 1:
+            tp = ranks // pp
+        elif tp * pp != ranks:
+            raise InputError(f"--tp {tp} x --pp {pp} = {tp * pp} devices, but --nodes {nodes} "
+                             f"holds {ranks}; give one of them")
+        if attn_dp and m.moe is not None and ep == 1:
+            ep = tp
+    if not attn_dp and m.heads % tp:
+        ok = ", ".join(str(t) for t in valid_tp(m))
+        raise InputError(f"--tp {tp} does not divide {m.id}'s {m.heads} attention heads; "
+                         f"valid --tp: {ok} (or --attn-dp for data-parallel attention)")
+    if ep > 1 and (m.moe is None or tp % ep):
+        raise InputError("--ep needs an MoE model and must divide the ranks per stage "
+                         f"(got ep={ep}, tp={tp}); try --ep {tp}")
     if not 0 < kv_mem_fraction <= 1:
         raise InputError(f"--kv-mem-fraction must be in (0, 1], got {kv_mem_fraction}")
     if attn_dp and tp == 1:
         raise InputError("--attn-dp needs --tp > 1 (attention is data-parallel over the tp ranks)")
+    if not 0 <= prefix_hit < 1:
+        raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
-                      legacy_gqa_kernel)
+                      legacy_gqa_kernel, overlap, prefix_hit)
 
 
 @dataclass(frozen=True)
@@ -143,13 +192,13 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
     factor = dep.model.heads / dep.model.n_kv_heads if dep.legacy_gqa_kernel else 1.0
     return StepModel(dep.model, dep.accelerator, dep.system, dep.compression,
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
-                     attn_dp=dep.attn_dp, kv_read_factor=factor)
+                     attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap)
 
 
 def check_weights_fit(dep: Deployment) -> None:
     """InfeasibleError with the smallest device count that holds the weights."""
     acc, comp = dep.accelerator, dep.compression
-    w = weight_bytes_per_device(dep.model, comp, dep.tp, dep.pp, dep.attn_dp)
+    w = weight_bytes_per_device(dep.model, comp, dep.tp, dep.pp, dep.attn_dp, dep.ep)
     if w < 0.9 * acc.memory_bytes:
         return
     total = w * dep.devices
@@ -169,7 +218,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
                 ) -> tuple[float, float, list[OpCost], list[OpCost]]:
     """(TTFT, TPOT, prefill ops, decode ops at the mean context) for a static batch."""
     mb = max(batch / dep.pp, 1.0)  # sequences per micro-batch
-    pre = sm.prefill_ops(mb, prompt, dep.chunk_tokens)
+    pre = sm.prefill_ops(mb, prompt, dep.step_chunk_tokens, dep.prefix_hit * prompt)
     # GPipe: the last of pp micro-batches leaves the last stage after (2 pp - 1) stage times
     ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead_s
     steps = max(output - 1, 0)
@@ -177,7 +226,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
     if steps:
         width = steps / DECODE_SAMPLES
         ctx = [prompt + 0.5 + (j + 0.5) * width for j in range(DECODE_SAMPLES)]
-        tpot = dep.pp * sum(total_s(sm.decode_ops(mb, c)) for c in ctx) / DECODE_SAMPLES
+        tpot = dep.pp * sum(sm.time(mb, mb, mb * c, mb * c) for c in ctx) / DECODE_SAMPLES
     return ttft, tpot, pre, dec
 
 
@@ -204,7 +253,8 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     context = prompt_len + output_len
     cap = max_concurrent_seqs(m, acc, comp, tp=dep.tp, pp=dep.pp, context=context,
                               max_step_tokens=dep.chunk_tokens,
-                              kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp)
+                              kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
+                              ep=dep.ep)
     if batch is None:
         batch = max(1, min(cap, max_batch))
     if batch < 1:
@@ -218,7 +268,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     tot_tps = batch * context / e2e
     mem = memory_breakdown(m, acc, comp, tp=dep.tp, pp=dep.pp, batch=batch, context=context,
                            max_step_tokens=dep.chunk_tokens, kv_mem_fraction=dep.kv_mem_fraction,
-                           attn_dp=dep.attn_dp)
+                           attn_dp=dep.attn_dp, ep=dep.ep)
     price = price_of(dep, price_usd_per_device_hour)
     usd_in = usd_out = usd_all = None
     if price is not None:
@@ -257,10 +307,11 @@ def mixed_prefill_s(dep: Deployment, sm: StepModel, batch: int, prompt: int, out
     (chunks of ``chunk_tokens``), at the mean decode context."""
     others = max(batch - 1, 0) / dep.pp
     ctx = prompt + output / 2
-    chunks = max(1, math.ceil(prompt / dep.chunk_tokens))
-    c = prompt / chunks
-    t = sm.time(c + others, 1 + others, prompt * (prompt + 1) / 2 / chunks + others * ctx,
-                others * ctx)
+    new = max(prompt * (1.0 - dep.prefix_hit), 1.0)  # tokens computed (prefix-cache misses)
+    chunks = max(1, math.ceil(new / dep.chunk_tokens))
+    c = new / chunks
+    pairs = new * (prompt - new) + new * (new + 1) / 2
+    t = sm.time(c + others, 1 + others, pairs / chunks + others * ctx, others * ctx)
     return dep.pp * chunks * t + sm.eff.request_overhead_s
 
 
@@ -275,4 +326,5 @@ def ops_table(ops: list[OpCost], pp: int = 1) -> list[dict[str, Any]]:
 def memory_only(dep: Deployment, batch: int, context: int) -> MemoryBreakdown:
     return memory_breakdown(dep.model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
                             batch=batch, context=context, max_step_tokens=dep.chunk_tokens,
-                            kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp)
+                            kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
+                            ep=dep.ep)

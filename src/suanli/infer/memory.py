@@ -9,7 +9,8 @@
   latent is replicated on every TP rank. Pipeline stages each hold ``layers / pp``.
   With attention data parallelism (``attn_dp``: DeepSeek-V3 / TensorRT-LLM MoE serving) each
   of the ``tp`` ranks keeps its own sequences' whole KV cache (no replication), and the
-  attention weights are replicated while the experts stay split.
+  attention, dense and shared-expert weights are replicated while the routed experts stay
+  split ``ep`` ways (``weight_terms``: one term per weight group, summed).
 * Activations: a workspace for the largest forward pass, ``tokens x (hidden + ffn/tp) x 2 x
   bytes`` (buffers are reused layer to layer), plus the logits ``tokens x vocab x 4 B``.
 * KV capacity = ``kv_mem_fraction x (device memory - weights - activations)`` (vLLM's
@@ -19,6 +20,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec
 from suanli.infer.compression import Compression
@@ -73,34 +75,61 @@ def kv_bytes_per_token_per_device(m: ModelSpec, comp: Compression, tp: int, pp: 
     return kv_elements_per_token(m) * comp.kv_bytes / kv_shards(m, tp) / pp  # bytes
 
 
-def weight_bytes_per_device(m: ModelSpec, comp: Compression, tp: int, pp: int,
-                            attn_dp: bool = False) -> float:
-    """All parameters (MoE: every expert) stored, split over ``tp x pp`` devices; with
-    ``attn_dp`` the attention weights are replicated on each of the ``tp`` ranks."""
-    # embeddings stay in 16-bit under weight quantization (GPTQ/AWQ/TRT-LLM practice)
+def weight_terms(m: ModelSpec, comp: Compression, tp: int, pp: int, attn_dp: bool = False,
+                 ep: int = 1) -> dict[str, float]:
+    """Bytes per device of each weight group; their sum is ``weight_bytes_per_device``.
+
+    Routed experts: ``ceil(E / ep)`` experts per rank, each split ``tp / ep`` ways
+    (``suanli.infer.moe``). Everything else (attention, dense FFN, shared experts, router,
+    norms, embeddings) is split ``tp`` ways, or replicated on every rank under ``attn_dp``.
+    Embeddings stay in 16-bit under weight quantization (GPTQ/AWQ/TRT-LLM practice)."""
+    from suanli.infer.moe import experts_per_rank
+    from suanli.perf.ops import ffn_params, moe_layer_count
+
     n = param_count(m)
     emb = m.vocab * m.hidden * (1 if m.tied_embeddings else 2)
     attn = m.layers * attention_params(m)
-    body = n - emb - attn
-    attn_share = attn / pp if attn_dp else attn / (tp * pp)
-    return (body * comp.weight_bytes + emb * 2.0) / (tp * pp) \
-        + attn_share * comp.weight_bytes  # bytes
+    routed = 0.0
+    per_rank_routed = 0.0
+    if m.moe is not None:
+        n_moe = moe_layer_count(m)
+        one = ffn_params(m, m.moe.expert_ffn_hidden)
+        routed = n_moe * m.moe.num_experts * one
+        etp = max(tp // max(ep, 1), 1)
+        per_rank_routed = n_moe * experts_per_rank(m.moe.num_experts, ep) * one / etp / pp
+    rest = n - emb - attn - routed
+    ways = pp if attn_dp else tp * pp  # devices sharing one copy of the non-expert weights
+    return {"attention": attn / ways * comp.weight_bytes,
+            "dense_and_shared": rest / ways * comp.weight_bytes,
+            "routed_experts": per_rank_routed * comp.weight_bytes,
+            "embeddings": emb * 2.0 / ways}  # bytes
 
 
-def activation_bytes_per_device(m: ModelSpec, comp: Compression, tokens: int, tp: int) -> float:
-    """Workspace of the largest forward pass of ``tokens`` tokens (see module docstring)."""
+@lru_cache(maxsize=512)
+def weight_bytes_per_device(m: ModelSpec, comp: Compression, tp: int, pp: int,
+                            attn_dp: bool = False, ep: int = 1) -> float:
+    """All parameters (MoE: every expert) stored, the sum of ``weight_terms``."""
+    return sum(weight_terms(m, comp, tp, pp, attn_dp, ep).values())  # bytes
+
+
+def activation_bytes_per_device(m: ModelSpec, comp: Compression, tokens: int, tp: int,
+                                attn_dp: bool = False) -> float:
+    """Workspace of the largest forward pass of ``tokens`` tokens (see module docstring); under
+    ``attn_dp`` each rank runs its own step of ``tokens`` with unsplit dense layers."""
+    ways = 1 if attn_dp else tp
     inner = m.ffn_hidden if m.moe is None else max(m.ffn_hidden, m.moe.expert_ffn_hidden
                                                     * m.moe.top_k)
-    per_token = 2.0 * (m.hidden + inner / tp) * max(comp.act_bytes, 2.0)
-    return tokens * per_token + tokens * m.vocab / tp * 4.0  # bytes
+    per_token = 2.0 * (m.hidden + inner / ways) * max(comp.act_bytes, 2.0)
+    return tokens * per_token + tokens * m.vocab / ways * 4.0  # bytes
 
 
 def memory_breakdown(m: ModelSpec, acc: Accelerator, comp: Compression, *, tp: int, pp: int,
                      batch: int, context: int, max_step_tokens: int,
-                     kv_mem_fraction: float = 0.9, attn_dp: bool = False) -> MemoryBreakdown:
+                     kv_mem_fraction: float = 0.9, attn_dp: bool = False,
+                     ep: int = 1) -> MemoryBreakdown:
     """Per-device memory with ``batch`` sequences of ``context`` tokens cached."""
-    w = weight_bytes_per_device(m, comp, tp, pp, attn_dp)
-    act = activation_bytes_per_device(m, comp, max_step_tokens, tp)
+    w = weight_bytes_per_device(m, comp, tp, pp, attn_dp, ep)
+    act = activation_bytes_per_device(m, comp, max_step_tokens, tp, attn_dp)
     kv = batch * context * kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
     free = max(acc.memory_bytes - w - act, 0.0)
     return MemoryBreakdown(w, kv, act, acc.memory_bytes, kv_mem_fraction * free)
@@ -108,10 +137,10 @@ def memory_breakdown(m: ModelSpec, acc: Accelerator, comp: Compression, *, tp: i
 
 def max_concurrent_seqs(m: ModelSpec, acc: Accelerator, comp: Compression, *, tp: int, pp: int,
                         context: int, max_step_tokens: int, kv_mem_fraction: float = 0.9,
-                        attn_dp: bool = False) -> int:
+                        attn_dp: bool = False, ep: int = 1) -> int:
     """Sequences of ``context`` tokens whose KV cache fits next to weights and workspace."""
     mb = memory_breakdown(m, acc, comp, tp=tp, pp=pp, batch=0, context=context,
                           max_step_tokens=max_step_tokens, kv_mem_fraction=kv_mem_fraction,
-                          attn_dp=attn_dp)
+                          attn_dp=attn_dp, ep=ep)
     per_seq = context * kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
     return int(mb.kv_capacity // per_seq) if per_seq > 0 else 0

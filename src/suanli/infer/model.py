@@ -13,13 +13,23 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   The arithmetic intensity of a weight GEMM is ~``2 x tokens / bytes_per_weight`` FLOP/B.
 * MoE: memory holds **all** experts, but a step reads only the experts its tokens route to:
   expected distinct experts per layer ``E x (1 - (1 - k/E)^tokens)`` (uniform routing), and the
-  FLOPs use the ``top_k`` (+ shared) **active** experts per token.
+  FLOPs use the ``top_k`` (+ shared) **active** experts per token. Under expert parallelism a
+  rank computes ``1/ep`` of the (token, expert) pairs times the load imbalance, in tiles of
+  ``gemm_tile_m`` rows, and dispatch/combine all-to-alls move the tokens
+  (``suanli.infer.moe``, which also has the attention-DP layout and the two-batch overlap).
+* Efficiency by shape: an op's time is the p-norm ``(c^p + m^p)^(1/p)`` of its compute and
+  memory times (``Efficiency.roofline_sharpness``; p = inf is the plain roofline), so GEMMs with
+  M near the ridge reach neither peak; grouped expert GEMMs compute whole tiles of
+  ``gemm_tile_m`` rows (small per-expert batches cost more FLOPs than they use; dense GEMMs at
+  small M run GEMV/split-K kernels without padding).
 * Attention core: ``flops = pairs x f_attn`` where ``pairs`` counts (query, key) pairs and
   ``f_attn = forward_flops_per_token(m, 1).attn_scores`` (QK^T and AV, 4 x heads x d_head per
-  layer); bytes = KV cache read (decode: every cached token) + written (new tokens), at the
+  layer; MLA decode with absorbed up-projections: ``2 h (2 c + r)`` per layer); bytes = KV
+  cache read (decode: every cached token) + written (new tokens), at the
   ``attention_memory`` efficiency.
-* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), ring
-  alpha-beta cost over the scale-up link (see ``suanli.perf.comm``, scalar forms).
+* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019); inside the
+  scale-up domain the one-shot / two-shot peer-access algorithms of the serving runtimes
+  (``serving_allreduce_s``), across nodes the ring (``suanli.perf.comm``, scalar forms).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
 
@@ -27,13 +37,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
 from suanli.infer.memory import kv_bytes_per_token_per_device
-from suanli.perf.comm import all_to_all_s, ring_allreduce_s
+from suanli.infer.moe import (
+    a2a_bytes,
+    a2a_time_s,
+    experts_per_rank,
+    load_imbalance,
+    moe_params,
+    nodes_spanned,
+    overlapped_s,
+    routed_expert_cost,
+    touched_experts,
+)
+from suanli.perf.comm import ring_allreduce_s
 from suanli.perf.ops import (
+    ForwardFlops,
     attention_params,
     ffn_params,
     forward_flops_per_token,
@@ -51,15 +74,18 @@ class OpCost:
     compute_s: float  # flops / (peak x eff)
     memory_s: float  # bytes / (bw x eff)
     other_s: float = 0.0  # communication or fixed overhead
+    sharpness: float = math.inf  # p of the roofline p-norm (Efficiency.roofline_sharpness)
 
     @property
     def time_s(self) -> float:
-        return max(self.compute_s, self.memory_s) + self.other_s
+        return roofline(self.compute_s, self.memory_s, self.sharpness) + self.other_s
 
     @property
     def bound(self) -> str:
+        if self.other_s < 0:
+            return "overlap"  # time saved (the two-micro-batch row)
         if self.other_s > 0 and self.other_s >= max(self.compute_s, self.memory_s):
-            return "communication" if self.name.endswith(("reduce", "all")) else "overhead"
+            return "communication" if self.name.startswith(("tp_", "ep_")) else "overhead"
         return "compute" if self.compute_s >= self.memory_s else "memory"
 
     @property
@@ -68,26 +94,62 @@ class OpCost:
         return self.flops / self.bytes if self.bytes else math.inf
 
 
+@lru_cache(maxsize=256)
+def _counts(m: ModelSpec) -> tuple[int, int, ForwardFlops]:
+    """MoE layers, attention weights per layer, forward FLOPs per token at context 1."""
+    return moe_layer_count(m), attention_params(m), forward_flops_per_token(m, 1)
+
+
+def serving_allreduce_s(nbytes: float, t: int, bw: float, alpha: float, inside: bool) -> float:
+    """Seconds of one TP all-reduce as serving runtimes run it. Inside an NVLink/NVSwitch domain
+    every rank reads its peers' buffers directly (TensorRT-LLM and vLLM custom all-reduce):
+    one-shot ``alpha + (t-1) B / bw`` for small messages, two-shot (reduce-scatter + all-gather
+    by direct peer access) ``2 alpha + 2 (t-1)/t B / bw`` for large ones, whichever is faster;
+    one latency per phase, not one per ring step. Across nodes: the ring (``perf.comm``)."""
+    if t <= 1:
+        return 0.0
+    if not inside:
+        return ring_allreduce_s(nbytes, t, bw, alpha)
+    return min(alpha + (t - 1) * nbytes / bw, 2.0 * alpha + 2.0 * (t - 1) / t * nbytes / bw)
+
+
+def roofline(c: float, m: float, p: float) -> float:
+    """``(c^p + m^p)^(1/p)``: the roofline max for ``p = inf``, smoother near the ridge."""
+    hi = c if c > m else m
+    if hi <= 0.0 or p == math.inf:
+        return hi
+    return hi * ((c / hi) ** p + (m / hi) ** p) ** (1.0 / p)
+
+
 class StepModel:
     """Coefficients of one replica's forward step, precomputed so a step costs microseconds
     (the serving simulator calls it once per batch iteration).
 
-    ``attn_dp``: attention data-parallel over the ``tp`` ranks (each rank runs whole heads for
-    its own sequences; experts split by EP), the DeepSeek-V3 / TensorRT-LLM MoE layout.
+    ``tp``: ranks per pipeline stage. ``attn_dp``: attention data-parallel over those ranks
+    (DeepSeek-V3 / TensorRT-LLM / SGLang MoE layout): each rank runs attention, dense FFN
+    layers, shared experts and the logits on its own ``1/tp`` of the sequences with replicated
+    weights and no TP all-reduce; routed experts split ``ep`` ways (``suanli.infer.moe``).
     ``kv_read_factor``: how many times the decode kernel reads each cached K/V head; 1 for
     kernels that share a KV head across its query group (FlashInfer, vLLM, TensorRT-LLM XQA
     since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them.
+    ``overlap``: two-micro-batch overlap of the EP all-to-all (kept only where it is faster).
+    ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
     """
 
     def __init__(self, model: ModelSpec, acc: Accelerator, system: System, comp: Compression,
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
-                 attn_dp: bool = False, kv_read_factor: float = 1.0) -> None:
+                 attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
+                 imbalance: float | None = None) -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
+        self.overlap, self.imbalance = overlap, imbalance
+        self.mp = moe_params()
         m = model
-        shard = tp * pp  # devices holding one copy of the FFN weights
-        attn_shard = pp if attn_dp else tp * pp  # ... of the attention weights
-        tok_share = 1.0 / tp if attn_dp else 1.0  # share of the step's tokens a rank attends
+        dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts
+        mtp = 1 if attn_dp else tp  # tensor-parallel ways of attention / dense / shared
+        shard = mtp * pp  # devices holding one copy of a dense weight
+        tok_share = 1.0 / dp  # share of the step's tokens one rank processes
+        self.tok_share, self.mtp = tok_share, mtp
         wb = comp.weight_bytes_moved  # bytes per weight element read by a GEMM
         ab = comp.act_bytes
         self.peak = comp.peak_flops(acc) * eff.compute  # FLOP/s reached
@@ -95,132 +157,211 @@ class StepModel:
         self.peak_attn = acc.peak_flops(attn_dtype) * eff.compute  # attention in 16/8-bit
         self.bw = acc.memory_bw * eff.memory  # bytes/s
         self.bw_kv = acc.memory_bw * eff.attention_memory  # bytes/s
-        n_moe = moe_layer_count(m)
+        n_moe, attn_w, fpt = _counts(m)
         n_dense = m.layers - n_moe
-        attn_w = attention_params(m)
         v_dim = m.mla.v_head_dim if m.mla is not None else m.d_head
         out_w = m.heads * v_dim * m.hidden
         qkv_w = attn_w - out_w
-        # (name, weight elements per device, FLOP per token per device, activation elements
-        # in + out per token per device)
+        # (name, weight elements per device, FLOP per token of the step per device, activation
+        # elements in + out per token of the step per device)
         gemms: list[tuple[str, float, float, float]] = [
-            ("qkv", m.layers * qkv_w / attn_shard, 2.0 * m.layers * qkv_w / (tp * pp),
-             tok_share * m.layers * (m.hidden + qkv_w / m.hidden / (1 if attn_dp else tp)) / pp),
-            ("attn_out", m.layers * out_w / attn_shard, 2.0 * m.layers * out_w / (tp * pp),
-             tok_share * m.layers * (out_w / m.hidden / (1 if attn_dp else tp) + m.hidden) / pp),
+            ("qkv", m.layers * qkv_w / shard, 2.0 * m.layers * qkv_w / shard * tok_share,
+             tok_share * m.layers * (m.hidden + qkv_w / m.hidden / mtp) / pp),
+            ("attn_out", m.layers * out_w / shard, 2.0 * m.layers * out_w / shard * tok_share,
+             tok_share * m.layers * (out_w / m.hidden / mtp + m.hidden) / pp),
         ]
         if n_dense:
             ffn = n_dense * ffn_params(m, m.ffn_hidden)
-            gemms.append(("mlp", ffn / shard, 2.0 * ffn / shard,
-                          n_dense * (2 * m.hidden + 2 * m.ffn_hidden / tp) / pp))
+            gemms.append(("mlp", ffn / shard, 2.0 * ffn / shard * tok_share,
+                          tok_share * n_dense * (2 * m.hidden + 2 * m.ffn_hidden / mtp) / pp))
         self.n_moe_per_device = n_moe / pp
         self.expert_w = 0.0
+        self.etp = max(tp // max(ep, 1), 1)  # ways each routed expert is split
         if m.moe is not None and n_moe:
-            self.expert_w = ffn_params(m, m.moe.expert_ffn_hidden) / tp  # per device slice
+            self.expert_w = ffn_params(m, m.moe.expert_ffn_hidden) / self.etp  # one expert
             if m.moe.shared_experts:
                 sh = n_moe * m.moe.shared_experts * ffn_params(m, m.moe.expert_ffn_hidden)
-                gemms.append(("shared_experts", sh / shard, 2.0 * sh / shard,
-                              n_moe * 2 * m.hidden / pp))
+                gemms.append(("shared_experts", sh / shard, 2.0 * sh / shard * tok_share,
+                              tok_share * n_moe * 2 * m.hidden / pp))
         self.gemm_coeffs = [(n, w * wb, f, a * ab) for n, w, f, a in gemms]
-        fpt = forward_flops_per_token(m, 1)
-        self.router_flops = fpt.router / shard  # per token
-        self.attn_flops_per_pair = fpt.attn_scores / tp / pp  # per (query, key) pair
-        self.logit_w = m.hidden * m.vocab / tp  # elements, on the last stage
+        self.router_flops = fpt.router / shard * tok_share  # per token of the step
+        # attention core per (query, key) pair per device. MLA decode runs with the up-
+        # projections absorbed (DeepSeek-V2 sec. 2.1.2; FlashMLA): scores over the latent +
+        # rope dims and the value sum over the latent, ``2 h (2 c + r)`` per pair per layer,
+        # reading only the latent cache; prefill runs the plain form (``fpt.attn_scores``).
+        self.attn_flops_per_pair = fpt.attn_scores / mtp / pp
+        self.attn_flops_per_pair_decode = self.attn_flops_per_pair
+        if m.mla is not None:
+            a = m.mla
+            self.attn_flops_per_pair_decode = (m.layers * 2.0 * m.heads
+                                               * (2 * a.kv_lora_rank + a.qk_rope_head_dim)
+                                               / mtp / pp)
+        self.logit_w = m.hidden * m.vocab / mtp  # elements, on the last stage
         self.kv_bytes_tok = kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
         self.kv_read_factor = kv_read_factor
         self.hidden = m.hidden
         # communication per step (Shoeybi et al. 2019: one all-reduce after attention and one
         # after the FFN per layer; EP: dispatch + combine all-to-all per MoE layer)
         n_ar = 0.0 if (tp == 1 or attn_dp) else float(m.layers)  # after attention
-        n_ar += n_dense if (tp > 1) else 0.0
-        n_a2a = 0.0
-        if n_moe and tp > 1:
-            if ep > 1:
-                n_a2a = 2.0 * n_moe
-            else:
-                n_ar += n_moe
-        self.ar_per_step, self.a2a_per_step = n_ar / pp, n_a2a / pp
-        self.a2a_tok_share = 1.0 / tp if attn_dp else 1.0 / max(ep, 1)
+        n_ar += n_dense if (tp > 1 and not attn_dp) else 0.0
+        self.moe_a2a = bool(n_moe and ep > 1)
+        if n_moe and tp > 1 and ep == 1 and not attn_dp:
+            n_ar += n_moe
+        self.ar_per_step = n_ar / pp
         inside = tp <= system.scale_up_domain
+        self.inside = inside
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
         self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
+        self.nodes = nodes_spanned(ep, system.devices_per_node)
+        ce = self.mp.comm_efficiency
+        self.a2a_up_bw = system.scale_up_gbs * 1e9 * ce  # bytes/s per rank
+        self.a2a_out_bw = system.scale_out_gbs * 1e9 * ce
+        self.a2a_alpha = (system.scale_out_latency_us if self.nodes > 1
+                          else system.scale_up_latency_us) * 1e-6
 
     def expert_bytes(self, tokens: float) -> float:
         """Expected bytes of routed-expert weights one step reads per device (module doc)."""
         moe = self.model.moe
         if moe is None or not self.expert_w:
             return 0.0
-        e, k = moe.num_experts, moe.top_k
-        touched = e * (1.0 - (1.0 - k / e) ** tokens)  # distinct experts per layer
-        return self.n_moe_per_device * touched * self.expert_w * self.comp.weight_bytes_moved
+        local = experts_per_rank(moe.num_experts, self.ep)
+        used = touched_experts(tokens, moe.top_k, moe.num_experts, local)
+        return self.n_moe_per_device * used * self.expert_w * self.comp.weight_bytes_moved
+
+    def _compute_ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float
+                     ) -> list[tuple[str, float, float, float, float]]:
+        """(name, FLOP, bytes, compute s, memory s) per op: plain tuples, so the hot path
+        (``time``) builds no objects; ``ops`` wraps them in :class:`OpCost`."""
+        tile = self.mp.gemm_tile_m
+        out: list[tuple[str, float, float, float, float]] = []
+        for name, wbytes, flops_tok, act in self.gemm_coeffs:
+            f, b = flops_tok * tokens, wbytes + act * tokens
+            out.append((name, f, b, f / self.peak, b / self.bw))
+        moe = self.model.moe
+        if self.expert_w and moe is not None:
+            c = routed_expert_cost(
+                tokens, top_k=moe.top_k, num_experts=moe.num_experts, ep=self.ep,
+                expert_weights=self.expert_w, weight_bytes=self.comp.weight_bytes_moved,
+                act_bytes=self.comp.act_bytes, hidden=self.hidden,
+                inner=moe.expert_ffn_hidden // self.etp, layers=self.n_moe_per_device,
+                cv=self.mp.expert_load_cv, tile=tile, imbalance=self.imbalance)
+            f = c.flops + self.router_flops * tokens
+            fp = c.padded_flops + self.router_flops * tokens  # whole tiles are computed
+            x = self.eff.expert_efficiency  # grouped GEMM vs dense GEMM compute efficiency
+            out.append(("experts", f, c.bytes, fp / (self.peak * x), c.bytes / self.bw))
+        # decode tokens attend their cached keys (``kv_read_tokens`` pairs); the rest are prefill
+        dec_pairs = min(kv_read_tokens, pairs)
+        f = self.attn_flops_per_pair_decode * dec_pairs \
+            + self.attn_flops_per_pair * (pairs - dec_pairs)
+        f *= self.tok_share
+        b = self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens)
+        out.append(("attention", f, b, f / self.peak_attn, b / self.bw_kv))
+        s = seqs * self.tok_share
+        f = 2.0 * self.logit_w * s / self.pp
+        b = (self.logit_w * 2.0 + s * self.model.vocab / self.mtp * 4.0) / self.pp
+        out.append(("logits", f, b, f / self.peak, b / self.bw))
+        return out
+
+    def _compute_s(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float
+                   ) -> float:
+        p = self.eff.roofline_sharpness
+        return sum(roofline(c, m, p) for _, _, _, c, m in
+                   self._compute_ops(tokens, seqs, pairs, kv_read_tokens))
+
+    def _comm(self, tokens: float) -> list[tuple[str, float, float]]:
+        """(name, bytes, seconds) of the step's collectives per device."""
+        out = []
+        if self.ar_per_step:
+            msg = tokens * self.hidden * 2.0  # bytes per all-reduce
+            t = self.ar_per_step * serving_allreduce_s(msg, self.tp, self.link_bw,
+                                                       self.link_alpha, self.inside)
+            out.append(("tp_allreduce", self.ar_per_step * msg, t))
+        moe = self.model.moe
+        if self.moe_a2a and moe is not None:
+            per_rank = tokens / self.tp  # tokens each rank dispatches
+            imb = self.imbalance if self.imbalance is not None else load_imbalance(
+                tokens, moe.top_k, moe.num_experts, self.ep, self.mp.expert_load_cv)
+            t = nbytes = 0.0
+            for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):  # dispatch, combine
+                t += a2a_time_s(per_rank, hidden=self.hidden, top_k=moe.top_k, ep=self.ep,
+                                nodes=self.nodes, elem_bytes=eb, scale_up_bw=self.a2a_up_bw,
+                                scale_out_bw=self.a2a_out_bw, alpha=self.a2a_alpha,
+                                imbalance=imb)
+                nbytes += sum(a2a_bytes(per_rank, hidden=self.hidden, top_k=moe.top_k,
+                                        ep=self.ep, nodes=self.nodes, elem_bytes=eb))
+            n = self.n_moe_per_device
+            out.append(("ep_dispatch_combine", n * nbytes, n * t))
+        return out
+
+    def _comm_ops(self, tokens: float) -> list[OpCost]:
+        return [OpCost(n, 0.0, b, 0.0, 0.0, t) for n, b, t in self._comm(tokens)]
 
     def ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> list[OpCost]:
         """Per-op costs of a step: ``tokens`` new tokens of ``seqs`` sequences, ``pairs``
-        attended (query, key) pairs, ``kv_read_tokens`` cached tokens read."""
-        out = []
-        for name, wbytes, flops_tok, act in self.gemm_coeffs:
-            f, b = flops_tok * tokens, wbytes + act * tokens
-            out.append(OpCost(name, f, b, f / self.peak, b / self.bw))
-        if self.expert_w:
-            moe = self.model.moe
-            assert moe is not None
-            f = 2.0 * self.expert_w * moe.top_k * self.n_moe_per_device * tokens \
-                + self.router_flops * tokens
-            b = self.expert_bytes(tokens) + self.n_moe_per_device * 2 * self.hidden \
-                * self.comp.act_bytes * tokens * moe.top_k
-            out.append(OpCost("experts", f, b, f / self.peak, b / self.bw))
-        f = self.attn_flops_per_pair * pairs
-        b = self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens)
-        out.append(OpCost("attention", f, b, f / self.peak_attn, b / self.bw_kv))
-        f = 2.0 * self.logit_w * seqs / self.pp
-        b = (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0) / self.pp
-        out.append(OpCost("logits", f, b, f / self.peak, b / self.bw))
-        if self.ar_per_step:
-            msg = tokens * self.hidden * 2.0  # bytes per all-reduce
-            t = self.ar_per_step * ring_allreduce_s(msg, self.tp, self.link_bw, self.link_alpha)
-            out.append(OpCost("tp_allreduce", 0.0, self.ar_per_step * msg, 0.0, 0.0, t))
-        if self.a2a_per_step and self.model.moe is not None:
-            msg = tokens * self.a2a_tok_share * self.hidden * 2.0 * self.model.moe.top_k
-            t = self.a2a_per_step * all_to_all_s(msg, self.tp, self.link_bw, self.link_alpha)
-            out.append(OpCost("ep_all_to_all", 0.0, self.a2a_per_step * msg, 0.0, 0.0, t))
-        out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.eff.step_overhead_s))
+        attended (query, key) pairs, ``kv_read_tokens`` cached tokens read (over the replica;
+        the costs are per device). The step time is the plain sum of the rows; with EP and
+        ``overlap``, a ``two_batch_overlap`` row (<= 0) says what the overlap saves."""
+        p = self.eff.roofline_sharpness
+        out = [OpCost(n, f, b, c, m, 0.0, p)
+               for n, f, b, c, m in self._compute_ops(tokens, seqs, pairs, kv_read_tokens)]
+        comm = self._comm_ops(tokens)
+        saved = self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
+                                     total_s(out), total_s(comm))
+        out += comm
+        if saved < 0:
+            out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
+        out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.eff.step_overhead_s
+                          + self.eff.seq_overhead_s * seqs * self.tok_share))
         return out
+
+    def _overlap_saving(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
+                        compute_s: float, comm_s: float) -> float:
+        """Seconds (<= 0) the two-micro-batch overlap saves over ``compute + comm``."""
+        if not (self.overlap and self.moe_a2a and tokens >= 2):
+            return 0.0
+        half = self._compute_s(tokens / 2, seqs / 2, pairs / 2, kv_read_tokens / 2)
+        return min(0.0, overlapped_s(half, comm_s) - compute_s - comm_s)
 
     def time(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> float:
         """Seconds of one step on one pipeline stage: the sum of ``ops`` without building
         them (the simulator's hot path; a test checks both agree)."""
-        t = self.eff.step_overhead_s
-        peak, bw = self.peak, self.bw
+        if self.expert_w or self.attn_dp or self.model.mla is not None:
+            comp = self._compute_s(tokens, seqs, pairs, kv_read_tokens)
+            comm = sum(t for _, _, t in self._comm(tokens))
+            return comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
+                                                      comp, comm) \
+                + self.eff.step_overhead_s + self.eff.seq_overhead_s * seqs * self.tok_share
+        t = self.eff.step_overhead_s + self.eff.seq_overhead_s * seqs
+        peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
         for _, wbytes, flops_tok, act in self.gemm_coeffs:
-            t += max(flops_tok * tokens / peak, (wbytes + act * tokens) / bw)
-        if self.expert_w:
-            moe = self.model.moe
-            assert moe is not None
-            f = (2.0 * self.expert_w * moe.top_k * self.n_moe_per_device + self.router_flops) \
-                * tokens
-            b = self.expert_bytes(tokens) + self.n_moe_per_device * 2 * self.hidden \
-                * self.comp.act_bytes * tokens * moe.top_k
-            t += max(f / peak, b / bw)
-        t += max(self.attn_flops_per_pair * pairs / self.peak_attn,
-                 self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens) / self.bw_kv)
-        t += max(2.0 * self.logit_w * seqs / self.pp / peak,
-                 (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0) / self.pp / bw)
+            t += roofline(flops_tok * tokens / peak, (wbytes + act * tokens) / bw, p)
+        dec = min(kv_read_tokens, pairs)
+        t += roofline((self.attn_flops_per_pair_decode * dec
+                       + self.attn_flops_per_pair * (pairs - dec)) / self.peak_attn,
+                      self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens)
+                      / self.bw_kv, p)
+        t += roofline(2.0 * self.logit_w * seqs / self.pp / peak,
+                      (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0)
+                      / self.pp / bw, p)
         if self.ar_per_step:
-            t += self.ar_per_step * ring_allreduce_s(tokens * self.hidden * 2.0, self.tp,
-                                                     self.link_bw, self.link_alpha)
-        if self.a2a_per_step and self.model.moe is not None:
-            msg = tokens * self.a2a_tok_share * self.hidden * 2.0 * self.model.moe.top_k
-            t += self.a2a_per_step * all_to_all_s(msg, self.tp, self.link_bw, self.link_alpha)
+            t += self.ar_per_step * serving_allreduce_s(tokens * self.hidden * 2.0, self.tp,
+                                                        self.link_bw, self.link_alpha,
+                                                        self.inside)
         return t
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
-    def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192) -> list[OpCost]:
+    def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192,
+                    cached: float = 0.0) -> list[OpCost]:
         """Prefill ``n`` prompts of ``prompt`` tokens, in chunks of ``chunk_tokens`` (weights are
-        re-read per chunk, as in chunked prefill); causal attention: s(s+1)/2 pairs each."""
-        tokens = n * prompt
+        re-read per chunk, as in chunked prefill); causal attention: s(s+1)/2 pairs each. The
+        first ``cached`` tokens of each prompt come from a prefix cache: only ``prompt -
+        cached`` are computed, attending the cached keys and the causal new ones."""
+        new = max(prompt - cached, 1.0)
+        tokens = n * new
         chunks = max(1, math.ceil(tokens / chunk_tokens))
-        per = self.ops(tokens / chunks, n / chunks, n * prompt * (prompt + 1) / 2 / chunks, 0.0)
+        pairs = n * (new * (prompt - new) + new * (new + 1) / 2)
+        per = self.ops(tokens / chunks, n / chunks, pairs / chunks, 0.0)
         return [_scale(op, chunks) for op in per]
 
     def decode_ops(self, n: float, context: float) -> list[OpCost]:
@@ -230,7 +371,7 @@ class StepModel:
 
 def _scale(op: OpCost, k: float) -> OpCost:
     return OpCost(op.name, op.flops * k, op.bytes * k, op.compute_s * k, op.memory_s * k,
-                  op.other_s * k)
+                  op.other_s * k, op.sharpness)
 
 
 def total_s(ops: list[OpCost]) -> float:

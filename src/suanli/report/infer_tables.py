@@ -14,8 +14,9 @@ def option_row(o: CapacityOption) -> dict[str, Any]:
     """One plain row (CSV/JSON) of a capacity option."""
     a = o.attainment
     return {"system": o.system, "accelerator": o.accelerator, "precision": o.precision,
-            "tp": o.tp, "batch": o.batch, "replicas": o.replicas, "devices": o.devices_total,
-            "usd_per_hour": o.usd_per_hour,
+            "tp": o.tp, "layout": o.layout or f"tp={o.tp}", "batch": o.batch,
+            "replicas": o.replicas, "devices": o.devices_total,
+            "usd_per_hour": o.usd_per_hour, "usd_per_day": o.usd_per_day,
             "usd_per_million_output_tokens": o.usd_per_million_output_tokens,
             "ttft_p99_s": o.ttft_p99_s, "tpot_p99_s": o.tpot_p99_s,
             "checked": _checked(o),
@@ -40,21 +41,23 @@ def print_plan_options(options: list[CapacityOption], title: str,
     con = console or _console()
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
               collapse_padding=True)
-    for col in ("system", "precision", "TP", "batch", "replicas", "devices", "$/h",
-                "$/M out", "TTFT p99", "TPOT p99", "checked"):
+    for col in ("system", "precision", "layout", "batch", "replicas", "devices", "$/h",
+                "$/day", "$/M out", "TTFT p99", "TPOT p99", "checked"):
         t.add_column(col, no_wrap=True, justify="left" if col in ("system", "precision",
-                                                                  "checked") else "right")
+                                                                  "layout", "checked")
+                     else "right")
     for o in options:
-        t.add_row(o.system, o.precision, str(o.tp), str(o.batch), f"{o.replicas:,}",
-                  f"{o.devices_total:,}", format_money(o.usd_per_hour),
-                  format_money(o.usd_per_million_output_tokens),
+        t.add_row(o.system, o.precision, o.layout or f"tp={o.tp}", str(o.batch),
+                  f"{o.replicas:,}", f"{o.devices_total:,}", format_money(o.usd_per_hour),
+                  format_money(o.usd_per_day), format_money(o.usd_per_million_output_tokens),
                   "-" if o.ttft_p99_s is None else f"{o.ttft_p99_s:.2f} s",
                   "-" if o.tpot_p99_s is None else f"{1e3 * o.tpot_p99_s:.0f} ms", _checked(o))
     con.print(t)
     for o in options:
         if o.attainment is not None:
             k = o.simulated_replicas or o.replicas
-            con.print(f"[dim]{o.system} {o.precision} TP{o.tp}: {o.attainment.text()}; "
+            con.print(f"[dim]{o.system} {o.precision} {o.layout or f'TP{o.tp}'}: "
+                      f"{o.attainment.text()}; "
                       f"{k:,} of {o.replicas:,} replicas simulated at their share of the "
                       "traffic.[/]")
 
