@@ -173,42 +173,53 @@ def activation_bytes(m: ModelSpec, shape: ModelShape, s: F, b: F, t: F, p: F, fr
 
 
 def memory_terms(job: TrainingJob, lay: Layout, stack: Stack, flash: bool) -> dict[str, F]:
-    """Bytes per device on the fuller of the first stage (embedding, most micro-batches in
-    flight) and the last stage (output head, fp32 logits). Every term is listed; the total is
+    """Bytes per device on the fullest of the first stage (embedding, most micro-batches in
+    flight), a full middle stage, and the last stage (output head, fp32 logits). Every term is listed; the total is
     their sum (``mem_total = mem_state + mem_activations + mem_buffers``).
     """
     m = job.model
     shape = ModelShape.of(m)
     t, p, v, d, e, z = lay.t, lay.p, lay.v, lay.d, lay.e, lay.z
     s = float(job.seq_len) / lay.c
-    frac = lay.layers_stage / m.layers
-    per_mb = stage_activation_bytes(m, shape, s, lay.b, t, frac, lay.sp, lay.r, flash,
-                                    stack.dropout, lay.kv_local)
     sp_div = np.where(lay.sp > 0, t, 1.0)
 
-    def held(stage: F) -> F:  # activations + pipeline outputs kept, on stage ``stage``
+    def held(stage: F, layers: F) -> F:  # activations + pipeline outputs kept on ``stage``
+        per_mb = stage_activation_bytes(m, shape, s, lay.b, t, layers / m.layers, lay.sp,
+                                        lay.r, flash, stack.dropout, lay.kv_local)
         flight = in_flight(p, v, lay.n_micro, stage)
         kept = 0.0 if stack.free_pipeline_outputs else np.where(
             p > 1, 2.0 * s * lay.b * m.hidden / sp_div * flight * v, 0.0)
         return per_mb * flight + kept
 
-    acts_first, acts_last = held(np.zeros_like(p)), held(p - 1.0)
-    state_first = model_state_bytes(lay.first_p, lay.expert_p, d, e, z)
-    state_last = model_state_bytes(lay.dense_p, lay.expert_p, d, e, z)
+    acts_first = held(np.zeros_like(p), lay.layers_first)
+    acts_last = held(p - 1.0, lay.layers_last)
+    acts_mid = np.where(p > 2, held(np.ones_like(p), lay.layers_stage), 0.0)
+    expert_first = lay.expert_p * lay.layers_first / lay.layers_stage
+    expert_last = lay.expert_p * lay.layers_last / lay.layers_stage
+    state_first = model_state_bytes(lay.first_p, expert_first, d, e, z)
+    state_last = model_state_bytes(lay.last_p, expert_last, d, e, z)
+    state_mid = np.where(p > 2, model_state_bytes(lay.middle_p, lay.expert_p, d, e, z), 0.0)
     logits = lay.tok * m.vocab / t * 4.0 * 2.0  # fp32 logits and their gradient (last stage)
     params = lay.dense_p + lay.expert_p
     fsdp_buf = np.where(z >= 3, 2.0 * params / np.maximum(lay.layers_stage, 1.0) * 2.0, 0.0)
-    first = state_first + acts_first
-    last = state_last + acts_last + logits
-    use_first = first >= last
-    reserved = stack.reserved_bytes
-    weights = np.where(use_first, lay.first_p, lay.dense_p) * WEIGHT_BYTES \
-        / np.where(z >= 3, d, 1.0) + lay.expert_p * WEIGHT_BYTES
-    state = np.where(use_first, state_first, state_last)
-    acts = np.where(use_first, acts_first, acts_last)
-    buffers = np.where(use_first, 0.0, logits) + fsdp_buf + reserved
+    # the fullest of stage 0, a full middle stage (1) and the last stage
+    z3 = np.where(z >= 3, d, 1.0)
+    cand_state = np.stack([state_first, state_mid, state_last])
+    cand_acts = np.stack([acts_first, acts_mid, acts_last])
+    cand_buf = np.stack([np.zeros_like(logits), np.zeros_like(logits), logits])
+    cand_w = np.stack([lay.first_p / z3 + expert_first, lay.middle_p / z3 + lay.expert_p,
+                       lay.last_p / z3 + expert_last]) * WEIGHT_BYTES
+    cand_w[1] = np.where(p > 2, cand_w[1], 0.0)
+    k = np.argmax(cand_state + cand_acts + cand_buf, axis=0)[None]
+
+    def pick(x: F) -> F:
+        return np.take_along_axis(x, k, axis=0)[0]
+
+    state, acts = pick(cand_state), pick(cand_acts)
+    buffers = pick(cand_buf) + fsdp_buf + stack.reserved_bytes
     return {
-        "mem_weights": weights, "mem_state": state, "mem_activations": acts,
+        "mem_weights": pick(cand_w), "mem_weights_max": cand_w.max(axis=0),
+        "mem_state": state, "mem_activations": acts,
         "mem_buffers": buffers, "mem_total": state + acts + buffers,
         "mem_usable": np.full_like(acts, job.accelerator.memory_bytes
                                    * (1.0 - stack.allocator_slack)),

@@ -51,10 +51,14 @@ class Layout:
     global_batch: F  # sequences per step after adaptation
     n_micro: F  # micro-batches per pipeline per step
     layers_stage: F  # layers on the busiest stage: ceil(L / (p v)) x v
+    layers_first: F  # layers on stage 0 and on the last stage: one fewer than the busiest when
+    layers_last: F  # the split is uneven (Megatron-Core first/last-stage layers; Llama 3 3.3.2)
     tok: F  # tokens per device per micro-batch
     kv_local: F  # KV heads per TP rank (replicated when TP > KV groups)
-    dense_p: F  # non-expert parameters per device, last stage (with the head)
+    dense_p: F  # non-expert parameters per device, busiest stage (+ the head when it is last)
+    middle_p: F  # non-expert parameters per device of a full middle stage
     first_p: F  # non-expert parameters per device, first stage (with the embedding)
+    last_p: F  # non-expert parameters per device, last stage (with the head)
     expert_p: F  # routed-expert parameters per device
 
 
@@ -65,21 +69,33 @@ def layout(job: TrainingJob, g: dict[str, F]) -> Layout:
     gb = adapted_batch(job.global_batch, d * b)
     L = float(m.layers)
     layers_stage = np.ceil(L / (p * v)) * v
+    # uneven split: the first and last stages, which also hold the embedding and the head, take
+    # one layer fewer when the split leaves room (Dubey et al. 2024, Sec. 3.3.2)
+    short = np.where(p > 1, layers_stage * p - L, 0.0)
+    layers_first = np.maximum(layers_stage - (short >= 1), 1.0)
+    layers_last = np.maximum(layers_stage - (short >= 2), 1.0)
     shape = memory.ModelShape.of(m)
     kv_local = kv_heads_per_rank(m, t) if m.mla is None else m.n_kv_heads / t
-    dense_p, expert_p = memory.stage_params(shape, m.layers, t, layers_stage / L, e)
-    # replicated KV projections (TP > KV groups): the rank holds kv_local heads, not kv / t
-    dense_p = dense_p + layers_stage * 2.0 * m.hidden * m.d_head * (kv_local - m.n_kv_heads / t)
-    last_p = dense_p + shape.embed_params / t * np.where(p > 1, 0.0, 1.0) + shape.head_params / t
-    first_p = np.where(p > 1, dense_p + shape.embed_params / t, last_p)
+    kv_rep = 2.0 * m.hidden * m.d_head * (kv_local - m.n_kv_heads / t)  # replicated KV weights
+
+    def body(n_layers: F) -> tuple[F, F]:
+        dense, experts = memory.stage_params(shape, m.layers, t, n_layers / L, e)
+        return dense + n_layers * kv_rep, experts
+
+    dense_p, expert_p = body(layers_stage)
+    head = shape.head_params / t
+    embed_alone = shape.embed_params / t * np.where(p > 1, 0.0, 1.0)
+    last_p = body(layers_last)[0] + embed_alone + head
+    first_p = np.where(p > 1, body(layers_first)[0] + shape.embed_params / t, last_p)
     return Layout(
         t=t, p=p, d=d, e=e, c=c, b=b, v=v, z=g["zero"], r=r,
         sp=np.where(t > 1, g["sp"], 0.0),
         full=(r == memory.RECOMPUTE_FULL).astype(np.float64),
         sel=(r == memory.RECOMPUTE_SELECTIVE).astype(np.float64),
         global_batch=gb, n_micro=gb / (d * b), layers_stage=layers_stage,
-        tok=b * float(job.seq_len) / c, kv_local=kv_local, dense_p=last_p, first_p=first_p,
-        expert_p=expert_p)
+        layers_first=layers_first, layers_last=layers_last, tok=b * float(job.seq_len) / c,
+        kv_local=kv_local, dense_p=dense_p + embed_alone + np.where(short > 0, 0.0, head),
+        middle_p=dense_p, first_p=first_p, last_p=last_p, expert_p=expert_p)
 
 
 def compute_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,

@@ -210,6 +210,7 @@ def estimate(job: TrainingJob, plan: Plan, eff: Efficiency | None = None) -> Est
         "time_sum_s": step,
         "exposed_comm_s": comm_exposed,
         "dp_grad_sync_raw_s": r["t_dp_sync_raw"],
+        "weights_gb_max_stage": r["mem_weights_max"] * gb,
         "memory_gb": {"weights": r["mem_weights"] * gb,
                       "weights_grads_optimizer": r["mem_state"] * gb,
                       "activations": r["mem_activations"] * gb,
