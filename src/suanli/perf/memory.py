@@ -174,8 +174,8 @@ def activation_bytes(m: ModelSpec, shape: ModelShape, s: F, b: F, t: F, p: F, fr
 
 def memory_terms(job: TrainingJob, lay: Layout, stack: Stack, flash: bool) -> dict[str, F]:
     """Bytes per device on the fullest of the first stage (embedding, most micro-batches in
-    flight), a full middle stage, and the last stage (output head, fp32 logits). Every term is listed; the total is
-    their sum (``mem_total = mem_state + mem_activations + mem_buffers``).
+    flight), a full middle stage, and the last stage (output head, fp32 logits). Every term is
+    listed; the total is their sum (``mem_total = mem_state + mem_activations + mem_buffers``).
     """
     m = job.model
     shape = ModelShape.of(m)
