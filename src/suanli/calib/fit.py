@@ -147,14 +147,19 @@ def fit(loo: bool = False) -> FitResult:
     cases = held_cases()
     table = _fit_table(cases, base)
     in_sample = _errors(table, cases)
-    lopo: dict[str, float] = {}
-    if loo:
-        for pub in sorted({c.publication for c in cases}):
-            rest = [c for c in cases if c.publication != pub]
-            dropped = [c for c in cases if c.publication == pub]
-            sub = _fit_table(rest, base)
-            lopo.update(_errors(sub, dropped))
+    lopo = lopo_errors(cases) if loo else {}
     return FitResult(table, cases, in_sample, lopo)
+
+
+def lopo_errors(cases: list[Case], publications: list[str] | None = None) -> dict[str, float]:
+    """For each publication (all, or those named): refit without its rows, predict them."""
+    base = load_efficiency()
+    out: dict[str, float] = {}
+    for pub in publications or sorted({c.publication for c in cases}):
+        rest = [c for c in cases if c.publication != pub]
+        dropped = [c for c in cases if c.publication == pub]
+        out.update(_errors(_fit_table(rest, base), dropped))
+    return out
 
 
 def _stats(errs: dict[str, float]) -> dict[str, float]:
