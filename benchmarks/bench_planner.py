@@ -1,6 +1,7 @@
 """Planner speed: the full plan search for the Megatron 1T model on 3072 A100.
 
-Issue target: the whole space (TP 1-8, all PP divisors, interleave, micro-batch 1-8, ZeRO 0-3,
+Issue target: the whole space (TP: divisors of the heads up to 8, PP: any stage count that divides
+the devices, interleave, micro-batch 1-8, ZeRO 0-3,
 three recompute modes, SP on/off) in under 2 s on a 2-core machine. For reference, the same
 grid evaluated plan by plan through the scalar path (``estimate`` per plan) is timed on a
 sample in the same run, and the ratio printed.

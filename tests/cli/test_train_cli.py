@@ -57,6 +57,7 @@ def test_plan_table_output():
     (["--hardware", "a1000"], "unknown hardware"),
     (["--tokens", "lots"], "cannot read 'lots'"),
     (["--recompute", "some"], "--recompute must be"),
+    (["--stack", "megatron-2019"], "unknown stack 'megatron-2019'; choose one of"),
 ])
 def test_bad_input_exits_2_with_one_line(args, message):
     base = {"--model": "gpt3-175b", "--hardware": "a100", "--tokens": "300B"}
@@ -78,12 +79,25 @@ def test_infeasible_plan_search_names_the_fix():
     assert "use >=" in r.stderr and "Traceback" not in r.stderr
 
 
+def test_plan_on_100_gpus_adapts_the_batch_and_names_the_stack():
+    r = suanli("train", "plan", "--model", "llama2-70b", "--hardware", "a100", "--devices",
+               "100", "--stack", "megatron-lm-2022", "--top", "3", "--json")
+    assert r.returncode == 0, r.stderr
+    best = json.loads(r.stdout)["plans"][0]
+    assert best["devices"] == 100 and best["stack"] == "megatron-lm-2022"
+    used = best["breakdown"]["global_batch"]
+    assert used % (best["plan"]["dp"] * best["plan"]["micro_batch"]) == 0
+    assert (used == best["global_batch"]) == (not best["notes"])
+
+
 def test_validate_json_reports_every_row():
     r = suanli("validate", "--json")
     assert r.returncode == 0, r.stderr
     rows = json.loads(r.stdout)["rows"]
     assert {x["set"] for x in rows} == {"full", "budget", "flops"}
     assert all("published" in x and "predicted" in x and x["source"] for x in rows)
+    held = [x for x in rows if x["set"] == "full" and not x["excluded"]]
+    assert all(x["lopo_error"] is not None and x["publication"] for x in held)
 
 
 def test_figures_reproduce_the_seed_numbers():

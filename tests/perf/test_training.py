@@ -110,9 +110,17 @@ def test_fp8_is_faster_than_bf16_on_hopper(catalog):
     assert estimate(replace(j, dtype="fp8"), plan).step_time_s < estimate(j, plan).step_time_s
 
 
+def test_a_dp_that_does_not_divide_the_batch_adapts_it_and_says_so(job):
+    est = estimate(job, replace(BASE, dp=5, interleave=1))
+    assert est.global_batch == 1535 and est.global_batch % 5 == 0
+    assert any("adapted from 1536 to 1535" in n for n in est.notes)
+    assert est.steps == pytest.approx(job.tokens / (1535 * job.seq_len))
+
+
 @pytest.mark.parametrize(("plan", "match"), [
-    (replace(BASE, tp=7), "does not divide"),
-    (replace(BASE, dp=5), "not a multiple"),
+    (replace(BASE, tp=7), "does not divide .* pick one of"),
+    (replace(BASE, dp=1000, interleave=1), "far from a multiple"),
+    (replace(BASE, dp=5), "multiple of --pp"),
     (replace(BASE, zero=3), "ZeRO stage 2/3 cannot"),
     (replace(BASE, ep=2), "--ep must divide"),
 ])

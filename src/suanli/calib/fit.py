@@ -13,10 +13,14 @@ Procedure (``suanli calibrate``):
    parameter physical (efficiencies in (0, 1)). Each prediction runs the planner over the plan
    fields the source leaves open, as in validation.
 4. Families without rows get the mean of the fitted families (marked ``fitted: false``).
-5. Leave-one-out: refit without each row and predict it, to report out-of-sample error.
+5. Leave-one-publication-out (LOPO, the headline out-of-sample error): for each publication,
+   drop all its rows (rows of one paper share a cluster, a code base and authors' choices, so
+   dropping one row at a time leaks), refit on the rest, predict the dropped rows. A family
+   left without rows is predicted with the mean of the others, as a new family would be.
 
-The result is written to ``suanli/perf/data/efficiency.yaml`` with the date, the rows used and
-the in-sample and leave-one-out errors.
+The result is written to ``suanli/perf/data/efficiency.yaml`` with the date, the rows used,
+which rows determine each family's parameters, and the in-sample and LOPO errors per row and
+per publication. Adding a row and refitting is one command: ``suanli calibrate --write``.
 """
 
 from __future__ import annotations
@@ -38,7 +42,10 @@ from suanli.perf.efficiency import (
 )
 
 FAMILY_PARAMS = (("gemm_max", 0.2, 0.95), ("gemm_half", 16.0, 4000.0), ("elem_bytes", 0.0, 400.0))
-GLOBAL_PARAMS = (("overlap_slowdown", 0.0, 1.0),)
+# one value for every family: a property of the code, not of the chip (a FamilyEfficiency field
+# named here is set on every family), or a global of the efficiency table
+GLOBAL_PARAMS: tuple[tuple[str, float, float], ...] = (("overlap_slowdown", 0.0, 1.0),)
+SHARED_FIELDS = {f for f in ("gemm_max", "gemm_half", "attn_eff", "elem_bytes")}
 
 
 @dataclass(frozen=True)
@@ -46,7 +53,23 @@ class FitResult:
     table: EfficiencyTable
     cases: list[Case]
     in_sample: dict[str, float]  # case id -> relative error
-    loo: dict[str, float]  # case id -> leave-one-out relative error (empty if not run)
+    loo: dict[str, float]  # case id -> leave-one-publication-out relative error (if run)
+
+    def rows_by_family(self) -> dict[str, list[str]]:
+        """Which rows determine each family's fitted parameters."""
+        out: dict[str, list[str]] = {}
+        for c in self.cases:
+            out.setdefault(_family_of(c), []).append(c.id)
+        return out
+
+    def lopo_by_publication(self) -> dict[str, dict[str, float]]:
+        """Per publication: rows, median and max |LOPO error|."""
+        pubs: dict[str, list[float]] = {}
+        for c in self.cases:
+            if c.id in self.loo:
+                pubs.setdefault(c.publication, []).append(abs(self.loo[c.id]))
+        return {p: {"rows": len(v), "median_abs_error": round(float(np.median(v)), 4),
+                    "max_abs_error": round(float(max(v)), 4)} for p, v in pubs.items()}
 
 
 def _family_of(case: Case) -> str:
@@ -64,7 +87,10 @@ def _table_from(x: np.ndarray, families: list[str], base: EfficiencyTable) -> Ef
         k += len(FAMILY_PARAMS)
     glob = dict(base.globals)
     for name, _, _ in GLOBAL_PARAMS:
-        glob[name] = float(x[k])
+        if name in SHARED_FIELDS:
+            fams = {f: replace(e, **{name: float(x[k])}) for f, e in fams.items()}
+        else:
+            glob[name] = float(x[k])
         k += 1
     mean = {name: float(np.mean([getattr(f, name) for f in fams.values()]))
             for name in vars(base.default)}
@@ -98,28 +124,42 @@ def _solve(cases: list[Case], families: list[str], base: EfficiencyTable,
     return np.asarray(sol.x)
 
 
-def fit(loo: bool = False) -> FitResult:
-    base = load_efficiency()
-    cases = [c for c in load_cases() if c.set == "full" and not c.exclude]
+def held_cases() -> list[Case]:
+    """The rows the fit uses: full parallel config stated, not excluded."""
+    return [c for c in load_cases() if c.set == "full" and not c.exclude]
+
+
+def _fit_table(cases: list[Case], base: EfficiencyTable) -> EfficiencyTable:
     families = sorted({_family_of(c) for c in cases})
-    x0 = []
+    x0: list[float] = []
     for fam in families:
         start = base.families.get(fam, base.default)
         x0 += [getattr(start, name) for name, _, _ in FAMILY_PARAMS]
-    x0 += [base.globals[name] for name, _, _ in GLOBAL_PARAMS]
+    x0 += [getattr(base.default, name) if name in SHARED_FIELDS else base.globals[name]
+           for name, _, _ in GLOBAL_PARAMS]
     x = _solve(cases, families, base, np.asarray(x0, dtype=float))
-    table = _table_from(x, families, base)
+    return _table_from(x, families, base)
+
+
+def fit(loo: bool = False) -> FitResult:
+    """Fit on every held row; with ``loo``, also the leave-one-publication-out errors."""
+    base = load_efficiency()
+    cases = held_cases()
+    table = _fit_table(cases, base)
     in_sample = _errors(table, cases)
-    loo_err: dict[str, float] = {}
-    if loo:
-        for case in cases:
-            rest = [c for c in cases if c.id != case.id]
-            fams = sorted({_family_of(c) for c in rest})
-            if fams != families:
-                continue
-            t = _table_from(_solve(rest, families, base, x), families, base)
-            loo_err[case.id] = _errors(t, [case])[case.id]
-    return FitResult(table, cases, in_sample, loo_err)
+    lopo = lopo_errors(cases) if loo else {}
+    return FitResult(table, cases, in_sample, lopo)
+
+
+def lopo_errors(cases: list[Case], publications: list[str] | None = None) -> dict[str, float]:
+    """For each publication (all, or those named): refit without its rows, predict them."""
+    base = load_efficiency()
+    out: dict[str, float] = {}
+    for pub in publications or sorted({c.publication for c in cases}):
+        rest = [c for c in cases if c.publication != pub]
+        dropped = [c for c in cases if c.publication == pub]
+        out.update(_errors(_fit_table(rest, base), dropped))
+    return out
 
 
 def _stats(errs: dict[str, float]) -> dict[str, float]:
@@ -129,7 +169,8 @@ def _stats(errs: dict[str, float]) -> dict[str, float]:
 
 
 def write_table(result: FitResult, path: Path = EFFICIENCY_FILE) -> None:
-    """Write the fitted table as YAML, keeping the cited globals and recording the fit."""
+    """Write the fitted table as YAML, keeping the cited globals and recording the fit
+    (rows used, rows per family, in-sample and leave-one-publication-out errors)."""
     import yaml
 
     old = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -138,8 +179,13 @@ def write_table(result: FitResult, path: Path = EFFICIENCY_FILE) -> None:
             "procedure": "suanli.calib.fit (run `suanli calibrate`); see its docstring",
             "date": dt.date.today().isoformat(),
             "rows": [c.id for c in result.cases],
+            "rows_by_family": result.rows_by_family(),
             "in_sample": _stats(result.in_sample),
-            "leave_one_out": _stats(result.loo),
+            "leave_one_publication_out": _stats(result.loo),
+            "lopo_by_publication": result.lopo_by_publication(),
+            "errors": {c.id: {"in_sample": round(result.in_sample[c.id], 4),
+                              "lopo": round(result.loo[c.id], 4) if c.id in result.loo
+                              else None} for c in result.cases},
         },
         "globals": old["globals"],
         "default": {k: round(v, 4) for k, v in vars(result.table.default).items()},

@@ -31,7 +31,8 @@ from suanli.perf.training import Estimate, TrainingJob
 from suanli.plan.search import SearchSpace, search
 
 DATA = Path(__file__).parent / "data"
-RUNS_FILE = DATA / "published-runs.csv"
+RUNS_FILE = DATA / "published-runs.csv"  # a copy of shared/data/validation (kept untouched)
+EXTRA_RUNS_FILE = DATA / "published-runs-extra.csv"  # rows added here, same columns + source
 CASES_FILE = DATA / "training-cases.yaml"
 
 
@@ -49,13 +50,16 @@ class Case:
     global_batch: int | None
     tokens: float | None
     dtype: str
-    flash: bool
+    flash: bool | None  # None: what the stack uses
     fixed: dict[str, Any]
     quality: str  # "verified" or "recalled"
     exclude: str | None  # reason the row is reported but not held to the bound
     assume: str | None
     source: str
     devices_up_to: bool = False  # the source gives only the peak device count
+    stack: str | None = None  # software stack (perf/data/stacks.yaml) the source states
+    publication: str = ""  # leave-one-publication-out drops every row of one publication
+    memory_note: str | None = None  # why the memory model may call this run "does not fit"
 
 
 # Real trainings lose time to failures, restarts, checkpoints and evaluation: Meta reports
@@ -81,17 +85,34 @@ def _num(raw: str) -> float | None:
     return float(raw) if raw else None
 
 
+def load_rows(files: tuple[Path, ...] = (RUNS_FILE, EXTRA_RUNS_FILE)) -> dict[str, dict[str, str]]:
+    """Rows of the published-runs files by id; an id may appear in one file only."""
+    rows: dict[str, dict[str, str]] = {}
+    for path in files:
+        if not path.exists():
+            continue
+        with path.open(newline="", encoding="utf-8") as fh:
+            for r in csv.DictReader(fh):
+                if r["id"] in rows:
+                    raise CatalogError(f"row id {r['id']} appears twice", file=str(path))
+                if not r.get("source", "").strip():
+                    raise CatalogError("every row needs a source", file=str(path), row=r["id"])
+                rows[r["id"]] = r
+    return rows
+
+
 @cache
-def load_cases(runs_file: Path = RUNS_FILE, cases_file: Path = CASES_FILE) -> tuple[Case, ...]:
+def load_cases(runs_file: Path = RUNS_FILE, cases_file: Path = CASES_FILE,
+               extra_file: Path = EXTRA_RUNS_FILE) -> tuple[Case, ...]:
     import yaml
 
     spec = yaml.safe_load(cases_file.read_text(encoding="utf-8"))["cases"]
-    with runs_file.open(newline="", encoding="utf-8") as fh:
-        rows = {r["id"]: r for r in csv.DictReader(fh)}
+    rows = load_rows((runs_file, extra_file))
     out = []
     for cid, c in spec.items():
         if cid not in rows:
-            raise CatalogError(f"case {cid} is not a row of {runs_file.name}", file=str(cases_file))
+            raise CatalogError(f"case {cid} is not a row of {runs_file.name} or "
+                               f"{extra_file.name}", file=str(cases_file))
         r = rows[cid]
         fixed = dict(c.get("fixed") or {})
         for key in ("tp", "pp", "dp", "micro_batch"):
@@ -117,7 +138,9 @@ def load_cases(runs_file: Path = RUNS_FILE, cases_file: Path = CASES_FILE) -> tu
             model=c["model"], system=c.get("system"),
             devices=int(c.get("devices") or _num(r["n_accel"]) or 0) or None,
             seq_len=seq, global_batch=gb, tokens=tokens, dtype=c.get("dtype", "bf16"),
-            flash=bool(c.get("flash", True)), fixed=fixed,
+            flash=c.get("flash"), fixed=fixed, stack=c.get("stack"),
+            memory_note=c.get("memory_note"),
+            publication=str(c.get("pub") or r["source"].split(",")[0].strip()),
             quality="recalled" if "recalled" in r["notes"] else "verified",
             exclude=c.get("exclude"), assume=c.get("assume"), source=r["source"],
             devices_up_to=bool(c.get("devices_up_to", False))))
@@ -131,7 +154,7 @@ def _job(case: Case, cat: Catalog) -> TrainingJob:
     tokens = case.tokens or float((case.global_batch or 1) * case.seq_len)
     return TrainingJob(model=model, system=system, accelerator=acc, tokens=tokens,
                        seq_len=case.seq_len, global_batch=case.global_batch or 1,
-                       dtype=case.dtype, flash_attention=case.flash,
+                       dtype=case.dtype, flash_attention=case.flash, stack=case.stack,
                        goodput=REAL_RUN_GOODPUT if case.set == "budget" else 1.0)
 
 
@@ -156,6 +179,8 @@ def metric_of(case: Case, est: Estimate) -> float:
         return est.hardware_flops / est.steps / est.step_time_s / n / 1e12
     if metric == "mfu":
         return est.mfu * 100.0
+    if metric == "model_tflops_per_gpu":
+        return est.tflops_per_device
     if metric.startswith("iteration_time"):
         return est.step_time_s
     if metric == "gpu_hours":
@@ -178,21 +203,29 @@ def predict(case: Case, eff: Efficiency | None = None, cat: Catalog | None = Non
     eff = eff or load_efficiency().for_family(job.accelerator.family)
     f = case.fixed
     n = case.devices or f.get("tp", 1) * f.get("pp", 1) * f.get("dp", 1)
+    counts: int | list[int] = n
+    objective = "time"
+    if case.devices_up_to:  # "up to N devices": the cheapest count up to N
+        counts = [k for k in (n // 8, n // 4, n // 2, n) if k >= 8]
+        objective = "cost"
+    # The run happened, so its plan fitted: the best plan the memory model lets fit is the
+    # prediction. Only when none fits (the memory model disagrees with a run that ran) is the
+    # time model checked on the best non-fitting plan, and the row says "does not fit".
     try:
-        counts: int | list[int] = n
-        objective = "time"
-        if case.devices_up_to:  # "up to N devices": the cheapest count up to N
-            counts = [k for k in (n // 8, n // 4, n // 2, n) if k >= 8]
-            objective = "cost"
-        res = search(job, counts, _space(case), objective=objective, top=1, eff=eff,
-                     require_fit=case.set != "full")
+        res = search(job, counts, _space(case), objective=objective, top=1, eff=eff)
     except InfeasibleError as exc:
-        return Result(case, None, None, None, note=f"infeasible: {exc}")
+        if case.set != "full":
+            return Result(case, None, None, None, note=f"infeasible: {exc}")
+        try:
+            res = search(job, counts, _space(case), objective=objective, top=1, eff=eff,
+                         require_fit=False)
+        except InfeasibleError as exc2:
+            return Result(case, None, None, None, note=f"infeasible: {exc2}")
     best = res.best[0]
     pred = metric_of(case, best)
     from dataclasses import asdict
 
-    note = "" if best.fits else (f"memory model: {best.memory_per_device_gb:.0f} GB per device "
+    note = "" if best.fits else (f"does not fit: {best.memory_per_device_gb:.0f} GB per device "
                                  f"> {best.memory_usable_gb:.0f} GB usable")
     return Result(case, pred, pred / case.published - 1.0, asdict(best.plan), note)
 

@@ -19,8 +19,13 @@ def validate(
     sets: Annotated[str, typer.Option(help="comma list of: full, budget, flops")]
     = "full,budget,flops",
     json_out: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    lopo: Annotated[bool, typer.Option(
+        "--lopo/--stored-lopo", help="recompute the leave-one-publication-out errors now "
+        "(refits once per publication, ~1 min) instead of reading those `suanli calibrate "
+        "--write` stored")] = False,
 ) -> None:
-    """Predict the published training runs and print predicted vs published, with the error."""
+    """Predict the published training runs and print predicted vs published, with the error
+    in sample and leave-one-publication-out (refit without the row's publication)."""
     from suanli.calib.published import validate as run
     from suanli.cli.common import print_json
     from suanli.errors import InputError
@@ -30,21 +35,47 @@ def validate(
     if bad or not chosen:
         raise InputError(f"--sets takes full, budget and/or flops, got '{sets}'")
     results = run(chosen)
+    out_errs, by_pub = _lopo(lopo) if "full" in chosen else ({}, {})
     if json_out:
         print_json({"rows": [{
             "id": r.case.id, "set": r.case.set, "model": r.case.model, "metric": r.case.metric,
             "published": r.case.published, "predicted": r.predicted, "error": r.error,
-            "plan": r.plan, "quality": r.case.quality, "excluded": r.case.exclude,
-            "assumptions": r.case.assume, "note": r.note, "source": r.case.source}
-            for r in results]})
+            "lopo_error": out_errs.get(r.case.id), "publication": r.case.publication,
+            "stack": r.case.stack, "plan": r.plan, "quality": r.case.quality,
+            "excluded": r.case.exclude, "assumptions": r.case.assume, "note": r.note,
+            "source": r.case.source}
+            for r in results], "lopo_by_publication": by_pub})
         return
     from suanli.report.training import print_validation
 
-    print_validation(results)
+    print_validation(results, lopo=out_errs, by_publication=by_pub)
+
+
+def _lopo(recompute: bool) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """Leave-one-publication-out errors: recomputed, or as stored by the last calibration
+    (refused when the stored fit used other rows than the current data)."""
+    from suanli.calib.fit import fit, held_cases
+    from suanli.errors import InputError
+    from suanli.perf.efficiency import load_efficiency
+
+    if recompute:
+        res = fit(loo=True)
+        return res.loo, res.lopo_by_publication()
+    meta = load_efficiency().meta
+    held = sorted(c.id for c in held_cases())
+    if sorted(meta.get("rows") or []) != held:  # type: ignore[call-overload]
+        raise InputError("the stored fit predates the current validation rows; run "
+                         "`suanli calibrate --write` (or `suanli validate --lopo`)")
+    errs = meta.get("errors")
+    stored = {str(k): float(v["lopo"]) for k, v in (errs if isinstance(errs, dict) else {})
+              .items() if isinstance(v, dict) and v.get("lopo") is not None}
+    return stored, dict(meta.get("lopo_by_publication") or {})  # type: ignore[call-overload]
 
 
 def calibrate(
-    loo: Annotated[bool, typer.Option(help="also run leave-one-out (slower)")] = False,
+    loo: Annotated[bool, typer.Option(
+        "--lopo/--no-lopo", help="also refit once per publication without its rows "
+        "(leave-one-publication-out; ~1 min; always on with --write)")] = False,
     write: Annotated[bool, typer.Option("--write/--dry-run",
                                         help="write perf/data/efficiency.yaml")] = False,
     from_runs: Annotated[Path | None, typer.Option(
@@ -61,7 +92,10 @@ def calibrate(
     json_out: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Refit the efficiency parameters to the published runs (see suanli.calib.fit), or, with
-    --from-runs / --from-log, fit corrections from measured runs (suanli.calib.observed)."""
+    --from-runs / --from-log, fit corrections from measured runs (suanli.calib.observed).
+
+    Adding a row: put it in calib/data/published-runs-extra.csv (with its source), say how to
+    read it in calib/data/training-cases.yaml, then run `suanli calibrate --write`."""
     if from_runs is not None or from_log is not None:
         from suanli.cli.calibrate_observed import run
 
@@ -72,12 +106,13 @@ def calibrate(
 
     con = _console()
     with con.status("fitting efficiency parameters to the published runs..."):
-        res = fit(loo=loo)
+        res = fit(loo=loo or write)
+    by_family = res.rows_by_family()
     for fam, e in res.table.families.items():
-        con.print(f"{fam}: {e}")
-    con.print(f"overlap_slowdown: {res.table.globals['overlap_slowdown']:.3f}")
+        con.print(f"{fam}: {e}  (rows: {', '.join(by_family.get(fam, []))})")
+    con.print(f"overlap_slowdown: {res.table.globals['overlap_slowdown']:.3f} (all rows)")
     for cid, err in res.in_sample.items():
-        extra = f"  leave-one-out {res.loo[cid]:+.1%}" if cid in res.loo else ""
+        extra = f"  leave-one-publication-out {res.loo[cid]:+.1%}" if cid in res.loo else ""
         con.print(f"  {cid}: in-sample {err:+.1%}{extra}")
     if write:
         write_table(res)

@@ -50,7 +50,11 @@ Dtype = Annotated[str, typer.Option(help="matmul precision: bf16, fp16, fp8, tf3
 Price = Annotated[str | None, typer.Option(help="price per device-hour, e.g. '$2.5/h', '¥15/h', "
                                                 "'€2/h' (default: the catalog's price)")]
 Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
-Flash = Annotated[bool, typer.Option("--flash/--no-flash", help="fused (Flash) attention")]
+Flash = Annotated[bool | None, typer.Option("--flash/--no-flash",
+                                            help="fused (Flash) attention (default: the stack's)")]
+Stack = Annotated[str | None, typer.Option(
+    help="software stack: kernels, overlaps, allocator (`perf/data/stacks.yaml`; default "
+         "megatron-core-2024), e.g. megatron-lm-2022, llm-foundry-2023")]
 Pue = Annotated[float, typer.Option(help="data-centre PUE applied to energy")]
 Carbon = Annotated[float | None, typer.Option(help="grid intensity, gCO2/kWh")]
 Goodput = Annotated[float, typer.Option(help="share of wall time spent on useful steps "
@@ -58,8 +62,9 @@ Goodput = Annotated[float, typer.Option(help="share of wall time spent on useful
 
 
 def _job(model: str | ModelSpec, hardware: str, tokens: str | None, seq_len: str | None,
-         global_batch: str | None, dtype: str, price: str | None, flash: bool, pue: float,
-         carbon: float | None, goodput: float) -> TrainingJob:
+         global_batch: str | None, dtype: str, price: str | None, flash: bool | None,
+         pue: float, carbon: float | None, goodput: float,
+         stack: str | None = None) -> TrainingJob:
     from dataclasses import replace
 
     from suanli.cli.common import require_positive
@@ -88,7 +93,9 @@ def _job(model: str | ModelSpec, hardware: str, tokens: str | None, seq_len: str
 
         choice = price_for(job.system, job.accelerator)
         usd = choice.usd_per_hour if choice else None
-    return replace(job, flash_attention=flash, price_usd_per_device_hour=usd)
+    job = replace(job, flash_attention=flash, price_usd_per_device_hour=usd, stack=stack)
+    job.software_stack  # noqa: B018 - an unknown stack fails here, with the list of known ones
+    return job
 
 
 def price_line(job: TrainingJob, price: str | None, cost_usd: float | None,
@@ -130,6 +137,7 @@ def estimate_json(est: Estimate, currency: str = "USD",
         "memory_per_device_gb": est.memory_per_device_gb,
         "memory_usable_gb": est.memory_usable_gb, "fits": est.fits,
         "serial_fraction": est.serial_fraction, "breakdown": est.breakdown,
+        "stack": est.job.software_stack.id, "notes": list(est.notes),
     }
 
 
@@ -148,8 +156,8 @@ def estimate_cmd(
     recompute: Annotated[str, typer.Option(help="none | selective | full")] = "selective",
     sp: Annotated[bool, typer.Option("--sp/--no-sp", help="sequence parallel")] = True,
     seq_len: SeqLen = None, global_batch: GlobalBatch = None, dtype: Dtype = "bf16",
-    price: Price = None, flash: Flash = True, pue: Pue = 1.0, carbon: Carbon = None,
-    goodput: Goodput = 1.0, json_out: Json = False, currency: Currency = "USD",
+    price: Price = None, flash: Flash = None, pue: Pue = 1.0, carbon: Carbon = None,
+    goodput: Goodput = 1.0, stack: Stack = None, json_out: Json = False, currency: Currency = "USD",
     method: Method = None, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all",
     dataset_tokens: DatasetTokens = None, examples: Examples = None, epochs: Epochs = 1.0,
     offload: Offload = "none", params: Params = None, layers: Layers = None,
@@ -197,7 +205,7 @@ def estimate_cmd(
         raise InputError(f"--devices {devices} != tp x pp x dp x cp = {tp * pp * dp * cp}; "
                          "drop --devices or fix the degrees")
     job = _job(spec, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
-               carbon, goodput)
+               carbon, goodput, stack)
     plan = Plan(tp=tp, pp=pp, dp=dp, ep=ep, cp=cp, micro_batch=micro_batch,
                 interleave=interleave, zero=zero, recompute=recompute, sp=sp and tp > 1)
     est = estimate(job, plan)
@@ -250,8 +258,8 @@ def plan_cmd(
     zero: Annotated[int | None, typer.Option(help="fix the ZeRO stage")] = None,
     recompute: Annotated[str | None, typer.Option(help="fix: none | selective | full")] = None,
     seq_len: SeqLen = None, global_batch: GlobalBatch = None, dtype: Dtype = "bf16",
-    price: Price = None, flash: Flash = True, pue: Pue = 1.0, carbon: Carbon = None,
-    goodput: Goodput = 1.0, json_out: Json = False, currency: Currency = "USD",
+    price: Price = None, flash: Flash = None, pue: Pue = 1.0, carbon: Carbon = None,
+    goodput: Goodput = 1.0, stack: Stack = None, json_out: Json = False, currency: Currency = "USD",
     max_days: MaxDays = None, budget: Budget = None, max_devices: MaxDevices = None,
     method: Method = None, lora_rank: LoraRank = 16, lora_targets: LoraTargets = "all",
     dataset_tokens: DatasetTokens = None, examples: Examples = None, epochs: Epochs = 1.0,
@@ -298,7 +306,7 @@ def plan_cmd(
                  offload if offload != "none" else None, json_out, chart)
         return
     job = _job(spec, hardware, tokens, seq_len, global_batch, dtype, price, flash, pue,
-               carbon, goodput)
+               carbon, goodput, stack)
     base = SearchSpace()
     space = SearchSpace(
         tp=[tp] if tp else None, pp=[pp] if pp else None, dp=[dp] if dp else None,

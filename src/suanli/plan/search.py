@@ -32,16 +32,28 @@ F = NDArray[np.float64]
 OBJECTIVES = ("time", "cost")
 
 
+MAX_PP = 128  # pipeline stages tried at most (Megatron's largest published: 64-128)
+MAX_TP = 64
+
+
 def divisors(n: int) -> list[int]:
     return [k for k in range(1, n + 1) if n % k == 0]
+
+
+def default_tp(job: TrainingJob) -> list[int]:
+    """Tensor-parallel degrees tried: every divisor of the attention heads that fits in the
+    scale-up domain (at least 8, at most 64): TP 3, 6, 12 are as valid as powers of two (PaLM
+    used TP 12 on TPU v4); a TP above the KV heads replicates them (``kv_heads_per_rank``)."""
+    cap = max(8, min(job.system.scale_up_domain, MAX_TP))
+    return [k for k in divisors(job.model.heads) if k <= cap]
 
 
 @dataclass(frozen=True)
 class SearchSpace:
     """Values each plan field may take. ``None`` means "all sensible values" for the job."""
 
-    tp: Sequence[int] | None = None  # default: powers of two up to the scale-up domain (<= 8*)
-    pp: Sequence[int] | None = None  # default: divisors of the layer count and powers of two
+    tp: Sequence[int] | None = None  # default: divisors of the heads up to the scale-up domain
+    pp: Sequence[int] | None = None  # default: any stage count up to the layers (uneven splits)
     dp: Sequence[int] | None = None  # default: whatever makes the device count
     ep: Sequence[int] | None = None  # default: 1, or divisors of the expert count for MoE
     cp: Sequence[int] = (1,)
@@ -61,10 +73,8 @@ class SearchSpace:
 def build_grid(job: TrainingJob, devices: Iterable[int], space: SearchSpace) -> dict[str, F]:
     """All (tp, pp, dp, cp) factorizations of each device count x the other fields."""
     m = job.model
-    domain = job.system.scale_up_domain
-    tps = space.tp or [k for k in (1, 2, 4, 8, 16, 32, 64) if k <= max(8, min(domain, 64))]
-    pps = space.pp or sorted(set(divisors(m.layers)) | {k for k in (2, 4, 8, 16, 32, 64, 128)
-                                                         if k <= m.layers})
+    tps = space.tp or default_tp(job)
+    pps = space.pp or list(range(1, min(m.layers, MAX_PP) + 1))
     eps = space.ep or ([k for k in divisors(m.moe.num_experts) if k <= 256] if m.moe else [1])
     rows: list[tuple[float, ...]] = []
     for n in devices:
@@ -163,9 +173,9 @@ def search(job: TrainingJob, devices: int | Iterable[int], space: SearchSpace | 
     valid = res["valid"].astype(bool)
     fits = valid & (res["mem_total"] <= res["mem_usable"]) if require_fit else valid
     if not fits.any():
-        raise _infeasible(job, counts, grid, res, valid)
+        raise _infeasible(job, counts, grid, res, valid, space)
     idx = np.flatnonzero(fits)
-    steps = job.tokens / job.global_batch_tokens
+    steps = job.tokens / (res["global_batch"][idx] * job.seq_len)
     hours = res["step_time_s"][idx] * steps / 3600.0 / job.goodput
     dev_hours = hours * res["devices"][idx]
     price = _price(job) or 1.0
@@ -185,22 +195,52 @@ def search(job: TrainingJob, devices: int | Iterable[int], space: SearchSpace | 
                         fitting=int(fits.sum()), objective=objective)
 
 
+def nearby_valid_counts(job: TrainingJob, counts: list[int], space: SearchSpace,
+                        limit: int = 2) -> list[int]:
+    """Device counts close to ``counts`` for which some plan obeys every rule (the fix an
+    error message can name). Tries up to 64 neighbours of the largest count."""
+    n = max(counts)
+    found: list[int] = []
+    for k in sorted(range(max(1, n - 32), n + 33), key=lambda k: (abs(k - n), k)):
+        if k in counts:
+            continue
+        try:
+            g = build_grid(job, [k], space)
+        except InfeasibleError:
+            continue
+        if valid_mask(job, g).any():
+            found.append(k)
+            if len(found) >= limit:
+                break
+    return sorted(found)
+
+
 def _infeasible(job: TrainingJob, counts: list[int], grid: dict[str, F], res: dict[str, F],
-                valid: NDArray[np.bool_]) -> InfeasibleError:
+                valid: NDArray[np.bool_], space: SearchSpace) -> InfeasibleError:
     m, acc = job.model, job.accelerator
     if not valid.any():
+        fixes = []
+        near = nearby_valid_counts(job, counts, space)
+        if near:
+            fixes.append(f"use {' or '.join(map(str, near))} devices (valid plans exist there)")
+        fixes.append(f"set --global-batch to a multiple of the device count ({max(counts)}), "
+                     "so every data-parallel degree divides it")
+        if space.tp is not None or space.pp is not None:
+            fixes.append("drop the fixed --tp / --pp and let the planner choose")
         return InfeasibleError(
             f"no valid parallel plan for {m.name} on {counts} x {acc.id}",
-            reasons=["every factorization breaks a rule (heads, layers or batch divisibility)"],
-            fixes=[f"make the global batch ({job.global_batch} sequences) a multiple of more "
-                   "dp x micro-batch values", "use a device count that is a power of two"])
-    usable = memory.usable_bytes(acc.memory_bytes)
+            reasons=["every factorization breaks a rule: TP must divide the heads, PP x "
+                     "interleave fit the layers, and the global batch be within 10% of a "
+                     "multiple of DP x micro-batch"],
+            fixes=fixes)
+    stack = job.software_stack
+    usable = acc.memory_bytes * (1.0 - stack.allocator_slack)  # what mem_total is held to
     least = float(res["mem_total"][valid].min())
     # lower bound: weights + grads + optimizer fully sharded over every device, no activations
     from suanli.perf.ops import param_count
 
     state = param_count(m) * (memory.WEIGHT_BYTES + memory.GRAD_BYTES + memory.OPTIMIZER_BYTES)
-    need = int(np.ceil(state / usable))
+    need = int(np.ceil(state / stack.usable_bytes(acc.memory_bytes)))
     return InfeasibleError(
         f"{m.name} does not fit on {max(counts)} x {acc.id} with any plan",
         reasons=[f"the leanest valid plan needs {least / 1e9:.1f} GB per device, "

@@ -100,7 +100,9 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
     con.print(f"[dim]FLOPs convention: {bd['flops_convention']}. Efficiency: "
               f"{bd['efficiency']['family']} family"
               + ("" if bd["efficiency"]["fitted"] else " (no published runs: default curve)")
-              + ".[/]")
+              + f". Software stack: {bd.get('stack', '-')}.[/]")
+    for note in est.notes:
+        con.print(f"[yellow]note:[/] {note}")
 
 
 def plan_table(plans: list[Estimate], title: str) -> Table:
@@ -126,14 +128,21 @@ def print_search(res: SearchResult, console: Console | None = None) -> None:
     if len({e.plan.devices for e in res.pareto}) > 1:
         con.print(plan_table(res.pareto, "Pareto front: devices vs time vs cost"))
     con.print(f"[dim]{res.evaluated:,} candidate plans, {res.valid:,} valid, {res.fitting:,} fit "
-              "in memory.[/]")
+              f"in memory. Software stack: {job.software_stack.id}.[/]")
+    for note in res.best[0].notes:
+        con.print(f"[yellow]note (best plan):[/] {note}")
     con.print(f"[dim]{PLAN_LEGEND}[/]")
 
 
-def print_validation(results: list[Result], console: Console | None = None) -> None:
+def print_validation(results: list[Result], console: Console | None = None,
+                     lopo: dict[str, float] | None = None,
+                     by_publication: dict[str, dict[str, float]] | None = None) -> None:
+    """Predicted vs published per row; for the fitted rows also the leave-one-publication-out
+    error (``lopo``: the headline out-of-sample figure) and a table per publication."""
     import numpy as np
 
     con = console or _console()
+    lopo = lopo or {}
     for name, title in (("full", "runs with a stated parallel config (metric as published)"),
                         ("budget", "real trainings: planner's best plan vs published budget"),
                         ("flops", "total training compute")):
@@ -141,9 +150,12 @@ def print_validation(results: list[Result], console: Console | None = None) -> N
         if not rows:
             continue
         t = Table(title=title, title_justify="left")
-        for col in ("id", "model", "metric", "published", "predicted", "error", "note"):
-            t.add_column(col, justify="right" if col in ("published", "predicted", "error")
-                         else "left", overflow="fold")
+        show_lopo = name == "full" and bool(lopo)
+        cols = ("id", "model", "metric", "published", "predicted", "error") + (
+            ("LOPO",) if show_lopo else ()) + ("note",)
+        for col in cols:
+            t.add_column(col, justify="right" if col in ("published", "predicted", "error",
+                                                           "LOPO") else "left", overflow="fold")
         for r in rows:
             err = "-" if r.error is None else f"{r.error:+.1%}"
             style = "" if r.error is None or abs(r.error) <= 0.1 else (
@@ -151,11 +163,32 @@ def print_validation(results: list[Result], console: Console | None = None) -> N
             note = "; ".join(x for x in (
                 "EXCLUDED: " + r.case.exclude if r.case.exclude else "",
                 "recalled figure" if r.case.quality == "recalled" else "", r.note) if x)
-            t.add_row(r.case.id, r.case.model, r.case.metric.split("_seq")[0],
-                      f"{r.case.published:.4g}", "-" if r.predicted is None
-                      else f"{r.predicted:.4g}", f"[{style}]{err}[/]" if style else err, note)
+            cells = [r.case.id, r.case.model, r.case.metric.split("_seq")[0],
+                     f"{r.case.published:.4g}", "-" if r.predicted is None
+                     else f"{r.predicted:.4g}", f"[{style}]{err}[/]" if style else err]
+            if show_lopo:
+                cells.append(f"{lopo[r.case.id]:+.1%}" if r.case.id in lopo else "-")
+            t.add_row(*cells, note)
         con.print(t)
         held = [abs(r.error) for r in rows if r.error is not None and not r.case.exclude]
+        if show_lopo:
+            out = [abs(lopo[r.case.id]) for r in rows if r.case.id in lopo]
+            if out:
+                con.print(f"  {name}: leave-one-publication-out (headline): median |error| "
+                          f"{np.median(out):.1%}, max {max(out):.1%} over {len(out)} rows")
         if held:
-            con.print(f"  {name}: {len(held)} rows held to the bound: median |error| "
+            con.print(f"  {name}: {len(held)} rows held to the bound: "
+                      f"{'in-sample ' if show_lopo else ''}median |error| "
                       f"{np.median(held):.1%}, max {max(held):.1%}")
+        unfit = [r.case.id for r in rows if r.note.startswith("does not fit")]
+        if name == "full":
+            con.print(f"  {name}: published runs the memory model calls 'does not fit': "
+                      f"{', '.join(unfit) if unfit else 'none'}")
+    if by_publication:
+        t = Table(title="leave-one-publication-out, per publication", title_justify="left")
+        for col in ("publication", "rows", "median |error|", "max |error|"):
+            t.add_column(col, justify="left" if col == "publication" else "right")
+        for pub, st in sorted(by_publication.items()):
+            t.add_row(pub, str(int(st["rows"])), f"{st['median_abs_error']:.1%}",
+                      f"{st['max_abs_error']:.1%}")
+        con.print(t)

@@ -1,0 +1,108 @@
+"""The software stack a training run uses: which kernels are fused, which communication
+overlaps, how the allocator behaves. Data, not code: ``perf/data/stacks.yaml``.
+
+The same chip reaches different efficiency under Megatron-LM 2021 (unfused attention, dropout,
+gradient all-reduce after the backward), Megatron-LM 2022 (sequence parallel, selective
+recompute) and Megatron-Core/Transformer Engine 2024 (flash attention, TP and DP communication
+overlapped with GEMMs, no dropout, expandable allocator segments). Each switch below changes a
+physical term of the model; none is a fudge factor:
+
+* ``flash_attention``: attention core at ``attn_eff`` with no ``s x s`` scores stored or moved
+  (else two batched GEMMs over the head dimension plus softmax/dropout traffic);
+* ``dropout``: a 1-byte mask per dropped element is stored for the backward pass
+  (Korthikanti et al. 2022, Sec. 4.1) and read/written by the element-wise kernels;
+* ``attention_eff``: FLOP efficiency of the stack's fused attention kernel per accelerator
+  family (FlashAttention-2 reaches ~35% of H100 peak, FlashAttention-3 / cuDNN ~60-75%);
+* ``tp_overlap``: share of the tensor-parallel collectives hidden under the GEMMs;
+* ``dp_overlap``: share of the gradient reduction that runs under the backward pass;
+* ``pp_scatter_gather``: each TP rank sends ``1/t`` of a stage's output to the next stage,
+  which all-gathers it over NVLink (Narayanan et al. 2021, Sec. 4.1);
+* ``free_pipeline_outputs``: a stage frees its output once sent (Megatron
+  ``deallocate_output_tensor``); otherwise one ``2 s b h`` tensor per micro-batch in flight stays;
+* ``allocator_slack``, ``reserved_gb``: what the process cannot fill (fragmentation; context,
+  NCCL and cuBLAS workspaces).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from functools import cache
+from pathlib import Path
+
+from suanli.errors import CatalogError, InputError
+
+STACKS_FILE = Path(__file__).parent / "data" / "stacks.yaml"
+
+
+@dataclass(frozen=True)
+class Stack:
+    id: str
+    name: str
+    flash_attention: bool
+    dropout: bool
+    fused_elementwise: bool
+    tp_overlap: float  # 0..1
+    dp_overlap: float  # 0..1
+    pp_scatter_gather: bool
+    free_pipeline_outputs: bool
+    allocator_slack: float  # 0..1 of capacity
+    reserved_gb: float
+    source: str
+    attention_eff: dict[str, float] | None = None  # fused-kernel FLOP efficiency by family
+
+    def attn_eff(self, family: str, fallback: float) -> float:
+        """Fused-attention efficiency of this stack's kernel on ``family`` (fwd + bwd)."""
+        table = self.attention_eff or {}
+        return float(table.get(family, table.get("default", fallback)))
+
+    @property
+    def reserved_bytes(self) -> float:
+        return self.reserved_gb * 1e9
+
+    def usable_bytes(self, capacity_bytes: float) -> float:
+        """What a training process can fill on a device of ``capacity_bytes`` (the allocator's
+        share after fragmentation, minus context and communication workspaces)."""
+        return capacity_bytes * (1.0 - self.allocator_slack) - self.reserved_bytes
+
+
+@dataclass(frozen=True)
+class StackTable:
+    stacks: dict[str, Stack]
+    default: str
+
+    def get(self, name: str | None) -> Stack:
+        """The stack called ``name`` (``None``: the default)."""
+        key = (name or self.default).strip().lower()
+        if key not in self.stacks:
+            raise InputError(f"unknown stack '{name}'; choose one of: "
+                             f"{', '.join(sorted(self.stacks))}")
+        return self.stacks[key]
+
+
+def _stack(sid: str, raw: object) -> Stack:
+    names = [f.name for f in fields(Stack) if f.name not in ("id", "attention_eff")]
+    if not isinstance(raw, dict) or set(raw) - {"attention_eff"} != set(names):
+        raise CatalogError(f"expected keys {sorted(names)}", file=str(STACKS_FILE),
+                           field=f"stacks.{sid}")
+    st = Stack(id=sid, **raw)
+    for name in ("tp_overlap", "dp_overlap", "allocator_slack"):
+        if not 0.0 <= float(getattr(st, name)) <= 1.0:
+            raise CatalogError(f"{name} must be within [0, 1]", file=str(STACKS_FILE),
+                               field=f"stacks.{sid}.{name}")
+    return st
+
+
+@cache
+def load_stacks(path: Path = STACKS_FILE) -> StackTable:
+    import yaml
+
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    stacks = {k: _stack(k, v) for k, v in (doc.get("stacks") or {}).items()}
+    default = doc.get("default")
+    if default not in stacks:
+        raise CatalogError(f"default stack '{default}' is not listed", file=str(path))
+    return StackTable(stacks=stacks, default=str(default))
+
+
+def get_stack(name: str | None = None) -> Stack:
+    return load_stacks().get(name)

@@ -1,0 +1,207 @@
+"""The time terms of one training step, one function per kind, on a grid of plans.
+
+``layout`` derives the per-plan quantities every term needs (tokens per device, layers on the
+busiest stage, parameters per device, the adapted batch); ``compute_terms`` and ``comm_terms``
+return seconds per micro-batch (or per step for the data-parallel terms); the sum lives in
+``suanli.perf.training.evaluate``. Sources: Narayanan et al. 2021 (3D parallelism, eq. 3
+FLOPs), Korthikanti et al. 2022 (sequence parallel, selective recompute), Rajbhandari et al.
+2020 (ZeRO); rooflines: FLOPs / (peak x efficiency), bytes / (HBM bandwidth x mem_eff).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
+
+from suanli.perf import comm, memory, ops
+from suanli.perf.plan_rules import adapted_batch, kv_heads_per_rank
+
+if TYPE_CHECKING:
+    from suanli.perf.efficiency import Efficiency
+    from suanli.perf.stack import Stack
+    from suanli.perf.training import TrainingJob
+
+F = NDArray[np.float64]
+SOFTMAX_BYTES = 39.0  # unfused attention, per score element, fwd + bwd: fwd 13 B (scores,
+# softmax in/out, dropout mask/out, AV read, 2-byte elements) and 2x that in backward
+SOFTMAX_BYTES_NO_DROPOUT = 24.0  # fwd 8 B (scores, softmax in/out, AV read), 2x in backward
+OPTIMIZER_TRAFFIC = 28.0  # bytes per local parameter per Adam step: read/write fp32 master, m,
+# v (24), read grad (2), write bf16 weights (2)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Per-plan quantities shared by the terms (arrays over the grid)."""
+
+    t: F  # tensor parallel
+    p: F  # pipeline stages
+    d: F  # data parallel
+    e: F  # expert parallel
+    c: F  # context parallel
+    b: F  # micro-batch, sequences
+    v: F  # interleaved chunks per stage
+    z: F  # ZeRO stage
+    r: F  # recompute code
+    sp: F  # sequence parallel on (1.0) or off
+    full: F  # 1.0 under full recompute
+    sel: F  # 1.0 under selective recompute
+    global_batch: F  # sequences per step after adaptation
+    n_micro: F  # micro-batches per pipeline per step
+    layers_stage: F  # layers on the busiest stage: ceil(L / (p v)) x v
+    layers_first: F  # layers on stage 0 and on the last stage: one fewer than the busiest when
+    layers_last: F  # the split is uneven (Megatron-Core first/last-stage layers; Llama 3 3.3.2)
+    tok: F  # tokens per device per micro-batch
+    kv_local: F  # KV heads per TP rank (replicated when TP > KV groups)
+    dense_p: F  # non-expert parameters per device, busiest stage (+ the head when it is last)
+    middle_p: F  # non-expert parameters per device of a full middle stage
+    first_p: F  # non-expert parameters per device, first stage (with the embedding)
+    last_p: F  # non-expert parameters per device, last stage (with the head)
+    expert_p: F  # routed-expert parameters per device
+
+
+def layout(job: TrainingJob, g: dict[str, F]) -> Layout:
+    m = job.model
+    t, p, d, e, c = g["tp"], g["pp"], g["dp"], g["ep"], g["cp"]
+    b, v, r = g["micro_batch"], g["interleave"], g["recompute"]
+    gb = adapted_batch(job.global_batch, d * b)
+    L = float(m.layers)
+    layers_stage = np.ceil(L / (p * v)) * v
+    # uneven split: the first and last stages, which also hold the embedding and the head, take
+    # one layer fewer when the split leaves room (Dubey et al. 2024, Sec. 3.3.2)
+    short = np.where(p > 1, layers_stage * p - L, 0.0)
+    layers_first = np.maximum(layers_stage - (short >= 1), 1.0)
+    layers_last = np.maximum(layers_stage - (short >= 2), 1.0)
+    shape = memory.ModelShape.of(m)
+    kv_local = kv_heads_per_rank(m, t) if m.mla is None else m.n_kv_heads / t
+    kv_rep = 2.0 * m.hidden * m.d_head * (kv_local - m.n_kv_heads / t)  # replicated KV weights
+
+    def body(n_layers: F) -> tuple[F, F]:
+        dense, experts = memory.stage_params(shape, m.layers, t, n_layers / L, e)
+        return dense + n_layers * kv_rep, experts
+
+    dense_p, expert_p = body(layers_stage)
+    head = shape.head_params / t
+    embed_alone = shape.embed_params / t * np.where(p > 1, 0.0, 1.0)
+    last_p = body(layers_last)[0] + embed_alone + head
+    first_p = np.where(p > 1, body(layers_first)[0] + shape.embed_params / t, last_p)
+    return Layout(
+        t=t, p=p, d=d, e=e, c=c, b=b, v=v, z=g["zero"], r=r,
+        sp=np.where(t > 1, g["sp"], 0.0),
+        full=(r == memory.RECOMPUTE_FULL).astype(np.float64),
+        sel=(r == memory.RECOMPUTE_SELECTIVE).astype(np.float64),
+        global_batch=gb, n_micro=gb / (d * b), layers_stage=layers_stage,
+        layers_first=layers_first, layers_last=layers_last, tok=b * float(job.seq_len) / c,
+        kv_local=kv_local, dense_p=dense_p + embed_alone + np.where(short > 0, 0.0, head),
+        middle_p=dense_p, first_p=first_p, last_p=last_p, expert_p=expert_p)
+
+
+def compute_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
+                  flash: bool) -> dict[str, F]:
+    """Seconds per micro-batch on one device of the busiest stage: matmuls, attention core,
+    element-wise ops, logits. Recompute repeats the forward (full) or the core (selective)."""
+    m, acc = job.model, job.accelerator
+    fam = eff.family
+    s, h, L = float(job.seq_len), float(m.hidden), float(m.layers)
+    peak = acc.peak_flops(job.dtype)  # FLOP/s
+    peak_attn = acc.peak_flops("bf16") if job.dtype == "fp8" and acc.bf16_tflops else peak
+    hbm = acc.memory_bw * eff.mem_eff  # bytes/s
+    t, tok, frac = lay.t, lay.tok, lay.layers_stage / L
+    fw = ops.forward_flops_per_token(m, job.seq_len, job.causal_flops)
+    kv_extra = 4.0 * h * m.d_head * (lay.kv_local - m.n_kv_heads / t) * lay.layers_stage
+    gemm_fwd = tok * ((fw.qkv + fw.attn_out + fw.mlp + fw.router) * frac / t + kv_extra)
+    core_fwd = tok * fw.attn_scores * frac / t
+    logit_fwd = tok * fw.logits / t
+    gemm_passes = 3.0 + lay.full  # fwd + 2x bwd (+ fwd again under full recompute)
+    core_passes = 3.0 + np.maximum(lay.full, lay.sel)
+    gemm_eff = fam.gemm(h / t)
+    t_gemm = gemm_fwd * gemm_passes / (peak * gemm_eff)
+    t_logits = logit_fwd * 3.0 / (peak * gemm_eff) + tok * m.vocab / t * 4.0 * 4 / hbm
+    # fused (FlashAttention) kernels run at attn_eff; unfused attention is two batched GEMMs
+    # whose inner dimension is the head size, plus its softmax/dropout traffic
+    attn_eff = stack.attn_eff(acc.family, fam.attn_eff) if flash else fam.gemm(float(m.d_head))
+    t_core = core_fwd * core_passes / (peak_attn * attn_eff)
+    if not flash:
+        scores = lay.layers_stage * lay.b * (m.heads / t) * s * (s / lay.c)  # per device
+        per_score = SOFTMAX_BYTES if stack.dropout else SOFTMAX_BYTES_NO_DROPOUT
+        t_core = t_core + scores * per_score * core_passes / 3.0 / hbm
+    ffn_width = m.ffn_hidden * (1.5 if m.gated else 1.0)
+    if m.moe is not None:
+        ffn_width = m.moe.expert_ffn_hidden * (m.moe.top_k + m.moe.shared_experts) * (
+            1.5 if m.gated else 1.0)
+    elem_per_tok = fam.elem_bytes * (h / np.where(lay.sp > 0, t, 1.0) + ffn_width / t)
+    t_elem = lay.layers_stage * tok * elem_per_tok * gemm_passes / 3.0 / hbm
+    return {"t_gemm": t_gemm, "t_attention": t_core, "t_elementwise": t_elem,
+            "t_logits": t_logits}
+
+
+def comm_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
+               t_core: F) -> dict[str, F]:
+    """Exposed communication per micro-batch: TP all-reduces, EP all-to-all, CP ring, PP p2p."""
+    m, sys_ = job.model, job.system
+    t, c, d, p, v = lay.t, lay.c, lay.d, lay.p, lay.v
+    act_bytes = lay.tok * m.hidden * 2.0  # one activation tensor, bf16
+    bw_tp, a_tp = comm.group_bandwidth(sys_, t, 1, eff.comm_eff), comm.group_latency(sys_, t, 1)
+    n_tp = 4.0 + 2.0 * lay.full  # all-reduces per layer (2 fwd, 2 bwd, +2 recomputed fwd)
+    hidden = max(eff.tp_overlap, stack.tp_overlap)
+    t_tp = lay.layers_stage * n_tp * comm.all_reduce(act_bytes, t, bw_tp, a_tp) * (1.0 - hidden)
+    t_ep = np.zeros_like(t)
+    if m.moe is not None:
+        bw_ep = comm.group_bandwidth(sys_, lay.e, t * c, eff.comm_eff)
+        a_ep = comm.group_latency(sys_, lay.e, t * c)
+        n_moe = ops.moe_layer_count(m) * lay.layers_stage / m.layers
+        t_ep = n_moe * (4.0 + 2.0 * lay.full) * comm.all_to_all(
+            act_bytes * m.moe.top_k / t, lay.e, bw_ep, a_ep)
+    kv_bytes = 2.0 * lay.tok * lay.kv_local * m.d_head * 2.0  # K and V of the local chunk
+    bw_cp, a_cp = comm.group_bandwidth(sys_, c, t, eff.comm_eff), comm.group_latency(sys_, c, t)
+    t_cp_raw = lay.layers_stage * 3.0 * comm.all_gather(kv_bytes * c, c, bw_cp, a_cp)
+    t_cp = np.maximum(0.0, t_cp_raw - t_core)  # ring attention overlaps with the core
+    stride = t * c * d  # neighbouring stages are t*c*d ranks apart (Megatron order)
+    bw_pp = comm.group_bandwidth(sys_, 2.0, stride, eff.comm_eff)
+    a_pp = comm.group_latency(sys_, 2.0, stride)
+    split = np.where((lay.sp > 0) | stack.pp_scatter_gather, t, 1.0)  # SP or scatter/gather
+    t_pp = np.where(p > 1, 2.0 * v * comm.p2p(act_bytes / split, bw_pp, a_pp), 0.0)
+    return {"t_tp_comm": t_tp, "t_ep_comm": t_ep, "t_cp_comm": t_cp, "t_pp_comm": t_pp}
+
+
+def exposed(comm_s: F, hiding_s: F, slowdown: float) -> F:
+    """Time a collective adds when it runs alongside ``hiding_s`` seconds of compute.
+
+    The part that does not fit under the compute is exposed; the overlapped part still costs
+    ``slowdown`` of itself, because NCCL kernels take SMs and memory bandwidth from the compute
+    they overlap (fitted: ``overlap_slowdown``)."""
+    overlapped = np.minimum(comm_s, hiding_s)
+    return comm_s - overlapped + slowdown * overlapped
+
+
+def step_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
+               t_micro: F) -> dict[str, F]:
+    """Per-step terms: pipeline bubble, data-parallel gradient reduction (ZeRO-0: all-reduce
+    under the last backward; ZeRO-1/2: reduce-scatter under the last backward + all-gather of
+    the updated weights under the next first forward), ZeRO-3 gathers, the optimizer update."""
+    sys_, acc = job.system, job.accelerator
+    t, c, d, e, z = lay.t, lay.c, lay.d, lay.e, lay.z
+    bw_dp = comm.group_bandwidth(sys_, d, t * c, eff.comm_eff)
+    a_dp = comm.group_latency(sys_, d, t * c)
+    grad = memory.GRAD_BYTES
+    d_exp = np.maximum(d / e, 1.0)
+    t_rs = comm.reduce_scatter(lay.dense_p * grad, d, bw_dp, a_dp) + comm.reduce_scatter(
+        lay.expert_p * grad, d_exp, bw_dp, a_dp)
+    t_sync = 2.0 * t_rs  # all-reduce = reduce-scatter + all-gather
+    overlap = eff.dp_overlap * stack.dp_overlap
+    slow = eff.overlap_slowdown
+    t_bwd_last, t_fwd_first = t_micro * 2.0 / 3.0, t_micro / 3.0
+    t_dp = np.where(z == 0, exposed(t_sync, overlap * t_bwd_last, slow),
+                    exposed(t_rs, overlap * t_bwd_last, slow)
+                    + exposed(t_rs, overlap * t_fwd_first, slow))
+    t_dp = np.where(z >= 3, 0.0, t_dp)
+    params = lay.dense_p + lay.expert_p
+    fsdp_mb = 3.0 * comm.all_gather(params * memory.WEIGHT_BYTES, d, bw_dp, a_dp)
+    t_fsdp = np.where(z >= 3, lay.n_micro * exposed(fsdp_mb, eff.fsdp_overlap * t_micro, slow),
+                      0.0)
+    local = np.where(z >= 1, params / d, params)
+    t_opt = local * OPTIMIZER_TRAFFIC / (acc.memory_bw * eff.mem_eff)
+    return {"t_bubble": (lay.p - 1.0) / lay.v * t_micro, "t_dp_comm": t_dp,
+            "t_fsdp_comm": t_fsdp, "t_optimizer": t_opt, "t_dp_sync_raw": t_sync}

@@ -1,0 +1,100 @@
+"""Memory per device: what the frameworks hold, and the laws the model obeys."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from suanli.perf import memory
+from suanli.perf.plan_rules import kv_heads_per_rank
+from suanli.perf.training import Plan, TrainingJob, estimate
+
+
+@pytest.fixture(scope="module")
+def job(catalog) -> TrainingJob:
+    system = catalog.system("dgx-h100")
+    return TrainingJob(model=catalog.model("gpt3-175b"), system=system,
+                       accelerator=catalog.accelerator(system.accelerator), tokens=1e12,
+                       seq_len=2048, global_batch=1536)
+
+
+def test_in_flight_micro_batches_follow_the_schedules():
+    p, v, m = np.array([8.0]), np.array([1.0]), np.array([64.0])
+    # 1F1B: stage i holds p - i micro-batches (Narayanan 2021)
+    assert [memory.in_flight(p, v, m, np.array([float(i)]))[0] for i in range(8)] == \
+        [8, 7, 6, 5, 4, 3, 2, 1]
+    # fewer micro-batches than stages: all of them
+    assert memory.in_flight(p, v, np.array([3.0]), np.array([0.0]))[0] == 3
+    # interleaved, v = 12: 2 (p - 1) + (v - 1) p + 1 chunks on stage 0 (Megatron-Core), each
+    # chunk 1/v of the stage: Korthikanti's p (1 + (p - 1) / (p v))
+    v12 = np.array([12.0])
+    first = memory.in_flight(p, v12, m, np.array([0.0]))[0]
+    assert first == pytest.approx((14 + 88 + 1) / 12)
+    assert first == pytest.approx(8 * (1 + 7 / (8 * 12)))
+    last = memory.in_flight(p, v12, m, np.array([7.0]))[0]
+    assert last == pytest.approx((11 * 8 + 1) / 12)
+
+
+def test_stacks_without_dropout_store_no_masks(job):
+    plan = Plan(tp=8, pp=8, dp=16, interleave=1, zero=1, recompute="none", sp=True)
+    old = estimate(replace(job, stack="megatron-lm-2022"), plan)
+    new = estimate(replace(job, stack="megatron-core-2024", flash_attention=False), plan)
+    a_old = old.breakdown["memory_gb"]["activations"]
+    a_new = new.breakdown["memory_gb"]["activations"]
+    # per layer with SP and unfused attention: sbh/t (34 + 5as/h) -> sbh/t (32 + 2as/h)
+    h, a, s = 12288, 96, 2048
+    assert a_new / a_old == pytest.approx((32 + 2 * a * s / h) / (34 + 5 * a * s / h), rel=1e-6)
+
+
+def test_kv_heads_are_replicated_when_tp_exceeds_them(catalog):
+    palm = catalog.model("palm-540b")  # 48 heads, multi-query
+    assert kv_heads_per_rank(palm, np.array([12.0]))[0] == 1
+    llama = catalog.model("llama3-70b")  # 64 heads, 8 KV heads
+    assert list(kv_heads_per_rank(llama, np.array([4.0, 8.0, 16.0]))) == [2, 1, 1]
+    nemo = catalog.model("nemotron-4-340b")  # 96 heads, 8 KV groups of 12: TP12 straddles
+    assert kv_heads_per_rank(nemo, np.array([12.0]))[0] == 2
+
+
+@settings(max_examples=30)
+@given(tp=st.sampled_from([1, 2, 3, 4, 6, 8, 12, 16]), pp=st.integers(1, 24),
+       zero=st.integers(0, 1), rc=st.sampled_from(["none", "selective", "full"]))
+def test_more_tp_or_pp_never_raises_weight_memory(job, tp, pp, zero, rc):
+    """On the stage that holds the most weights (embedding, layers, head)."""
+    plan = Plan(tp=tp, pp=pp, dp=2, micro_batch=1, zero=zero, recompute=rc, sp=tp > 1)
+    j = replace(job, global_batch=512)
+    w = estimate(j, plan).breakdown["weights_gb_max_stage"]
+    for bigger in (replace(plan, tp=tp * 2, sp=True), replace(plan, pp=pp + 1)):
+        if 96 % bigger.tp or bigger.pp > 96:
+            continue
+        assert estimate(j, bigger).breakdown["weights_gb_max_stage"] <= w * (1 + 1e-9)
+
+
+@settings(max_examples=30)
+@given(tp=st.sampled_from([1, 2, 4, 8]), pp=st.sampled_from([1, 2, 3, 5, 8, 12]),
+       dp=st.integers(1, 64), mb=st.integers(1, 4), v=st.integers(1, 3),
+       zero=st.integers(0, 3), rc=st.sampled_from(["none", "selective", "full"]),
+       stack=st.sampled_from(["megatron-lm-2021", "megatron-core-2024", "llm-foundry-2023"]))
+def test_any_layout_memory_is_the_sum_of_its_terms(job, tp, pp, dp, mb, v, zero, rc, stack):
+    plan = Plan(tp=tp, pp=pp, dp=dp, micro_batch=mb, interleave=v if pp > 1 else 1,
+                zero=zero if pp == 1 else min(zero, 1), recompute=rc, sp=tp > 1)
+    j = replace(job, stack=stack, global_batch=dp * mb * pp * 4)
+    est = estimate(j, plan)
+    mem = est.breakdown["memory_gb"]
+    total = mem["weights_grads_optimizer"] + mem["activations"] + mem["buffers_and_reserved"]
+    assert total == pytest.approx(est.memory_per_device_gb, rel=1e-9)
+    assert all(v >= 0 for v in mem.values())
+    assert sum(est.breakdown["time_s"].values()) == pytest.approx(est.step_time_s, rel=1e-9)
+
+
+@settings(max_examples=20)
+@given(tokens=st.floats(min_value=1e9, max_value=1e13))
+def test_flops_are_linear_in_tokens(job, tokens):
+    plan = Plan(tp=8, pp=4, dp=8, micro_batch=1, zero=1, recompute="selective", sp=True)
+    a = estimate(replace(job, tokens=tokens), plan)
+    b = estimate(replace(job, tokens=3 * tokens), plan)
+    assert b.total_flops == pytest.approx(3 * a.total_flops, rel=1e-12)
+    assert b.hardware_flops == pytest.approx(3 * a.hardware_flops, rel=1e-12)
