@@ -111,21 +111,12 @@ def rate_note(currency: str) -> str:
 
 
 def format_money(usd: float, currency: str = "USD") -> str:
-    """A US-dollar amount shown in ``currency``: ``'$1.28M'``, ``'¥9.2M'``, ``'€37,000'``."""
-    from suanli.units import format_count
+    """A US-dollar amount shown in ``currency``: ``'$1.28M'``, ``'¥9.2M'``, ``'€37,000'``
+    (the digits of :func:`suanli.units.format_money`, in that currency's symbol)."""
+    from suanli.units import format_money as units_format_money
 
     code = currency_code(currency)
-    value = from_usd(usd, code)
-    sym = rates()[code].symbol or code + " "
-    if value < 0:
-        return "-" + format_money(-usd, code)
-    if not math.isfinite(value):
-        return f"{sym}{value:g}"
-    if value >= 1e6:
-        return f"{sym}{format_count(value)}"
-    if value >= 100:
-        return f"{sym}{value:,.0f}"
-    return f"{sym}{value:,.2f}"
+    return units_format_money(from_usd(usd, code), rates()[code].symbol or code + " ")
 
 
 def price_for(system: System, accelerator: Accelerator,

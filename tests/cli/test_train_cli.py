@@ -173,6 +173,18 @@ def test_yuan_price_and_cny_output():
     assert "¥" in table.stdout and "1 CNY = $" in table.stdout
 
 
+def test_plan_table_and_compare_show_costs_in_the_chosen_currency():
+    r = suanli("train", "plan", "--model", "llama2-7b", "--hardware", "h800", "--tokens", "1T",
+               "--devices", "64", "--top", "2", "--price", "¥15/h", "--currency", "CNY")
+    assert r.returncode == 0, r.stderr
+    rows = [line for line in r.stdout.splitlines() if line.strip().startswith("64 ")]
+    assert len(rows) == 2 and all("¥" in x and "$" not in x for x in rows)
+    c = suanli("train", "compare", "--model", "llama2-7b", "-H", "h800,tpu-v4", "--tokens",
+               "1T", "--devices", "64", "--currency", "CNY")
+    assert c.returncode == 0, c.stderr
+    assert "no price known for h800" in c.stdout and "1 CNY = $" in c.stdout
+
+
 def test_tpu_v4_plans_show_a_cost_and_its_source():
     best = run_json("train", "plan", "--model", "llama2-7b", "--hardware", "tpu-v4-pod",
                     "--tokens", "100B", "--devices", "64", "--top", "1")["plans"][0]

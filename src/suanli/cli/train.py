@@ -215,7 +215,7 @@ def estimate_cmd(
     from suanli.cli.common import console
     from suanli.report.training import print_estimate
 
-    print_estimate(est)
+    print_estimate(est, currency=currency)
     console().print(f"[dim]{price_line(job, price, est.cost_usd, currency)}[/]")
 
 
@@ -342,7 +342,7 @@ def plan_cmd(
 
         print_constrained(res, cons, objective, currency)
     else:
-        print_search(res)
+        print_search(res, currency=currency)
     if chart:
         from suanli.cli.train_compare import write_chart
 

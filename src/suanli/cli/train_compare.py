@@ -212,8 +212,11 @@ def compare_cmd(
         sys.stdout.write(_csv(rows, currency))
         return
     if json_out:
+        from suanli.money import from_usd
+
         print_json({"objective": objective, "currency": currency,
-                    "rows": [vars(r) for r in rows]})
+                    "rows": [{**vars(r), "cost": None if r.cost_usd is None
+                              else from_usd(r.cost_usd, currency)} for r in rows]})
         return
     print_compare(rows, objective, currency, console())
 
@@ -251,3 +254,11 @@ def print_compare(rows: list[Row], objective: str, currency: str, con: Any) -> N
     prices = sorted({f"{r.hardware}: {r.price}" for r in ok if r.price})
     if prices:
         con.print("[dim]priced at " + "; ".join(prices) + "[/]")
+    unpriced = sorted({r.hardware for r in ok if r.cost_usd is None})
+    if unpriced:
+        con.print(f"[dim]no price known for {', '.join(unpriced)} (catalog or prices.csv): "
+                  "give --price, e.g. '¥15/h'[/]")
+    if currency != "USD" and any(r.cost_usd is not None for r in ok):
+        from suanli.money import rate_note
+
+        con.print(f"[dim]costs in {currency}: {rate_note(currency)}[/]")

@@ -52,5 +52,6 @@ def print_constrained(res: SearchResult, cons: Constraints, objective: str,
                   f"{best.days:,.1f} days, {cost}")
         con.print(plan_table([c.item for c in choice.feasible[:5]],
                              f"plans that meet the constraints for {job.model.name} "
-                             f"(best first, by {objective})"))
-    con.print(plan_table(res.pareto, "Pareto front searched: devices vs time vs cost"))
+                             f"(best first, by {objective})", currency))
+    con.print(plan_table(res.pareto, "Pareto front searched: devices vs time vs cost",
+                         currency))

@@ -44,7 +44,8 @@ PLAN_LEGEND = ("plan: TP tensor-parallel x PP pipeline stages (xV interleaved ch
                "none / selective / full; SP sequence parallel")
 
 
-def print_estimate(est: Estimate, console: Console | None = None) -> None:
+def print_estimate(est: Estimate, console: Console | None = None,
+                   currency: str = "USD") -> None:
     con = console or _console()
     job = est.job
     head = Table(title=f"{job.model.name} on {est.plan.devices} x {job.accelerator.name}",
@@ -63,7 +64,8 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
         ("throughput", f"{format_si(est.tokens_per_s, 'tokens/s')}"),
         ("time to train", format_duration(est.days * 86_400)),
         ("device-hours", format_number(est.device_hours)),
-        ("cost", format_usd(est.cost_usd) if est.cost_usd is not None else "no price: --price"),
+        ("cost", _money(est.cost_usd, currency) if est.cost_usd is not None
+         else "no price: --price"),
         ("energy", f"{format_number(est.energy_kwh)} kWh (PUE {job.pue})"
          + (f", {format_number(est.co2_kg / 1000)} t CO2" if est.co2_kg is not None else "")),
         ("memory", f"{est.memory_per_device_gb:.1f} GB of {est.memory_usable_gb:.1f} GB usable "
@@ -105,7 +107,16 @@ def print_estimate(est: Estimate, console: Console | None = None) -> None:
         con.print(f"[yellow]note:[/] {note}")
 
 
-def plan_table(plans: list[Estimate], title: str) -> Table:
+def _money(usd: float, currency: str) -> str:
+    """``'$1.59M'``, or in ``currency`` at the catalog's dated rate (``'¥7.9M'``)."""
+    if currency.upper() == "USD":
+        return format_usd(usd)
+    from suanli.money import format_money
+
+    return format_money(usd, currency)
+
+
+def plan_table(plans: list[Estimate], title: str, currency: str = "USD") -> Table:
     from rich import box
 
     t = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
@@ -115,18 +126,19 @@ def plan_table(plans: list[Estimate], title: str) -> Table:
     for e in plans:
         t.add_row(str(e.plan.devices), _plan_text(e, "\n"), f"{e.step_time_s:.3g}",
                   f"{e.mfu:.1%}", format_number(e.days), format_count(e.device_hours),
-                  format_usd(e.cost_usd) if e.cost_usd is not None else "-",
+                  _money(e.cost_usd, currency) if e.cost_usd is not None else "-",
                   f"{e.memory_per_device_gb:.1f}")
     return t
 
 
-def print_search(res: SearchResult, console: Console | None = None) -> None:
+def print_search(res: SearchResult, console: Console | None = None,
+                 currency: str = "USD") -> None:
     con = console or _console()
     job = res.best[0].job
     con.print(plan_table(res.best, f"best plans for {job.model.name} on {job.accelerator.name}"
-                                   f" (by {res.objective})"))
+                                   f" (by {res.objective})", currency))
     if len({e.plan.devices for e in res.pareto}) > 1:
-        con.print(plan_table(res.pareto, "Pareto front: devices vs time vs cost"))
+        con.print(plan_table(res.pareto, "Pareto front: devices vs time vs cost", currency))
     con.print(f"[dim]{res.evaluated:,} candidate plans, {res.valid:,} valid, {res.fitting:,} fit "
               f"in memory. Software stack: {job.software_stack.id}.[/]")
     for note in res.best[0].notes:
