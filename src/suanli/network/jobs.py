@@ -107,6 +107,7 @@ class Filters(_Frozen):
     spot: bool = True  # allow spot offers (for jobs that accept them)
     max_price_usd_per_device_hour: float | None = Field(default=None, gt=0)
     carbon_cap_kg: float | None = Field(default=None, ge=0)
+    include_examples: bool = False  # fictional sites (descriptor ``example: true``)
 
     def accepts_site(self, provider: str, country: str, site_id: str, kind: str) -> bool:
         low = [p.lower() for p in self.providers]
