@@ -289,47 +289,67 @@ def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
                    counts: Sequence[int], acc: _Acc,
                    links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
                    ) -> list[str]:
+    """Every (hardware, count, spot, site) option of one training job: per hardware type the
+    arithmetic runs on [counts x sites] arrays at once (module docstring for the formulas)."""
     tr_s, tr_usd = _transfer(net, job.data_location, res, job.data_bytes, links)
     best_t, best_c, best_co2, n_opts, max_free = math.inf, math.inf, math.inf, 0, 0
     fit_msgs: list[str] = []
+    spots = (False, True) if (job.spot_ok and filters.spot) else (False,)
     for hw, ridx in by_hw.items():
-        max_free = max(max_free, int(res.cap[ridx].max()))
+        cap = res.cap[ridx]
+        max_free = max(max_free, int(cap.max()))
+        runs: list[tuple[int, Run]] = []
         for n in counts:
-            sel = ridx[res.cap[ridx] >= n]
-            if len(sel) == 0:
+            if not (cap >= n).any():
                 continue
             run = run_fn(job, hw, n)
             if isinstance(run, durations.Infeasible):
                 fit_msgs.append(f"{n} x {hw}: {run.reason.split(' Reasons')[0]}")
                 continue
-            nodes = math.ceil(n / _node_size(hw))
-            for spot in (False, True) if (job.spot_ok and filters.spot) else (False,):
-                price = (res.spot if spot else res.od)[sel]
-                waste = _spot_waste(res.preempt[sel] * nodes) if spot else np.zeros(len(sel))
-                price = np.where(waste < 1.0, price, np.nan)  # too many preemptions: no spot
-                run_s = run.run_s * (1.0 + waste) * np.ones(len(sel))  # seconds
-                hours = run_s / 3600.0
-                time = tr_s[sel] + run_s
-                cost = n * hours * price + tr_usd[sel]
-                energy = n * hours * run.power_w_per_device / 1000.0 * res.pue[sel]  # kWh
-                co2 = energy * res.carbon[sel] / 1000.0  # kg
-                ok = ~np.isnan(price)
-                best_t = min(best_t, float(np.min(time, initial=np.inf, where=ok)))
-                if job.deadline_s is not None:
-                    ok &= time <= job.deadline_s
-                best_c = min(best_c, float(np.min(cost, initial=np.inf, where=ok)))
-                if job.budget_usd is not None:
-                    ok &= cost <= job.budget_usd
-                if filters.carbon_cap_kg is not None:
-                    best_co2 = min(best_co2, float(np.min(co2, initial=np.inf,
-                                                          where=ok & ~np.isnan(co2))))
-                    ok &= co2 <= filters.carbon_cap_kg  # NaN (unknown) fails the cap
-                k = int(ok.sum())
-                n_opts += k
-                acc.add(k, f"{n}x {hw}" + (f" ({run.plan})" if run.plan else ""), job=j,
-                        resource=sel[ok], devices=n, cost=cost[ok], time=time[ok], co2=co2[ok],
-                        spot=spot, energy=energy[ok], run=run_s[ok], tr_s=tr_s[sel][ok],
-                        tr_usd=tr_usd[sel][ok], price=price[ok])
+            runs.append((n, run))
+        if not runs:
+            continue
+        ns = np.array([n for n, _ in runs], dtype=float)[:, None]  # [N, 1] devices
+        run0 = np.array([r.run_s for _, r in runs])[:, None]  # [N, 1] seconds on demand
+        power = np.array([r.power_w_per_device for _, r in runs])[:, None]  # watts
+        nodes = np.ceil(ns / _node_size(hw))
+        fits = cap[None, :] >= ns  # [N, S]
+        out = {}
+        for spot in spots:
+            price = np.broadcast_to((res.spot if spot else res.od)[ridx][None, :], fits.shape)
+            waste = _spot_waste(res.preempt[ridx][None, :] * nodes) if spot \
+                else np.zeros(fits.shape)
+            price = np.where(waste < 1.0, price, np.nan)  # too many preemptions: no spot
+            run_s = run0 * (1.0 + waste)  # [N, S] seconds
+            hours = run_s / 3600.0
+            time = tr_s[ridx][None, :] + run_s
+            cost = ns * hours * price + tr_usd[ridx][None, :]
+            energy = ns * hours * power / 1000.0 * res.pue[ridx][None, :]  # kWh
+            co2 = energy * res.carbon[ridx][None, :] / 1000.0  # kg
+            ok = fits & ~np.isnan(price)
+            best_t = min(best_t, float(np.min(time, initial=np.inf, where=ok)))
+            if job.deadline_s is not None:
+                ok &= time <= job.deadline_s
+            best_c = min(best_c, float(np.min(cost, initial=np.inf, where=ok)))
+            if job.budget_usd is not None:
+                ok &= cost <= job.budget_usd
+            if filters.carbon_cap_kg is not None:
+                best_co2 = min(best_co2, float(np.min(co2, initial=np.inf,
+                                                      where=ok & ~np.isnan(co2))))
+                ok &= co2 <= filters.carbon_cap_kg  # NaN (unknown) fails the cap
+            out[spot] = (ok, price, run_s, time, cost, energy, co2)
+        for i, (n, run) in enumerate(runs):  # rows in (count, spot, site) order
+            for spot in spots:
+                ok, price, run_s, time, cost, energy, co2 = out[spot]
+                idx = np.flatnonzero(ok[i])
+                if not len(idx):
+                    continue
+                n_opts += len(idx)
+                acc.add(len(idx), f"{n}x {hw}" + (f" ({run.plan})" if run.plan else ""),
+                        job=j, resource=ridx[idx], devices=n, cost=cost[i, idx],
+                        time=time[i, idx], co2=co2[i, idx], spot=spot,
+                        energy=energy[i, idx], run=run_s[i, idx], tr_s=tr_s[ridx[idx]],
+                        tr_usd=tr_usd[ridx[idx]], price=price[i, idx])
     if n_opts:
         return []
     return _train_reasons(job, filters, best_t, best_c, best_co2, fit_msgs, max_free, counts)
