@@ -4,8 +4,9 @@
 
 The network is the built-in one (81 sites) plus SYNTHETIC owned sites (copies of the Chinese hubs
 with jittered electricity, PUE and capex, clearly named ``synth-*``) up to ``--sites``; their
-device counts are multiplied by ``jobs / 1000`` so that bigger batches still fit (the built-in
-cloud quotas stay 256 per type). Jobs draw a model, token count, deadline and data location at
+device counts of EVERY site (the example quotas included) are multiplied by
+``--capacity-scale`` (default: 1 up to 1,000 jobs, else ``jobs / 1000``) so that bigger
+batches still fit. Jobs draw a model, token count, deadline and data location at
 random. Durations come from the perf model, once per (model, hardware type, device count).
 
 Printed per batch size, at the CLI's defaults (``place_table`` with no options): seconds for
@@ -27,6 +28,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from suanli.errors import InfeasibleError
 from suanli.network.descriptor import SiteDescriptor
 from suanli.network.jobs import TrainJob
 from suanli.network.options import build_table, perf_run
@@ -46,18 +48,21 @@ def network(n_sites: int, rng: np.random.Generator, scale: float = 1.0) -> Netwo
     i = 0
     while len(sites) < n_sites:
         base = hubs[i % len(hubs)]
-        inv = [it.model_copy(update={"count": int(it.count * scale), "owned": it.owned.model_copy(
-            update={"capex_usd_per_device": it.owned.capex_usd_per_device
-                    * rng.uniform(0.8, 1.2)})})
-            if it.owned else it.model_copy(update={"count": int(it.count * scale)})
-            for it in base.inventory]
+        inv = [it.model_copy(update={"owned": it.owned.model_copy(update={
+            "capex_usd_per_device": it.owned.capex_usd_per_device * rng.uniform(0.8, 1.2)})})
+            if it.owned else it for it in base.inventory]
         sites[f"synth-{i}"] = SiteDescriptor.model_validate({
             **base.model_dump(), "id": f"synth-{i}", "name": f"SYNTHETIC copy of {base.id}",
             "electricity_usd_per_kwh": base.electricity_usd_per_kwh * rng.uniform(0.8, 1.2),
             "pue": round(float(rng.uniform(1.1, 1.4)), 2),
             "inventory": [x.model_dump() for x in inv]})
         i += 1
-    return Network(dict(list(sites.items())[:n_sites]))
+    out = dict(list(sites.items())[:n_sites])
+    if scale != 1.0:  # every site, built-in ones too (the CLI run registers them all)
+        out = {k: v.model_copy(update={"inventory": [
+            it.model_copy(update={"count": int(it.count * scale)}) for it in v.inventory]})
+            for k, v in out.items()}
+    return Network(out)
 
 
 def jobs(n: int, rng: np.random.Generator) -> list[TrainJob]:
@@ -80,19 +85,21 @@ def main() -> None:
     ap.add_argument("--sites", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--cli", action="store_true", help="also time `suanli net place`")
+    ap.add_argument("--capacity-scale", type=float, default=None,
+                    help="multiply the synthetic sites' devices (default: module docstring)")
     args = ap.parse_args()
     for n in (int(x) for x in args.jobs.split(",")):
-        run(n, args.sites, args.seed, args.cli)
+        scale = args.capacity_scale or (1.0 if n <= 1000 else n / 1000)
+        run(n, args.sites, args.seed, args.cli, scale)
 
 
-def run(n_jobs: int, n_sites: int, seed: int, cli: bool) -> None:
+def run(n_jobs: int, n_sites: int, seed: int, cli: bool, scale: float) -> None:
     rng = np.random.default_rng(seed)
-    net = network(n_sites, rng, scale=max(1.0, n_jobs / 1000))
+    net = network(n_sites, rng, scale=scale)
     batch = jobs(n_jobs, rng)
     hw = sorted({i.hardware for s in net.sites.values() for i in s.inventory})
     print(f"\n== {len(batch):,} jobs x {len(net)} sites x {len(hw)} hardware types x "
-          f"{len(COUNTS)} counts (+spot for 30% of jobs); synthetic capacity x"
-          f"{max(1.0, n_jobs / 1000):g}")
+          f"{len(COUNTS)} counts (+spot for 30% of jobs); synthetic capacity x{scale:g}")
     t0 = time.perf_counter()
     for model in MODELS:  # the perf model, once per (model, hardware, count)
         probe = TrainJob(id="probe", model=model, tokens=1e9)
@@ -110,7 +117,11 @@ def run(n_jobs: int, n_sites: int, seed: int, cli: bool) -> None:
         keep = [j for j in batch if j.id not in table.unplaceable]
         table = build_table(net, keep)
     t0 = time.perf_counter()
-    res = place_table(table)  # the CLI's defaults
+    try:
+        res = place_table(table)  # the CLI's defaults
+    except InfeasibleError as exc:
+        print(f"infeasible after {time.perf_counter() - t0:.1f} s: {str(exc)[:400]}")
+        return
     t_solve = time.perf_counter() - t0
     stages = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in res.stage_s.items())
     print(f"answer ({res.best.method}, {res.best.status}): ${res.best.value:,.0f}; lower bound "
@@ -122,10 +133,10 @@ def run(n_jobs: int, n_sites: int, seed: int, cli: bool) -> None:
     print(f"solve {t_solve:.1f} s ({stages}); in-process total (durations + table + solve) "
           f"{t_perf + t_build + t_solve:.1f} s")
     if cli:
-        print(f"`suanli net place` end to end: {cli_seconds(net, batch):.1f} s")
+        print(f"`suanli net place` end to end: {cli_seconds(net, batch, scale != 1):.1f} s")
 
 
-def cli_seconds(net: Network, batch: list[TrainJob]) -> float:
+def cli_seconds(net: Network, batch: list[TrainJob], scaled: bool) -> float:
     """Wall time of the real CLI on this instance (synthetic sites in a temp registry)."""
     import os
     import subprocess
@@ -138,9 +149,10 @@ def cli_seconds(net: Network, batch: list[TrainJob]) -> float:
     with tempfile.TemporaryDirectory() as tmp:
         reg = Path(tmp) / "sites"
         reg.mkdir()
-        for site in net.sites.values():
-            if site.id.startswith("synth-"):
-                (reg / f"{site.id}.yaml").write_text(dump_descriptor(site), encoding="utf-8")
+        for site in net.sites.values():  # registered ids replace the built-in ones
+            if site.id.startswith("synth-") or scaled:
+                name = site.id.replace(":", "_")
+                (reg / f"{name}.yaml").write_text(dump_descriptor(site), encoding="utf-8")
         path = Path(tmp) / "jobs.yaml"
         rows = [j.model_dump(by_alias=True, exclude_none=True) for j in batch]
         path.write_text(yaml.safe_dump({"jobs": rows}), encoding="utf-8")

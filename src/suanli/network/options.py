@@ -237,15 +237,25 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
         by_hw[item.hardware] = np.append(by_hw[item.hardware], r)
     acc, why = _Acc(), {}
     links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-    for j, job in enumerate(jobs):
-        if isinstance(job, TrainJob):
-            reasons = _train_options(net, j, job, res, by_hw, filters, run_fn,
-                                     job.counts or counts, acc, links)
-        else:
-            reasons = _infer_options(net, j, job, res, by_hw, filters, serve_fn, acc)
+    train = [(j, job) for j, job in enumerate(jobs) if isinstance(job, TrainJob)]
+    if run_fn is perf_run:  # many jobs at once (same rows, see train_batch)
+        from suanli.network.train_batch import train_groups, train_options_batch
+
+        for group in train_groups(train, counts):
+            why.update(train_options_batch(net, group, res, by_hw, filters, counts, acc,
+                                           links))
+        train = []
+    for j, tjob in train:
+        reasons = _train_options(net, j, tjob, res, by_hw, filters, run_fn,
+                                 tjob.counts or counts, acc, links)
         if reasons:
-            why[job.id] = reasons
-    return acc.table(jobs, res, why)
+            why[tjob.id] = reasons
+    for j, ijob in enumerate(jobs):
+        if isinstance(ijob, InferJob):
+            reasons = _infer_options(net, j, ijob, res, by_hw, filters, serve_fn, acc)
+            if reasons:
+                why[ijob.id] = reasons
+    return acc.table(jobs, res, {job.id: why[job.id] for job in jobs if job.id in why})
 
 
 @cache
