@@ -420,7 +420,9 @@ def _infer_options(net: Network, j: int, job: InferJob, res: _Res,
             if filters.carbon_cap_kg is not None and not co2 <= filters.carbon_cap_kg:
                 continue
             n_opts += 1
-            rented = "" if n == sr.devices_total else f", {n // node} whole machines rented"
+            m = n // node
+            rented = ("" if n == sr.devices_total else
+                      f", rents {m} whole machine{'s' if m > 1 else ''} ({n} devices)")
             acc.add(1, f"{sr.devices_total}x {hw} ({sr.replicas} replicas, tp={sr.tp}{rented}, "
                        f"ttft {sr.ttft_s * 1000 + rtt * 1000:.0f} ms incl. "
                        f"{rtt * 1000:.0f} ms RTT)", job=j, resource=r, devices=n, cost=cost,
