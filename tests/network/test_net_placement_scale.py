@@ -154,3 +154,14 @@ def test_infeasible_batch_says_how_much_does_not_fit() -> None:
     n = int(text.split("so at least ")[1].split(" ")[0])
     assert 60 <= n <= 200  # 200 jobs x 8 devices on 1000 devices: >= 75 cannot run
     assert "devices in the network / free" in text
+
+
+def test_a_time_limited_milp_never_replaces_a_better_heuristic() -> None:
+    """The issue's case: a MILP stopped by its time limit with a worse incumbent must not be
+    chosen over the heuristic (nor over the LP rounding)."""
+    t = _random_table(300, 12, 0.95, 4)
+    r = place_table(t, method="milp", time_limit_s=0.05)
+    assert r.heuristic is not None and r.heuristic.status == "feasible"
+    assert r.best.value <= min(r.candidates.values()) + 1e-9
+    assert r.best.value <= r.heuristic.value
+    assert r.gap is not None and r.gap >= -1e-12

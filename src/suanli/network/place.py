@@ -163,8 +163,9 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
         if exact is not None:
             answers["milp"] = exact
     feasible = [p for p in answers.values() if p.status == "feasible"]
-    if not feasible:
-        raise explain(table, heur, rel, budget_usd)
+    if not feasible:  # explain with the answer that leaves the fewest jobs out
+        raise explain(table, min(answers.values(), key=lambda p: (
+            int((p.choice < 0).sum()), p.value)), rel, budget_usd)
     best = _proven(min(feasible, key=lambda p: p.value), bound, mip_rel_gap)
     if table.n_jobs > LP_FULL_MAX_JOBS:
         basis = (f"Lagrangian relaxation of the full table, capacity prices from the LP of a "

@@ -14,7 +14,9 @@ move single jobs to better options that fit, until nothing moves.
 the capacity rows by subgradient ascent (:mod:`.bound`), valid for the full table it was given,
 so a heuristic-only run still reports its gap. The greedy is run on the plain scores and on
 scores priced with those multipliers (and, when the plain greedy leaves jobs out, with the
-multipliers halved and doubled: they are only approximate); the best answer is kept.
+multipliers halved and doubled: they are only approximate; if all of them leave jobs out, once
+more packing each job's fewest-device option first); the best answer is kept, and among
+answers that leave jobs out, the one that leaves the fewest.
 
 Makespan: longest-processing-time first (Graham 1969): jobs in decreasing order of their
 fastest time take their fastest option that fits; then, with the makespan T fixed, each job
@@ -124,7 +126,13 @@ def priced_greedy(table: OptionTable, objective: str = "cost", *,
         tries.append(_result(table, _assign(table, score + f * mu[table.resource]
                                             * table.devices, improve_passes).choice,
                              objective, score, budget_usd, t0))
-    best = min(tries, key=lambda p: (p.status == "infeasible", p.value))
+    if all(p.status == "infeasible" for p in tries):  # pack: fewest devices first
+        top = float(np.abs(finite).max(initial=1.0))
+        tries.append(_result(table, _assign(table, table.devices + finite / (2 * top + 1),
+                                            improve_passes).choice,
+                             objective, score, budget_usd, t0))
+    best = min(tries, key=lambda p: (p.status == "infeasible", int((p.choice < 0).sum()),
+                                     p.value))
     return replace(best, bound=lb, solve_s=time.perf_counter() - t0), mu
 
 

@@ -6,7 +6,9 @@ Three facts, each checkable:
     devices in total, while the resources they could use have ``F`` devices free after it;
   - when the LP relaxation of the full table (``.bound``) cannot place every job, at least
     ``ceil(sum u_j)`` jobs cannot be placed by ANY placement (the LP's minimum artificial
-    slack is a lower bound on the integer one);
+    slack is a lower bound on the integer one); and pooling every free device into one
+    resource (a relaxation), if only the ``m`` jobs with the smallest options fit, at least
+    ``N - m`` jobs cannot run;
   - per hardware type the left-out jobs could use: devices in the network and devices free.
 Small tables also get the elastic MILP's binding rows (:func:`.milp.diagnose`).
 """
@@ -36,9 +38,14 @@ def explain(table: OptionTable, best: Placement, rel: object | None,
         reasons.append(f"no placement can take every job: even the LP relaxation leaves "
                        f"{shortfall:.1f} job(s) unplaced, so at least "
                        f"{math.ceil(shortfall - 1e-6)} of {n} jobs cannot run")
+    need = np.full(n, np.inf)
+    np.minimum.at(need, table.job, table.devices.astype(float))
+    fit = int(np.searchsorted(np.cumsum(np.sort(need)), table.capacity.sum(), side="right"))
+    if fit < n:  # even pooling every free device, only the `fit` smallest jobs fit
+        reasons.append(f"all jobs' smallest options need {need.sum():,.0f} devices, the network "
+                       f"has {table.capacity.sum():,} free: at least {n - fit} of {n} jobs "
+                       "cannot run")
     if len(out):
-        need = np.full(n, np.inf)
-        np.minimum.at(need, table.job, table.devices.astype(float))
         used = np.zeros(len(table.capacity), dtype=np.int64)
         k = best.choice[best.choice >= 0]
         np.add.at(used, table.resource[k], table.devices[k])
