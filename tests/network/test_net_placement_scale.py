@@ -165,3 +165,13 @@ def test_a_time_limited_milp_never_replaces_a_better_heuristic() -> None:
     assert r.best.value <= min(r.candidates.values()) + 1e-9
     assert r.best.value <= r.heuristic.value
     assert r.gap is not None and r.gap >= -1e-12
+
+
+def test_milp_choice_indexes_the_callers_table_when_carbon_is_unknown() -> None:
+    from suanli.network.placement import solve
+
+    # option 0 has unknown carbon and is dropped; the answer must still index this table
+    t = from_arrays([0, 0, 1], [0, 0, 0], [1, 1, 1], [1, 2, 3], [1, 1, 1],
+                    [float("nan"), 5.0, 7.0], [8])
+    p = solve(t, "carbon")
+    assert list(p.choice) == [1, 2] and p.value == 12.0
