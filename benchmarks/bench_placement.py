@@ -1,15 +1,20 @@
-"""Placement at scale: 1,000 training jobs x 100 sites x every hardware type in the network.
+"""Placement at scale: N training jobs x 100 sites x every hardware type in the network.
 
-    .venv/bin/python benchmarks/bench_placement.py [--jobs 1000] [--sites 100] [--seed 0]
+    .venv/bin/python benchmarks/bench_placement.py [--jobs 1000,10000] [--sites 100] [--cli]
 
 The network is the built-in one (81 sites) plus SYNTHETIC owned sites (copies of the Chinese hubs
-with jittered electricity, PUE and capex, clearly named ``synth-*``) up to ``--sites``. Jobs draw
-a model, token count, deadline and data location at random. Durations come from the perf model,
-once per (model, hardware type, device count), never per site.
+with jittered electricity, PUE and capex, clearly named ``synth-*``) up to ``--sites``; their
+device counts of EVERY site (the example quotas included) are multiplied by
+``--capacity-scale`` (default: 1 up to 1,000 jobs, else ``jobs / 1000``) so that bigger
+batches still fit. Jobs draw a model, token count, deadline and data location at
+random. Durations come from the perf model, once per (model, hardware type, device count).
 
-Printed: time to compute durations, to build the option table, to solve with the heuristic
-(full table; its Lagrangian lower bound gives a gap even without a MILP), and with the MILP
-(HiGHS) on the pruned table, together with the heuristic on that same table, and the gaps.
+Printed per batch size, at the CLI's defaults (``place_table`` with no options): seconds for
+the durations, the option table and each solver stage; the answer, the lower bound of the FULL
+problem and the signed gap between them; the heuristic's own value and gap. ``--cli`` also runs
+the real ``suanli net place`` in a subprocess on the same instance (synthetic sites written to
+a temporary registry) and prints its wall time end to end: imports, reading the jobs, the
+table, the solve and the output.
 """
 
 from __future__ import annotations
@@ -23,11 +28,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
+from suanli.errors import InfeasibleError
 from suanli.network.descriptor import SiteDescriptor
 from suanli.network.jobs import TrainJob
 from suanli.network.options import build_table, perf_run
 from suanli.network.place import place_table
-from suanli.network.placement import OptionTable, greedy, relative_gap
 from suanli.network.sites import Network, load_network
 
 MODELS = ("llama3-8b", "qwen2.5-7b", "llama2-13b", "mpt-30b", "llama3-70b", "mixtral-8x7b")
@@ -36,7 +41,7 @@ PLACES = ("shanghai", "beijing", "guangzhou", "chengdu", "frankfurt", "london", 
 COUNTS = (8, 32, 128)
 
 
-def network(n_sites: int, rng: np.random.Generator) -> Network:
+def network(n_sites: int, rng: np.random.Generator, scale: float = 1.0) -> Network:
     net = load_network(registry=Path("/nonexistent"))
     sites = dict(net.sites)
     hubs = [s for s in sites.values() if s.kind == "ai_centre"]
@@ -52,7 +57,12 @@ def network(n_sites: int, rng: np.random.Generator) -> Network:
             "pue": round(float(rng.uniform(1.1, 1.4)), 2),
             "inventory": [x.model_dump() for x in inv]})
         i += 1
-    return Network(dict(list(sites.items())[:n_sites]))
+    out = dict(list(sites.items())[:n_sites])
+    if scale != 1.0:  # every site, built-in ones too (the CLI run registers them all)
+        out = {k: v.model_copy(update={"inventory": [
+            it.model_copy(update={"count": int(it.count * scale)}) for it in v.inventory]})
+            for k, v in out.items()}
+    return Network(out)
 
 
 def jobs(n: int, rng: np.random.Generator) -> list[TrainJob]:
@@ -71,22 +81,25 @@ def jobs(n: int, rng: np.random.Generator) -> list[TrainJob]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--jobs", type=int, default=1000)
+    ap.add_argument("--jobs", default="1000,10000", help="batch sizes, comma separated")
     ap.add_argument("--sites", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--prune", type=int, default=20, help="options kept per job for the MILP")
-    ap.add_argument("--time-limit", type=float, default=20.0)
-    ap.add_argument("--shared-jobs", type=int, default=100,
-                    help="jobs in the unpruned shared instance (MILP vs heuristic)")
-    ap.add_argument("--gap", type=float, default=1e-3, help="MILP relative gap to stop at")
+    ap.add_argument("--cli", action="store_true", help="also time `suanli net place`")
+    ap.add_argument("--capacity-scale", type=float, default=None,
+                    help="multiply the synthetic sites' devices (default: module docstring)")
     args = ap.parse_args()
-    rng = np.random.default_rng(args.seed)
-    net = network(args.sites, rng)
-    batch = jobs(args.jobs, rng)
-    hw = sorted({i.hardware for s in net.sites.values() for i in s.inventory})
-    print(f"instance: {len(batch)} jobs x {len(net)} sites x {len(hw)} hardware types x "
-          f"{len(COUNTS)} counts (+spot for 30% of jobs)")
+    for n in (int(x) for x in args.jobs.split(",")):
+        scale = args.capacity_scale or (1.0 if n <= 1000 else n / 1000)
+        run(n, args.sites, args.seed, args.cli, scale)
 
+
+def run(n_jobs: int, n_sites: int, seed: int, cli: bool, scale: float) -> None:
+    rng = np.random.default_rng(seed)
+    net = network(n_sites, rng, scale=scale)
+    batch = jobs(n_jobs, rng)
+    hw = sorted({i.hardware for s in net.sites.values() for i in s.inventory})
+    print(f"\n== {len(batch):,} jobs x {len(net)} sites x {len(hw)} hardware types x "
+          f"{len(COUNTS)} counts (+spot for 30% of jobs); synthetic capacity x{scale:g}")
     t0 = time.perf_counter()
     for model in MODELS:  # the perf model, once per (model, hardware, count)
         probe = TrainJob(id="probe", model=model, tokens=1e9)
@@ -94,62 +107,63 @@ def main() -> None:
             for n in COUNTS:
                 perf_run(probe, h, n)
     t_perf = time.perf_counter() - t0
-    print(f"durations: {len(MODELS) * len(hw) * len(COUNTS)} perf-model calls in {t_perf:.1f} s")
-
     t0 = time.perf_counter()
     table = build_table(net, batch)
     t_build = time.perf_counter() - t0
-    print(f"option table: {table.n_options:,} options, {len(table.capacity)} resources, "
-          f"{len(table.unplaceable)} jobs with no option, built in {t_build:.1f} s")
-    keep = np.isin(table.job, [i for i, j in enumerate(batch) if j.id not in table.unplaceable])
-    ids = [j for j in batch if j.id not in table.unplaceable]
-    remap = np.cumsum(keep[np.r_[0, np.flatnonzero(np.diff(table.job)) + 1]]) - 1
-    sub = table.take(keep)
-    from dataclasses import replace
-
-    sub = replace(sub, job=remap[sub.job], job_ids=tuple(j.id for j in ids), unplaceable={})
-
+    print(f"durations {t_perf:.1f} s; option table {table.n_options:,} options, "
+          f"{len(table.capacity)} resources, built in {t_build:.1f} s")
+    if table.unplaceable:
+        print(f"{len(table.unplaceable)} jobs have no option (deadline); left out")
+        keep = [j for j in batch if j.id not in table.unplaceable]
+        table = build_table(net, keep)
     t0 = time.perf_counter()
-    full = greedy(sub, "cost")
-    t_h = time.perf_counter() - t0
-    lb = full.bound if full.bound is not None else float("nan")
-    print(f"heuristic on the full table: ${full.value:,.0f} ({full.status}) in {t_h:.2f} s; "
-          f"Lagrangian lower bound ${lb:,.0f} (gap to it {relative_gap(full.value, lb):.2%})")
-
-    t0 = time.perf_counter()
-    res = place_table(sub, method="both", prune_to=args.prune, time_limit_s=args.time_limit,
-                      mip_rel_gap=args.gap)
-    t_m = time.perf_counter() - t0
-    assert res.milp is not None and res.heuristic is not None
-    print(f"MILP (HiGHS) on {res.table.n_options:,} options ({args.prune}/job by "
-          f"Lagrange-priced cost + fewest-devices + the heuristic's choice): "
-          f"${res.milp.value:,.0f} ({res.milp.status}, MIP gap "
-          f"{res.milp.mip_gap if res.milp.mip_gap is not None else float('nan'):.1e}) in "
-          f"{res.milp.solve_s:.2f} s; within {relative_gap(res.milp.value, lb):.2%} of the "
-          "full table's lower bound")
-    print(f"heuristic vs MILP on that shared table: {res.heuristic_gap:.2%} above; "
-          f"prune + both solvers took {t_m:.2f} s")
-    total = t_perf + t_build + t_m
-    print(f"end to end (durations + table + MILP + heuristic): {total:.1f} s "
-          f"({'under' if total < 30 else 'OVER'} 30 s)")
-
-    shared_instance(sub, args.shared_jobs)
+    try:
+        res = place_table(table)  # the CLI's defaults
+    except InfeasibleError as exc:
+        print(f"infeasible after {time.perf_counter() - t0:.1f} s: {str(exc)[:400]}")
+        return
+    t_solve = time.perf_counter() - t0
+    stages = ", ".join(f"{k[:-2]} {v:.1f} s" for k, v in res.stage_s.items())
+    print(f"answer ({res.best.method}, {res.best.status}): ${res.best.value:,.0f}; lower bound "
+          f"of the full problem ${res.bound:,.0f} [{res.bound_basis}]; gap {res.gap:+.3%}")
+    assert res.heuristic is not None
+    hgap = res.heuristic_gap
+    print(f"heuristic alone: ${res.heuristic.value:,.0f} ({res.heuristic.status}"
+          + ("" if hgap is None else f", gap {hgap:+.3%}") + ")")
+    print(f"solve {t_solve:.1f} s ({stages}); in-process total (durations + table + solve) "
+          f"{t_perf + t_build + t_solve:.1f} s")
+    if cli:
+        print(f"`suanli net place` end to end: {cli_seconds(net, batch, scale != 1):.1f} s")
 
 
-def shared_instance(table: OptionTable, n_jobs: int) -> None:
-    """Both solvers on one unpruned table (the first ``n_jobs`` jobs): the heuristic's gap."""
-    from dataclasses import replace
+def cli_seconds(net: Network, batch: list[TrainJob], scaled: bool) -> float:
+    """Wall time of the real CLI on this instance (synthetic sites in a temp registry)."""
+    import os
+    import subprocess
+    import tempfile
 
-    sub = table.take(table.job < n_jobs)
-    sub = replace(sub, job_ids=sub.job_ids[:n_jobs])
-    res = place_table(sub, method="both", prune_to=0, time_limit_s=60, mip_rel_gap=1e-4)
-    assert res.milp is not None and res.heuristic is not None
-    gap = res.heuristic_gap
-    print(f"shared instance, {n_jobs} jobs, all {sub.n_options:,} options (no pruning): MILP "
-          f"${res.milp.value:,.0f} ({res.milp.status}, gap {res.milp.mip_gap:.1e}, "
-          f"{res.milp.solve_s:.1f} s); heuristic ${res.heuristic.value:,.0f} "
-          f"({res.heuristic.solve_s:.2f} s); heuristic gap "
-          + ("n/a (infeasible)" if gap is None else f"{gap:.3%}"))
+    import yaml
+
+    from suanli.network.descriptor import dump_descriptor
+
+    with tempfile.TemporaryDirectory() as tmp:
+        reg = Path(tmp) / "sites"
+        reg.mkdir()
+        for site in net.sites.values():  # registered ids replace the built-in ones
+            if site.id.startswith("synth-") or scaled:
+                name = site.id.replace(":", "_")
+                (reg / f"{name}.yaml").write_text(dump_descriptor(site), encoding="utf-8")
+        path = Path(tmp) / "jobs.yaml"
+        rows = [j.model_dump(by_alias=True, exclude_none=True) for j in batch]
+        path.write_text(yaml.safe_dump({"jobs": rows}), encoding="utf-8")
+        t0 = time.perf_counter()
+        out = subprocess.run([sys.executable, "-m", "suanli.cli.main", "net", "place", str(path),
+                              "--json"], capture_output=True, text=True,
+                             env={**os.environ, "SUANLI_SITES_DIR": str(reg)}, check=False)
+        wall = time.perf_counter() - t0
+    if out.returncode != 0:
+        print(f"CLI exit {out.returncode}: {out.stderr.strip()[-300:]}")
+    return wall
 
 
 if __name__ == "__main__":

@@ -23,18 +23,29 @@ _HARDWARE = typer.Option(None, "--hardware", help="Only these systems or acceler
 _SITE = typer.Option(None, "--site", help="Only these site ids (repeat the flag).")
 _KIND = typer.Option(None, "--kind", help="cloud_region, ai_centre, enterprise, edge, ...")
 _EXTRA = typer.Option(None, "--site-file", help="Extra site descriptor files to include.")
+_EXAMPLES = typer.Option(False, "--include-examples", help="Also offer fictional example "
+                         "sites (marked 'example'; left out by default).")
+_EXAMPLE_NOTE = "sites marked (example) are fictional illustrations, not real facilities"
 
 
 def _net(extra: list[str] | None = None) -> Any:
     from suanli.network.sites import load_network
 
-    return load_network(extra or [])
+    net = load_network(extra or [])
+    for line in net.skipped:  # a bad registered file is skipped, never fatal
+        typer.echo(f"warning: {line}", err=True)
+    return net
+
+
+def _site_label(net: Any, site_id: str) -> str:
+    site = net.sites.get(site_id)
+    return f"{site_id} (example)" if site is not None and site.example else site_id
 
 
 def _filters(provider: list[str] | None, country: list[str] | None,
              hardware: list[str] | None, site: list[str] | None, kind: list[str] | None,
              spot: bool = True, max_price: str | None = None,
-             carbon_cap: float | None = None) -> Filters:
+             carbon_cap: float | None = None, include_examples: bool = False) -> Filters:
     from suanli.network.jobs import Filters
     from suanli.units import parse_price
 
@@ -42,7 +53,8 @@ def _filters(provider: list[str] | None, country: list[str] | None,
                    hardware=tuple(hardware or ()), sites=tuple(site or ()),
                    kinds=tuple(kind or ()), spot=spot,
                    max_price_usd_per_device_hour=None if max_price is None
-                   else parse_price(max_price), carbon_cap_kg=carbon_cap)
+                   else parse_price(max_price), carbon_cap_kg=carbon_cap,
+                   include_examples=include_examples)
 
 
 def _busy(quiet: bool, text: str) -> Any:
@@ -107,19 +119,19 @@ def sites_cmd(provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
                         "country": s.country, "lat": s.location.lat, "lon": s.location.lon,
                         "pue": s.pue, "carbon_g_per_kwh": s.carbon_g_per_kwh,
                         "electricity_usd_per_kwh": s.electricity_usd_per_kwh,
-                        "role": s.role, "inventory": inv})
+                        "role": s.role, "example_site": s.example, "inventory": inv})
     if as_json:
         from suanli.cli.common import print_json
 
         print_json({"sites": out, "count": len(out)})
         return
-    rows = [[s["id"], s["kind"], s["country"], s["pue"], s["carbon_g_per_kwh"],
+    rows = [[_site_label(net, s["id"]), s["kind"], s["country"], s["pue"], s["carbon_g_per_kwh"],
              "; ".join(f"{i['count']}{'*' if i['example_count'] else ''} {i['hardware']} "
                        f"${i['usd_per_device_hour']:.2f}" for i in s["inventory"])]
             for s in out]
     _table(f"{len(out)} sites", ["site", "kind", "country", "PUE", "gCO2/kWh",
                                  "devices, $/device-h"], rows,
-           "* = example count (not published by the operator)")
+           "* = example count (not published by the operator); " + _EXAMPLE_NOTE)
 
 
 @app.command("links")
@@ -224,6 +236,7 @@ def quote_cmd(
     carbon_cap: float = typer.Option(None, "--carbon-cap", help="Max kg CO2 for the job."),
     rank: str = typer.Option("cost", "--rank", help="cost, time or carbon."),
     top: int = typer.Option(15, "--top", help="Offers to show."),
+    include_examples: bool = _EXAMPLES,
     as_json: bool = _JSON,
 ) -> None:
     """Ranked offers for one job across the whole network."""
@@ -234,7 +247,8 @@ def quote_cmd(
     from suanli.units import format_duration, format_usd
 
     the_job = job_from_fields(locals())
-    f = _filters(provider, country, hardware, site, kind, not no_spot, max_price, carbon_cap)
+    f = _filters(provider, country, hardware, site, kind, not no_spot, max_price, carbon_cap,
+                 include_examples)
     with _busy(as_json, "pricing the job on every site (perf model per hardware type)..."):
         offers = quote(_net(), the_job, filters=f, rank=rank, top=top)
     if as_json:
@@ -244,7 +258,8 @@ def quote_cmd(
                     "offers": [asdict(o) for o in offers]})
         return
     train = the_job.kind == "train"
-    rows = [[i + 1, o.site, _compact_plan(o.plan) + (" spot" if o.spot else ""),
+    rows = [[i + 1, o.site + (" (example)" if o.example_site else ""),
+             _compact_plan(o.plan) + (" spot" if o.spot else ""),
              f"{o.usd_per_device_hour:.2f}",
              f"{o.total_s / 86_400:.1f}" if train else f"{o.transfer_s * 1e3:.0f} ms RTT",
              format_duration(o.transfer_s) if train else "",
@@ -254,8 +269,10 @@ def quote_cmd(
     _table(f"offers for {the_job.id} ({the_job.model}), ranked by {rank}",
            ["#", "site", "offer", "$/dev-h", "days" if train else "latency", "transfer",
             "cost", "MWh", "t CO2"],
-           rows, "" if train else f"cost covers {getattr(the_job, 'hours', hours):g} h of "
-                                  "service")
+           rows, "; ".join(x for x in (
+               "" if train else f"cost covers {getattr(the_job, 'hours', hours):g} h of service"
+                                " on whole rented machines",
+               _EXAMPLE_NOTE if any(o.example_site for o in offers) else "") if x))
 
 
 @app.command("place")
@@ -264,12 +281,16 @@ def place_cmd(
     objective: str = typer.Option("cost", "--objective", help="cost, makespan or carbon."),
     method: str = typer.Option("auto", "--method", help="auto, milp, heuristic or both."),
     budget: str = typer.Option(None, "--budget", help="Total budget for the batch, USD."),
-    time_limit: float = typer.Option(30.0, "--time-limit", help="MILP time limit, seconds."),
-    prune_to: int = typer.Option(40, "--prune", help="Options kept per job (0 = all)."),
+    time_limit: float = typer.Option(None, "--time-limit", help="Solver budget in seconds "
+                                     "after the option table (default: 5 s up to 1,000 jobs, "
+                                     "+2.5 s per 1,000 more, at most 30 s)."),
+    prune_to: int = typer.Option(3, "--prune", help="Options per job the MILP polish sees "
+                                 "(best by reduced cost; the best answer's are always kept)."),
     provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
     hardware: list[str] = _HARDWARE, site: list[str] = _SITE, kind: list[str] = _KIND,
     no_spot: bool = typer.Option(False, "--no-spot", help="Exclude spot offers."),
     chart: str = typer.Option(None, "--chart", help="Write a map of placements (.png/.svg)."),
+    include_examples: bool = _EXAMPLES,
     as_json: bool = _JSON,
 ) -> None:
     """Place a batch of jobs: site, hardware, count and plan per job (MILP / heuristic)."""
@@ -283,17 +304,21 @@ def place_cmd(
     money = None if budget is None else float(parse_money(budget))
     with _busy(as_json, f"pricing {len(jobs)} jobs and solving the placement..."):
         res = place(net, jobs, objective=objective, method=method, budget_usd=money,
-                    filters=_filters(provider, country, hardware, site, kind, not no_spot),
+                    filters=_filters(provider, country, hardware, site, kind, not no_spot,
+                                     include_examples=include_examples),
                     prune_to=prune_to, time_limit_s=time_limit)
     rows = res.best.rows(res.table)
     totals = res.best.totals(res.table)
     summary = {"objective": objective, "method": res.best.method, "status": res.best.status,
-               "value": res.best.value, "mip_gap": res.best.mip_gap,
-               "milp_value": None if res.milp is None else res.milp.value,
+               "value": res.best.value, "lower_bound": res.bound,
+               "lower_bound_basis": res.bound_basis, "gap": res.gap,
                "heuristic_value": None if res.heuristic is None else res.heuristic.value,
-               "heuristic_gap_vs_milp": res.heuristic_gap, "solve_s": res.best.solve_s,
-               "options": res.options_before_prune, "options_after_prune": res.table.n_options,
-               **totals}
+               "heuristic_gap": res.heuristic_gap,
+               "milp_value": None if res.milp is None else res.milp.value,
+               "milp_subtable_gap": None if res.milp is None else res.milp.mip_gap,
+               "answers": res.candidates, "stage_s": res.stage_s,
+               "solve_s": sum(res.stage_s.values()), "options": res.options_before_prune,
+               "options_milp": res.milp_options, **totals}
     if chart:
         from suanli.network.charts import site_map
 
@@ -310,18 +335,44 @@ def place_cmd(
 
     _table(f"placement of {len(jobs)} jobs, objective {objective}",
            ["job", "site", "plan", "time", "cost", "t CO2"],
-           [[r["job"], r.get("site"), str(r.get("plan", "")) + (" spot" if r.get("spot") else ""),
+           [[r["job"], _site_label(net, str(r.get("site"))),
+             str(r.get("plan", "")) + (" spot" if r.get("spot") else ""),
              format_duration(num(r, "time_s")) if r.get("time_s") else "service",
              format_usd(num(r, "cost_usd")),
              "?" if r.get("co2_kg") is None else f"{num(r, 'co2_kg') / 1e3:,.1f}"]
-            if r["placed"] else [r["job"], "NOT PLACED", "", "", "", ""] for r in rows])
-    gap = "" if res.heuristic_gap is None else f"; heuristic gap {res.heuristic_gap:.2%}"
-    typer.echo(f"{res.best.method} ({res.best.status}, MIP gap "
-               f"{res.best.mip_gap if res.best.mip_gap is not None else 'n/a'}{gap}): total "
-               f"{format_usd(totals['cost_usd'])}, makespan "
-               f"{format_duration(totals['makespan_s'])}, {totals['co2_kg'] / 1e3:,.1f} t CO2, "
-               f"{res.table.n_options} of {res.options_before_prune} options, "
-               f"{res.best.solve_s:.2f} s" + (f"; chart: {chart}" if chart else ""))
+            if r["placed"] else [r["job"], "NOT PLACED", "", "", "", ""] for r in rows],
+           _EXAMPLE_NOTE if any(r.get("placed") and net.site(str(r["site"])).example
+                                for r in rows) else "")
+    typer.echo(_place_line(res, objective, totals) + (f"; chart: {chart}" if chart else ""))
+
+
+def _fmt_value(objective: str, value: float) -> str:
+    from suanli.units import format_duration, format_usd
+
+    if objective == "cost":
+        return format_usd(value)
+    if objective == "makespan":
+        return format_duration(value)
+    return f"{value / 1e3:,.1f} t CO2"
+
+
+def _place_line(res: Any, objective: str, totals: dict[str, float]) -> str:
+    """The summary line: answer, lower bound of the full problem and signed gap, and the
+    heuristic's own value and gap (printed for every method)."""
+    from suanli.units import format_duration, format_usd
+
+    bound = ("no lower bound" if res.bound is None else
+             f"lower bound {_fmt_value(objective, res.bound)} ({res.bound_basis}), gap "
+             f"{res.gap:+.2%}")
+    heur = ""
+    if res.heuristic is not None and res.best.method != "heuristic":
+        heur = (f"; heuristic alone {_fmt_value(objective, res.heuristic.value)}"
+                + ("" if res.heuristic_gap is None else f" (gap {res.heuristic_gap:+.2%})"))
+    return (f"{res.best.method} ({res.best.status}): total {format_usd(totals['cost_usd'])}, "
+            f"makespan {format_duration(totals['makespan_s'])}, "
+            f"{totals['co2_kg'] / 1e3:,.1f} t CO2; {bound}{heur}; "
+            f"{res.options_before_prune:,} options, solved in "
+            f"{sum(res.stage_s.values()):.2f} s")
 
 
 @app.command("east-west")

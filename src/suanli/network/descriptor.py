@@ -9,6 +9,12 @@ A price is required for every inventory line, in one of two forms:
   - owned: ``owned: {capex_usd_per_device, lifetime_years, utilization, ops_usd_per_device_hour}``,
     priced by :func:`suanli.network.pricing.owned_price` (amortized capex + electricity x power x
     PUE + operations), which then needs the site's ``electricity_usd_per_kwh``.
+
+A descriptor comes from strangers (``suanli net join``, ``POST /sites``), so it cannot break the
+network: a file is at most ``MAX_BYTES``, UTF-8, nested at most ``MAX_DEPTH`` levels with at
+most ``MAX_NODES`` values; every number is finite and inside a physical range (no infinite
+price, no 10^15 devices); strings and lists are bounded. Each violation is one line naming the
+file and field (:class:`~suanli.errors.CatalogError`, exit 2), never a traceback.
 """
 
 from __future__ import annotations
@@ -26,8 +32,18 @@ SCHEMA_PATH = Path(__file__).parent / "schema" / f"site-descriptor.v{SCHEMA_VERS
 SiteKind = Literal["cloud_region", "supercomputing", "ai_centre", "enterprise", "edge"]
 
 
+MAX_BYTES = 1 << 20  # 1 MiB: a large site lists a few dozen inventory lines (~10 kB)
+MAX_DEPTH = 8  # site > inventory > line > owned > value is 5 levels
+MAX_NODES = 20_000  # mappings, lists and scalars in one descriptor
+MAX_INVENTORY = 512  # inventory lines
+MAX_DEVICES = 10_000_000  # devices of one type at one site (the largest clusters: ~10^5)
+MAX_USD_PER_DEVICE_HOUR = 1_000.0  # list prices are $0.1-$15; a typo or attack beyond this
+MAX_TEXT = 4_000  # characters in one string
+
+
 class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False,
+                              str_max_length=MAX_TEXT)
 
 
 class Location(_Frozen):
@@ -38,25 +54,30 @@ class Location(_Frozen):
 class OwnedCost(_Frozen):
     """Parameters of an owned device's hourly cost (see ``pricing.owned_price``)."""
 
-    capex_usd_per_device: float = Field(gt=0, description="purchase price per device incl. "
-                                                          "its share of server and network, USD")
-    lifetime_years: float = Field(default=4.0, gt=0, description="amortization period")
+    capex_usd_per_device: float = Field(gt=0, le=10_000_000, description="purchase price per "
+                                        "device incl. its share of server and network, USD")
+    lifetime_years: float = Field(default=4.0, gt=0, le=30, description="amortization period")
     utilization: float = Field(default=0.7, gt=0, le=1, description="share of hours sold/used")
-    ops_usd_per_device_hour: float = Field(default=0.0, ge=0, description="staff, maintenance, "
-                                                                         "space, per device-hour")
+    ops_usd_per_device_hour: float = Field(default=0.0, ge=0, le=MAX_USD_PER_DEVICE_HOUR,
+                                           description="staff, maintenance, space, per "
+                                                       "device-hour")
 
 
 class InventoryItem(_Frozen):
     """One accelerator type at a site: how many, of which system shape, at what price."""
 
-    hardware: str = Field(min_length=1, description="Suanli system id (e.g. dgx-h100) or "
-                                                    "accelerator name (its default system)")
-    count: int = Field(ge=1, description="devices (GPUs/NPUs/TPU chips) available")
-    on_demand_usd_per_device_hour: float | None = Field(default=None, gt=0)
-    spot_usd_per_device_hour: float | None = Field(default=None, gt=0)
+    hardware: str = Field(min_length=1, max_length=64, description="Suanli system id (e.g. "
+                          "dgx-h100) or accelerator name (its default system)")
+    count: int = Field(ge=1, le=MAX_DEVICES, description="devices (GPUs/NPUs/TPU chips) "
+                                                         "available")
+    on_demand_usd_per_device_hour: float | None = Field(default=None, gt=0,
+                                                        le=MAX_USD_PER_DEVICE_HOUR)
+    spot_usd_per_device_hour: float | None = Field(default=None, gt=0,
+                                                   le=MAX_USD_PER_DEVICE_HOUR)
     owned: OwnedCost | None = None
-    spot_preemptions_per_hour: float | None = Field(default=None, ge=0,
-                                                    description="mean spot preemption rate")
+    spot_preemptions_per_hour: float | None = Field(
+        default=None, ge=0, le=100, description="mean spot preemptions per node-hour; when "
+        "omitted, spot offers take DEFAULT_PREEMPTIONS_PER_HOUR (see suanli.network.options)")
     example: bool = Field(default=False, description="true when the count is an illustration")
     count_basis: str = ""
     source: str = ""
@@ -88,16 +109,20 @@ class SiteDescriptor(_Frozen):
     region: str = ""
     country: str = Field(min_length=1)
     location: Location
-    electricity_usd_per_kwh: float | None = Field(default=None, ge=0)
+    electricity_usd_per_kwh: float | None = Field(default=None, ge=0, le=10)
     pue: float = Field(ge=1.0, le=3.0, description="power usage effectiveness")
-    carbon_g_per_kwh: float | None = Field(default=None, ge=0,
+    carbon_g_per_kwh: float | None = Field(default=None, ge=0, le=3_000,
                                            description="grid carbon intensity, gCO2e/kWh")
-    egress_usd_per_gb: float = Field(default=0.0, ge=0, description="price of data leaving")
-    wan_gbps: float | None = Field(default=None, gt=0, description="WAN capacity out of the site")
+    egress_usd_per_gb: float = Field(default=0.0, ge=0, le=100,
+                                     description="price of data leaving")
+    wan_gbps: float | None = Field(default=None, gt=0, le=1_000_000,
+                                   description="WAN capacity out of the site")
     role: Literal["", "east", "west", "edge"] = ""
     hub: str = ""
-    inventory: list[InventoryItem] = Field(min_length=1)
-    sources: dict[str, str] = Field(default_factory=dict,
+    example: bool = Field(default=False, description="true when the site itself is an "
+                          "illustration, not a real facility (left out of quotes unless asked)")
+    inventory: list[InventoryItem] = Field(min_length=1, max_length=MAX_INVENTORY)
+    sources: dict[str, str] = Field(default_factory=dict, max_length=64,
                                     description="basis per field: price, pue, carbon, ...")
     notes: str = ""
 
@@ -137,14 +162,38 @@ def _error_text(exc: ValidationError) -> tuple[str, str]:
     return loc, msg
 
 
+def _check_shape(raw: Any, file: str) -> None:
+    """Depth and size of the parsed value, iteratively (no recursion to exhaust)."""
+    stack: list[tuple[Any, int, str]] = [(raw, 1, "")]
+    nodes = 0
+    while stack:
+        value, depth, path = stack.pop()
+        nodes += 1
+        if depth > MAX_DEPTH:
+            raise CatalogError(f"nested deeper than {MAX_DEPTH} levels; a site descriptor is "
+                               "flat (see `suanli net schema`)", file=file, field=path or None)
+        if nodes > MAX_NODES:
+            raise CatalogError(f"more than {MAX_NODES:,} values; a site descriptor lists a few "
+                               "dozen inventory lines", file=file)
+        if isinstance(value, dict):
+            for key, sub in value.items():
+                if not isinstance(key, str):
+                    raise CatalogError(f"field names must be text, got {type(key).__name__} "
+                                       f"{str(key)[:40]!r}", file=file, field=path or None)
+                stack.append((sub, depth + 1, f"{path}.{key}" if path else key))
+        elif isinstance(value, list):
+            stack.extend((sub, depth + 1, f"{path}.{i}") for i, sub in enumerate(value))
+
+
 def parse_descriptor(raw: Any, *, file: str = "<site>") -> SiteDescriptor:
     """Validate one descriptor mapping; errors name the file and the exact field path."""
     if not isinstance(raw, dict):
         raise CatalogError("a site descriptor must be a mapping of fields", file=file)
+    _check_shape(raw, file)
     version = raw.get("schema_version", SCHEMA_VERSION)
     if version != SCHEMA_VERSION:
-        raise CatalogError(f"schema_version {version} is not supported; this Suanli reads "
-                           f"version {SCHEMA_VERSION}", file=file, field="schema_version")
+        raise CatalogError(f"schema_version {str(version)[:20]} is not supported; this Suanli "
+                           f"reads version {SCHEMA_VERSION}", file=file, field="schema_version")
     try:
         return SiteDescriptor.model_validate(raw)
     except ValidationError as exc:
@@ -152,19 +201,40 @@ def parse_descriptor(raw: Any, *, file: str = "<site>") -> SiteDescriptor:
         raise CatalogError(msg, file=file, field=loc or None) from None
 
 
-def read_descriptor(path: str | Path) -> SiteDescriptor:
-    """Read a YAML or JSON site file (``.yaml``, ``.yml``, ``.json``)."""
+def decode_descriptor(data: bytes, *, file: str = "<site>", as_json: bool = False) -> Any:
+    """Bytes of a YAML or JSON descriptor -> the parsed value, refusing what could hurt: more
+    than ``MAX_BYTES``, bytes that are not UTF-8, and nesting deep enough to exhaust the
+    parser's recursion (module docstring)."""
     import yaml
 
+    if len(data) > MAX_BYTES:
+        raise CatalogError(f"is {len(data):,} bytes; a site descriptor may be at most "
+                           f"{MAX_BYTES:,} bytes (1 MiB)", file=file)
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise CatalogError(f"is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset "
+                           f"{exc.start}); save it as UTF-8", file=file) from None
+    try:
+        return json.loads(text) if as_json else yaml.safe_load(text)
+    except RecursionError:
+        raise CatalogError(f"nested deeper than {MAX_DEPTH} levels; a site descriptor is flat",
+                           file=file) from None
+    except (json.JSONDecodeError, yaml.YAMLError, ValueError) as exc:
+        raise CatalogError(f"cannot parse: {exc}".splitlines()[0][:300], file=file) from None
+
+
+def read_descriptor(path: str | Path) -> SiteDescriptor:
+    """Read a YAML or JSON site file (``.yaml``, ``.yml``, ``.json``)."""
     p = Path(path)
     if not p.is_file():
         raise CatalogError(f"site file '{path}' does not exist; give the path to a YAML or JSON "
                            "site descriptor (see examples/site.yaml)")
-    text = p.read_text(encoding="utf-8")
-    try:
-        raw = json.loads(text) if p.suffix == ".json" else yaml.safe_load(text)
-    except (json.JSONDecodeError, yaml.YAMLError) as exc:
-        raise CatalogError(f"cannot parse: {exc}".splitlines()[0], file=str(p)) from None
+    size = p.stat().st_size
+    if size > MAX_BYTES:  # refuse before reading it
+        raise CatalogError(f"is {size:,} bytes; a site descriptor may be at most "
+                           f"{MAX_BYTES:,} bytes (1 MiB)", file=str(p))
+    raw = decode_descriptor(p.read_bytes(), file=str(p), as_json=p.suffix == ".json")
     return parse_descriptor(raw, file=str(p))
 
 

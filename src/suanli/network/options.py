@@ -16,7 +16,13 @@ preempted: lambda = m x the site's rate per node-hour. Spot is not offered when 
 (the run would more than double; Young's first-order formula no longer holds there).
 
 Inference job on site ``s``: the TTFT budget is the SLO minus the round trip to the farthest
-user region; the serving model sizes replicas for the traffic; cost = devices x p x hours.
+user region; the serving model sizes replicas for the traffic; the job rents WHOLE machines
+(``ceil(devices / devices_per_node)`` of the system, never half of an 8-GPU machine), so
+cost = rented devices x p x hours and the rented devices count against capacity; energy counts
+the serving devices only (idle power of the rest is not modelled).
+
+Spot lines without a declared preemption rate take ``DEFAULT_PREEMPTIONS_PER_HOUR`` (below),
+never zero: an undeclared risk is not the absence of risk.
 Options that break a deadline, budget, carbon cap, price cap or SLO are not generated; the
 reasons are kept per job so an empty result can say what binds.
 """
@@ -40,6 +46,10 @@ from suanli.network.sites import Network
 from suanli.units import format_duration, format_usd
 
 CHECKPOINT_H = 0.05  # ASSUMED: 3 min to write a checkpoint
+# Spot lines that declare no preemption rate are not risk-free: they take the median of every
+# measured AWS zone, 0.505 preemptions per node-hour (NSDI'24 spot traces; data/README.md),
+# the same default the built-in spot lines without their own measurement carry.
+DEFAULT_PREEMPTIONS_PER_HOUR = 0.505
 RESTART_H = 0.25  # ASSUMED: 15 min to get capacity back, reload and warm up
 DEFAULT_COUNTS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
@@ -61,6 +71,12 @@ def spot_waste(preemptions_per_hour: float) -> float:
     """Expected fractional time lost to preemptions (Young 1974; module docstring)."""
     lam = max(preemptions_per_hour, 0.0)
     return math.sqrt(2.0 * CHECKPOINT_H * lam) + lam * RESTART_H
+
+
+def _spot_waste(preemptions_per_hour: np.ndarray) -> np.ndarray:
+    """:func:`spot_waste` over an array of rates."""
+    lam = np.maximum(preemptions_per_hour, 0.0)
+    return np.sqrt(2.0 * CHECKPOINT_H * lam) + lam * RESTART_H
 
 
 def perf_run(job: TrainJob, system: str, n: int) -> Run | durations.Infeasible:
@@ -136,6 +152,8 @@ def collect_resources(net: Network, filters: Filters,
     for site in net.sites.values():
         if not filters.accepts_site(site.provider, site.country, site.id, site.kind):
             continue
+        if site.example and not (filters.include_examples or site.id in filters.sites):
+            continue  # fictional sites only when asked for (--include-examples or --site)
         for item in site.inventory:
             if not ok_hw(item.hardware):
                 continue
@@ -147,7 +165,9 @@ def collect_resources(net: Network, filters: Filters,
                 spot = spot if spot <= cap else math.nan
             n_free = item.count if free is None else int(free.get(f"{site.id}/{item.hardware}",
                                                                    item.count))
-            rows.append((site, item, od, spot, item.spot_preemptions_per_hour or 0.0, n_free))
+            rate = item.spot_preemptions_per_hour
+            rows.append((site, item, od, spot,
+                         DEFAULT_PREEMPTIONS_PER_HOUR if rate is None else rate, n_free))
     return _Res(site=[r[0] for r in rows], item=[r[1] for r in rows],
                 od=np.array([r[2] for r in rows]), spot=np.array([r[3] for r in rows]),
                 preempt=np.array([r[4] for r in rows]),
@@ -158,26 +178,37 @@ def collect_resources(net: Network, filters: Filters,
 
 
 class _Acc:
-    """Accumulates option rows (arrays per chunk) and per-job reasons."""
+    """Accumulates option rows (arrays or scalars per chunk) and per-job reasons; scalars are
+    expanded once at the end (np.repeat), not per chunk."""
 
     def __init__(self) -> None:
-        self.cols: dict[str, list[np.ndarray]] = {k: [] for k in (
+        self.cols: dict[str, list[np.ndarray | float | int | bool]] = {k: [] for k in (
             "job", "resource", "devices", "cost", "time", "co2", "spot", "energy", "run",
             "tr_s", "tr_usd", "price")}
+        self.sizes: list[int] = []
         self.plans: list[str] = []
 
     def add(self, n_rows: int, plan: str, **cols: np.ndarray | float | int | bool) -> None:
         if n_rows == 0:
             return
         for key, value in cols.items():
-            self.cols[key].append(np.broadcast_to(np.asarray(value), (n_rows,)))
-        self.plans.extend([plan] * n_rows)
+            self.cols[key].append(value)
+        self.sizes.append(n_rows)
+        self.plans.append(plan)
 
     def table(self, jobs: Sequence[Job], res: _Res, unplaceable: dict[str, list[str]]
               ) -> OptionTable:
+        sizes = np.asarray(self.sizes, dtype=np.int64)
+
         def cat(key: str, dtype: type) -> np.ndarray:
             parts = self.cols[key]
-            return np.concatenate(parts).astype(dtype) if parts else np.zeros(0, dtype=dtype)
+            if not parts:
+                return np.zeros(0, dtype=dtype)
+            if all(np.ndim(p) == 0 for p in parts):
+                return np.repeat(np.asarray(parts, dtype=dtype), sizes)
+            return np.concatenate([np.full(n, p, dtype=dtype) if np.ndim(p) == 0
+                                   else np.asarray(p, dtype=dtype)
+                                   for p, n in zip(parts, self.sizes, strict=True)])
 
         return OptionTable(
             job=cat("job", np.int64), resource=cat("resource", np.int64),
@@ -186,7 +217,10 @@ class _Acc:
             job_ids=tuple(j.id for j in jobs), resource_names=res.names, spot=cat("spot", bool),
             energy_kwh=cat("energy", float), run_s=cat("run", float),
             transfer_s=cat("tr_s", float), transfer_usd=cat("tr_usd", float),
-            price=cat("price", float), plan=tuple(self.plans), unplaceable=unplaceable)
+            price=cat("price", float),
+            plan=tuple(p for p, n in zip(self.plans, self.sizes, strict=True)
+                       for _ in range(n)),
+            unplaceable=unplaceable)
 
 
 def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = None,
@@ -203,15 +237,25 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
         by_hw[item.hardware] = np.append(by_hw[item.hardware], r)
     acc, why = _Acc(), {}
     links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
-    for j, job in enumerate(jobs):
-        if isinstance(job, TrainJob):
-            reasons = _train_options(net, j, job, res, by_hw, filters, run_fn,
-                                     job.counts or counts, acc, links)
-        else:
-            reasons = _infer_options(net, j, job, res, by_hw, filters, serve_fn, acc)
+    train = [(j, job) for j, job in enumerate(jobs) if isinstance(job, TrainJob)]
+    if run_fn is perf_run:  # many jobs at once (same rows, see train_batch)
+        from suanli.network.train_batch import train_groups, train_options_batch
+
+        for group in train_groups(train, counts):
+            why.update(train_options_batch(net, group, res, by_hw, filters, counts, acc,
+                                           links))
+        train = []
+    for j, tjob in train:
+        reasons = _train_options(net, j, tjob, res, by_hw, filters, run_fn,
+                                 tjob.counts or counts, acc, links)
         if reasons:
-            why[job.id] = reasons
-    return acc.table(jobs, res, why)
+            why[tjob.id] = reasons
+    for j, ijob in enumerate(jobs):
+        if isinstance(ijob, InferJob):
+            reasons = _infer_options(net, j, ijob, res, by_hw, filters, serve_fn, acc)
+            if reasons:
+                why[ijob.id] = reasons
+    return acc.table(jobs, res, {job.id: why[job.id] for job in jobs if job.id in why})
 
 
 @cache
@@ -255,48 +299,67 @@ def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
                    counts: Sequence[int], acc: _Acc,
                    links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
                    ) -> list[str]:
+    """Every (hardware, count, spot, site) option of one training job: per hardware type the
+    arithmetic runs on [counts x sites] arrays at once (module docstring for the formulas)."""
     tr_s, tr_usd = _transfer(net, job.data_location, res, job.data_bytes, links)
     best_t, best_c, best_co2, n_opts, max_free = math.inf, math.inf, math.inf, 0, 0
     fit_msgs: list[str] = []
+    spots = (False, True) if (job.spot_ok and filters.spot) else (False,)
     for hw, ridx in by_hw.items():
-        max_free = max(max_free, int(res.cap[ridx].max()))
+        cap = res.cap[ridx]
+        max_free = max(max_free, int(cap.max()))
+        runs: list[tuple[int, Run]] = []
         for n in counts:
-            sel = ridx[res.cap[ridx] >= n]
-            if len(sel) == 0:
+            if not (cap >= n).any():
                 continue
             run = run_fn(job, hw, n)
             if isinstance(run, durations.Infeasible):
                 fit_msgs.append(f"{n} x {hw}: {run.reason.split(' Reasons')[0]}")
                 continue
-            nodes = math.ceil(n / _node_size(hw))
-            for spot in (False, True) if (job.spot_ok and filters.spot) else (False,):
-                price = (res.spot if spot else res.od)[sel]
-                waste = np.array([spot_waste(x * nodes) for x in res.preempt[sel]]) if spot \
-                    else np.zeros(len(sel))
-                price = np.where(waste < 1.0, price, np.nan)  # too many preemptions: no spot
-                run_s = run.run_s * (1.0 + waste) * np.ones(len(sel))  # seconds
-                hours = run_s / 3600.0
-                time = tr_s[sel] + run_s
-                cost = n * hours * price + tr_usd[sel]
-                energy = n * hours * run.power_w_per_device / 1000.0 * res.pue[sel]  # kWh
-                co2 = energy * res.carbon[sel] / 1000.0  # kg
-                ok = ~np.isnan(price)
-                best_t = min(best_t, float(np.min(time, initial=np.inf, where=ok)))
-                if job.deadline_s is not None:
-                    ok &= time <= job.deadline_s
-                best_c = min(best_c, float(np.min(cost, initial=np.inf, where=ok)))
-                if job.budget_usd is not None:
-                    ok &= cost <= job.budget_usd
-                if filters.carbon_cap_kg is not None:
-                    best_co2 = min(best_co2, float(np.min(co2, initial=np.inf,
-                                                          where=ok & ~np.isnan(co2))))
-                    ok &= co2 <= filters.carbon_cap_kg  # NaN (unknown) fails the cap
-                k = int(ok.sum())
-                n_opts += k
-                acc.add(k, f"{n}x {hw}" + (f" ({run.plan})" if run.plan else ""), job=j,
-                        resource=sel[ok], devices=n, cost=cost[ok], time=time[ok], co2=co2[ok],
-                        spot=spot, energy=energy[ok], run=run_s[ok], tr_s=tr_s[sel][ok],
-                        tr_usd=tr_usd[sel][ok], price=price[ok])
+            runs.append((n, run))
+        if not runs:
+            continue
+        ns = np.array([n for n, _ in runs], dtype=float)[:, None]  # [N, 1] devices
+        run0 = np.array([r.run_s for _, r in runs])[:, None]  # [N, 1] seconds on demand
+        power = np.array([r.power_w_per_device for _, r in runs])[:, None]  # watts
+        nodes = np.ceil(ns / _node_size(hw))
+        fits = cap[None, :] >= ns  # [N, S]
+        out = {}
+        for spot in spots:
+            price = np.broadcast_to((res.spot if spot else res.od)[ridx][None, :], fits.shape)
+            waste = _spot_waste(res.preempt[ridx][None, :] * nodes) if spot \
+                else np.zeros(fits.shape)
+            price = np.where(waste < 1.0, price, np.nan)  # too many preemptions: no spot
+            run_s = run0 * (1.0 + waste)  # [N, S] seconds
+            hours = run_s / 3600.0
+            time = tr_s[ridx][None, :] + run_s
+            cost = ns * hours * price + tr_usd[ridx][None, :]
+            energy = ns * hours * power / 1000.0 * res.pue[ridx][None, :]  # kWh
+            co2 = energy * res.carbon[ridx][None, :] / 1000.0  # kg
+            ok = fits & ~np.isnan(price)
+            best_t = min(best_t, float(np.min(time, initial=np.inf, where=ok)))
+            if job.deadline_s is not None:
+                ok &= time <= job.deadline_s
+            best_c = min(best_c, float(np.min(cost, initial=np.inf, where=ok)))
+            if job.budget_usd is not None:
+                ok &= cost <= job.budget_usd
+            if filters.carbon_cap_kg is not None:
+                best_co2 = min(best_co2, float(np.min(co2, initial=np.inf,
+                                                      where=ok & ~np.isnan(co2))))
+                ok &= co2 <= filters.carbon_cap_kg  # NaN (unknown) fails the cap
+            out[spot] = (ok, price, run_s, time, cost, energy, co2)
+        for i, (n, run) in enumerate(runs):  # rows in (count, spot, site) order
+            for spot in spots:
+                ok, price, run_s, time, cost, energy, co2 = out[spot]
+                idx = np.flatnonzero(ok[i])
+                if not len(idx):
+                    continue
+                n_opts += len(idx)
+                acc.add(len(idx), f"{n}x {hw}" + (f" ({run.plan})" if run.plan else ""),
+                        job=j, resource=ridx[idx], devices=n, cost=cost[i, idx],
+                        time=time[i, idx], co2=co2[i, idx], spot=spot,
+                        energy=energy[i, idx], run=run_s[i, idx], tr_s=tr_s[ridx[idx]],
+                        tr_usd=tr_usd[ridx[idx]], price=price[i, idx])
     if n_opts:
         return []
     return _train_reasons(job, filters, best_t, best_c, best_co2, fit_msgs, max_free, counts)
@@ -344,18 +407,23 @@ def _infer_options(net: Network, j: int, job: InferJob, res: _Res,
                 msgs.append(f"{hw} at {site.id}: {sr.reason.split(' Reasons')[0]}")
                 continue
             price = res.od[r]
-            if np.isnan(price) or sr.devices_total > res.cap[r]:
+            node = _node_size(hw)
+            n = math.ceil(sr.devices_total / node) * node  # whole machines are rented
+            if np.isnan(price) or n > res.cap[r]:
                 continue
-            n = sr.devices_total
             cost = n * price * job.hours
-            energy = n * job.hours * sr.power_w_per_device / 1000.0 * res.pue[r]
+            # energy of the devices that serve (idle devices of a rented machine: not modelled)
+            energy = sr.devices_total * job.hours * sr.power_w_per_device / 1000.0 * res.pue[r]
             co2 = energy * res.carbon[r] / 1000.0
             if job.budget_usd is not None and cost > job.budget_usd:
                 continue
             if filters.carbon_cap_kg is not None and not co2 <= filters.carbon_cap_kg:
                 continue
             n_opts += 1
-            acc.add(1, f"{n}x {hw} ({sr.replicas} replicas, tp={sr.tp}, "
+            m = n // node
+            rented = ("" if n == sr.devices_total else
+                      f", rents {m} whole machine{'s' if m > 1 else ''} ({n} devices)")
+            acc.add(1, f"{sr.devices_total}x {hw} ({sr.replicas} replicas, tp={sr.tp}{rented}, "
                        f"ttft {sr.ttft_s * 1000 + rtt * 1000:.0f} ms incl. "
                        f"{rtt * 1000:.0f} ms RTT)", job=j, resource=r, devices=n, cost=cost,
                     time=0.0, co2=co2, spot=False, energy=energy, run=job.hours * 3600.0,

@@ -5,6 +5,8 @@ call per hardware type and device count, broadcast over sites) and turns each ro
 :class:`Offer`: site, hardware, devices, plan, start-to-finish time including data transfer,
 cost, energy and CO2. Ranking is by ``objective`` (cost, time or carbon) with cost then time as
 tie-breaks. No offer at all raises :class:`InfeasibleError` that says which request binds.
+Fictional example sites (descriptor ``example: true``) are left out unless the filters include
+them (``--include-examples``); then each such offer says ``example_site``.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Offer:
     energy_kwh: float  # facility energy, incl. PUE
     co2_kg: float | None  # None where the grid intensity is unknown
     example_inventory: bool  # the site's device count is an illustration
+    example_site: bool = False  # the site itself is fictional (only with include_examples)
 
 
 def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str = "cost",
@@ -74,7 +77,7 @@ def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str =
             run_s=float(table.run_s[k]), total_s=float(table.time_s[k]),
             cost_usd=float(table.cost_usd[k]), energy_kwh=float(table.energy_kwh[k]),
             co2_kg=None if np.isnan(table.co2_kg[k]) else float(table.co2_kg[k]),
-            example_inventory=item.example))
+            example_inventory=item.example, example_site=site.example))
     return out
 
 

@@ -69,6 +69,7 @@ def builtin_sites() -> tuple[SiteDescriptor, ...]:
         raw: dict[str, Any] = {
             k: row[k] for k in ("id", "name", "provider", "operator", "kind", "region",
                                 "country", "role", "hub") if k in row}
+        raw["example"] = row.get("example") == "true"
         raw["location"] = {"lat": float(row["lat"]), "lon": float(row["lon"])}
         for key in ("electricity_usd_per_kwh", "pue", "carbon_g_per_kwh", "egress_usd_per_gb"):
             if key in row:
@@ -84,8 +85,12 @@ def builtin_sites() -> tuple[SiteDescriptor, ...]:
 
 
 def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
-    """Resolve every inventory line's hardware to a catalog system id (errors name the line)."""
+    """Resolve every inventory line's hardware to a catalog system id and make sure the network
+    can use it: known to the catalog, and priced (an owned line needs the accelerator's power
+    to price its electricity). Errors name the line; a site that passes cannot make a later
+    command fail."""
     from suanli.catalog import load_catalog
+    from suanli.network.pricing import device_hour_price
 
     cat = load_catalog()
     lines = []
@@ -96,7 +101,23 @@ def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
             raise CatalogError(str(exc), file=f"site {site.id}",
                                field=f"inventory.{i}.hardware") from None
         lines.append(item.model_copy(update={"hardware": system.id}))
-    return site.model_copy(update={"inventory": lines})
+    seen: set[str] = set()
+    for i, item in enumerate(lines):
+        if item.hardware in seen:
+            raise CatalogError(f"'{site.inventory[i].hardware}' is the system "
+                               f"{item.hardware}, already listed; merge the lines",
+                               file=f"site {site.id}", field=f"inventory.{i}.hardware")
+        seen.add(item.hardware)
+    site = site.model_copy(update={"inventory": lines})
+    for i, item in enumerate(site.inventory):
+        try:
+            device_hour_price(item, site)
+        except (CatalogError, InputError) as exc:
+            raise CatalogError(f"{item.hardware} cannot be priced here ({exc}); give "
+                               "on_demand_usd_per_device_hour instead of owned costs, or use "
+                               "hardware whose catalog entry has a power (tdp_w)",
+                               file=f"site {site.id}", field=f"inventory.{i}") from None
+    return site
 
 
 @dataclass(frozen=True)
@@ -104,6 +125,7 @@ class Network:
     """All sites by id. Links are computed on demand by :mod:`suanli.network.links`."""
 
     sites: dict[str, SiteDescriptor]
+    skipped: tuple[str, ...] = ()  # registered files left out: why, and how to fix it
 
     def site(self, site_id: str) -> SiteDescriptor:
         if site_id not in self.sites:
@@ -126,14 +148,27 @@ def registered_files(folder: Path | None = None) -> list[Path]:
 
 def load_network(extra_files: Sequence[str | Path] = (), *,
                  registry: Path | None = None, include_builtin: bool = True) -> Network:
-    """Built-in sites, then registered sites, then ``extra_files``; later ids replace earlier."""
+    """Built-in sites, then registered sites, then ``extra_files``; later ids replace earlier.
+
+    A registered file that no longer validates (edited by hand, or the catalog changed) is
+    SKIPPED and named in ``Network.skipped`` (the CLI prints it as a warning), so one bad file
+    cannot stop every command; a bad file named in ``extra_files`` is an error."""
     sites: dict[str, SiteDescriptor] = {}
+    skipped: list[str] = []
     if include_builtin:
         sites.update((s.id, s) for s in builtin_sites())
-    for path in [*registered_files(registry), *map(Path, extra_files)]:
+    for path in registered_files(registry):
+        try:
+            site = check_hardware(read_site_file(path))
+        except (CatalogError, InputError) as exc:
+            skipped.append(f"skipped registered site file {path}: {exc} (fix it and re-join "
+                           "with --replace, or delete the file)")
+            continue
+        sites[site.id] = site
+    for path in map(Path, extra_files):
         site = check_hardware(read_site_file(path))
         sites[site.id] = site
-    return Network(sites)
+    return Network(sites, tuple(skipped))
 
 
 def join_site(path: str | Path, *, registry: Path | None = None,

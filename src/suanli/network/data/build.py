@@ -90,7 +90,8 @@ REFERENCE_US_EU = {"us-east-1 / us-east4": "gcp:us-east4", "us-central1": "gcp:u
 EDGE = {"edge-beijing": ("beijing", "cn-zhangjiakou"), "edge-shanghai": ("shanghai",
         "cn-yrd-demo-zone"), "edge-guangzhou": ("guangzhou", "cn-shaoguan")}
 
-SITE_COLS = ["id", "name", "provider", "operator", "kind", "region", "country", "lat", "lon",
+SITE_COLS = ["id", "name", "provider", "operator", "kind", "example", "region", "country",
+             "lat", "lon",
              "electricity_usd_per_kwh", "electricity_basis", "pue", "pue_basis",
              "carbon_g_per_kwh", "carbon_basis", "egress_usd_per_gb", "egress_basis", "role",
              "hub", "source"]
@@ -108,6 +109,13 @@ INV_COLS = ["site", "hardware", "count", "count_basis", "example",
             "on_demand_usd_per_device_hour", "spot_usd_per_device_hour", "capex_usd_per_device",
             "lifetime_years", "utilization", "ops_usd_per_device_hour",
             "spot_preemptions_per_hour", "source"]
+
+
+def node_size(system: str) -> int:
+    """Devices per machine of a catalog system (the shape spot prices must come from)."""
+    from suanli.catalog import load_catalog
+
+    return int(load_catalog().system(system).devices_per_node)
 
 
 def preemption_rates(shared: Path) -> tuple[dict[str, float], float]:
@@ -142,7 +150,7 @@ def _f(x: str | None) -> float | None:
 def _cloud_offers(shared: Path) -> dict[tuple[str, str], dict[str, list[Any]]]:
     """(site id, system) -> {'od': [per-device prices], 'spot': [...], 'inst': [names]}."""
     offers: dict[tuple[str, str], dict[str, list[Any]]] = defaultdict(
-        lambda: {"od": [], "spot": [], "inst": []})
+        lambda: {"od": [], "spot": [], "inst": [], "spot_inst": []})
 
     def add(site: str, system: str | None, n: float, price: float | None, spot: float | None,
             inst: str) -> None:
@@ -150,8 +158,12 @@ def _cloud_offers(shared: Path) -> dict[tuple[str, str], dict[str, list[Any]]]:
             return
         o = offers[(site, system)]  # lists of floats ('od', 'spot') and str ('inst')
         o["od"].append(price / n)
-        if spot is not None and 0.1 < spot / price < 1.0:
+        # spot only from rows that rent whole machines of the system's shape: a training plan
+        # runs on whole nodes, and a 1-4 GPU spot VM says nothing about an 8-GPU one
+        whole = n >= node_size(system) and n % node_size(system) == 0
+        if spot is not None and 0.1 < spot / price < 1.0 and whole:
             o["spot"].append(spot / n)
+            o["spot_inst"].append(inst)
         o["inst"].append(inst)
 
     for r in _read(shared / SKY / "aws_vms_gpu_subset.csv"):
@@ -216,7 +228,7 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         elec = ref_by_gcp.get(region) or (ref_by_gcp.get(proxy) if prov != "gcp" else None)
         sites.append({
             "id": site_id.lower(), "name": f"{p['name']} {region}", "provider": prov,
-            "operator": p["name"], "kind": "cloud_region", "region": region,
+            "operator": p["name"], "kind": "cloud_region", "example": "", "region": region,
             "country": loc["country"], "lat": loc["lat"], "lon": loc["lon"],
             "electricity_usd_per_kwh": elec["electricity_usd_per_kwh"] if elec else "",
             "electricity_basis": (f"shared/data/reference/sites.csv row '{elec['region']}': "
@@ -242,6 +254,8 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
                 "spot_preemptions_per_hour": rate if spot != "" else "",
                 "source": f"{SKY_NOTE}: {'|'.join(sorted(set(o['inst'])))}; per device = row "
                           "price / devices; on-demand min over rows, spot median over zones"
+                          + (f" of whole-machine rows ({'|'.join(sorted(set(o['spot_inst'])))})"
+                             if spot != "" else "")
                           + (f"; spot preemption: {TRACE_NOTE if known else ASSUMED_NOTE}"
                              if spot != "" else "")})
 
@@ -259,7 +273,8 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             role = "west" if key in WEST else "east"
             sites.append({
                 "id": key, "name": r["site"], "provider": "cn-hub", "operator": "example operator",
-                "kind": "ai_centre", "region": r["province_or_state"], "country": "China",
+                "kind": "ai_centre", "example": "", "region": r["province_or_state"],
+                "country": "China",
                 "lat": loc["lat"], "lon": loc["lon"],
                 "electricity_usd_per_kwh": r["electricity_usd_per_kwh"],
                 "electricity_basis": r["electricity_basis"], "pue": r["pue"],
@@ -274,7 +289,8 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
             sid = "ref-" + key.split(" / ")[0]
             sites.append({
                 "id": sid, "name": f"Owned reference site near {r['hub']}", "provider": "owned",
-                "operator": "example enterprise", "kind": "enterprise", "region": key,
+                "operator": "example enterprise", "kind": "enterprise", "example": "true",
+                "region": key,
                 "country": r["country"], "lat": loc["lat"], "lon": loc["lon"],
                 "electricity_usd_per_kwh": r["electricity_usd_per_kwh"],
                 "electricity_basis": r["electricity_basis"], "pue": r["pue"],
@@ -287,7 +303,8 @@ def build(shared: Path) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         loc, g = locs[city], ref[grid]
         sites.append({
             "id": sid, "name": f"Edge site, {city.title()} (example)", "provider": "edge",
-            "operator": "example operator", "kind": "edge", "region": city, "country": "China",
+            "operator": "example operator", "kind": "edge", "example": "true", "region": city,
+            "country": "China",
             "lat": loc["lat"], "lon": loc["lon"],
             "electricity_usd_per_kwh": g["electricity_usd_per_kwh"],
             "electricity_basis": f"as {grid}: " + g["electricity_basis"], "pue": 1.5,

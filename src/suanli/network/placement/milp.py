@@ -124,6 +124,7 @@ def solve(table: OptionTable, objective: str = "cost", *, budget_usd: float | No
     _check_jobs(table)
     score = table.score(objective)
     keep = np.isfinite(score)
+    kept = np.flatnonzero(keep)  # the caller's option ids of the options solved
     if not keep.all():
         table, score = table.take(keep), score[keep]
         _check_jobs(table)
@@ -145,6 +146,7 @@ def solve(table: OptionTable, objective: str = "cost", *, budget_usd: float | No
     x = np.asarray(res.x[: table.n_options])
     choice = _choice(table, x)
     value = float(score[choice].max() if objective == "makespan" else score[choice].sum())
+    choice = np.where(choice >= 0, kept[np.maximum(choice, 0)], -1)  # the caller's ids
     gap = getattr(res, "mip_gap", None)
     bound = getattr(res, "mip_dual_bound", None)
     return Placement(choice, objective, value, "milp", status, time.perf_counter() - t0,

@@ -15,7 +15,7 @@ class Placement:
     choice: NDArray[np.int64]  # [n_jobs] option index into the table, -1 = not placed
     objective: str
     value: float  # objective value of the choice (USD, seconds or kg)
-    method: str  # "milp" or "heuristic"
+    method: str  # "milp", "heuristic" or "lp-rounding"
     status: str  # "optimal", "feasible" (time limit / gap), "infeasible"
     solve_s: float
     mip_gap: float | None = None  # the solver's relative gap at the end
@@ -54,7 +54,10 @@ class Placement:
 
 
 def relative_gap(upper: float, lower: float) -> float:
-    """(upper - lower) / |upper| (HiGHS' definition of the MIP gap); 0 when both are 0."""
+    """(upper - lower) / |upper|, SIGNED (HiGHS' definition of the MIP gap, without its
+    absolute value): >= 0 when ``lower`` is a valid bound on an answer worth ``upper``; a
+    negative value means the bound is not one and must be shown, never hidden. 0 when both
+    are 0."""
     if upper == lower:
         return 0.0
-    return abs(upper - lower) / max(abs(upper), 1e-12)
+    return (upper - lower) / max(abs(upper), 1e-12)
