@@ -3,8 +3,9 @@
     submitted -> quoted -> placed -> queued -> running -> succeeded | failed | cancelled
 
 A job may also fail or be cancelled from any non-terminal state (bad placement, executor
-refusal, a cancel before it ran), and a ``placed`` job with no executor handle goes back to
-``quoted`` after a restart (the service died between the decision and the hand-off).
+refusal, a cancel before it ran). A handed-off job goes back to ``quoted`` (requeued) when its
+run is lost and it has retries left, or when it was preempted; a ``placed`` job goes back when
+the engine could not be reached to hand it off.
 """
 
 from __future__ import annotations
@@ -15,8 +16,8 @@ NEXT: dict[str, tuple[str, ...]] = {
     "submitted": ("quoted",),
     "quoted": ("placed",),
     "placed": ("queued", "quoted"),
-    "queued": ("running", "succeeded"),  # a short job may finish between two polls
-    "running": ("succeeded",),
+    "queued": ("running", "succeeded", "quoted"),  # a short job may finish between two polls
+    "running": ("succeeded", "quoted"),
 }
 STAMP = {"quoted": "quoted_at", "placed": "placed_at", "queued": "queued_at",
          "running": "started_at", "succeeded": "finished_at", "failed": "finished_at",

@@ -26,9 +26,13 @@ def health(state: StateDep, session: SessionDep) -> dict[str, Any]:
         ex = "ok"
     except Exception as exc:
         ex = f"error: {type(exc).__name__}: {exc}"
+    eng = state.engine_health
+    if not eng.ok and ex == "ok":
+        ex = f"error: unreachable since {eng.down_since:.0f} ({eng.reason})"
     sched = state.scheduler
+    role = None if sched is None else ("leader" if sched.leading else "standby")
     return {"status": "ok" if db == ex == "ok" else "degraded", "db": db, "ray": ex,
-            "executor": type(state.executor).__name__,
+            "executor": type(state.executor).__name__, "role": role,
             "scheduler": None if sched is None else (sched.last_error or "ok")}
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, status
+from fastapi import APIRouter, HTTPException, Path, status
 from sqlalchemy import select
 
 from suanli.service.api.deps import CurrentTenant, SessionDep
@@ -39,18 +39,20 @@ def create_quote(body: QuoteCreate, session: SessionDep, tenant: CurrentTenant) 
         raw.update(kind="infer", traffic=body.traffic)
     job = parse_job(raw, where="quote request")
     filters = Filters(hardware=tuple(body.hardware), sites=tuple(body.sites))
-    offers = quote(network_with_joined(session), job, filters=filters, rank=body.rank,
-                   top=body.top)
+    warnings: list[str] = []
+    offers = quote(network_with_joined(session, warnings), job, filters=filters,
+                   rank=body.rank, top=body.top)
     q = Quote(id="q" + secrets.token_hex(10), tenant_id=tenant.id,
               request_json=body.model_dump_json(),
               offers_json=json.dumps(to_jsonable(offers)), created_at=time.time())
     session.add(q)
     session.commit()
-    return _public(q)
+    return {**_public(q), "warnings": warnings}
 
 
 @router.get("/{quote_id}", response_model=QuotePublic)
-def get_quote(quote_id: str, session: SessionDep, tenant: CurrentTenant) -> Any:
+def get_quote(quote_id: Annotated[str, Path(max_length=40, pattern=r"^[\w-]+$")],
+              session: SessionDep, tenant: CurrentTenant) -> Any:
     q = session.scalar(select(Quote).where(Quote.id == quote_id, Quote.tenant_id == tenant.id))
     if q is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"quote '{quote_id}' not found")
