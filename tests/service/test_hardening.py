@@ -145,7 +145,7 @@ def test_nul_bytes_are_refused_in_body_path_query_and_headers(svc):
     ("cpus", "1e999"), ("tokens", "1e999"), ("wall_time_s", "Infinity"),
 ])
 def test_non_finite_numbers_are_refused_with_the_field_named(svc, field, value):
-    text = '{"name": "t", "kind": "command", "command": "true", "%s": %s}' % (field, value)
+    text = '{"name": "t", "kind": "command", "command": "true", "' + field + '": ' + value + "}"
     r = _post_raw(svc, "/api/v1/jobs", text, svc.a)
     assert r.status_code == 422 and field in r.json()["detail"], r.text
     assert svc.client.get("/api/v1/jobs", headers=svc.a).json()["count"] == 0
