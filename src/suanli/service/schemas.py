@@ -103,6 +103,11 @@ class JobPublic(BaseModel):
     predicted_cost_usd: float | None
     actual_cost_usd: float | None
 
+    max_retries: int = 0  # requeues allowed after a lost run
+    attempts: int = 0  # runs handed to the executor so far
+    network: str = "none"
+    wall_time_s: float | None = None
+
     model_config = ConfigDict(from_attributes=True)
 
 
