@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -14,6 +15,17 @@ from suanli.network.sites import Network
 from suanli.service.models import Job, JoinedSite
 
 log = logging.getLogger("suanli.service")
+
+
+@dataclass(frozen=True)
+class Prices:
+    """List prices used for predicted and actual cost (USD per resource-hour)."""
+
+    cpu_usd_per_hour: float = 0.05  # $/vCPU-h (order of a general-purpose cloud vCPU)
+    gpu_usd_per_hour: float = 2.50  # $/device-h (order of an on-demand datacentre GPU)
+
+    def per_hour(self, cpus: float, gpus: float) -> float:
+        return cpus * self.cpu_usd_per_hour + gpus * self.gpu_usd_per_hour
 
 
 def network_with_joined(session: Session, warnings: list[str] | None = None) -> Network:

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session
 
 from suanli.service.models import ACTIVE, Job, Tenant
 
+MEM_UNLIMITED = 1 << 40  # MiB; executors report no memory, so memory never binds
 PER_TENANT = 32  # waiting jobs of each tenant considered per pass
 PER_PASS = 64  # placements per pass at most (the rest go next pass)
 
@@ -36,6 +37,31 @@ def demand_of(job: Job) -> tuple[int, int, int]:
     if job.gpus < 1:
         return round(job.cpus * 1000), 1, round(job.gpus * 1000)
     return round(job.cpus * 1000), int(job.gpus), 1000
+
+
+def cluster_of(s: Session, res: dict[str, dict[str, float]]) -> tuple[Any, dict[str, int],
+                                                                      list[Job]]:
+    """The executor's sites (``res``: site -> {"CPU", "GPU"}) as a
+    :class:`~suanli.sched.cluster.Cluster`, one node per site, minus what placed and active jobs
+    hold; with the site -> node index and those jobs."""
+    from suanli.sched.cluster import Cluster, Placement
+    from suanli.sched.job import Demand
+    from suanli.sched.placement.base import best_fit_gpus
+
+    sites = sorted(res)
+    cluster = Cluster.from_nodes([(site, int(res[site].get("CPU", 0) * 1000), MEM_UNLIMITED,
+                                   int(res[site].get("GPU", 0)), "gpu", site) for site in sites])
+    index = {site: i for i, site in enumerate(sites)}
+    active = list(s.scalars(select(Job).where(Job.state.in_(("placed", *ACTIVE)))))
+    for job in active:
+        node = index.get(job.site or "")
+        if node is None:
+            continue
+        cpu, ng, gm = demand_of(job)
+        d = Demand(cpu, 0, ng, gm)
+        if cluster.feasible(d)[node]:
+            cluster.allocate(Placement(((node, best_fit_gpus(cluster.gpu_free[node], d)),)), d)
+    return cluster, index, active
 
 
 def candidates(s: Session) -> list[Job]:

@@ -30,7 +30,6 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 
 import numpy as np
 from sqlalchemy import select, update
@@ -44,33 +43,16 @@ from suanli.service.executors.base import (
     RunState,
     RunStatus,
 )
+from suanli.service.joblogs import LOG_LINES, store_log
 from suanli.service.lifecycle import transition
-from suanli.service.models import ACTIVE, LOG_CAP_BYTES, Job, JobLog, UsageRecord
-from suanli.service.placing import PER_PASS, candidates, demand_of, preempt_for, tenancy
+from suanli.service.models import ACTIVE, LOG_CAP_BYTES, Job, UsageRecord
+from suanli.service.netview import Prices
+from suanli.service.placing import PER_PASS, candidates, cluster_of, demand_of, preempt_for, tenancy
 from suanli.service.state import EngineHealth
 
 log = logging.getLogger("suanli.service.scheduler")
-MEM_UNLIMITED = 1 << 40  # MiB; executors report no memory, so memory never binds
-LOG_LINES = 100_000  # lines asked of the executor per copy (then capped to LOG_CAP_BYTES)
 
 __all__ = ["LiveScheduler", "Prices", "demand_of"]
-
-
-@dataclass(frozen=True)
-class Prices:
-    """List prices used for predicted and actual cost (USD per resource-hour)."""
-
-    cpu_usd_per_hour: float = 0.05  # $/vCPU-h (order of a general-purpose cloud vCPU)
-    gpu_usd_per_hour: float = 2.50  # $/device-h (order of an on-demand datacentre GPU)
-
-    def per_hour(self, cpus: float, gpus: float) -> float:
-        return cpus * self.cpu_usd_per_hour + gpus * self.gpu_usd_per_hour
-
-
-def cap_log(text: str, limit: int = LOG_CAP_BYTES) -> str:
-    """The last ``limit`` bytes of ``text`` (UTF-8), cut at a character boundary."""
-    raw = text.encode("utf-8", "replace")
-    return text if len(raw) <= limit else raw[-limit:].decode("utf-8", "ignore")
 
 
 class LiveScheduler:
@@ -226,29 +208,6 @@ class LiveScheduler:
             self._finish(s, job, RunStatus(RunState.LOST, None, reason, None, now), now,
                          suffix=f" (no retries left: max_retries={job.max_retries})")
 
-    def _cluster(self, s: Session) -> tuple[object, dict[str, int], list[Job]]:
-        from suanli.sched.cluster import Cluster, Placement
-        from suanli.sched.job import Demand
-        from suanli.sched.placement.base import best_fit_gpus
-
-        res = self.executor.resources()
-        sites = sorted(res)
-        cluster = Cluster.from_nodes([(site, int(res[site].get("CPU", 0) * 1000), MEM_UNLIMITED,
-                                       int(res[site].get("GPU", 0)), "gpu", site)
-                                      for site in sites])
-        index = {site: i for i, site in enumerate(sites)}
-        active = list(s.scalars(select(Job).where(Job.state.in_(("placed", *ACTIVE)))))
-        for job in active:
-            node = index.get(job.site or "")
-            if node is None:
-                continue
-            cpu, ng, gm = demand_of(job)
-            d = Demand(cpu, 0, ng, gm)
-            if cluster.feasible(d)[node]:
-                cluster.allocate(Placement(((node, best_fit_gpus(cluster.gpu_free[node], d)),)),
-                                 d)
-        return cluster, index, active
-
     def _place_and_submit(self, s: Session, now: float) -> None:
         from suanli.sched.cluster import Cluster, Placement
         from suanli.sched.job import Demand, Workload
@@ -260,7 +219,7 @@ class LiveScheduler:
         if not waiting:
             return
         self._net = None  # reload: sites may have joined since the last pass
-        cl, index, active = self._cluster(s)
+        cl, index, active = cluster_of(s, self.executor.resources())
         assert isinstance(cl, Cluster)
         dem = [demand_of(j) for j in waiting]
         n = len(waiting)
@@ -284,6 +243,7 @@ class LiveScheduler:
         order = self.policy.order(view, now).tolist()
         cpu_max, gpu_max = int(cl.cpu_cap.max(initial=0)), int(cl.gpu_count.max(initial=0))
         placed, preempted = 0, False
+        decided: list[tuple[Job, str]] = []
         sites = list(index)
         for i in order:
             if placed >= PER_PASS:
@@ -316,41 +276,51 @@ class LiveScheduler:
                             break
                 continue  # waits for capacity; later jobs may still fit (backfill)
             cl.allocate(place, d)
-            if self._claim(s, job, cl.names[place.parts[0][0]], now):
-                placed += 1
-                self._submit(s, job, now)
+            decided.append((job, cl.names[place.parts[0][0]]))
+            placed += 1
         s.commit()  # the jobs failed above
-
-    def _claim(self, s: Session, job: Job, site: str, now: float) -> bool:
-        """``quoted -> placed`` as one conditional UPDATE, durable before the hand-off; False
-        when the job changed meanwhile (a cancel won)."""
+        claimed = self._claim(s, decided, now)
+        for job in claimed:  # hand-offs; one commit for their handles
+            self._submit(s, job, now, commit=False)
         s.commit()
-        job.site = site
-        self._price(s, job)
-        res = s.execute(update(Job).where(Job.id == job.id, Job.state == "quoted",
-                                          Job.cancel_requested.is_(False))
-                        .values(state="placed", site=site, placed_at=now,
-                                usd_per_hour=job.usd_per_hour,
-                                predicted_cost_usd=job.predicted_cost_usd)
-                        .execution_options(synchronize_session=False))
-        s.commit()
-        s.expire(job)
-        return bool(getattr(res, "rowcount", 0) == 1)
 
-    def _price(self, s: Session, job: Job) -> None:
-        """The placed site's price, and the predicted cost from it (unless given)."""
+    def _claim(self, s: Session, decided: list[tuple[Job, str]], now: float) -> list[Job]:
+        """``quoted -> placed`` for each decision as a conditional UPDATE, all in one
+        transaction committed before any hand-off; a job that changed meanwhile (a cancel won)
+        is left out."""
+        won = []
+        for job, site in decided:
+            usd, cost = self._price(s, job, site)
+            res = s.execute(update(Job).where(Job.id == job.id, Job.state == "quoted",
+                                              Job.cancel_requested.is_(False))
+                            .values(state="placed", site=site, placed_at=now, usd_per_hour=usd,
+                                    predicted_cost_usd=cost)
+                            .execution_options(synchronize_session=False))
+            if getattr(res, "rowcount", 0) == 1:
+                won.append(job)
+        s.commit()
+        for job in won:
+            s.refresh(job)
+        return won
+
+    def _price(self, s: Session, job: Job, site: str) -> tuple[float, float | None]:
+        """(USD per hour on ``site``, predicted cost): the site's device price for GPU jobs
+        (:func:`~suanli.service.netview.job_price`), cost = predicted duration x price unless
+        given."""
         from suanli.service.netview import job_price, network_with_joined, site_gpu_price
 
-        if job.gpus > 0 and job.site is not None:
+        usd = job.usd_per_hour
+        if job.gpus > 0:
             if self._net is None:
                 self._net = network_with_joined(s)
-            gpu = site_gpu_price(self._net, job.site, job.hardware)
-            job.usd_per_hour = job_price(job, gpu, self.prices.cpu_usd_per_hour,
-                                         self.prices.gpu_usd_per_hour)
-        if job.predicted_cost_usd is None and job.predicted_duration_s is not None:
-            job.predicted_cost_usd = job.predicted_duration_s / 3600.0 * job.usd_per_hour
+            gpu = site_gpu_price(self._net, site, job.hardware)
+            usd = job_price(job, gpu, self.prices.cpu_usd_per_hour, self.prices.gpu_usd_per_hour)
+        cost = job.predicted_cost_usd
+        if cost is None and job.predicted_duration_s is not None:
+            cost = job.predicted_duration_s / 3600.0 * usd
+        return usd, cost
 
-    def _submit(self, s: Session, job: Job, now: float) -> None:
+    def _submit(self, s: Session, job: Job, now: float, commit: bool = True) -> None:
         """Hand ``job`` to the executor under a submission id fixed by (job, attempt)."""
         import json
 
@@ -373,7 +343,8 @@ class LiveScheduler:
         else:
             job.handle, job.attempts = handle, run + 1
             transition(job, "queued", now)
-        s.commit()
+        if commit:
+            s.commit()
 
     def _poll(self, s: Session, now: float) -> None:
         for job in list(s.scalars(select(Job).where(Job.state.in_(ACTIVE)))):
@@ -407,20 +378,17 @@ class LiveScheduler:
                                   < self.log_interval_s):
             return
         try:
-            text = cap_log(self.executor.logs(job.handle, LOG_LINES))
+            text = self.executor.logs(job.handle, LOG_LINES)
         except ExecutorUnavailable:
             raise
         except Exception as exc:  # keep what we have
             log.debug("logs of %s not copied: %s", job.id, exc)
             return
-        self._copied[job.id] = now
-        row = s.get(JobLog, job.id)
-        if row is None:
-            s.add(JobLog(job_id=job.id, text=text, updated_at=now, final=final))
-        elif text or final:
-            row.text, row.updated_at, row.final = text or row.text, now, final
+        store_log(s, job.id, text, now, final)
         if final:
             self._copied.pop(job.id, None)
+        else:
+            self._copied[job.id] = now
 
     def _apply(self, s: Session, job: Job, st: RunStatus, now: float) -> None:
         if st.state is RunState.RUNNING and job.state == "queued":
