@@ -142,13 +142,16 @@ class LiveScheduler:
                         counts["unreachable"] += 1
                     continue
                 try:
-                    st = self.executor.reattach(job.handle)
+                    try:
+                        st = self.executor.reattach(job.handle)
+                    except Exception as exc:
+                        self._classify(exc)
+                        st = RunStatus(RunState.LOST, None, f"re-attach failed: {exc}", None,
+                                       now)
                 except ExecutorUnavailable as exc:
                     self.health.down(str(exc), now)
                     counts["unreachable"] += 1
                     continue
-                except Exception as exc:
-                    st = RunStatus(RunState.LOST, None, f"re-attach failed: {exc}", None, now)
                 if st.state is RunState.LOST:
                     self._lost(s, job, "lost across a service restart: " + st.message, now)
                     counts["lost"] += 1
@@ -173,6 +176,8 @@ class LiveScheduler:
                 usd_per_hour=Job.cpus * p.cpu_usd_per_hour + Job.gpus * p.gpu_usd_per_hour))
             s.commit()
             try:
+                if not self.health.ok:
+                    self._resources()  # up again only when the engine answers
                 self._place_and_submit(s, now)
                 self._poll(s, now)
                 self.health.up()
@@ -181,6 +186,22 @@ class LiveScheduler:
                 self.health.down(str(exc), now)
                 self._engine_down(s, now)
         self.passes += 1
+
+    def _resources(self) -> dict[str, dict[str, float]]:
+        """``executor.resources()``; any failure of it means the engine is unreachable."""
+        try:
+            return self.executor.resources()
+        except ExecutorUnavailable:
+            raise
+        except Exception as exc:
+            raise ExecutorUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+    def _classify(self, exc: Exception) -> None:
+        """After a failed executor call: raise :class:`ExecutorUnavailable` when the engine
+        does not answer at all (so the failure is the engine's, not this job's)."""
+        if isinstance(exc, ExecutorUnavailable):
+            raise exc
+        self._resources()
 
     def _engine_down(self, s: Session, now: float) -> None:
         """After ``lost_after_s`` of outage, every handed-off job is lost (retry policy)."""
@@ -219,7 +240,7 @@ class LiveScheduler:
         if not waiting:
             return
         self._net = None  # reload: sites may have joined since the last pass
-        cl, index, active = cluster_of(s, self.executor.resources())
+        cl, index, active = cluster_of(s, self._resources())
         assert isinstance(cl, Cluster)
         dem = [demand_of(j) for j in waiting]
         n = len(waiting)
@@ -332,7 +353,11 @@ class LiveScheduler:
                        env={"SUANLI_JOB_ID": job.id}, network=job.network,
                        wall_time_s=job.wall_time_s, log_limit_bytes=LOG_CAP_BYTES)
         try:
-            handle = self.executor.submit(spec)
+            try:
+                handle = self.executor.submit(spec)
+            except Exception as exc:
+                self._classify(exc)
+                raise
         except ExecutorUnavailable:
             transition(job, "quoted", now)  # not handed off (or found again under its id)
             job.site, job.placed_at = None, None
@@ -349,16 +374,19 @@ class LiveScheduler:
     def _poll(self, s: Session, now: float) -> None:
         for job in list(s.scalars(select(Job).where(Job.state.in_(ACTIVE)))):
             assert job.handle is not None
-            if job.cancel_requested:
-                self.executor.cancel(job.handle)
-            elif job.preempt_at is not None and now - job.preempt_at > self.grace_s:
-                self.executor.cancel(job.handle)  # grace period over: ask again
-                job.preempt_at = now
+            try:
+                if job.cancel_requested:
+                    self.executor.cancel(job.handle)
+                elif job.preempt_at is not None and now - job.preempt_at > self.grace_s:
+                    self.executor.cancel(job.handle)  # grace period over: ask again
+                    job.preempt_at = now
+            except Exception as exc:  # retried next pass
+                self._classify(exc)
+                log.warning("cancel of %s failed: %s", job.id, exc)
             try:
                 st = self.executor.status(job.handle)
-            except ExecutorUnavailable:
-                raise
-            except Exception as exc:  # this run cannot be read any more
+            except Exception as exc:  # the engine is down, or this run cannot be read
+                self._classify(exc)
                 st = RunStatus(RunState.LOST, None, f"status failed: {exc}", None, now)
             self._copy_logs(s, job, now, final=st.state.terminal)
             if job.cancel_requested and not st.state.terminal:
@@ -379,9 +407,8 @@ class LiveScheduler:
             return
         try:
             text = self.executor.logs(job.handle, LOG_LINES)
-        except ExecutorUnavailable:
-            raise
         except Exception as exc:  # keep what we have
+            self._classify(exc)
             log.debug("logs of %s not copied: %s", job.id, exc)
             return
         store_log(s, job.id, text, now, final)
