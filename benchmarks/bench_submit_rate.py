@@ -37,6 +37,24 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _server_mean_ms(url: str) -> float:
+    """Mean server-side latency of POST /api/v1/jobs from the service's own /metrics."""
+    total = count = 0.0
+    for line in httpx.get(url + "/metrics").text.splitlines():
+        if 'method="POST",route="/api/v1/jobs"' in line:
+            if line.startswith("suanli_http_request_duration_seconds_sum"):
+                total = float(line.split()[-1])
+            elif line.startswith("suanli_http_request_duration_seconds_count"):
+                count = float(line.split()[-1])
+    return 1e3 * total / max(count, 1.0)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--rate", type=float, default=100.0, help="submissions per second")
@@ -90,12 +108,14 @@ def main() -> None:
                                      "cpus": 0.01})
                     lat[i], codes[i] = time.perf_counter() - due, r.status_code
 
+        cpu0 = _cpu_s(proc.pid)
         threads = [threading.Thread(target=worker) for _ in range(args.workers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
+        cpu = _cpu_s(proc.pid) - cpu0
         with httpx.Client(base_url=url, headers=auth) as c:
             started = sum(c.get(f"/api/v1/jobs?state={s}&limit=1000").json()["count"]
                           for s in ("running", "succeeded", "failed"))
@@ -107,6 +127,9 @@ def main() -> None:
         print(f"submit latency: p50 {p50:.1f} ms, p95 {p95:.1f} ms, p99 {p99:.1f} ms, max "
               f"{ms.max():.1f} ms (target p99 < {TARGET_P99_MS:g} ms: "
               f"{'met' if p99 < TARGET_P99_MS else 'MISSED'})")
+        print(f"service process: {1e3 * cpu / n:.2f} CPU-ms per submission (scheduler "
+              f"included), mean server-side time {_server_mean_ms(url):.1f} ms; load average "
+              f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs")
         bad = codes != 201
         print(f"errors: {int(bad.sum())} {sorted(set(codes[bad].tolist()))}; jobs started by the "
               f"end: {started}{'+' if started >= 1000 else ''}")
