@@ -190,3 +190,11 @@ def test_same_key_other_body_is_a_422_and_keys_expire(svc):
     assert later.status_code == 201 and later.json()["id"] != first.json()["id"]
     assert "Idempotent-Replayed" not in later.headers
     assert svc.client.get("/api/v1/jobs", headers=svc.a).json()["count"] == 2
+
+
+@pytest.mark.parametrize("levels", [40, 400, 50_000])  # 400 levels used to be a 500
+def test_deeply_nested_json_is_a_422(svc, levels):
+    deep = '{"name": "t", "kind": "python", "entrypoint": "m:f", "args": {"a": ' + \
+        "[" * levels + "]" * levels + "}}"
+    r = _post_raw(svc, "/api/v1/jobs", deep, svc.a)
+    assert r.status_code == 422 and "nested" in r.json()["detail"]

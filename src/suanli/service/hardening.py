@@ -21,6 +21,7 @@ ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 but tab/newline/CR, and DEL
 _CONTROL_LINE = re.compile(r"[\x00-\x1f\x7f]")  # one-line text: no tab or newline either
 BIG = 1e12  # any number of any field beyond this is refused (no quantity here is larger)
+MAX_DEPTH = 32  # nesting levels of a JSON body (a site descriptor needs 3)
 
 # Bounds on a site descriptor's numbers, by field name (the largest plausible real value, with
 # headroom): a site with more than a million devices or a device-hour over $10k is a typo.
@@ -61,8 +62,22 @@ def walk(obj: Any, path: str = "") -> Iterator[tuple[str, Any]]:
         yield path, obj
 
 
+def depth(obj: Any) -> int:
+    """Nesting depth of a JSON value (a scalar is 0), without recursion."""
+    deepest, stack = 0, [(obj, 0)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list) and v:
+            deepest = max(deepest, d + 1)
+            stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
 def check_json(obj: Any) -> None:
-    """Raise :class:`FieldError` for a non-finite or huge number, or a NUL in any string."""
+    """Raise :class:`FieldError` for nesting deeper than :data:`MAX_DEPTH`, a non-finite or
+    huge number, or a NUL in any string."""
+    if depth(obj) > MAX_DEPTH:
+        raise FieldError("", f"JSON nested too deeply (more than {MAX_DEPTH} levels)")
     for path, v in walk(obj):
         if isinstance(v, float) and not math.isfinite(v):
             raise FieldError(path, f"must be a finite number, got {v} (NaN, Infinity and "
@@ -143,7 +158,9 @@ class JsonGuard:
                 check_json(_loads(body))
             except FieldError as exc:
                 return await reply(send, 422, str(exc))
-            except (ValueError, RecursionError):
+            except RecursionError:
+                return await reply(send, 422, "body: JSON nested too deeply")
+            except ValueError:
                 pass  # not JSON: the route's own parser answers 422
 
         sent = [False]
