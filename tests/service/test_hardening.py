@@ -160,6 +160,13 @@ def test_quote_quantities_are_finite_and_bounded(svc):
     r = svc.client.post("/api/v1/quotes", headers=svc.a,
                         json={"model": "llama3-8b", "tokens": "1B\x1b[2J"})
     assert r.status_code == 422 and "tokens" in r.json()["detail"]
+    for field, text in (("tokens", "1e999"), ("tokens", "1e30B"), ("traffic", "nan"),
+                        ("budget", "$1e300"), ("deadline", "1e999")):
+        body = {"model": "llama3-8b", "tokens": "1B", field: text}
+        if field == "traffic":
+            body.pop("tokens")
+        r = svc.client.post("/api/v1/quotes", headers=svc.a, json=body)
+        assert r.status_code == 422 and field in r.json()["detail"], (field, text, r.text)
 
 
 def test_text_fields_refuse_control_characters(svc):
