@@ -79,6 +79,23 @@ def test_migrations_on_postgres(pg_url: str):
     eng.dispose()
 
 
+def test_models_and_migrations_do_not_drift_on_postgres(pg_url: str):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from suanli.service.db import downgrade, upgrade
+    from suanli.service.models import Base
+
+    upgrade(pg_url)
+    eng = create_engine(pg_url)
+    with eng.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+    eng.dispose()
+    downgrade(pg_url, "0002")  # the issue-9 migration goes down and up again
+    upgrade(pg_url)
+
+
 def test_service_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from fastapi.testclient import TestClient
 
