@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from suanli.service.models import ACTIVE, Job, Tenant
@@ -124,8 +124,9 @@ def preempt_for(s: Session, job: Job, node: int, cl: Any, active: list[Job], sit
     if need_cpu > 0 or need_gpu > 0:
         return 0
     for v in chosen:
-        s.execute(update(Job).where(Job.id == v.id).values(preempt_at=now))
+        v.preempt_at = now
+    s.commit()  # durable before the signal: the end of the run is then read as a preemption
+    for v in chosen:
         if v.handle is not None:
             executor.cancel(v.handle)
-    s.commit()
     return len(chosen)
