@@ -9,6 +9,7 @@ every call raises :class:`ExecutorUnavailable`, as the Ray executor does when it
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,13 +24,17 @@ from .conftest import Svc
 
 
 class Switched(SubprocessExecutor):
-    """The local executor, unreachable while ``switch`` exists."""
+    """The local executor, unreachable while ``switch`` exists, hanging (every call waits)
+    while ``switch.hang`` exists."""
 
     def __init__(self, runs: Path, switch: Path) -> None:
         super().__init__(runs)
         self.switch = switch
 
     def _up(self) -> None:
+        hang, end = self.switch.with_suffix(".hang"), time.time() + 60
+        while hang.exists() and time.time() < end:
+            time.sleep(0.05)
         if self.switch.exists():
             raise ExecutorUnavailable("engine unreachable (connection refused)")
 
@@ -129,3 +134,30 @@ def test_engine_outage_loses_running_jobs_per_retry_policy(outage):
     assert _health(svc)["status"] == "ok"
     svc.client.post(f"/api/v1/jobs/{retry['id']}/cancel", headers=svc.a)
     assert svc.wait(retry["id"])["state"] == "cancelled"
+
+
+def test_an_engine_that_hangs_makes_health_degraded_and_submissions_503(outage):
+    svc, switch = outage
+    job = svc.submit(command="sleep 30").json()
+    assert svc.wait(job["id"], lambda x: x["state"] == "running")["state"] == "running"
+    svc.app.state.suanli.scheduler.stuck_after_s = 1.0
+    hang = switch.with_suffix(".hang")
+    hang.touch()  # every engine call now blocks: no error, no answer
+    try:
+        end = time.time() + 15
+        while _health(svc)["status"] != "degraded" and time.time() < end:
+            time.sleep(0.2)
+        health = _health(svc)
+        assert health["status"] == "degraded" and "answer" in health["ray"], health
+        time.sleep(1.2)  # the scheduler's pass is now stuck for longer than 1 s
+        r = svc.submit(command="true")
+        assert r.status_code == 503 and "waited" in r.json()["detail"], r.text
+    finally:
+        hang.unlink()
+    end = time.time() + 10
+    while _health(svc)["status"] != "ok" and time.time() < end:
+        time.sleep(0.2)
+    assert _health(svc)["status"] == "ok"
+    assert svc.submit(command="true").status_code == 201
+    svc.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=svc.a)
+    assert svc.wait(job["id"])["state"] == "cancelled"

@@ -81,6 +81,8 @@ class LiveScheduler:
         self._net: Network | None = None  # loaded on the first GPU placement
         self._copied: dict[str, float] = {}  # job id -> last log copy (unix s)
         self.last_error: str | None = None
+        self.pass_started: float | None = None  # unix s; None between passes
+        self.stuck_after_s = 10.0  # a pass longer than this means the engine hangs
 
     # ---- lifecycle of the loop -------------------------------------------------------
     def _lead(self) -> bool:
@@ -164,8 +166,21 @@ class LiveScheduler:
         return counts
 
     # ---- one pass -------------------------------------------------------------------
+    def stuck_s(self, now: float) -> float:
+        """Seconds the current pass has been running (0 between passes): a pass blocked on an
+        engine that accepts connections but never answers shows here."""
+        started = self.pass_started
+        return 0.0 if started is None else max(0.0, now - started)
+
     def step(self, now: float | None = None) -> None:
         now = time.time() if now is None else now
+        self.pass_started = time.time()
+        try:
+            self._step(now)
+        finally:
+            self.pass_started = None
+
+    def _step(self, now: float) -> None:
         with self.sessions() as s:
             s.execute(update(Job).where(Job.state.in_(("submitted", "quoted")),
                                         Job.cancel_requested.is_(True))

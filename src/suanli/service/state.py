@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -53,3 +53,16 @@ class AppState:
     scheduler: LiveScheduler | None = None
     metrics: Metrics = field(default_factory=Metrics)
     engine_health: EngineHealth = field(default_factory=EngineHealth)
+    probe: dict[str, Any] = field(default_factory=dict)  # the /health engine probe's thread
+
+
+def engine_problem(state: AppState, now: float) -> str | None:
+    """Why the engine cannot take work now (unreachable, or a scheduler pass hanging on it
+    longer than ``stuck_after_s``), or None when it can."""
+    eng, sched = state.engine_health, state.scheduler
+    if not eng.ok:
+        return eng.reason or "unreachable"
+    stuck = 0.0 if sched is None else sched.stuck_s(now)
+    if sched is not None and stuck > sched.stuck_after_s:
+        return f"a scheduler pass has waited {stuck:.0f} s on it"
+    return None

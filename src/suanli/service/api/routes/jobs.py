@@ -25,7 +25,7 @@ from sqlalchemy.exc import IntegrityError
 from suanli.service.api.deps import CurrentTenant, SessionDep, StateDep
 from suanli.service.models import STATES, TERMINAL, Job, JobLog, Quote
 from suanli.service.schemas import JobCreate, JobList, JobPublic
-from suanli.service.state import RETRY_AFTER_S
+from suanli.service.state import RETRY_AFTER_S, engine_problem
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
@@ -108,11 +108,12 @@ def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response
         old = _replay(session, tenant.id, idempotency_key, digest, now, response)
         if old is not None:
             return old
-    if not state.engine_health.ok:
+    problem = engine_problem(state, now)
+    if problem is not None:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
-                            f"the execution engine is unreachable ({state.engine_health.reason}"
-                            f"); no new jobs are taken until it is back: retry in "
-                            f"{RETRY_AFTER_S} s", headers={"Retry-After": str(RETRY_AFTER_S)})
+                            f"the execution engine is unreachable ({problem}); no new jobs are "
+                            f"taken until it is back: retry in {RETRY_AFTER_S} s",
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
     predicted = (body.predicted_duration_s, body.predicted_cost_usd)
     if body.quote_id is not None:
         predicted = _from_quote(session, tenant, body.quote_id, body.offer)
