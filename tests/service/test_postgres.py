@@ -96,6 +96,21 @@ def test_models_and_migrations_do_not_drift_on_postgres(pg_url: str):
     upgrade(pg_url)
 
 
+def test_instances_starting_together_migrate_one_after_the_other(pg_url: str):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, inspect
+
+    from suanli.service.db import downgrade, upgrade
+
+    downgrade(pg_url, "base")
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: upgrade(pg_url), range(3)))  # raises if two raced
+    eng = create_engine(pg_url)
+    assert {"jobs", "job_logs", "tenants"} <= set(inspect(eng).get_table_names())
+    eng.dispose()
+
+
 def test_service_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from fastapi.testclient import TestClient
 
