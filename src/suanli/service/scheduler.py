@@ -27,7 +27,6 @@ off again under the same submission id.
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 
@@ -44,8 +43,8 @@ from suanli.service.executors.base import (
     RunStatus,
 )
 from suanli.service.joblogs import LOG_LINES, store_log
-from suanli.service.lifecycle import transition
-from suanli.service.models import ACTIVE, LOG_CAP_BYTES, Job, UsageRecord
+from suanli.service.lifecycle import finish, requeue, transition
+from suanli.service.models import ACTIVE, LOG_CAP_BYTES, Job
 from suanli.service.netview import Prices
 from suanli.service.placing import PER_PASS, candidates, cluster_of, demand_of, preempt_for, tenancy
 from suanli.service.state import EngineHealth
@@ -228,20 +227,15 @@ class LiveScheduler:
                        f"({self.health.reason})", now)
         s.commit()
 
-    def _requeue(self, job: Job, now: float, why: str) -> None:
-        transition(job, "quoted", now, error=why)
-        job.handle, job.site, job.placed_at, job.queued_at = None, None, None, None
-        job.started_at, job.preempt_at = None, None
-
     def _lost(self, s: Session, job: Job, reason: str, now: float) -> None:
         """A run that is gone: requeue while retries are left, else fail with the reason."""
         if job.cancel_requested:
             transition(job, "cancelled", now, error=f"cancelled; its run was lost: {reason}")
         elif max(job.attempts, 1) <= job.max_retries:
-            self._requeue(job, now, f"run {job.attempts} lost ({reason}); requeued "
+            requeue(job, now, f"run {job.attempts} lost ({reason}); requeued "
                           f"(retry {job.attempts} of {job.max_retries})")
         else:
-            self._finish(s, job, RunStatus(RunState.LOST, None, reason, None, now), now,
+            finish(s, job, RunStatus(RunState.LOST, None, reason, None, now), now,
                          suffix=f" (no retries left: max_retries={job.max_retries})")
 
     def _place_and_submit(self, s: Session, now: float) -> None:
@@ -407,7 +401,7 @@ class LiveScheduler:
             if job.cancel_requested and not st.state.terminal:
                 continue  # stopping; look again next pass
             if st.state.terminal and job.preempt_at is not None and not job.cancel_requested:
-                self._requeue(job, now, "preempted: its tenant was over quota (borrowing) and "
+                requeue(job, now, "preempted: its tenant was over quota (borrowing) and "
                               "a tenant within its quota needed the capacity; requeued")
             elif st.state is RunState.LOST:
                 self._lost(s, job, st.message, now)
@@ -436,25 +430,4 @@ class LiveScheduler:
         if st.state is RunState.RUNNING and job.state == "queued":
             transition(job, "running", st.started_at or now)
         elif st.state.terminal:
-            self._finish(s, job, st, now)
-
-    def _finish(self, s: Session, job: Job, st: RunStatus, now: float, prefix: str = "",
-                suffix: str = "") -> None:
-        """Terminal state, actual duration and cost, and one usage record."""
-        new = {RunState.SUCCEEDED: "succeeded", RunState.CANCELLED: "cancelled"}.get(
-            st.state, "failed")
-        end = st.finished_at or now
-        if job.started_at is None and st.started_at is not None:
-            job.started_at = st.started_at
-        transition(job, new, end,
-                   error=None if new == "succeeded" else prefix + st.message + suffix)
-        job.exit_code = st.exit_code
-        job.finished_at = end
-        if job.started_at is not None:
-            dur = max(0.0, end - job.started_at)  # seconds
-            job.actual_duration_s = dur
-            job.actual_cost_usd = dur / 3600.0 * job.usd_per_hour
-            s.add(UsageRecord(tenant_id=job.tenant_id, job_id=job.id, site=job.site,
-                              cpu_seconds=dur * job.cpus, gpu_seconds=dur * job.gpus,
-                              duration_s=dur, cost_usd=job.actual_cost_usd, created_at=now))
-        assert math.isfinite(end)
+            finish(s, job, st, now)
