@@ -55,7 +55,9 @@ def test_idempotency_key_returns_the_same_job(svc):
     hdr = {**svc.a, "Idempotency-Key": "run-42"}
     first = svc.submit(hdr, command="true", name="one")
     again = svc.submit(hdr, command="true", name="one")
-    assert first.status_code == 201 and again.status_code == 200
+    assert first.status_code == again.status_code == 201  # the first response, replayed
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert "Idempotent-Replayed" not in first.headers
     assert again.json()["id"] == first.json()["id"]
     other = svc.submit({**svc.b, "Idempotency-Key": "run-42"}, command="true")
     assert other.status_code == 201 and other.json()["id"] != first.json()["id"]
@@ -118,8 +120,8 @@ def test_concurrent_submissions_with_one_key_make_one_job(svc):
     hdr = {**svc.a, "Idempotency-Key": "race"}
     with ThreadPoolExecutor(8) as pool:
         rs = list(pool.map(lambda _: svc.submit(hdr, command="true"), range(16)))
-    assert {r.status_code for r in rs} <= {200, 201}
-    assert sum(r.status_code == 201 for r in rs) == 1
+    assert {r.status_code for r in rs} == {201}
+    assert sum("Idempotent-Replayed" not in r.headers for r in rs) == 1
     assert len({r.json()["id"] for r in rs}) == 1
     assert svc.client.get("/api/v1/jobs", headers=svc.a).json()["count"] == 1
 

@@ -66,3 +66,45 @@ def test_service_down_without_a_head_says_so(tmp_path: Path) -> None:
                         "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "no embedded Ray head is running" in r.stderr
+
+
+def test_admin_quota_sites_and_remove_site_cli(tmp_path: Path):
+    import yaml
+
+    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.models import JoinedSite, Tenant
+    from suanli.service.tenants import create_tenant
+
+    url = f"sqlite:///{tmp_path / 'suanli.db'}"
+    upgrade(url)
+    engine = make_engine(url)
+    site = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "site.yaml")
+                          .read_text())
+    with session_factory(engine)() as s:
+        t, _ = create_tenant(s, "owner")
+        s.add(JoinedSite(id="their-site", tenant_id=t.id, descriptor_json=json.dumps(
+            {**site, "id": "their-site"}), created_at=0.0))
+        s.add(JoinedSite(id="broken", tenant_id=t.id, descriptor_json="{", created_at=0.0))
+        s.commit()
+    admin = [sys.executable, "-m", "suanli.cli.main", "service", "admin"]
+    where = ["--data-dir", str(tmp_path)]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*admin, *args, *where], capture_output=True, text=True,
+                              timeout=60)
+
+    r = run("set-quota", "owner", "--cpus", "4", "--gpus", "2", "--weight", "3")
+    assert r.returncode == 0 and "4 CPUs, 2 GPUs, weight 3" in r.stdout, r.stderr
+    bad = run("set-quota", "owner", "--cpus", "inf")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1 and "cpus" in bad.stderr
+    rows = {r["site"]: r for r in json.loads(run("sites", "--json").stdout)}
+    assert rows["their-site"]["owner"] == "owner" and rows["their-site"]["valid"]
+    assert not rows["broken"]["valid"]
+    assert run("remove-site", "broken").returncode == 0
+    gone = run("remove-site", "broken")
+    assert gone.returncode == 2 and "no joined site" in gone.stderr
+    with session_factory(engine)() as s:
+        t = s.query(Tenant).one()
+        assert (t.quota_cpus, t.quota_gpus, t.weight) == (4.0, 2.0, 3.0)
+        assert [r.id for r in s.query(JoinedSite)] == ["their-site"]
+    engine.dispose()

@@ -79,6 +79,38 @@ def test_migrations_on_postgres(pg_url: str):
     eng.dispose()
 
 
+def test_models_and_migrations_do_not_drift_on_postgres(pg_url: str):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from suanli.service.db import downgrade, upgrade
+    from suanli.service.models import Base
+
+    upgrade(pg_url)
+    eng = create_engine(pg_url)
+    with eng.connect() as c:
+        assert compare_metadata(MigrationContext.configure(c), Base.metadata) == []
+    eng.dispose()
+    downgrade(pg_url, "0002")  # the issue-9 migration goes down and up again
+    upgrade(pg_url)
+
+
+def test_instances_starting_together_migrate_one_after_the_other(pg_url: str):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sqlalchemy import create_engine, inspect
+
+    from suanli.service.db import downgrade, upgrade
+
+    downgrade(pg_url, "base")
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda _: upgrade(pg_url), range(3)))  # raises if two raced
+    eng = create_engine(pg_url)
+    assert {"jobs", "job_logs", "tenants"} <= set(inspect(eng).get_table_names())
+    eng.dispose()
+
+
 def test_service_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     from fastapi.testclient import TestClient
 
@@ -101,3 +133,45 @@ def test_service_on_postgres(pg_url: str, tmp_path: Path, monkeypatch: pytest.Mo
         assert svc.wait(jid)["state"] == "succeeded"
         assert svc.client.get(f"/api/v1/jobs/{jid}", headers=svc.b).status_code == 404
         assert svc.client.get("/api/v1/usage", headers=svc.a).json()["jobs"] == 1
+
+
+def test_nul_bytes_are_never_a_500_on_postgres(pg_url: str, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch):
+    """Finding 3: PostgreSQL refuses NUL in text; every route answers 422/404 instead."""
+    import json
+
+    import yaml
+    from fastapi.testclient import TestClient
+
+    from suanli.service.tenants import create_tenant
+
+    from .conftest import build
+
+    monkeypatch.setenv("SUANLI_SITES_DIR", str(tmp_path / "registry"))
+    app, _ = build(tmp_path, database_url=pg_url)
+    site = yaml.safe_load((Path(__file__).resolve().parents[2] / "examples" / "site.yaml")
+                          .read_text())
+    with TestClient(app) as client:
+        with app.state.suanli.sessions() as s:
+            _, key = create_tenant(s, "pg-nul")
+        hdr = {"Authorization": f"Bearer {key}", "content-type": "application/json"}
+        job = {"name": "t", "kind": "command", "command": "true"}
+        bodies = [("/api/v1/jobs", {**job, "command": "echo a\x00b"}),
+                  ("/api/v1/jobs", {**job, "site": "loc\x00al"}),
+                  ("/api/v1/jobs", {**job, "name": "n\x00"}),
+                  ("/api/v1/jobs", {**job, "quote_id": "q\x00"}),
+                  ("/api/v1/jobs", {**job, "args": {"a": "b\x00"}}),
+                  ("/api/v1/quotes", {"model": "llama\x00", "tokens": "1B"}),
+                  ("/api/v1/quotes", {"model": "llama3-8b", "tokens": "1B\x00"}),
+                  ("/api/v1/sites", {**site, "id": "nul-site", "name": "a\x00b"}),
+                  ("/api/v1/sites", {**site, "id": "nul\x00site"})]
+        for path, body in bodies:
+            r = client.post(path, content=json.dumps(body).encode(), headers=hdr)
+            assert r.status_code == 422, (path, body, r.status_code, r.text)
+            assert "Traceback" not in r.text
+        for path in ("/api/v1/jobs/j%00", "/api/v1/jobs/j%00/logs", "/api/v1/quotes/q%00",
+                     "/api/v1/sites/s%00"):
+            assert client.get(path, headers=hdr).status_code == 404, path
+        assert client.post("/api/v1/jobs/j%00/cancel", headers=hdr).status_code == 404
+        assert client.get("/api/v1/jobs?state=%00", headers=hdr).status_code == 422
+        assert client.get("/api/v1/jobs", headers=hdr).json()["count"] == 0

@@ -53,8 +53,10 @@ def test_ray_kill9_reattach_and_cancel(tmp_path: Path):
             svc.kill9()
             svc.start()
             again = c.post("/api/v1/jobs", headers={"Idempotency-Key": "r1"}, json={
-                "name": "ray", "kind": "command", "command": "sleep 3", "cpus": 0.5})
-            assert again.status_code == 200 and again.json()["id"] == job["id"]
+                "name": "ray", "kind": "command", "command": "sleep 3; echo from-ray",
+                "cpus": 0.5})  # the same request again: the first response, replayed
+            assert again.status_code == 201 and again.json()["id"] == job["id"]
+            assert again.headers["Idempotent-Replayed"] == "true"
             done = _wait(c, job["id"], ("succeeded", "failed", "cancelled"), timeout=60)
             assert done["state"] == "succeeded", done
             assert "from-ray" in c.get(f"/api/v1/jobs/{job['id']}/logs").json()["logs"]

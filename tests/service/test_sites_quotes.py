@@ -29,7 +29,7 @@ def test_join_site_by_descriptor(svc):
     assert svc.client.post("/api/v1/sites", json=raw, headers=svc.a).status_code == 409
     bad = {**raw, "id": "x2", "pue": 0.5}
     r = svc.client.post("/api/v1/sites", json=bad, headers=svc.a)
-    assert r.status_code == 400 and "pue" in r.json()["detail"]
+    assert r.status_code == 422 and "pue" in r.json()["detail"]
 
 
 def test_quote_ranked_offers_and_isolation(svc):

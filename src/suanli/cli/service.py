@@ -12,7 +12,8 @@ import typer
 
 app = typer.Typer(help="The live compute network service (HTTP API, scheduler, executor).",
                   no_args_is_help=True)
-admin = typer.Typer(help="Administration: tenants and API keys.", no_args_is_help=True)
+admin = typer.Typer(help="Administration: tenants, API keys, quotas, joined sites.",
+                    no_args_is_help=True)
 app.add_typer(admin, name="admin")
 
 _DB = typer.Option(None, "--db", help="Database URL (default sqlite:///<data-dir>/suanli.db; "
@@ -34,16 +35,21 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
                                          help="Allow a non-loopback --host (behind TLS)."),
        max_body_bytes: int = typer.Option(None, "--max-body-bytes", help="Request body limit."),
        ) -> None:
-    """Start the service: migrate the database, start the executor, schedule, serve HTTP."""
+    """Start the service: migrate the database, start the executor, schedule, serve HTTP.
+
+    On SQLite state one instance per state (a second exits 2); on PostgreSQL several may run:
+    one leads the scheduler, the others serve the API and take over if it dies."""
     import uvicorn
 
     from suanli.service.app import create_app
     from suanli.service.config import Settings
+    from suanli.service.leader import lock_state_dir
 
     settings = Settings.from_env(host=host, port=port, database_url=db, data_dir=data_dir,
                                  ray_address=ray_address, executor=executor, policy=policy,
                                  placer=placer, allow_remote=allow_remote,
                                  max_body_bytes=max_body_bytes)
+    lock = lock_state_dir(settings.db_url)  # noqa: F841 (held until the process exits)
     typer.echo(f"suanli service on http://{settings.host}:{settings.port} (docs at /docs)",
                err=True)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
@@ -111,3 +117,44 @@ def rotate_key_cmd(name: str = typer.Argument(..., help="Tenant name."),
         print_json({"name": name, "api_key": key})
     else:
         typer.echo(f"new api key for {name} (shown once): {key}")
+
+
+@admin.command("set-quota")
+def set_quota_cmd(name: str = typer.Argument(..., help="Tenant name."),
+                  cpus: float = typer.Option(None, "--cpus", help="Nominal CPUs (0 = none)."),
+                  gpus: float = typer.Option(None, "--gpus", help="Nominal GPUs (0 = none)."),
+                  weight: float = typer.Option(None, "--weight",
+                                               help="Fair-share weight (default 1)."),
+                  db: str = _DB, data_dir: Path = _DATA) -> None:
+    """Set a tenant's nominal quota (guaranteed share; beyond it the tenant borrows idle
+    capacity, which can be preempted) and its fair-share weight."""
+    from suanli.service.tenants import set_quota
+
+    t = _in_session(db, data_dir, lambda s: set_quota(s, name, cpus=cpus, gpus=gpus,
+                                                      weight=weight))
+    typer.echo(f"tenant {name}: quota {t[0]:g} CPUs, {t[1]:g} GPUs, weight {t[2]:g}")
+
+
+@admin.command("sites")
+def sites_cmd(db: str = _DB, data_dir: Path = _DATA,
+              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """List every site joined through the API, with its owner and whether it is valid."""
+    from suanli.cli.common import print_json
+    from suanli.service.tenants import joined_sites
+
+    rows = _in_session(db, data_dir, joined_sites)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['site']}\t{r['owner']}\t{'ok' if r['valid'] else 'INVALID: ' + r['why']}")
+
+
+@admin.command("remove-site")
+def remove_site_cmd(site: str = typer.Argument(..., help="Joined site id."),
+                    db: str = _DB, data_dir: Path = _DATA) -> None:
+    """Remove any joined site (an operator's override of the owner)."""
+    from suanli.service.tenants import remove_site
+
+    owner = _in_session(db, data_dir, lambda s: remove_site(s, site))
+    typer.echo(f"removed site {site} (joined by {owner})")

@@ -1,9 +1,10 @@
 """The FastAPI app: ``create_app(settings, executor)``.
 
-Startup (lifespan): ``alembic upgrade head`` on the database, ``executor.start()``, scheduler
-recovery (re-attach or fail handed-off jobs), then the scheduler thread. Requests pass two
-pure-ASGI layers: a body-size guard (413 over ``max_body_bytes``, 411 for bodies without a
-length) and a latency recorder for ``/metrics``. User errors (:class:`SuanliError`) become 400
+Startup (lifespan): ``alembic upgrade head`` on the database, ``executor.start()``, then the
+scheduler thread, which leads (recovery, then passes) or stands by (:mod:`leader`). Requests
+pass three pure-ASGI layers: a body-size guard (413 over ``max_body_bytes``, 411 for bodies
+without a length), a latency recorder for ``/metrics``, and :class:`~hardening.JsonGuard`
+(NUL, NaN and Infinity refused). User errors (:class:`SuanliError`) become 400
 with the library's message; validation errors 422 with every bad field named.
 """
 
@@ -11,34 +12,25 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 
 from suanli.errors import InfeasibleError, SuanliError
 from suanli.service.config import Settings
-from suanli.service.executors.base import Executor
+from suanli.service.executors.base import Executor, ExecutorUnavailable
+from suanli.service.hardening import ASGI, JsonGuard, Scope
+from suanli.service.hardening import reply as _reply
 from suanli.service.metrics import Metrics
 from suanli.service.security import install_redaction
-from suanli.service.state import AppState
+from suanli.service.state import RETRY_AFTER_S, AppState
 
-Scope = MutableMapping[str, Any]
-ASGI = Callable[[Scope, Any, Any], Awaitable[None]]
 log = logging.getLogger("suanli.service")
-
-
-async def _reply(send: Any, code: int, detail: str) -> None:
-    import json
-
-    body = json.dumps({"detail": detail}).encode()
-    await send({"type": "http.response.start", "status": code,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 class BodyLimit:
@@ -111,6 +103,7 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
     """Build the app. ``executor`` defaults to :func:`make_executor`."""
     from suanli.service.api.routes import health, jobs, quotes, sites, usage
     from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.leader import Leadership
     from suanli.service.scheduler import LiveScheduler
 
     install_redaction()
@@ -126,7 +119,11 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
         if settings.scheduler:
             state.scheduler = LiveScheduler(state.sessions, ex, policy=settings.policy,
                                             placer=settings.placer,
-                                            interval_s=settings.poll_interval_s)
+                                            interval_s=settings.poll_interval_s,
+                                            health=state.engine_health,
+                                            leadership=Leadership(engine),
+                                            lost_after_s=settings.lost_after_s,
+                                            grace_s=settings.preempt_grace_s)
             state.scheduler.start()
         log.info("suanli service ready (db %s, executor %s)", engine.url.render_as_string(
             hide_password=True), type(ex).__name__)
@@ -147,6 +144,19 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
     async def _invalid(_req: Request, exc: RequestValidationError) -> JSONResponse:
         return JSONResponse({"detail": _errors_text(exc)}, status_code=422)
 
+    @app.exception_handler(ExecutorUnavailable)
+    async def _engine_down(_req: Request, exc: ExecutorUnavailable) -> JSONResponse:
+        state.engine_health.down(str(exc), time.time())
+        return JSONResponse({"detail": f"the execution engine is unreachable ({exc}); retry "
+                             f"in {RETRY_AFTER_S} s"}, status_code=503,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(DataError)
+    async def _bad_value(_req: Request, exc: DataError) -> JSONResponse:
+        return JSONResponse({"detail": "a value the database cannot store (e.g. a NUL "
+                             "character or a number out of range); send clean text and "
+                             "bounded numbers"}, status_code=422)
+
     @app.exception_handler(SuanliError)
     async def _user_error(_req: Request, exc: SuanliError) -> JSONResponse:
         code = 422 if isinstance(exc, InfeasibleError) else 400
@@ -158,6 +168,7 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
         from suanli.service.web.routes import router as web_router
 
         app.include_router(web_router)
+    app.add_middleware(JsonGuard)
     app.add_middleware(Timing, metrics=state.metrics)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     return app

@@ -35,10 +35,12 @@ class Settings(BaseModel):
     port: int = Field(default=8000, ge=0, le=65535)
     allow_remote: bool = False  # must be set to bind a non-loopback address
     max_body_bytes: int = 1 << 20  # bytes
-    policy: str = "fifo"  # suanli.sched policy name
+    policy: str = "fairshare"  # suanli.sched policy name (fair share between tenants)
     placer: str = "bestfit"  # suanli.sched placer name
     poll_interval_s: float = 0.25  # seconds between scheduler passes
     scheduler: bool = True  # run the background scheduler loop
+    lost_after_s: float = 30.0  # engine outage (s) after which running jobs count as lost
+    preempt_grace_s: float = 10.0  # seconds a preempted job has to stop before a second ask
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
@@ -48,8 +50,10 @@ class Settings(BaseModel):
         if not 1024 <= self.max_body_bytes <= 64 << 20:
             raise InputError(f"max_body_bytes must be in 1 KiB..64 MiB, got "
                              f"{self.max_body_bytes}")
-        if self.poll_interval_s <= 0:
-            raise InputError(f"poll_interval_s must be positive, got {self.poll_interval_s}")
+        for name in ("poll_interval_s", "lost_after_s", "preempt_grace_s"):
+            v = getattr(self, name)
+            if not 0 < v < 1e6:
+                raise InputError(f"{name} must be a positive number of seconds, got {v}")
         if self.executor not in ("auto", "ray", "subprocess"):
             raise InputError(f"executor must be auto, ray or subprocess, got '{self.executor}'")
         return self

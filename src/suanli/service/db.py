@@ -3,11 +3,14 @@
 SQLite gets WAL journaling (readers never block the writer), ``synchronous=NORMAL`` (durable at
 each checkpoint; with WAL a crash of the process loses nothing committed) and a 5 s busy timeout.
 PostgreSQL is used as given by its URL. The schema is created and upgraded by Alembic
-(``migrations/``), programmatically at startup: ``upgrade(url)``.
+(``migrations/``), programmatically at startup: ``upgrade(url)``; on PostgreSQL under an
+advisory lock, so instances starting together migrate one after the other.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +61,30 @@ def _alembic_config(url: str) -> Any:
     return cfg
 
 
+MIGRATION_KEY = 0x5375616E6C6A  # advisory lock id held while one instance migrates
+
+
+@contextmanager
+def _migration_lock(url: str) -> Iterator[None]:
+    """On PostgreSQL, one instance migrates at a time (instances starting together would race
+    to create the same tables); SQLite state is already locked per process."""
+    if not url.startswith("postgresql"):
+        yield
+        return
+    from sqlalchemy import pool, text
+
+    engine = create_engine(url, poolclass=pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATION_KEY})
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATION_KEY})
+    finally:
+        engine.dispose()
+
+
 def upgrade(url: str, revision: str = "head") -> None:
     """``alembic upgrade head`` on ``url`` (creates the schema on an empty database)."""
     from alembic import command
@@ -67,7 +94,8 @@ def upgrade(url: str, revision: str = "head") -> None:
 
     _sqlite_dir(url)
     try:
-        command.upgrade(_alembic_config(url), revision)
+        with _migration_lock(url):
+            command.upgrade(_alembic_config(url), revision)
     except OperationalError as exc:
         safe = make_url(url).render_as_string(hide_password=True)
         raise InputError(f"cannot open the database {safe}: {exc.orig}; check --db / "

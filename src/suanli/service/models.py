@@ -26,17 +26,22 @@ class Tenant(Base):
     key_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex of the key
     key_prefix: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[float] = mapped_column(Float)
+    # fair sharing (docs/service.md): nominal quota (None = no guaranteed share) and weight
+    quota_cpus: Mapped[float | None] = mapped_column(Float, nullable=True)  # logical CPUs
+    quota_gpus: Mapped[float | None] = mapped_column(Float, nullable=True)  # devices
+    weight: Mapped[float] = mapped_column(Float, default=1.0, server_default="1")
 
 
 class Job(Base):
     __tablename__ = "jobs"
     __table_args__ = (UniqueConstraint("tenant_id", "idempotency_key", name="uq_job_idem"),
-                      Index("ix_jobs_tenant_state", "tenant_id", "state"),
-                      Index("ix_jobs_state", "state"))
+                      Index("ix_jobs_tenant_state", "tenant_id", "state", "created_at"),
+                      Index("ix_jobs_state", "state", "created_at"))
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # sha256 of body
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(16))  # command | python
     command: Mapped[str | None] = mapped_column(Text, nullable=True)
@@ -66,6 +71,11 @@ class Job(Base):
     predicted_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     actual_cost_usd: Mapped[float | None] = mapped_column(Float, nullable=True)
     usd_per_hour: Mapped[float] = mapped_column(Float, default=0.0)  # price of the request
+    max_retries: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # runs started
+    network: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
+    wall_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds
+    preempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # preemption asked
 
 
 class Quote(Base):
@@ -99,3 +109,18 @@ class JoinedSite(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"))
     descriptor_json: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float)
+
+
+class JobLog(Base):
+    """The tail of a job's output, copied from the executor by the scheduler (capped per job,
+    :data:`LOG_CAP_BYTES`), so ``/logs`` answers whatever happens to the engine."""
+
+    __tablename__ = "job_logs"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), primary_key=True)
+    text: Mapped[str] = mapped_column(Text, default="")
+    updated_at: Mapped[float] = mapped_column(Float)
+    final: Mapped[bool] = mapped_column(Boolean, default=False)  # copied after the job ended
+
+
+LOG_CAP_BYTES = 1 << 20  # bytes of log kept per job (the last MiB)

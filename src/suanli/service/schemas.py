@@ -9,13 +9,29 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from suanli.service.hardening import check_text
 
 _ENTRY = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+YEAR = 365 * 86400.0  # seconds
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Unknown fields, NaN and Infinity refused; text fields without control characters."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_control(cls, v: Any, info: Any) -> Any:
+        if isinstance(v, str):
+            return check_text(v, multiline=info.field_name == "command")
+        if isinstance(v, list):
+            for x in v:
+                if isinstance(x, str):
+                    check_text(x)
+        return v
 
 
 class JobCreate(_Strict):
@@ -29,15 +45,21 @@ class JobCreate(_Strict):
     memory_mb: int = Field(default=0, ge=0, le=16 << 20)  # MiB
     site: str | None = Field(default=None, min_length=1, max_length=100)
     model: str | None = Field(default=None, min_length=1, max_length=100)
-    tokens: float | None = Field(default=None, gt=0)
+    tokens: float | None = Field(default=None, gt=0, le=1e18)  # training tokens
     hardware: str | None = Field(default=None, min_length=1, max_length=100)
-    predicted_duration_s: float | None = Field(default=None, gt=0)  # seconds
-    predicted_cost_usd: float | None = Field(default=None, ge=0)  # USD
-    quote_id: str | None = Field(default=None, max_length=40)  # take predictions from an offer
+    predicted_duration_s: float | None = Field(default=None, gt=0, le=100 * YEAR)  # seconds
+    predicted_cost_usd: float | None = Field(default=None, ge=0, le=1e12)  # USD
+    quote_id: str | None = Field(default=None, max_length=40, pattern=r"^[\w-]+$")
     offer: int = Field(default=0, ge=0, le=99)  # which offer of the quote (0 = the best)
+    max_retries: int = Field(default=0, ge=0, le=10)  # requeues after a lost run or preemption
+    network: Literal["none", "egress"] = "none"  # the job's network: none, or outbound only
+    wall_time_s: float | None = Field(default=None, gt=0, le=YEAR)  # hard limit, seconds
 
     @model_validator(mode="after")
     def _consistent(self) -> JobCreate:
+        from suanli.service.hardening import check_json
+
+        check_json(self.args)  # finite numbers, no NUL (the body guard checks this too)
         if self.kind == "command" and not self.command:
             raise ValueError("kind 'command' needs a non-empty 'command' (a shell command)")
         if self.kind == "python":
@@ -81,6 +103,11 @@ class JobPublic(BaseModel):
     predicted_cost_usd: float | None
     actual_cost_usd: float | None
 
+    max_retries: int = 0  # requeues allowed after a lost run
+    attempts: int = 0  # runs handed to the executor so far
+    network: str = "none"
+    wall_time_s: float | None = None
+
     model_config = ConfigDict(from_attributes=True)
 
 
@@ -93,15 +120,27 @@ class QuoteCreate(_Strict):
     """A training quote (model + tokens) or an inference quote (model + traffic)."""
 
     model: str = Field(min_length=1, max_length=100)
-    tokens: float | str | None = None
-    traffic: float | str | None = None
-    deadline: float | str | None = None
-    budget: float | str | None = None
+    tokens: float | str | None = None  # "300B" or a number
+    traffic: float | str | None = None  # output tokens/s
+    deadline: float | str | None = None  # "30d" or seconds
+    budget: float | str | None = None  # "$1M" or USD
     spot: bool = False
     rank: Literal["cost", "time", "carbon"] = "cost"
     top: int = Field(default=10, ge=1, le=100)
     hardware: list[str] = Field(default_factory=list, max_length=50)
     sites: list[str] = Field(default_factory=list, max_length=200)
+
+    @field_validator("tokens", "traffic", "deadline", "budget")
+    @classmethod
+    def _quantity(cls, v: float | str | None) -> float | str | None:
+        """A positive finite number, or a short quantity string ("300B", "30d", "$1M")."""
+        if isinstance(v, str):
+            if not 1 <= len(v) <= 40:
+                raise ValueError("a quantity string must have 1-40 characters, e.g. '300B'")
+            check_text(v)
+        elif v is not None and not 0 < v <= 1e18:
+            raise ValueError(f"must be a positive number up to 1e18, got {v:g}")
+        return v
 
     @model_validator(mode="after")
     def _one_kind(self) -> QuoteCreate:
@@ -116,6 +155,7 @@ class QuotePublic(BaseModel):
     created_at: float
     request: dict[str, Any]
     offers: list[dict[str, Any]]
+    warnings: list[str] = []  # joined sites skipped because their stored row is invalid
 
 
 class UsagePublic(BaseModel):

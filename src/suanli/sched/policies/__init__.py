@@ -6,6 +6,7 @@ from suanli.sched.names import unknown
 from suanli.sched.policies.base import Policy, SchedView
 from suanli.sched.policies.cost import CostAware
 from suanli.sched.policies.deadline_spot import DeadlineSpot
+from suanli.sched.policies.fairshare import FairShare
 from suanli.sched.policies.fifo import FIFO
 from suanli.sched.policies.gavel import Gavel
 from suanli.sched.policies.las import LAS
@@ -14,7 +15,7 @@ from suanli.sched.policies.sjf import SJF, SJFEstimated
 from suanli.sched.throughput import ThroughputTable
 
 POLICIES: tuple[str, ...] = ("fifo", "sjf", "sjf-est", "las", "las-sjf", "gavel", "cost",
-                             "deadline-spot")
+                             "deadline-spot", "fairshare")
 
 
 def make_policy(name: str, throughput: ThroughputTable | None = None) -> Policy:
@@ -22,7 +23,7 @@ def make_policy(name: str, throughput: ThroughputTable | None = None) -> Policy:
     key = name.lower()
     simple: dict[str, type[Policy]] = {"fifo": FIFO, "sjf": SJF, "sjf-est": SJFEstimated,
                                        "las": LAS, "las-sjf": LASEstimated,
-                                       "deadline-spot": DeadlineSpot}
+                                       "deadline-spot": DeadlineSpot, "fairshare": FairShare}
     if key in simple:
         return simple[key]()
     if key == "gavel":

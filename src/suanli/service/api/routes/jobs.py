@@ -2,25 +2,64 @@
 
 Every query filters on the caller's tenant; another tenant's job is a 404, indistinguishable
 from a job that does not exist.
+
+Idempotency (IETF draft "The Idempotency-Key HTTP Header Field"): a key is remembered with a
+SHA-256 fingerprint of the request body for :data:`IDEMPOTENCY_WINDOW_S` (24 h). Within the
+window the same key and body answer the first response again (the job, 201, with
+``Idempotent-Replayed: true``); the same key with another body is a 422 saying so. After the
+window the key is free again and starts a new job.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import time
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query, Response, status
+from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from suanli.service.api.deps import CurrentTenant, SessionDep, StateDep
-from suanli.service.models import STATES, TERMINAL, Job, Quote
+from suanli.service.models import STATES, TERMINAL, Job, JobLog, Quote
 from suanli.service.schemas import JobCreate, JobList, JobPublic
+from suanli.service.state import RETRY_AFTER_S, engine_problem
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
-IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)]
+IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
+                                       pattern=r"^[\x20-\x7e]+$")]
+JobId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[\w-]+$")]
+IDEMPOTENCY_WINDOW_S = 24 * 3600.0  # seconds a key is remembered
+
+
+def fingerprint(body: JobCreate) -> str:
+    """SHA-256 of the request body in canonical JSON (sorted keys, defaults filled in)."""
+    canon = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canon.encode()).hexdigest()
+
+
+def _replay(session: SessionDep, tenant_id: str, key: str, digest: str, now: float,
+            response: Response) -> Job | None:
+    """The job a live key made (422 if its body differs); None when the key is new or expired
+    (an expired key is released)."""
+    old = session.scalar(select(Job).where(Job.tenant_id == tenant_id,
+                                           Job.idempotency_key == key))
+    if old is None:
+        return None
+    if now - old.created_at > IDEMPOTENCY_WINDOW_S:
+        old.idempotency_key = None  # expired: the key may start a new job
+        session.commit()
+        return None
+    if old.request_hash is not None and old.request_hash != digest:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"Idempotency-Key '{key}' was already used with a different "
+                            f"request body (job {old.id}); use a new key for a new request, "
+                            "or resend the same body")
+    response.status_code = status.HTTP_201_CREATED
+    response.headers["Idempotent-Replayed"] = "true"
+    return old
 
 
 def _own(session: SessionDep, tenant: CurrentTenant, job_id: str) -> Job:
@@ -63,37 +102,42 @@ def _from_plan(body: JobCreate) -> float:
 
 @router.post("", status_code=status.HTTP_201_CREATED, response_model=JobPublic)
 def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response: Response,
-           idempotency_key: IdemKey = None) -> Any:
+           state: StateDep, idempotency_key: IdemKey = None) -> Any:
+    now, digest = time.time(), fingerprint(body)
     if idempotency_key is not None:
-        old = session.scalar(select(Job).where(Job.tenant_id == tenant.id,
-                                               Job.idempotency_key == idempotency_key))
+        old = _replay(session, tenant.id, idempotency_key, digest, now, response)
         if old is not None:
-            response.status_code = status.HTTP_200_OK
             return old
+    problem = engine_problem(state, now)
+    if problem is not None:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE,
+                            f"the execution engine is unreachable ({problem}); no new jobs are "
+                            f"taken until it is back: retry in {RETRY_AFTER_S} s",
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
     predicted = (body.predicted_duration_s, body.predicted_cost_usd)
     if body.quote_id is not None:
         predicted = _from_quote(session, tenant, body.quote_id, body.offer)
     elif body.model is not None and body.predicted_duration_s is None:
         predicted = (_from_plan(body), body.predicted_cost_usd)
     job = Job(id="j" + secrets.token_hex(10), tenant_id=tenant.id,
-              idempotency_key=idempotency_key, name=body.name, kind=body.kind,
+              idempotency_key=idempotency_key, request_hash=digest, name=body.name,
+              kind=body.kind,
               command=body.command, entrypoint=body.entrypoint,
               args_json=json.dumps(body.args), cpus=body.cpus, gpus=body.gpus,
               memory_mb=body.memory_mb, site_request=body.site, model=body.model,
-              tokens=body.tokens, hardware=body.hardware, state="submitted", created_at=time.time(),
+              tokens=body.tokens, hardware=body.hardware, state="submitted", created_at=now,
               predicted_duration_s=predicted[0], predicted_cost_usd=predicted[1],
-              cancel_requested=False,
-              usd_per_hour=0.0)
+              cancel_requested=False, usd_per_hour=0.0, max_retries=body.max_retries,
+              attempts=0, network=body.network, wall_time_s=body.wall_time_s)
     session.add(job)
     try:
         session.commit()
     except IntegrityError:  # a concurrent request with the same key won the race
         session.rollback()
-        old = session.scalar(select(Job).where(Job.tenant_id == tenant.id,
-                                               Job.idempotency_key == idempotency_key))
+        old = None if idempotency_key is None else _replay(
+            session, tenant.id, idempotency_key, digest, now, response)
         if old is None:
             raise
-        response.status_code = status.HTTP_200_OK
         return old
     return job
 
@@ -113,26 +157,38 @@ def list_jobs(session: SessionDep, tenant: CurrentTenant,
 
 
 @router.get("/{job_id}", response_model=JobPublic)
-def get_job(job_id: str, session: SessionDep, tenant: CurrentTenant) -> Any:
+def get_job(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> Any:
     return _own(session, tenant, job_id)
 
 
 @router.post("/{job_id}/cancel", response_model=JobPublic, status_code=202)
-def cancel(job_id: str, session: SessionDep, tenant: CurrentTenant) -> Any:
-    """Ask for cancellation; the scheduler stops the work within one pass."""
+def cancel(job_id: JobId, session: SessionDep, tenant: CurrentTenant) -> Any:
+    """Cancel: a job not yet handed off is cancelled at once (one conditional UPDATE, so a
+    racing placement loses); a handed-off one is stopped by the scheduler's next pass."""
     job = _own(session, tenant, job_id)
     if job.state in TERMINAL:
         raise HTTPException(status.HTTP_409_CONFLICT,
                             f"job '{job_id}' already {job.state}; nothing to cancel")
     session.execute(update(Job).where(Job.id == job.id).values(cancel_requested=True))
+    session.execute(update(Job).where(Job.id == job.id,
+                                      Job.state.in_(("submitted", "quoted")))
+                    .values(state="cancelled", finished_at=time.time(),
+                            error="cancelled before it ran"))
     session.commit()
     session.refresh(job)
     return job
 
 
 @router.get("/{job_id}/logs")
-def logs(job_id: str, session: SessionDep, tenant: CurrentTenant, state: StateDep,
+def logs(job_id: JobId, session: SessionDep, tenant: CurrentTenant,
          tail: Annotated[int, Query(ge=1, le=10000)] = 200) -> dict[str, Any]:
+    """The last ``tail`` lines of the job's output, from the service's own copy (refreshed by
+    the scheduler about every second while the job runs, and once when it ends; capped at the
+    last 1 MiB), so it answers whatever happened to the engine since."""
     job = _own(session, tenant, job_id)
-    text = "" if job.handle is None else state.executor.logs(job.handle, tail)
-    return {"job_id": job.id, "state": job.state, "logs": text}
+    row = session.get(JobLog, job.id)
+    lines = [] if row is None else row.text.splitlines()
+    text = "\n".join(lines[-tail:]) + ("\n" if lines else "")
+    return {"job_id": job.id, "state": job.state, "logs": text,
+            "complete": bool(row is not None and row.final),
+            "updated_at": None if row is None else row.updated_at}
