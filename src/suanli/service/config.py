@@ -39,6 +39,7 @@ class Settings(BaseModel):
     placer: str = "bestfit"  # suanli.sched placer name
     poll_interval_s: float = 0.25  # seconds between scheduler passes
     scheduler: bool = True  # run the background scheduler loop
+    insecure_single_tenant: bool = False  # run jobs unsandboxed where no sandbox can be made
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:

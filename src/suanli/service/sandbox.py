@@ -41,7 +41,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from suanli.errors import InputError
@@ -58,9 +58,10 @@ SYSTEM_DIRS = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/li
 
 @dataclass(frozen=True)
 class SandboxPolicy:
-    """Knobs of the sandbox; the defaults are what ``suanli service up`` uses."""
+    """Knobs of the sandbox; the defaults are what ``suanli service up`` uses
+    (``SUANLI_BWRAP`` names another bubblewrap binary)."""
 
-    bwrap: str = "/usr/bin/bwrap"
+    bwrap: str = field(default_factory=lambda: os.environ.get("SUANLI_BWRAP", "/usr/bin/bwrap"))
     setpriv: str = "/usr/bin/setpriv"
     prlimit: str = "/usr/bin/prlimit"
     default_memory_mb: int = 4096  # MiB of address space when the job asks for none

@@ -96,8 +96,8 @@ class RayExecutor:
         token = self.data_dir / TOKEN_FILE
         if token.exists() and not os.environ.get("RAY_AUTH_TOKEN"):
             env.update(auth_env(token))
-        if self.head is not None:  # loopback-only head: Ray must not swap in the host's address
-            env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        if gcs.startswith(("127.", "localhost:")):  # a loopback-only head: Ray must not swap
+            env["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"  # in the host's network address
         if self._bridge is not None:
             self._bridge.close()
         self._bridge = Bridge(BridgeConfig(gcs=gcs, env=tuple(sorted(env.items()))))
