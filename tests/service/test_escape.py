@@ -143,16 +143,18 @@ def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[dict[str,
 
 
 def test_a_job_cannot_escape(target: dict[str, Any]) -> None:
-    ex, run = target["ex"], f"{target['kind']}-{int(time.time() * 1000)}"
+    ms = int(time.time() * 1000)
+    ex, run, nap = target["ex"], f"{target['kind']}-{ms}", f"61.{ms % 1000:03d}"
+    needle = f"sleep\x00{nap}".encode()  # this test's victim, no other job's sleep
     victim = ex.submit(_spec(f"{run}-victim", "tenant-a",
-                             "echo top-secret > /job/secret.txt; exec sleep 61.5",
+                             f"echo top-secret > /job/secret.txt; exec sleep {nap}",
                              **target["extra"]))
     uid_a = tenant_uid("tenant-a")
     deadline = time.monotonic() + 60
-    while not _pids_of(uid_a, b"sleep\x0061.5"):
+    while not _pids_of(uid_a, needle):
         assert time.monotonic() < deadline, "the victim job never started"
         time.sleep(0.1)
-    victim_pids = _pids_of(uid_a, b"sleep\x0061.5")
+    victim_pids = _pids_of(uid_a, needle)
     secret = next(target["victim_dir"].glob(f"*{run}-victim*/**/secret.txt"))
     files = {"database": str(target["db"]), "ray token": str(target["token"]),
              "other tenant's dir": str(secret), "service env": "/proc/1/environ"}
@@ -176,10 +178,14 @@ def test_a_job_cannot_escape(target: dict[str, Any]) -> None:
     for what, outcome in res.items():
         assert outcome.startswith("blocked"), f"{what}: {outcome}"
     assert st.state is RunState.SUCCEEDED  # the attack ran to the end: the failures are real
-    assert _pids_of(uid_a, b"sleep\x0061.5") == victim_pids  # the victim is untouched
+    assert _pids_of(uid_a, needle) == victim_pids  # the victim is untouched
     assert secret.read_text() == "top-secret\n"
     assert ex.status(victim).state is RunState.RUNNING
     ex.cancel(victim)
+    deadline = time.monotonic() + 20
+    while _pids_of(uid_a, needle) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _pids_of(uid_a, needle)
 
 
 def test_egress_reaches_the_dashboard_but_not_without_the_token(ex: Any) -> None:

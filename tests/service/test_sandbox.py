@@ -148,10 +148,10 @@ def test_cancel_stops_every_process(tmp_path: Path) -> None:
         calls["n"] += 1
         return calls["n"] > 5
 
-    spec = _spec("sleep 60 & sleep 61 & wait")
+    spec = _spec("sleep 60.321 & sleep 61.321 & wait")
     res = run_job(spec, tmp_path / "c", TailLog(100), cancelled=cancelled, poll_s=0.1)
     assert res.state == "cancelled"
-    left = subprocess.run(["pgrep", "-u", str(tenant_uid("tenant-a")), "-f", "sleep 6[01]"],
+    left = subprocess.run(["pgrep", "-u", str(tenant_uid("tenant-a")), "-f", "sleep 6[01].321"],
                           capture_output=True, text=True)
     assert left.stdout.strip() == ""
 

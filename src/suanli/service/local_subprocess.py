@@ -29,7 +29,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
-from suanli.service.sandbox import check_spec, sandbox_available
+from suanli.service.sandbox import check_hidden, check_spec, sandbox_available
 from suanli.service.sandbox_run import TailLog, start_ticks
 
 SITE = "local"
@@ -53,6 +53,7 @@ class SubprocessExecutor:
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
+        check_hidden(self.runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.runs_dir.chmod(0o700)  # job folders hold logs; tenants' uids never enter here
 

@@ -47,7 +47,7 @@ from pathlib import Path
 from suanli.errors import InputError
 from suanli.service.executors.base import JobSpec
 
-__all__ = ["SandboxPolicy", "bound_paths", "check_spec", "job_argv", "job_env",
+__all__ = ["SandboxPolicy", "bound_paths", "check_hidden", "check_spec", "job_argv", "job_env",
            "prepare_workdir", "sandbox_argv", "sandbox_available", "tenant_uid"]
 
 UID_BASE = 100_000  # first uid of the tenant range (above any distribution's system users)
@@ -133,6 +133,16 @@ def bound_paths(python: str = sys.executable) -> list[str]:
     out = sorted(p for p in paths if not any(p.startswith(s + "/") or p == s
                                              for s in SYSTEM_DIRS))
     return [p for i, p in enumerate(out) if not any(p.startswith(q + "/") for q in out[:i])]
+
+
+def check_hidden(path: Path) -> None:
+    """Refuse a state directory that a sandbox would mount (inside the Python install or
+    Suanli's source tree): jobs must never see the service's state."""
+    real = str(Path(path).resolve())
+    for p in [*bound_paths(), *SYSTEM_DIRS]:
+        if real == p or real.startswith(p.rstrip("/") + "/"):
+            raise InputError(f"the state directory {real} lies inside {p}, which every job "
+                             "sees read-only; use a directory outside it (--data-dir).")
 
 
 def _parents(paths: Iterable[str]) -> list[str]:

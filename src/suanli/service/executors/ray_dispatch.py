@@ -9,15 +9,18 @@ The tasks are submitted by the **dispatcher**, a detached named actor (``suanli-
 namespace ``suanli``), not by the service: a task lives as long as its owner, and the
 dispatcher outlives a ``kill -9`` of the service, so jobs keep running and the restarted service
 finds them by job id. The dispatcher keeps, per job: state, times, exit code, message, node id
-and the tail of the output (pushed by the task every ``push_s`` while it runs), at most
-``keep_finished`` finished jobs (oldest dropped first). Each task asks Ray for the job's CPUs,
-GPUs, memory and ``0.001`` of ``site:<id>``, with ``max_retries=0`` (a job never runs twice).
+and the tail of the output (pushed by the task every 0.5 s while it runs), for at most
+``keep_finished`` finished jobs holding at most ``keep_log_bytes`` of logs (oldest dropped
+first; the service copies what it keeps into its own storage). Each task asks Ray for the
+job's CPUs, GPUs, memory and ``0.001`` of ``site:<id>``, with ``max_retries=0`` (a job never
+runs twice), and removes the job's working directory on the node when the job ends.
 """
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from collections import OrderedDict
 from typing import Any
@@ -26,7 +29,7 @@ import ray
 
 from suanli.service.executors.base import JobSpec
 
-PROTOCOL = 2  # bump when the dispatcher or task signature changes (old actors keep old code)
+PROTOCOL = 3  # bump when the dispatcher or task signature changes (old actors keep old code)
 NAME, NAMESPACE = f"suanli-dispatcher-v{PROTOCOL}", "suanli"
 SANDBOX_ROOT = "/var/tmp/suanli-jobs"  # node-local parent of the jobs' working directories
 
@@ -73,7 +76,10 @@ def run_job_task(spec_doc: dict[str, Any], require_sandbox: bool,
 
     log = TailLog(spec.log_limit_bytes)
     workdir = Path(_root()) / f"{spec.tenant_id[:40]}-{spec.job_id[:80]}"
-    out = run_job(spec, workdir, log, sandboxed=ok, on_start=started, on_output=output)
+    try:
+        out = run_job(spec, workdir, log, sandboxed=ok, on_start=started, on_output=output)
+    finally:  # nothing reads a Ray job's files afterwards: free the node's disk
+        shutil.rmtree(workdir, ignore_errors=True)
     return {**asdict(out), "log": log.tail().decode(errors="replace")}
 
 
@@ -81,10 +87,12 @@ def run_job_task(spec_doc: dict[str, Any], require_sandbox: bool,
 class Dispatcher:
     """Submits job tasks and remembers what became of them (see module doc)."""
 
-    def __init__(self, keep_finished: int = 20_000) -> None:
-        self.jobs: OrderedDict[str, dict[str, Any]] = OrderedDict()
+    def __init__(self, keep_finished: int = 20_000, keep_log_bytes: int = 256 << 20) -> None:
+        self.jobs: dict[str, dict[str, Any]] = {}
         self.refs: dict[str, Any] = {}
-        self.keep_finished = keep_finished
+        self.finished: OrderedDict[str, int] = OrderedDict()  # job id -> log bytes, by end
+        self.keep_finished, self.keep_log_bytes = keep_finished, keep_log_bytes
+        self.finished_bytes = 0
         self.task = ray.remote(run_job_task)
 
     async def submit(self, spec_doc: dict[str, Any], options: dict[str, Any],
@@ -118,9 +126,13 @@ class Dispatcher:
         rec["finished_at"] = rec.get("finished_at") or time.time()
         rec["log"] = rec["log"][-rec["limit"]:]
         self.refs.pop(job_id, None)
-        done = [k for k, v in self.jobs.items() if k not in self.refs]
-        for old in done[: max(0, len(done) - self.keep_finished)]:
-            del self.jobs[old]
+        self.finished[job_id] = len(rec["log"])
+        self.finished_bytes += len(rec["log"])
+        while self.finished and (len(self.finished) > self.keep_finished
+                                 or self.finished_bytes > self.keep_log_bytes):
+            old, size = self.finished.popitem(last=False)
+            self.finished_bytes -= size
+            self.jobs.pop(old, None)
 
     async def started(self, job_id: str, t: float, node: str) -> None:
         rec = self.jobs.get(job_id)

@@ -33,7 +33,7 @@ from suanli.service.executors.ray_head import (
     start_head,
     stop_head,
 )
-from suanli.service.sandbox import check_spec
+from suanli.service.sandbox import check_hidden, check_spec
 
 __all__ = ["RayExecutor", "handle_of"]
 
@@ -83,6 +83,7 @@ class RayExecutor:
         """Adopt / start the embedded head (or use ``address``); connect through the bridge."""
         from suanli.service.executors.ray_bridge import Bridge, BridgeConfig
 
+        check_hidden(self.data_dir)
         gcs = self.address
         if gcs is None:
             self.head = adopt_head(self.data_dir) or start_head(
