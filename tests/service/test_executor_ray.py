@@ -72,6 +72,8 @@ def test_command_succeeds_with_logs(ex: RayExecutor) -> None:
     assert status.finished_at >= status.started_at
     logs = ex.logs(handle)
     assert "hello-from-ray" in logs and "job=ok" in logs
+    both = ex.statuses([handle, "suanli-never-submitted"])
+    assert both[handle] == status and both["suanli-never-submitted"].state is RunState.LOST
 
 
 def test_failing_command_reports_exit_code(ex: RayExecutor) -> None:
@@ -167,7 +169,7 @@ def test_reattach_after_kill_9_of_the_submitting_process(ex: RayExecutor,
         "from suanli.service.executors.base import JobSpec\n"
         f"e = RayExecutor(data_dir={str(ray_data_dir)!r}); e.start()\n"
         "h = e.submit(JobSpec(job_id='survivor', tenant_id='t1', kind='command',\n"
-        "    command='sleep 2; echo survived', entrypoint=None, cpus=0.5, site='A'))\n"
+        "    command='sleep 6; echo survived', entrypoint=None, cpus=0.5, site='A'))\n"
         "print(h, flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -183,7 +185,7 @@ def test_reattach_after_kill_9_of_the_submitting_process(ex: RayExecutor,
     assert fresh.head.gcs_address == ex.head.gcs_address
     assert fresh.reattach(handle).state in (RunState.PENDING, RunState.RUNNING)
     again = fresh.submit(JobSpec(job_id="survivor", tenant_id="t1", kind="command",
-                                 command="sleep 2; echo survived", entrypoint=None, cpus=0.5,
+                                 command="sleep 6; echo survived", entrypoint=None, cpus=0.5,
                                  site="A"))
     assert again == handle  # the same run, not a second one
     done = fresh.wait(handle, timeout_s=30)

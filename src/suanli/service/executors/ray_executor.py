@@ -193,13 +193,20 @@ class RayExecutor:
 
     def status(self, handle: str) -> RunStatus:
         """Current state; FAILED carries the exit code and the last lines of output."""
-        rec = self._call("status", [_job_id(handle)])[_job_id(handle)]
-        if rec is None:
-            return RunStatus(RunState.LOST, None, f"Ray has no job {handle!r} (the cluster or "
-                             "its dispatcher was restarted since it was submitted)", None,
-                             time.time())
-        return RunStatus(_STATES[rec["state"]], rec["exit_code"], rec["message"],
-                         rec["started_at"], rec["finished_at"])
+        return self.statuses([handle])[handle]
+
+    def statuses(self, handles: list[str]) -> dict[str, RunStatus]:
+        """The state of many jobs in one round trip (a scheduler pass polls all at once)."""
+        recs = self._call("status", [_job_id(h) for h in handles])
+        out = {}
+        for h in handles:
+            rec = recs[_job_id(h)]
+            out[h] = RunStatus(RunState.LOST, None, f"Ray has no job {h!r} (the cluster or "
+                               "its dispatcher was restarted since it was submitted)", None,
+                               time.time()) if rec is None else \
+                RunStatus(_STATES[rec["state"]], rec["exit_code"], rec["message"],
+                          rec["started_at"], rec["finished_at"])
+        return out
 
     def logs(self, handle: str, tail: int = 200) -> str:
         """Last ``tail`` lines of the job's output (the dispatcher keeps its last bytes)."""
