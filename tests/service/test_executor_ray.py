@@ -221,3 +221,31 @@ def test_second_site_node_carries_only_its_site(tmp_path: Path) -> None:
         assert sites == {"site:C"}
     finally:
         stop_head(info, tmp_path)
+
+
+def test_a_dead_head_is_executor_unavailable_not_a_dead_service(tmp_path: Path) -> None:
+    """The Ray head dies while the service runs: every call says so in one line, at once, and
+    the service's own process is never Ray's driver (Ray exits a driver whose GCS is gone for
+    60 s; here that is the bridge child, restarted on the next call)."""
+    executor = RayExecutor(data_dir=tmp_path, sites={"B": {"CPU": 1.0}}, num_cpus=1)
+    executor.start()
+    try:
+        handle = executor.submit(_spec("doomed", command="sleep 30", site="B"))
+        deadline = time.monotonic() + 30
+        while executor.status(handle).state is not RunState.RUNNING:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        assert executor.head is not None
+        stop_head(executor.head, tmp_path)
+        for call in (lambda: executor.status(handle), executor.resources,
+                     lambda: executor.submit(_spec("late", command="true", site="B"))):
+            t0 = time.monotonic()
+            with pytest.raises(ExecutorUnavailable) as err:
+                call()
+            assert time.monotonic() - t0 < 20 and "\n" not in str(err.value)
+        code = ("import sys; from suanli.service.executors.ray_executor import RayExecutor; "
+                "print('ray' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.strip() == "False"  # the executor module never imports Ray
+    finally:
+        executor.shutdown()

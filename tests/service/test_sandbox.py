@@ -67,6 +67,8 @@ def test_tenants_get_different_uids() -> None:
     ({"kind": "shell"}, "unknown kind"),
     ({"network": "host"}, "'none' or 'egress'"),
     ({"env": {"A\x00": "1"}}, "environment variable"),
+    ({"job_id": "../../etc"}, "job id"),
+    ({"tenant_id": ""}, "tenant id"),
 ])
 def test_bad_specs_get_one_line(kw: dict[str, object], words: str) -> None:
     spec = _spec(str(kw.pop("command", "true")), **kw)  # type: ignore[arg-type]

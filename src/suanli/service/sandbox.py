@@ -36,6 +36,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shlex
 import shutil
 import subprocess
@@ -78,8 +79,15 @@ def tenant_uid(tenant_id: str) -> int:
     return UID_BASE + int.from_bytes(digest[:8], "big") % UID_SPAN
 
 
+_SAFE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")  # ids become directory names
+
+
 def check_spec(spec: JobSpec) -> None:
     """Refuse a spec no sandbox can run, with a one-line reason (InputError)."""
+    for name, value in (("job id", spec.job_id), ("tenant id", spec.tenant_id)):
+        if not _SAFE_ID.fullmatch(value):
+            raise InputError(f"{name} {value!r} must be 1-128 letters, digits, '.', '_' or "
+                             "'-' (it names the job's directory).")
     where = f"job {spec.job_id}"
     if spec.kind == "command":
         if not spec.command or not spec.command.strip():
