@@ -175,3 +175,49 @@ def test_service_refuses_to_start_without_a_sandbox(tmp_path: Path) -> None:
     assert r.returncode == 2 and r.stderr.count("\n") == 1, r.stderr
     assert "refusing to start a multi-tenant service" in r.stderr
     assert "--insecure-single-tenant" in r.stderr
+
+
+def test_cgroup_caps_the_cpu_share(tmp_path: Path) -> None:
+    """Half a CPU: the kernel throttles a busy loop (cpu.stat nr_throttled grows)."""
+    from suanli.service import cgroups
+
+    cg = cgroups.create("cgtest-cpu", 0.5, 256 << 20, 64)
+    if cg is None:
+        pytest.skip("no writable cgroup hierarchy with cpu and pids here")
+    try:
+        cpu_dir = next(d for d in cg.dirs if (d / "cpu.stat").exists())
+        quota = (cpu_dir / ("cpu.max" if cg.version == 2 else "cpu.cfs_quota_us")).read_text()
+        assert quota.split()[0] == str(cgroups.PERIOD_US // 2)
+        busy = [sys.executable, "-c", "import time; t = time.time()\nwhile time.time() - t < 1.5:"
+                                      " pass\nprint(open('/proc/self/cgroup').read())"]
+        out = subprocess.run(cgroups.join_argv(cg, busy), capture_output=True, text=True,
+                             timeout=60)
+        assert "suanli-cgtest-cpu" in out.stdout  # the process ran inside the job's cgroup
+        stat = dict(line.split() for line in (cpu_dir / "cpu.stat").read_text().splitlines())
+        assert int(stat["nr_throttled"]) > 0
+    finally:
+        cg.remove()
+    assert not any(d.exists() for d in cg.dirs)
+
+
+@needs_sandbox
+def test_sandboxed_job_runs_in_its_cgroup(tmp_path: Path) -> None:
+    from suanli.service import cgroups
+
+    probe = cgroups.create("cgtest-probe", 1.0, None, 8)
+    if probe is None:
+        pytest.skip("no writable cgroup hierarchy with cpu and pids here")
+    probe.remove()
+    seen: list[str] = []
+
+    def look(_chunk: bytes) -> None:  # the job is up: where does the kernel say it runs?
+        for pid in subprocess.run(["pgrep", "-u", str(tenant_uid("tenant-a")), "-f",
+                                   "sleep 1.234"], capture_output=True, text=True
+                                  ).stdout.split():
+            seen.append(Path(f"/proc/{pid}/cgroup").read_text())
+
+    spec = _spec("echo up; exec sleep 1.234", job_id="cgjob", cpus=0.5)
+    res = run_job(spec, tmp_path / "cg", TailLog(100), on_output=look)
+    assert res.state == "succeeded" and seen
+    assert all("suanli-cgjob" in text for text in seen)
+    assert not list(Path("/sys/fs/cgroup").glob("*/suanli-cgjob"))  # removed afterwards

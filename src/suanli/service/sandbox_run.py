@@ -26,6 +26,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from suanli.service import cgroups
 from suanli.service.executors.base import JobSpec
 from suanli.service.sandbox import (
     SandboxPolicy,
@@ -150,12 +151,28 @@ def run_job(spec: JobSpec, workdir: Path, log: TailLog, *, sandboxed: bool = Tru
     A KeyboardInterrupt (how Ray cancels a running task) stops the job like a cancel."""
     p = policy or SandboxPolicy()
     wall = spec.wall_time_s or p.default_wall_time_s  # s
+    cg = None
     if sandboxed:
         prepare_workdir(workdir, tenant_uid(spec.tenant_id))
-        argv, env, cwd = sandbox_argv(spec, workdir, p), {}, "/"
+        memory = (spec.memory_mb or p.default_memory_mb) << 20  # bytes
+        cg = cgroups.create(spec.job_id, max(spec.cpus, 0.01), memory, p.max_procs)
+        argv, env, cwd = cgroups.join_argv(cg, sandbox_argv(spec, workdir, p)), {}, "/"
     else:  # --insecure-single-tenant: same clean environment, no namespaces, no uid switch
         workdir.mkdir(parents=True, exist_ok=True)
         argv, env, cwd = job_argv(spec), {**job_env(spec), "HOME": str(workdir)}, str(workdir)
+    try:
+        return _supervise(argv, env, cwd, log, wall, cancelled, on_start, on_output,
+                          grace_s, poll_s)
+    finally:
+        if cg is not None:
+            cg.remove()
+
+
+def _supervise(argv: list[str], env: dict[str, str], cwd: str, log: TailLog,
+               wall: float, cancelled: Callable[[], bool],
+               on_start: Callable[[int], None] | None,
+               on_output: Callable[[bytes], None] | None,
+               grace_s: float, poll_s: float) -> Outcome:
     t0 = time.time()
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             stdin=subprocess.DEVNULL, env=env, cwd=cwd, start_new_session=True)
