@@ -52,11 +52,12 @@ class JobCgroup:
                     for pid in (d / "cgroup.procs").read_text().split():
                         with contextlib.suppress(OSError):
                             os.kill(int(pid), 9)
-                with contextlib.suppress(OSError):
+                try:
                     d.rmdir()
-                if time.monotonic() > deadline:
-                    break
-                time.sleep(0.02)
+                except OSError:
+                    if time.monotonic() > deadline:
+                        break
+                    time.sleep(0.02)
 
 
 def _own(controller: str, root: Path) -> Path:
