@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["JobCgroup", "create", "join_argv"]
+__all__ = ["JobCgroup", "create", "join_argv", "leftover"]
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000  # CFS period, microseconds (the kernel default)
@@ -122,6 +122,18 @@ def create(job_id: str, cpus: float, memory_bytes: int | None, pids: int,
         return _v1(name, cpus, memory_bytes, pids, root)
     except (OSError, ValueError):
         return None
+
+
+def leftover(job_id: str, root: Path = ROOT) -> JobCgroup:
+    """The cgroup of a job whose supervisor died (``kill -9``), to :meth:`JobCgroup.remove`."""
+    name = f"suanli-{job_id}"
+    if (root / "cgroup.controllers").exists():
+        return JobCgroup((root / "suanli" / name,), 2)
+    dirs = []
+    for ctrl in ("cpu", "pids", "memory"):
+        with contextlib.suppress(OSError):
+            dirs.append(_own(ctrl, root) / name)
+    return JobCgroup(tuple(dirs), 1)
 
 
 def join_argv(cg: JobCgroup | None, argv: list[str]) -> list[str]:

@@ -28,6 +28,7 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
+from suanli.service import cgroups
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
 from suanli.service.sandbox import check_hidden, check_spec, sandbox_available
 from suanli.service.sandbox_run import TailLog, start_ticks
@@ -112,6 +113,7 @@ class SubprocessExecutor:
                 return RunStatus(RunState.RUNNING, None, "running", h["t0"], None)
         elif _alive(int(h["pid"]), h["ticks"]):
             return RunStatus(RunState.PENDING, None, "starting", h["t0"], None)
+        cgroups.leftover(folder.name).remove(timeout_s=0.5)  # its supervisor cannot any more
         if (folder / "cancel").exists():
             return RunStatus(RunState.CANCELLED, None, "cancelled on request", h["t0"],
                              (folder / "cancel").stat().st_mtime)
