@@ -20,10 +20,11 @@ Every executor runs a job through :func:`sandbox_argv`, on the machine where the
   namespace when ``network == "none"`` (only its own loopback: no database, Ray GCS, Ray
   dashboard or service port). The service's state directory, database, keys, the Ray token and
   other jobs' directories are never mounted.
-* **Limits** (rlimits through ``prlimit``; this machine's cgroups are v1, see
-  docs/service-security.md): address space ``memory_mb`` (default 4 GiB), CPU seconds
-  ``cpus x wall_time_s`` (+10 s), processes of uid ``U`` (512), file size (1 GiB), open
-  files (1024), no core files. Wall time and log size are enforced by the supervisor
+* **Limits.** A cgroup per job (:mod:`suanli.service.cgroups`: CPU quota ``cpus``, memory,
+  processes; joined before bwrap starts) where the cgroup filesystem can be written, and always
+  these rlimits through ``prlimit``: address space ``memory_mb`` (default 4 GiB), CPU seconds
+  ``cpus x wall_time_s`` (+10 s), processes of uid ``U`` (512), file size (1 GiB), open files
+  (1024), no core files. Wall time and log size are enforced by the supervisor
   (:mod:`suanli.service.sandbox_run`).
 * **Environment.** Only ``PATH``, ``HOME=/job``, ``TMPDIR=/tmp``, ``LANG``, the job's own
   ``SUANLI_JOB_ID``/``SUANLI_TENANT_ID``/``SUANLI_SITE`` and the job's ``env`` (minus any
