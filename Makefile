@@ -29,11 +29,12 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks experiments
 	$(BIN)/mypy
 
-# Debian packages the tests use for real: Chromium (dashboard e2e tests) and PostgreSQL (the
-# database tests also run against it). Installed when missing and we are root; otherwise those
-# tests skip with a reason.
+# Debian packages the tests use for real: Chromium (dashboard e2e tests), PostgreSQL (the
+# database tests also run against it) and bubblewrap (the job sandbox; escape tests). Installed
+# when missing and we are root; otherwise those tests skip with a reason.
 SYSTEM_PKGS := $(if $(shell command -v chromium),,chromium) \
-               $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql)
+               $(if $(wildcard /usr/lib/postgresql/*/bin/initdb),,postgresql) \
+               $(if $(shell command -v bwrap),,bubblewrap)
 system-deps:
 	@if [ -n "$(strip $(SYSTEM_PKGS))" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(SYSTEM_PKGS); \

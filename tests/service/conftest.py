@@ -17,6 +17,8 @@ warnings.filterwarnings("ignore", message=".*httpx2.*")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from .ray_shared import ex, ray_data_dir  # noqa: E402, F401  (the shared Ray head fixtures)
+
 TERMINAL = ("succeeded", "failed", "cancelled")
 
 

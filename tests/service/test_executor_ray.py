@@ -1,39 +1,41 @@
 """RayExecutor against a real local Ray cluster (one loopback-only head carrying site A).
 
-A second Ray node per site (``add_site_node``) needs Ray's multi-node mode, which makes every
-Ray process talk over the host's network address; this machine allows loopback traffic only,
-so the multi-node test runs only when SUANLI_TEST_RAY_MULTINODE=1 is set.
-
-One cluster is shared by the whole file, and across pytest-xdist workers (file lock plus a
-reference count), because starting Ray costs ~7 s on 2 cores.
+Jobs are Ray tasks submitted by the detached dispatcher and run in the bubblewrap sandbox; the
+head runs with token authentication. A second Ray node per site (``add_site_node``) needs Ray's
+multi-node mode, which makes every Ray process talk over the host's network address; this
+machine allows loopback traffic only, so that test runs only when SUANLI_TEST_RAY_MULTINODE=1.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import stat
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
-pytest.importorskip("ray.job_submission", reason="ray[default] is not installed")
-from filelock import FileLock
+pytest.importorskip("ray", reason="ray[default] is not installed")
 
 from suanli.errors import InfeasibleError, InputError
-from suanli.service.executors.base import Executor, JobSpec, RunState
+from suanli.service.executors.base import Executor, ExecutorUnavailable, JobSpec, RunState
 from suanli.service.executors.ray_executor import RayExecutor
 from suanli.service.executors.ray_head import (
+    TOKEN_FILE,
     add_site_node,
-    adopt_head,
     start_head,
     stop_head,
 )
+from suanli.service.sandbox import sandbox_available, tenant_uid
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not sandbox_available()[0],
+                                 reason=f"no sandbox here: {sandbox_available()[1]}")]
 
 
 def _spec(job_id: str, **kw: object) -> JobSpec:
@@ -43,36 +45,17 @@ def _spec(job_id: str, **kw: object) -> JobSpec:
     return JobSpec(**base)  # type: ignore[arg-type]
 
 
-@pytest.fixture(scope="session")
-def ray_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A data dir whose Ray head (sites A and C) is shared by every xdist worker."""
-    run = os.environ.get("PYTEST_XDIST_TESTRUNUID")  # same in every worker of one run
-    base = tmp_path_factory.getbasetemp()
-    shared = (base.parent / f"suanli-ray-{run[:12]}") if run else (base / "suanli-ray")
-    shared.mkdir(exist_ok=True)
-    count = shared / "users"
-    with FileLock(str(shared / "lock")):
-        if adopt_head(shared) is None:
-            start_head(shared, {"A": {"CPU": 2.0}}, num_cpus=2)
-            count.write_text("0")
-        count.write_text(str(int(count.read_text() or 0) + 1))
-    yield shared
-    with FileLock(str(shared / "lock")):
-        left = int(count.read_text()) - 1
-        count.write_text(str(left))
-        info_now = adopt_head(shared)
-        if left == 0 and info_now is not None:
-            stop_head(info_now, shared)
-
-
-@pytest.fixture(scope="session")
-def ex(ray_data_dir: Path) -> RayExecutor:
-    executor = RayExecutor(data_dir=ray_data_dir)
-    executor.start()  # adopts the shared head
-    deadline = time.monotonic() + 30
-    while "A" not in executor.resources() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    return executor
+def _pids_of(uid: int, needle: bytes) -> list[int]:
+    """Host pids of processes running as ``uid`` whose command line contains ``needle``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid \
+                    and needle in (entry / "cmdline").read_bytes():
+                out.append(int(entry.name))
+        except OSError:
+            continue
+    return out
 
 
 def test_is_an_executor(ex: RayExecutor) -> None:
@@ -89,6 +72,8 @@ def test_command_succeeds_with_logs(ex: RayExecutor) -> None:
     assert status.finished_at >= status.started_at
     logs = ex.logs(handle)
     assert "hello-from-ray" in logs and "job=ok" in logs
+    both = ex.statuses([handle, "suanli-never-submitted"])
+    assert both[handle] == status and both["suanli-never-submitted"].state is RunState.LOST
 
 
 def test_failing_command_reports_exit_code(ex: RayExecutor) -> None:
@@ -96,26 +81,46 @@ def test_failing_command_reports_exit_code(ex: RayExecutor) -> None:
     status = ex.wait(handle, timeout_s=30)
     assert status.state is RunState.FAILED
     assert status.exit_code == 7
-    assert "exit code 7" in status.message and "about-to-fail" in status.message
+    assert "status 7" in status.message and "about-to-fail" in status.message
+    assert "\n" not in status.message
 
 
-def test_cancel_stops_the_process(ex: RayExecutor, tmp_path: Path) -> None:
-    pid_file = tmp_path / "pid"
-    handle = ex.submit(_spec("slow", command=f"echo $$ > {pid_file}; exec sleep 60"))
+def test_cancel_stops_the_process(ex: RayExecutor) -> None:
+    handle = ex.submit(_spec("slow", command="exec sleep 60.5"))
+    uid = tenant_uid("t1")
     deadline = time.monotonic() + 30
-    while not (pid_file.exists() and pid_file.read_text().strip()):
+    while not _pids_of(uid, b"sleep\x0060.5"):
         assert time.monotonic() < deadline, "job never started"
         time.sleep(0.1)
-    pid = int(pid_file.read_text())
     assert ex.status(handle).state is RunState.RUNNING
-    os.kill(pid, 0)  # alive
     ex.cancel(handle)
     status = ex.wait(handle, timeout_s=20)
     assert status.state is RunState.CANCELLED
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while _pids_of(uid, b"sleep\x0060.5") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not Path(f"/proc/{pid}").exists(), "sleep 60 still runs after cancel"
+    assert not _pids_of(uid, b"sleep\x0060.5"), "sleep 60 still runs after cancel"
+
+
+def test_nul_byte_is_a_one_line_error(ex: RayExecutor) -> None:
+    with pytest.raises(InputError, match="NUL byte") as err:
+        ex.submit(_spec("nul", command="echo a\x00b"))
+    assert "\n" not in str(err.value) and "Traceback" not in str(err.value)
+    assert "/" not in str(err.value)  # no server paths
+
+
+def test_head_requires_the_token(ex: RayExecutor, ray_data_dir: Path) -> None:
+    token = ray_data_dir / TOKEN_FILE
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    assert ex.head is not None
+    url = f"{ex.head.dashboard_url}/api/jobs/"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url, timeout=5)
+    assert err.value.code == 401  # the Jobs API without the token
+    req = urllib.request.Request(url, headers={"Authorization":
+                                               f"Bearer {token.read_text().strip()}"})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert resp.status == 200
 
 
 @pytest.mark.parametrize("site", ["A"])
@@ -140,16 +145,16 @@ def test_unknown_site_and_oversized_job_are_rejected(ex: RayExecutor) -> None:
 
 
 def test_python_entrypoint_runs_and_fails_with_traceback(ex: RayExecutor) -> None:
-    ok = ex.submit(_spec("py", kind="python", entrypoint="json:dumps",
-                         args={"obj": {"b": [1, 2], "a": None}, "sort_keys": True}))
+    ok = ex.submit(_spec("py", kind="python", entrypoint="collections:OrderedDict",
+                         args={"b": [1, 2], "a": None}))
     env = ex.submit(_spec("pyenv", kind="python", entrypoint="os:getenv",
                           args={"key": "SUANLI_SITE"}, site="A"))
     bad = ex.submit(_spec("pybad", kind="python", entrypoint="json:loads",
                           args={"s": "{not json"}))
     assert ex.wait(ok, timeout_s=30).state is RunState.SUCCEEDED
-    assert json.dumps({"a": None, "b": [1, 2]}) in ex.logs(ok)
+    assert json.loads(ex.logs(ok).splitlines()[-1]) == {"b": [1, 2], "a": None}
     assert ex.wait(env, timeout_s=30).state is RunState.SUCCEEDED
-    assert ex.logs(env).splitlines()[-1] == "A"
+    assert json.loads(ex.logs(env).splitlines()[-1]) == "A"
     failed = ex.wait(bad, timeout_s=30)
     assert failed.state is RunState.FAILED and failed.exit_code == 1
     assert "JSONDecodeError" in ex.logs(bad)
@@ -164,7 +169,7 @@ def test_reattach_after_kill_9_of_the_submitting_process(ex: RayExecutor,
         "from suanli.service.executors.base import JobSpec\n"
         f"e = RayExecutor(data_dir={str(ray_data_dir)!r}); e.start()\n"
         "h = e.submit(JobSpec(job_id='survivor', tenant_id='t1', kind='command',\n"
-        "    command='sleep 2; echo survived', entrypoint=None, cpus=0.5, site='A'))\n"
+        "    command='sleep 6; echo survived', entrypoint=None, cpus=0.5, site='A'))\n"
         "print(h, flush=True); time.sleep(60)\n"
     )
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
@@ -177,19 +182,26 @@ def test_reattach_after_kill_9_of_the_submitting_process(ex: RayExecutor,
     fresh = RayExecutor(data_dir=ray_data_dir)
     fresh.start()  # adopts the running head instead of starting one
     assert fresh.head is not None and ex.head is not None
-    assert fresh.head.dashboard_url == ex.head.dashboard_url
+    assert fresh.head.gcs_address == ex.head.gcs_address
     assert fresh.reattach(handle).state in (RunState.PENDING, RunState.RUNNING)
+    again = fresh.submit(JobSpec(job_id="survivor", tenant_id="t1", kind="command",
+                                 command="sleep 6; echo survived", entrypoint=None, cpus=0.5,
+                                 site="A"))
+    assert again == handle  # the same run, not a second one
     done = fresh.wait(handle, timeout_s=30)
-    assert done.state is RunState.SUCCEEDED and "survived" in fresh.logs(handle)
+    assert done.state is RunState.SUCCEEDED and fresh.logs(handle).count("survived") == 1
+    fresh.shutdown(stop_cluster=False)
 
-    remote = RayExecutor(address=ex.url)  # the --ray-address path, same cluster
+    remote = RayExecutor(address=ex.url, data_dir=ray_data_dir)  # --ray-address, same cluster
     remote.start()
     assert remote.reattach(handle).state is RunState.SUCCEEDED
-    lost = remote.reattach("raysubmit_does_not_exist")
+    lost = remote.reattach("suanli-does-not-exist")
     assert lost.state is RunState.LOST and "no job" in lost.message
-    gone = RayExecutor(address="http://127.0.0.1:9")  # nothing listens there
-    lost_cluster = gone.reattach(handle)
-    assert lost_cluster.state is RunState.LOST and "127.0.0.1:9" in lost_cluster.message
+    remote.shutdown(stop_cluster=False)
+    with pytest.raises(ExecutorUnavailable, match=r"127\.0\.0\.1:9"):
+        RayExecutor(address="127.0.0.1:9").reattach(handle)  # nothing listens there
+    with pytest.raises(InputError, match="GCS address"):
+        RayExecutor(address="http://127.0.0.1:8265").start()
 
 
 @pytest.mark.skipif(os.environ.get("SUANLI_TEST_RAY_MULTINODE") != "1",
@@ -209,3 +221,31 @@ def test_second_site_node_carries_only_its_site(tmp_path: Path) -> None:
         assert sites == {"site:C"}
     finally:
         stop_head(info, tmp_path)
+
+
+def test_a_dead_head_is_executor_unavailable_not_a_dead_service(tmp_path: Path) -> None:
+    """The Ray head dies while the service runs: every call says so in one line, at once, and
+    the service's own process is never Ray's driver (Ray exits a driver whose GCS is gone for
+    60 s; here that is the bridge child, restarted on the next call)."""
+    executor = RayExecutor(data_dir=tmp_path, sites={"B": {"CPU": 1.0}}, num_cpus=1)
+    executor.start()
+    try:
+        handle = executor.submit(_spec("doomed", command="sleep 30", site="B"))
+        deadline = time.monotonic() + 30
+        while executor.status(handle).state is not RunState.RUNNING:
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.2)
+        assert executor.head is not None
+        stop_head(executor.head, tmp_path)
+        for call in (lambda: executor.status(handle), executor.resources,
+                     lambda: executor.submit(_spec("late", command="true", site="B"))):
+            t0 = time.monotonic()
+            with pytest.raises(ExecutorUnavailable) as err:
+                call()
+            assert time.monotonic() - t0 < 20 and "\n" not in str(err.value)
+        code = ("import sys; from suanli.service.executors.ray_executor import RayExecutor; "
+                "print('ray' in sys.modules)")
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        assert out.stdout.strip() == "False"  # the executor module never imports Ray
+    finally:
+        executor.shutdown()

@@ -26,14 +26,18 @@ _DATA = typer.Option(None, "--data-dir", help="State folder (default $SUANLI_DAT
 def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
        port: int = typer.Option(None, "--port", help="Port (default 8000)."),
        db: str = _DB, data_dir: Path = _DATA,
-       ray_address: str = typer.Option(None, "--ray-address",
-                                       help="Ray Jobs API URL; default: embedded local head."),
+       ray_address: str = typer.Option(None, "--ray-address", help="Ray GCS address "
+                                       "host:port; default: embedded local head."),
        executor: str = typer.Option(None, "--executor", help="auto, ray or subprocess."),
        policy: str = typer.Option(None, "--policy", help="Queue policy (suanli sim list)."),
        placer: str = typer.Option(None, "--placement", help="Placer (suanli sim list)."),
        allow_remote: bool = typer.Option(None, "--allow-remote",
                                          help="Allow a non-loopback --host (behind TLS)."),
        max_body_bytes: int = typer.Option(None, "--max-body-bytes", help="Request body limit."),
+       insecure_single_tenant: bool = typer.Option(
+           None, "--insecure-single-tenant",
+           help="Start even where jobs cannot be sandboxed (no bubblewrap, not root); jobs then "
+                "run as the service's user. One trusted tenant only."),
        ) -> None:
     """Start the service: migrate the database, start the executor, schedule, serve HTTP.
 
@@ -41,14 +45,24 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
     one leads the scheduler, the others serve the API and take over if it dies."""
     import uvicorn
 
+    from suanli.errors import InputError
     from suanli.service.app import create_app
     from suanli.service.config import Settings
     from suanli.service.leader import lock_state_dir
+    from suanli.service.sandbox import sandbox_available
 
     settings = Settings.from_env(host=host, port=port, database_url=db, data_dir=data_dir,
                                  ray_address=ray_address, executor=executor, policy=policy,
                                  placer=placer, allow_remote=allow_remote,
-                                 max_body_bytes=max_body_bytes)
+                                 max_body_bytes=max_body_bytes,
+                                 insecure_single_tenant=insecure_single_tenant)
+    # Jobs run on this machine unless a remote Ray cluster runs them (its nodes then check for
+    # themselves and fail a job they cannot sandbox).
+    local = settings.ray_address is None or settings.executor == "subprocess"
+    ok, reason = sandbox_available() if local else (True, "")
+    if not ok and not settings.insecure_single_tenant:
+        raise InputError(f"refusing to start a multi-tenant service: jobs cannot be sandboxed "
+                         f"here: {reason}")
     lock = lock_state_dir(settings.db_url)  # noqa: F841 (held until the process exits)
     typer.echo(f"suanli service on http://{settings.host}:{settings.port} (docs at /docs)",
                err=True)

@@ -85,10 +85,12 @@ def make_executor(settings: Settings) -> Executor:
     if kind == "ray":
         from suanli.service.executors.ray_executor import RayExecutor
 
-        return RayExecutor(address=settings.ray_address, data_dir=settings.data_dir)
+        return RayExecutor(address=settings.ray_address, data_dir=settings.data_dir,
+                           require_sandbox=not settings.insecure_single_tenant)
     from suanli.service.local_subprocess import SubprocessExecutor
 
-    return SubprocessExecutor(settings.data_dir / "runs")
+    return SubprocessExecutor(settings.data_dir / "runs",
+                              require_sandbox=not settings.insecure_single_tenant)
 
 
 def _errors_text(exc: RequestValidationError) -> str:

@@ -1,13 +1,19 @@
-"""The "no Ray" fallback executor: real local processes, detached from the service.
+"""The "no Ray" executor: each job in the sandbox, supervised by a detached local launcher.
 
-Each job runs as ``sh -c '<command>'`` in its own session (``setsid``), so a ``kill -9`` of the
-service leaves it running. Its folder ``<runs_dir>/<job_id>/`` holds ``out.log`` (stdout and
-stderr) and, when it ends, ``exit_code`` written by the wrapping shell. The handle is JSON
-``{"pid", "dir", "boot"}``; after a restart :meth:`reattach` finds the process again by pid and
-its start time (``/proc/<pid>/stat`` field 22), or reports it LOST.
+``submit`` writes ``<runs_dir>/<job_id>/spec.json`` and starts
+``python -m suanli.service.sandbox_run <dir>`` in its own session, so a ``kill -9`` of the
+service leaves it running. The launcher first *claims* the directory (an atomic ``link(2)`` of
+``claim``, holding its pid and start ticks), runs the job in the sandbox
+(:mod:`suanli.service.sandbox`) with ``work/`` as ``/job``, keeps the tail of its output in
+``out.log`` (+ ``out.log.1``), and writes ``result.json`` atomically when it ends.
 
-It has one site, ``local``, with the machine's CPUs and no GPUs. Use the Ray executor
-(``executors/ray_executor.py``) for several sites and GPUs.
+At most once across ``kill -9``: the folder is named by the job id, so a service that died after
+starting a job but before saving its handle, and submits the job again after the restart, finds
+the claim and gets the same run back (no second launcher runs it). A launcher that died with no
+result is reported LOST, never restarted.
+
+The handle is JSON ``{"pid", "dir", "ticks", "t0"}`` (the launcher's pid and start ticks,
+``/proc/<pid>/stat`` field 22). One site, ``local``, with the machine's CPUs and no GPUs.
 """
 
 from __future__ import annotations
@@ -15,65 +21,75 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import shlex
 import signal
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
+from suanli.service import cgroups
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
+from suanli.service.sandbox import check_hidden, check_spec, sandbox_available
+from suanli.service.sandbox_run import TailLog, start_ticks
 
 SITE = "local"
-_PY = "import importlib,json,sys; m,f=sys.argv[1].split(':'); " \
-      "r=getattr(importlib.import_module(m),f)(**json.loads(sys.argv[2])); " \
-      "r is not None and print(json.dumps(r, default=str))"
+_STATES = {"succeeded": RunState.SUCCEEDED, "failed": RunState.FAILED,
+           "cancelled": RunState.CANCELLED}
 
 
-def _start_ticks(pid: int) -> str | None:
-    """Process start time in clock ticks since boot, or None if no such process."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat.rsplit(")", 1)[1].split()
-    return None if fields[0] == "Z" else fields[19]  # field 22 of stat(5); "Z" = zombie
+def _alive(pid: int, ticks: str | None) -> bool:
+    return ticks is not None and start_ticks(pid) == ticks
 
 
 class SubprocessExecutor:
-    """Executor protocol on local processes (see module doc)."""
+    """Executor protocol on sandboxed local processes (see module doc).
 
-    def __init__(self, runs_dir: Path) -> None:
+    ``require_sandbox=False`` (``--insecure-single-tenant``) runs jobs unsandboxed when this
+    machine cannot sandbox; with True (the default) such jobs fail with the reason."""
+
+    def __init__(self, runs_dir: Path, require_sandbox: bool = True) -> None:
         self.runs_dir = Path(runs_dir)
+        self.require_sandbox = require_sandbox
         self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     def start(self) -> None:
+        check_hidden(self.runs_dir)
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.runs_dir.chmod(0o700)  # job folders hold logs; tenants' uids never enter here
 
     def submit(self, spec: JobSpec) -> str:
         if spec.site not in (None, SITE):
             raise RuntimeError(f"site '{spec.site}' is not served by the local executor")
         if spec.gpus > 0:
             raise RuntimeError("the local subprocess executor has no GPUs; run with Ray")
+        check_spec(spec)
         folder = self.runs_dir / spec.job_id
         folder.mkdir(parents=True, exist_ok=True)
-        if spec.kind == "python":
-            assert spec.entrypoint is not None
-            inner = shlex.join([sys.executable, "-c", _PY, spec.entrypoint,
-                                json.dumps(spec.args)])
-        else:
-            assert spec.command is not None
-            inner = spec.command
-        code = folder / "exit_code"
-        script = f"({inner}); echo $? > {shlex.quote(str(code))}.tmp && " \
-                 f"mv {shlex.quote(str(code))}.tmp {shlex.quote(str(code))}"
-        with open(folder / "out.log", "ab") as log:
-            proc = subprocess.Popen(["sh", "-c", script], stdout=log, stderr=subprocess.STDOUT,
+        claim = folder / "claim"
+        if claim.exists():  # started before a crash: the same run, never a second one
+            return self._handle_from_claim(folder)
+        ok, reason = sandbox_available()
+        if not ok and self.require_sandbox:
+            raise RuntimeError(f"cannot sandbox the job: {reason}")
+        doc = {**asdict(spec), "_sandboxed": ok}
+        tmp = folder / "spec.json.tmp"
+        tmp.write_text(json.dumps(doc))
+        os.replace(tmp, folder / "spec.json")
+        with open(folder / "launcher.log", "ab") as log:
+            proc = subprocess.Popen([sys.executable, "-m", "suanli.service.sandbox_run",
+                                     str(folder)], stdout=log, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True,
-                                    cwd=folder, env={**os.environ, **spec.env})
+                                    cwd=folder, env=_launcher_env())
         self._children[proc.pid] = proc
         return json.dumps({"pid": proc.pid, "dir": str(folder),
-                           "ticks": _start_ticks(proc.pid), "t0": time.time()})
+                           "ticks": start_ticks(proc.pid), "t0": time.time()})
+
+    @staticmethod
+    def _handle_from_claim(folder: Path) -> str:
+        doc = json.loads((folder / "claim").read_text())
+        return json.dumps({"pid": doc["pid"], "dir": str(folder), "ticks": doc["ticks"],
+                           "t0": (folder / "claim").stat().st_mtime})
 
     def _reap(self) -> None:
         for pid, proc in list(self._children.items()):
@@ -84,37 +100,46 @@ class SubprocessExecutor:
         self._reap()
         h = json.loads(handle)
         folder = Path(h["dir"])
-        code_file = folder / "exit_code"
-        if (folder / "cancelled").exists():
+        with contextlib.suppress(FileNotFoundError):
+            r = json.loads((folder / "result.json").read_text())
+            return RunStatus(_STATES[r["state"]], r["exit_code"], r["message"],
+                             r["started_at"], r["finished_at"])
+        try:
+            owner = json.loads((folder / "claim").read_text())
+        except (FileNotFoundError, ValueError):
+            owner = None
+        if owner is not None:
+            if _alive(int(owner["pid"]), owner["ticks"]):
+                return RunStatus(RunState.RUNNING, None, "running", h["t0"], None)
+        elif _alive(int(h["pid"]), h["ticks"]):
+            return RunStatus(RunState.PENDING, None, "starting", h["t0"], None)
+        cgroups.leftover(folder.name).remove(timeout_s=0.5)  # its supervisor cannot any more
+        if (folder / "cancel").exists():
             return RunStatus(RunState.CANCELLED, None, "cancelled on request", h["t0"],
-                             (folder / "cancelled").stat().st_mtime)
-        if code_file.exists():
-            code = int(code_file.read_text().strip() or "-1")
-            end = code_file.stat().st_mtime
-            if code == 0:
-                return RunStatus(RunState.SUCCEEDED, 0, "exit 0", h["t0"], end)
-            return RunStatus(RunState.FAILED, code, f"command exited with status {code}",
-                             h["t0"], end)
-        ticks = _start_ticks(int(h["pid"]))
-        if ticks is not None and ticks == h["ticks"]:
-            return RunStatus(RunState.RUNNING, None, "running", h["t0"], None)
-        return RunStatus(RunState.LOST, None, f"process {h['pid']} is gone and left no exit "
-                         "status (killed, or the machine restarted)", h["t0"], time.time())
+                             (folder / "cancel").stat().st_mtime)
+        return RunStatus(RunState.LOST, None, f"launcher {h['pid']} is gone and left no result "
+                         "(killed, or the machine restarted); the job is not run again",
+                         h["t0"], time.time())
 
     def logs(self, handle: str, tail: int = 200) -> str:
-        path = Path(json.loads(handle)["dir"]) / "out.log"
-        if not path.exists():
-            return ""
-        lines = path.read_text(errors="replace").splitlines()
+        folder = Path(json.loads(handle)["dir"])
+        try:
+            limit = int(json.loads((folder / "spec.json").read_text())["log_limit_bytes"])
+        except (OSError, ValueError, KeyError):
+            limit = 1 << 20
+        lines = TailLog.read(folder / "out.log", limit).splitlines()
         return "\n".join(lines[-tail:]) + ("\n" if lines else "")
 
     def cancel(self, handle: str) -> None:
         h = json.loads(handle)
         if self.status(handle).state.terminal:
             return
-        (Path(h["dir"]) / "cancelled").touch()
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(int(h["pid"]), signal.SIGTERM)
+        folder = Path(h["dir"])
+        (folder / "cancel").touch()
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            owner = json.loads((folder / "claim").read_text())
+            if _alive(int(owner["pid"]), owner["ticks"]):
+                os.kill(int(owner["pid"]), signal.SIGTERM)  # the launcher stops its sandbox
         self._reap()
 
     def reattach(self, handle: str) -> RunStatus:
@@ -125,3 +150,10 @@ class SubprocessExecutor:
 
     def shutdown(self) -> None:
         self._reap()
+
+
+def _launcher_env() -> dict[str, str]:
+    """The launcher's own environment: enough to run Python; nothing of the service's secrets
+    (the job's environment is built from scratch inside the sandbox anyway)."""
+    keep = ("PATH", "LANG", "LC_ALL", "PYTHONPATH", "VIRTUAL_ENV")
+    return {k: os.environ[k] for k in keep if k in os.environ}

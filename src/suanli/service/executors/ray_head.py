@@ -5,6 +5,12 @@ its processes are not children of the service: a ``kill -9`` of the service leav
 and every running job alive, and the next ``service up`` adopts the same head from the state
 file ``<data_dir>/ray-head.json``.
 
+The head runs with Ray's token authentication (``RAY_AUTH_MODE=token``, Ray >= 2.52; Ray docs,
+"Ray token authentication", https://docs.ray.io/en/latest/ray-security/token-auth.html): every
+GCS RPC and every dashboard/Jobs API request must carry the token. The token is 32 random bytes
+(hex) in ``<data_dir>/ray-token``, mode 0600, handed to Ray by path (``RAY_AUTH_TOKEN_PATH``);
+jobs never see it (their sandbox does not mount the data dir and their environment is clean).
+
 Sites map onto Ray through custom resources: site ``A`` with 4 CPUs becomes the node resource
 ``{"site:A": 4}``; a job placed on ``A`` asks for ``{"site:A": 0.001}``, so Ray itself refuses
 to run it anywhere else (Ray docs, "Custom resources",
@@ -29,9 +35,11 @@ from pathlib import Path
 
 from suanli.errors import InputError
 
-__all__ = ["HeadInfo", "add_site_node", "adopt_head", "site_resource", "start_head", "stop_head"]
+__all__ = ["HeadInfo", "add_site_node", "adopt_head", "auth_env", "ensure_token", "site_resource",
+           "start_head", "stop_head"]
 
 STATE_FILE = "ray-head.json"
+TOKEN_FILE = "ray-token"
 MARKER = "SUANLI_RAY_HEAD"  # env var set on every process of a head we start
 
 
@@ -62,10 +70,32 @@ def _temp_dir(data_dir: Path) -> Path:
     return Path("/tmp") / f"suanli-ray-{digest}"
 
 
-def dashboard_alive(url: str, timeout: float = 2.0) -> bool:
-    """True when the Jobs API at ``url`` answers."""
+def ensure_token(data_dir: Path) -> Path:
+    """``<data_dir>/ray-token`` (created with 32 random bytes, mode 0600, when missing)."""
+    import secrets
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / TOKEN_FILE
+    if not path.exists():
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    path.chmod(0o600)
+    return path
+
+
+def auth_env(token_path: Path) -> dict[str, str]:
+    """Environment that makes Ray (head, nodes, the service's driver) use the token."""
+    return {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN_PATH": str(token_path)}
+
+
+def dashboard_alive(url: str, timeout: float = 2.0, token_path: Path | None = None) -> bool:
+    """True when the dashboard at ``url`` answers (with the token when given)."""
+    req = urllib.request.Request(f"{url}/api/version")
+    if token_path is not None and token_path.exists():
+        req.add_header("Authorization", f"Bearer {token_path.read_text().strip()}")
     try:
-        with urllib.request.urlopen(f"{url}/api/version", timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
             return bool(resp.status == 200)
     except OSError:
         return False
@@ -80,7 +110,8 @@ def adopt_head(data_dir: Path) -> HeadInfo | None:
         info = HeadInfo(**json.loads(path.read_text()))
     except (ValueError, TypeError):
         return None
-    return info if dashboard_alive(info.dashboard_url) else None
+    alive = dashboard_alive(info.dashboard_url, token_path=data_dir / TOKEN_FILE)
+    return info if alive else None
 
 
 def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: float | None = None,
@@ -99,6 +130,7 @@ def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: 
     gpus = sum(s.get("GPU", 0.0) for s in sites.values())
     custom = {site_resource(k): max(v.get("CPU", 1.0), 1.0) for k, v in sites.items()}
     temp = _temp_dir(data_dir)
+    token = ensure_token(data_dir)
     gcs_port, dash_port = _free_port(), _free_port()
     cmd = [
         str(ray_bin), "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
@@ -108,7 +140,8 @@ def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: 
         f"--dashboard-agent-listen-port={_free_port()}", f"--ray-client-server-port={_free_port()}",
         f"--temp-dir={temp}", "--disable-usage-stats",
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(str(temp)),
+    proc = subprocess.run(cmd, capture_output=True, text=True,
+                          env={**_env(str(temp)), **auth_env(token)},
                           timeout=timeout_s, start_new_session=True, check=False)
     if proc.returncode != 0:
         raise InputError(f"could not start a local Ray head (exit {proc.returncode}): "
@@ -117,7 +150,7 @@ def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: 
     info = HeadInfo(gcs_address=f"127.0.0.1:{gcs_port}",
                     dashboard_url=f"http://127.0.0.1:{dash_port}", temp_dir=str(temp))
     deadline = time.monotonic() + timeout_s
-    while not dashboard_alive(info.dashboard_url):
+    while not dashboard_alive(info.dashboard_url, token_path=token):
         if time.monotonic() > deadline:
             stop_head(info)
             raise InputError(f"Ray head started but its Jobs API at {info.dashboard_url} never "
@@ -144,7 +177,9 @@ def add_site_node(info: HeadInfo, site: str, cpus: float = 1.0, gpus: float = 0.
            "--disable-usage-stats"]
     # Ray refuses a second node in its loopback-only mode; multi-node mode uses the host's
     # network address (see ``_env``), so this is for machines where that is allowed.
-    env = {**_env(info.temp_dir), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1"}
+    token = Path(os.environ.get("RAY_AUTH_TOKEN_PATH", ""))
+    env = {**_env(info.temp_dir), "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "1",
+           **(auth_env(token) if token.is_file() else {})}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout_s,
                           start_new_session=True, check=False, env=env)
     if proc.returncode != 0:
@@ -158,7 +193,8 @@ def _env(temp_dir: str) -> dict[str, str]:
     ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` makes Ray take the loopback address as the node IP
     (its single-machine mode): otherwise Ray replaces 127.0.0.1 by the host's network address
     and every embedded-head process talks over it. The embedded head is local by design."""
-    return {**os.environ, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
+    base = {k: v for k, v in os.environ.items() if not k.startswith("SUANLI_")}  # no DB URL
+    return {**base, "RAY_USAGE_STATS_ENABLED": "0", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0",
             MARKER: temp_dir}
 
 

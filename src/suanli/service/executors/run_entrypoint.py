@@ -1,8 +1,9 @@
 """Run a Python job's entrypoint: ``python -m suanli.service.executors.run_entrypoint MOD:FN JSON``.
 
-Imports ``MOD``, calls ``FN(**json.loads(JSON))`` and prints the return value (a string as is,
-else as JSON when it can be serialised). An exception exits 1 with its traceback on stderr, so
-the executor reports the job as failed with the reason in its logs.
+Imports ``MOD``, calls ``FN(**json.loads(JSON))`` and prints the return value as JSON (``str()``
+for what JSON cannot hold), nothing for ``None``; the same on every executor. An exception
+exits 1 with its traceback on stderr, so the executor reports the job as failed with the
+reason in its logs.
 """
 
 from __future__ import annotations
@@ -20,13 +21,8 @@ def main(argv: list[str]) -> int:
     module_name, _, func_name = argv[0].partition(":")
     func = getattr(importlib.import_module(module_name), func_name)
     result = func(**json.loads(argv[1]))
-    if isinstance(result, str):
-        print(result)
-    elif result is not None:
-        try:
-            print(json.dumps(result))
-        except TypeError:
-            print(repr(result))
+    if result is not None:
+        print(json.dumps(result, default=str))
     return 0
 
 
