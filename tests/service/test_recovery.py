@@ -104,8 +104,10 @@ def test_kill9_recovery(service: Service):
         service.start()
 
         again = c.post("/api/v1/jobs", headers={"Idempotency-Key": "keep-1"},
-                       json={"name": "keep", "kind": "command", "command": "sleep 2.5"})
-        assert again.status_code == 200 and again.json()["id"] == keep["id"]
+                       json={"name": "keep", "kind": "command",
+                             "command": "sleep 2.5; echo survived"})  # the same body: replayed
+        assert again.status_code == 201 and again.json()["id"] == keep["id"]
+        assert again.headers.get("Idempotent-Replayed") == "true"
         assert c.get("/api/v1/jobs").json()["count"] == 2
         lost = _wait(c, lose["id"], ("failed", "succeeded", "cancelled"))
         assert lost["state"] == "failed" and "lost across a service restart" in lost["error"]

@@ -185,7 +185,8 @@ class LiveScheduler:
                                         Job.cancel_requested.is_(True))
                       .values(state="cancelled", finished_at=now, error="cancelled before it ran"))
             p = self.prices
-            s.execute(update(Job).where(Job.state == "submitted").values(
+            # a job created after this pass's clock reading waits for the next pass
+            s.execute(update(Job).where(Job.state == "submitted", Job.created_at <= now).values(
                 state="quoted", quoted_at=now,
                 usd_per_hour=Job.cpus * p.cpu_usd_per_hour + Job.gpus * p.gpu_usd_per_hour))
             s.commit()
