@@ -7,8 +7,10 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.stamp-$(shell cksum pyproject.toml Makefile | cksum | cut -d' ' -f1)
-# PyTorch for the optional workloads extra: the CPU build (a plain `torch` from PyPI is the
-# multi-GB CUDA build). Override with TORCH=... on a GPU machine.
+WL_STAMP := $(VENV)/.wl-$(shell cksum pyproject.toml Makefile | cksum | cut -d' ' -f1)
+# PyTorch for the optional workloads extra (the tests run real GPT workloads): the CPU build
+# (a plain `torch` from PyPI is the multi-GB CUDA build). Override with TORCH=... on a GPU
+# machine. `make demo` does not need it.
 TORCH ?= torch==2.13.0
 
 .PHONY: demo test lint bench setup clean system-deps
@@ -16,11 +18,15 @@ TORCH ?= torch==2.13.0
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@rm -f $(VENV)/.stamp-* $(VENV)/.wl-* && touch $@
+
+$(WL_STAMP): $(STAMP)
 	$(BIN)/python -m pip install -q '$(TORCH)'
 	$(BIN)/python -m pip install -q -e '.[dev,workloads]'
-	@rm -f $(VENV)/.stamp-* && touch $@
+	@touch $@
 
-setup: $(STAMP)
+setup: $(WL_STAMP)
 
 demo: $(STAMP)
 	$(BIN)/suanli demo
@@ -40,7 +46,7 @@ system-deps:
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && apt-get install -y -qq $(SYSTEM_PKGS); \
 	  else echo "note: missing $(SYSTEM_PKGS) and not root: their tests will be skipped"; fi; fi
 
-test: $(STAMP) lint system-deps
+test: $(WL_STAMP) lint system-deps
 	$(BIN)/python -m pytest -n 2 --durations=15
 
 bench: $(STAMP)
