@@ -67,3 +67,47 @@ class Proc:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+class Collector:
+    """A loopback TCP listener that records one line per connection: how a sandboxed job
+    (``network: egress``; it cannot write host files) reports that it ran. The job sends its
+    line with bash's /dev/tcp: ``bash -c 'echo $SUANLI_JOB_ID > /dev/tcp/127.0.0.1/PORT'``."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(128)
+        self.sock.settimeout(0.2)
+        self.port: int = self.sock.getsockname()[1]
+        self.lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def send_cmd(self, text: str = "$SUANLI_JOB_ID") -> str:
+        """A shell snippet that reports ``text`` to this collector."""
+        return f"bash -c 'echo \"{text}\" > /dev/tcp/127.0.0.1/{self.port}'"
+
+    def _serve(self) -> None:
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except (TimeoutError, OSError):
+                continue
+            with conn:
+                conn.settimeout(2)
+                data = b""
+                try:
+                    while chunk := conn.recv(4096):
+                        data += chunk
+                except OSError:
+                    pass
+                self.lines += data.decode(errors="replace").split()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
+        self.sock.close()

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from .procs import Proc
+from .procs import Collector, Proc
 from .test_postgres import pg_url  # noqa: F401 (the fixture)
 
 pytestmark = pytest.mark.slow
@@ -37,7 +37,7 @@ def test_standby_takes_over_when_the_leader_is_killed(tmp_path: Path, pg_url: st
     with session_factory(engine)() as s:
         _, key = create_tenant(s, "failover")
     engine.dispose()
-    marker = tmp_path / "ran.txt"
+    ran_log = Collector()  # sandboxed jobs cannot write host files: they report over loopback
     leader, standby = Proc(tmp_path, "--db", pg_url, name="a"), Proc(tmp_path, "--db", pg_url,
                                                                       name="b")
     leader.start()
@@ -50,7 +50,8 @@ def test_standby_takes_over_when_the_leader_is_killed(tmp_path: Path, pg_url: st
             for i in range(JOBS):
                 r = c.post("/api/v1/jobs", headers={"Idempotency-Key": f"f{i}"},
                            json={"name": f"f{i}", "kind": "command", "cpus": 0.25,
-                                 "command": f'echo "$SUANLI_JOB_ID" >> {marker}; sleep 1'})
+                                 "network": "egress",
+                                 "command": f"{ran_log.send_cmd()}; sleep 1"})
                 assert r.status_code == 201, r.text
                 ids.append(r.json()["id"])
             end = time.time() + 20  # kill the leader while jobs run
@@ -74,9 +75,11 @@ def test_standby_takes_over_when_the_leader_is_killed(tmp_path: Path, pg_url: st
                 time.sleep(0.2)
         assert [j["state"] for j in jobs] == ["succeeded"] * JOBS, [
             (j["id"], j["state"], j["error"]) for j in jobs]
-        ran = marker.read_text().split()
+        time.sleep(0.5)
+        ran = list(ran_log.lines)
         assert sorted(ran) == sorted(ids), "a job ran twice or not at all"
         print(f"\ntakeover after kill -9: {takeover:.2f} s; {JOBS} jobs, each ran once")
     finally:
         standby.stop()
         leader.stop()
+        ran_log.close()

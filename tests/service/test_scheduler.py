@@ -80,15 +80,26 @@ def test_python_entrypoint_job(svc):
 
 
 def test_cancel_stops_the_work(svc, tmp_path: Path):
-    marker = tmp_path / "still-running"
-    jid = svc.submit(command=f"sleep 2; touch {marker}").json()["id"]
-    svc.wait(jid, lambda j: j["state"] == "running")
-    r = svc.client.post(f"/api/v1/jobs/{jid}/cancel", headers=svc.a)
-    assert r.status_code == 202
-    job = svc.wait(jid)
-    assert job["state"] == "cancelled"
-    time.sleep(2.3)
-    assert not marker.exists()  # the sleep was killed, not just forgotten
+    from .procs import Collector
+
+    report = Collector()  # the sandboxed job reports over loopback (no host files)
+    try:
+        jid = svc.submit(command=f"{report.send_cmd('started')}; sleep 2; "
+                                 f"{report.send_cmd('still-running')}",
+                         network="egress").json()["id"]
+        svc.wait(jid, lambda j: j["state"] == "running")
+        end = time.time() + 10
+        while "started" not in report.lines and time.time() < end:
+            time.sleep(0.05)
+        assert "started" in report.lines  # the channel works: a silence below means something
+        r = svc.client.post(f"/api/v1/jobs/{jid}/cancel", headers=svc.a)
+        assert r.status_code == 202
+        job = svc.wait(jid)
+        assert job["state"] == "cancelled"
+        time.sleep(2.3)
+        assert "still-running" not in report.lines  # the sleep was killed, not just forgotten
+    finally:
+        report.close()
     assert svc.client.post(f"/api/v1/jobs/{jid}/cancel", headers=svc.a).status_code == 409
 
 
