@@ -49,8 +49,12 @@ class Demand:
 
     @property
     def tag(self) -> tuple[int, int]:
-        """Request class used by GPU-clustering placement: (num_gpu, gpu_milli)."""
-        return (self.num_gpu, self.gpu_milli)
+        """GPU affinity class used by GPU-clustering placement, as the FGD artifact defines it
+        (``GetGpuAffinityFromPodAnnotation``): ``(0, 0)`` no GPU, ``(1, 0)`` any sharing
+        request (all fractions are one class), ``(k, 1000)`` k whole GPUs."""
+        if self.num_gpu == 0:
+            return (0, 0)
+        return (1, 0) if self.sharing else (self.num_gpu, MILLI)
 
 
 @dataclass

@@ -23,7 +23,7 @@ SIMPLE: dict[str, type[Placer]] = {
     "gpupacking": GpuPackingPlacer,
     "gpuclustering": GpuClusteringPlacer,
 }
-FRAG_AWARE = ("fgd", "fgd-artifact", "fgd-bf")
+FRAG_AWARE = ("fgd", "fgd-paper", "fgd-bf")
 PLACERS: tuple[str, ...] = (*SIMPLE, *FRAG_AWARE)
 
 
@@ -41,10 +41,10 @@ def make_placer(name: str, target: Workload | TargetWorkload | None = None) -> P
             return FGDBestFitPlacer(target) if key == "fgd-bf" else FGDPlacer(target)
         if key == "fgd-bf":  # ours: best fit among near-ties of the fragmentation growth
             return FGDBestFitPlacer(TargetWorkload.from_workload(target), resolution=10.0)
-        if key == "fgd-artifact":  # the artifact's 95% typical pods and integer scores
-            return FGDPlacer(TargetWorkload.from_workload(target, threshold=0.95),
-                             quantize=True)
-        return FGDPlacer(TargetWorkload.from_workload(target))  # the paper's definition
+        if key == "fgd-paper":  # eq. (2) over the whole distribution, exact dF
+            return FGDPlacer(TargetWorkload.from_workload(target))
+        # the reference: the artifact's 95% typical pods and integer scores
+        return FGDPlacer(TargetWorkload.from_workload(target, threshold=0.95), quantize=True)
     raise unknown("placer", name, PLACERS)
 
 
