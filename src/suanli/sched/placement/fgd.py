@@ -208,3 +208,24 @@ class FGDBestFitPlacer(FGDPlacer):
         delta, gpu = self.deltas(cluster, demand, cand)
         delta = np.round(delta / self.resolution)  # lexicographic (dF, best fit) below
         return delta + 1e-3 * best_fit_score(cluster, demand, cand), gpu
+
+
+class FGDPackPlacer(FGDPlacer):
+    """The artifact's FGD (integer scores, 95% typical pods), then, among nodes with the same
+    score, a node that already runs GPU work before an idle one (ours).
+
+    Integer FGD scores tie often (about 40 milli-GPU of fragmentation growth per point); the
+    reference breaks ties by a fixed node ranking, which already packs. Preferring partly used
+    nodes first keeps idle nodes whole for the multi-GPU jobs that arrive later.
+    """
+
+    name = "fgd-pack"
+
+    def __init__(self, target: TargetWorkload) -> None:
+        super().__init__(target, quantize=True)
+
+    def score(self, cluster: Cluster, demand: Demand, cand: np.ndarray,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        s, gpu = super().score(cluster, demand, cand, rng)
+        idle = cluster.node_free[cand] == cluster.gpu_count[cand].astype(np.int64) * MILLI
+        return s + 1e-3 * idle, gpu  # below one score point: a tie-breaker only
