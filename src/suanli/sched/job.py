@@ -79,6 +79,7 @@ class Workload:
     kinds: list[str] = field(default_factory=lambda: ["default"])
     deadline: np.ndarray | None = None  # seconds (absolute), nan = none
     names: list[str] | None = None
+    params: np.ndarray | None = None  # model parameters per job (nan = unknown): checkpoints
     source: str = ""
     bad_rows: list[str] = field(default_factory=list)  # "file:line: why" for skipped rows
 
@@ -112,6 +113,8 @@ class Workload:
             opt["deadline"] = self.deadline[idx]
         if self.names is not None:
             opt["names"] = [self.names[int(i)] for i in idx]
+        if self.params is not None:
+            opt["params"] = self.params[idx]
         assert self.kind is not None
         return Workload(self.submit[idx], self.duration[idx], self.num_gpu[idx],
                         self.gpu_milli[idx], self.cpu_milli[idx], self.mem_mib[idx],

@@ -11,8 +11,10 @@ stops at the first job that does not fit. Two exact shortcuts keep passes cheap:
 capacity was freed since the last pass only newly arrived jobs can start; and a job whose
 demand dominates one that already failed in this pass cannot fit either.
 
-Job run time on a placement is ``remaining / speed`` where ``speed`` is the slowest part's
-relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 without one).
+Job run time on a placement is ``overhead + remaining / speed`` where ``speed`` is the slowest
+part's relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 without one)
+and ``overhead`` the checkpoint save/restore/restart a preempted job still owes
+(:class:`~suanli.sched.preemption.CheckpointCost`); overhead time is counted in the results.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from suanli.sched.job import MILLI, Demand, Workload
 from suanli.sched.metrics import Accounting, SimResult
 from suanli.sched.placement.base import Placer
 from suanli.sched.policies.base import Policy, SchedView
+from suanli.sched.preemption import CheckpointCost
 from suanli.sched.throughput import ThroughputTable
 
 PASS_PRIORITY = 10  # scheduling passes run after arrivals/finishes of the same instant
@@ -55,7 +58,7 @@ class Simulator:
                  *, seed: int = 0, backfill: bool = True,
                  throughput: ThroughputTable | None = None,
                  spot: dict[int, tuple[float, np.ndarray]] | None = None,
-                 checkpoint_s: float = 1800.0,
+                 checkpoint_s: float = 1800.0, ckpt: CheckpointCost | None = None,
                  progress: Callable[[int, int], None] | None = None) -> None:
         self.c, self.w, self.policy, self.placer = cluster, workload, policy, placer
         self.backfill, self.throughput, self.spot = backfill, throughput, spot or {}
@@ -71,6 +74,9 @@ class Simulator:
         self.end = np.full(n, np.nan)
         self.preemptions = np.zeros(n, dtype=np.int32)
         self.ran = np.zeros(n)  # s of wall time spent running (all runs)
+        self.ckpt = ckpt if ckpt is not None else CheckpointCost.for_jobs(n, workload.params)
+        self.owed = np.zeros(n)  # s of checkpoint overhead to pay at the next start
+        self.overhead = np.zeros(n)  # s of overhead paid (wall time holding the GPUs)
         self.rejected = np.zeros(n, dtype=bool)
         self.waiting: dict[int, None] = {}  # insertion-ordered set
         self.new: list[int] = []
@@ -127,7 +133,7 @@ class Simulator:
         now, d = self.loop.now, self.demand(j)
         self.c.allocate(place, d)
         speed = self.speed(j, place)
-        ev = self.loop.at(now + self.remaining[j] / speed, self._finish, j)
+        ev = self.loop.at(now + self.owed[j] + self.remaining[j] / speed, self._finish, j)
         self.running[j] = (place, speed, ev)
         self.waiting.pop(j, None)
         self.run_since[j] = now
@@ -152,14 +158,19 @@ class Simulator:
         self.c.release(place, d)
         self.attained[j] += d.gpus * ran
         self.ran[j] += ran
-        self.remaining[j] = max(0.0, self.remaining[j] - ran * speed + lost_s)
+        paid = min(ran, self.owed[j])  # restore/restart first, then progress
+        self.overhead[j] += paid
+        self.owed[j] -= paid
+        self.remaining[j] = max(0.0, self.remaining[j] - (ran - paid) * speed + lost_s)
         self.run_since[j] = np.nan
         self.acct.add_run(place, d, ran, self.c)
         self.acct.record(now, self.c)
         self.dirty = True
 
-    def _preempt(self, j: int, lost_s: float = 0.0) -> None:
+    def _preempt(self, j: int, lost_s: float = 0.0, node_lost: bool = False) -> None:
         self._stop(j, lost_s)
+        # a partly paid restore is redone from scratch
+        self.owed[j] = self.ckpt.loss_s(j) if node_lost else self.ckpt.preempt_s(j)
         self.preemptions[j] += 1
         self.waiting[j] = None
 
@@ -204,7 +215,7 @@ class Simulator:
         for j, (place, _, _) in list(self.running.items()):
             if gone.intersection(place.nodes):
                 ran = loop.now - self.run_since[j]
-                self._preempt(j, lost_s=ran % self.checkpoint_s)
+                self._preempt(j, lost_s=ran % self.checkpoint_s, node_lost=True)
         self.dirty = True
         self.request_pass()
 
