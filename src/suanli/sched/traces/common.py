@@ -57,7 +57,7 @@ def read_rows(path: Path, required: tuple[str, ...],
                         raise ValueError(f"row has {len(row)} cells, header has {len(cols)}")
                     yield parse(row)
                 except (ValueError, KeyError, TypeError, OverflowError) as exc:
-                    bad.append(f"{path}:{reader.line_num}: {exc}")
+                    bad.append(f"{path}:{reader.line_num}: {printable(str(exc))}")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not a UTF-8 text CSV (byte {exc.start} cannot be decoded); "
                          "give the trace as a CSV text file") from None
@@ -66,6 +66,13 @@ def read_rows(path: Path, required: tuple[str, ...],
                          "file") from None
     except IsADirectoryError:
         raise InputError(f"{path} is a folder; give the trace CSV file") from None
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` with control characters escaped (``\\x00``) and cut to ``limit`` characters,
+    safe to print in a one-line error."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return out if len(out) <= limit else out[:limit] + "..."
 
 
 def require(cond: bool, why: str) -> None:
