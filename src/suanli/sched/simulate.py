@@ -91,6 +91,7 @@ class Simulator:
         self._empty = np.zeros(0, dtype=np.int64)
         self._wakes: dict[int, Event] = {}
         self._has_next_change = type(policy).next_change is not Policy.next_change
+        self._has_pref = type(policy).node_preference is not Policy.node_preference
 
     # ---- helpers -------------------------------------------------------------------------
     def demand(self, j: int) -> Demand:
@@ -124,7 +125,9 @@ class Simulator:
                          self.remaining)
 
     def request_pass(self) -> None:
-        if not self.pass_pending:
+        """Schedule one pass at the current instant (none while nothing waits: an arrival
+        at this instant requests its own)."""
+        if not self.pass_pending and self.waiting:
             self.pass_pending = True
             self.loop.at(self.loop.now, self._pass, priority=PASS_PRIORITY)
 
@@ -224,6 +227,10 @@ class Simulator:
         if not self.waiting:
             self.new.clear()
             return
+        if (len(self.waiting) == 1 and not self.policy.preemptive
+                and self._has_pref is False):
+            self._pass_one()
+            return
         now = loop.now
         full = self.dirty or not self.backfill  # strict order: the head may block
         view = self.view(full=full, running=self.policy.preemptive)
@@ -280,6 +287,23 @@ class Simulator:
                 continue
             self._start(j, place)
             free -= need
+
+    def _pass_one(self) -> None:
+        """The pass with exactly one waiting job and a non-preemptive policy without node
+        preferences (the common case below saturation): the same decision as the general
+        pass (order and backfill do not matter for one job), without building a view."""
+        j = next(iter(self.waiting))
+        fresh = self.dirty or j in self.new  # else nothing changed since it last failed
+        self.dirty = False
+        self.new.clear()
+        if not fresh:
+            return
+        d = self.demand(j)
+        if d.num_gpu * d.gpu_milli > self.c.free_milli():
+            return
+        place = self.placer.place(self.c, d, self.rng, None)
+        if place is not None:
+            self._start(j, place)
 
     def _maybe_fit(self, cand: np.ndarray, keys: np.ndarray, free: int,
                    worst: Callable[[], float]) -> tuple[np.ndarray, np.ndarray]:

@@ -32,12 +32,12 @@ def pick_min(scores: np.ndarray, rng: np.random.Generator, tol: float = 1e-9,
     """Index of the smallest score; exact ties (within ``tol``) go to the smallest ``rank``
     (ranks of the candidates, all distinct) or, without ranks, uniformly at random."""
     best = scores.min()
-    ties = np.flatnonzero(scores <= best + tol)
+    ties = (scores <= best + tol).nonzero()[0]
     if len(ties) == 1:
         return int(ties[0])
     if rank is not None:
         return int(ties[np.argmin(rank[ties])])
-    return int(ties[rng.integers(len(ties))])
+    return int(ties[int(rng.random() * len(ties))])  # uniform; random() is 4x faster
 
 
 def best_fit_gpus(free_row: np.ndarray, demand: Demand) -> tuple[int, ...]:
@@ -49,9 +49,9 @@ def best_fit_gpus(free_row: np.ndarray, demand: Demand) -> tuple[int, ...]:
     if demand.num_gpu == 0:
         return ()
     if demand.sharing:
-        fits = np.flatnonzero(free_row >= demand.gpu_milli)
+        fits = (free_row >= demand.gpu_milli).nonzero()[0]
         return (int(fits[np.argmin(free_row[fits])]),)
-    whole = np.flatnonzero(free_row == MILLI)
+    whole = (free_row == MILLI).nonzero()[0]
     return tuple(int(g) for g in whole[: demand.num_gpu])
 
 
@@ -80,7 +80,7 @@ class Placer:
         only the feasible nodes with the smallest ``prefer`` value are scored.
         """
         feas = cluster.feasible(demand)
-        cand = np.flatnonzero(feas)
+        cand = feas.nonzero()[0]
         if len(cand) == 0:
             return self._gang(cluster, demand, prefer)
         if prefer is not None:
