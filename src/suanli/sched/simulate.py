@@ -87,7 +87,7 @@ class Simulator:
         self.pass_pending = False
         self._demands: dict[int, Demand] = {}
         self._speed_of_type: dict[int, np.ndarray] = {}
-        self._capacity: dict[tuple[str, ...], int] = {}
+        self._capacity: dict[Demand, bool] = {}
         self._empty = np.zeros(0, dtype=np.int64)
         self._wakes: dict[int, Event] = {}
         self._has_next_change = type(policy).next_change is not Policy.next_change
@@ -182,11 +182,7 @@ class Simulator:
         k = ev.payload
         j = int(self.order[k])
         d = self.demand(j)
-        cap = self._capacity.get(d.gpu_types)
-        if cap is None:
-            cap = self._capacity[d.gpu_types] = int(self.c.gpu_count[self.c.type_ok(d)].sum())
-        if d.num_gpu > cap or (
-                d.num_gpu == 0 and not (self.c.cpu_cap >= d.cpu_milli).any()):
+        if not self._can_ever_run(d):
             self.rejected[j] = True  # can never run here: report, do not wait forever
         else:
             self.waiting[j] = None
@@ -194,6 +190,32 @@ class Simulator:
             self.request_pass()
         if k + 1 < len(self.order):
             loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)
+
+    def _can_ever_run(self, d: Demand) -> bool:
+        """Could ``d`` run on the empty cluster? One node of an allowed type with enough GPUs,
+        CPU and memory; or, for a gang (more GPUs than any allowed node), the nodes the gang
+        rule takes on the empty cluster hold its CPU and memory shares. Jobs that cannot are
+        rejected on arrival (reported), instead of waiting forever."""
+        ok = self._capacity.get(d)
+        if ok is None:
+            c = self.c
+            typed = c.type_ok(d) if d.num_gpu else np.ones(len(c), dtype=bool)
+            fits = typed & (c.cpu_cap >= d.cpu_milli) & (c.mem_cap >= d.mem_mib) & (
+                c.gpu_count >= d.num_gpu)
+            gang = False
+            if (d.num_gpu > 1 and d.gpu_milli == MILLI and typed.any()
+                    and d.num_gpu > int(c.gpu_count[typed].max())):
+                # the gang rule on the empty cluster: most GPUs first, CPU/memory split evenly
+                count = np.where(typed, c.gpu_count, 0)
+                order = np.lexsort((np.arange(len(c)), -count))
+                take = np.cumsum(count[order])
+                k = int(np.searchsorted(take, d.num_gpu)) + 1
+                parts = order[:k]
+                gang = bool(k <= len(c) and take[-1] >= d.num_gpu
+                            and (c.cpu_cap[parts] >= d.cpu_milli // k).all()
+                            and (c.mem_cap[parts] >= d.mem_mib // k).all())
+            ok = self._capacity[d] = bool(fits.any() or gang)
+        return ok
 
     def _finish(self, loop: EventLoop, ev: Event) -> None:
         j = ev.payload
