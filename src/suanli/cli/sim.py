@@ -175,7 +175,7 @@ def compare(trace: str = TRACE, cluster: str | None = CLUSTER, policies: str = t
 @app.command()
 def fgd(lists: str = typer.Option("default", "--lists", help="pod lists, comma-separated, "
                                   "or 'all'"),
-        placers: str = typer.Option("random,bestfit,fgd,fgd-bf", "--placers"),
+        placers: str = typer.Option("random,bestfit,fgd,fgd-pack", "--placers"),
         seeds: str = typer.Option("42-51", "--seeds", help="a-b or comma list"),
         workers: int = typer.Option(1, "--workers", min=1),
         out: Path | None = OUT, as_json: bool = JSON) -> None:
