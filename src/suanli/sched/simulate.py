@@ -125,11 +125,16 @@ class Simulator:
                          self.remaining)
 
     def request_pass(self) -> None:
-        """Schedule one pass at the current instant (none while nothing waits: an arrival
-        at this instant requests its own)."""
-        if not self.pass_pending and self.waiting:
-            self.pass_pending = True
-            self.loop.at(self.loop.now, self._pass, priority=PASS_PRIORITY)
+        """One pass at the current instant, after this instant's other events; none while
+        nothing waits (an arrival at this instant requests its own). When no other event is
+        due at this instant the pass runs at once (same order, one heap event less)."""
+        if self.pass_pending or not self.waiting:
+            return
+        if self.loop.peek() > self.loop.now:
+            self._pass(self.loop, None)
+            return
+        self.pass_pending = True
+        self.loop.at(self.loop.now, self._pass, priority=PASS_PRIORITY)
 
     # ---- job lifecycle -------------------------------------------------------------------
     def _start(self, j: int, place: Placement) -> None:
@@ -182,14 +187,16 @@ class Simulator:
         k = ev.payload
         j = int(self.order[k])
         d = self.demand(j)
-        if not self._can_ever_run(d):
+        accepted = self._can_ever_run(d)
+        if not accepted:
             self.rejected[j] = True  # can never run here: report, do not wait forever
         else:
             self.waiting[j] = None
             self.new.append(j)
+        if k + 1 < len(self.order):  # before the pass: it runs at once only if nothing else
+            loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)  # is due now
+        if accepted:
             self.request_pass()
-        if k + 1 < len(self.order):
-            loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)
 
     def _can_ever_run(self, d: Demand) -> bool:
         """Could ``d`` run on the empty cluster? One node of an allowed type with enough GPUs,
@@ -244,7 +251,7 @@ class Simulator:
         self.dirty = True
         self.request_pass()
 
-    def _pass(self, loop: EventLoop, ev: Event) -> None:
+    def _pass(self, loop: EventLoop, ev: Event | None) -> None:
         self.pass_pending = False
         if not self.waiting:
             self.new.clear()
