@@ -157,3 +157,11 @@ def test_cli_rejects_out_of_range_numbers_in_one_line(args: tuple[str, ...], why
     r = _cli("run", "--trace", "synthetic:50", *args)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert why in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_named_trace_loaders_also_fail_in_one_line_on_binary_files(tmp_path: Path) -> None:
+    p = write(tmp_path, b"\xff\xfe\x00\x01binary\x00", "philly.csv")
+    for spec in (f"philly:{p}", f"openb:{p}"):
+        with pytest.raises(InputError) as e:
+            scenario(spec, "2x8")
+        assert "not a UTF-8 text CSV" in str(e.value) or "not a readable CSV" in str(e.value)
