@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-ORDER = ("random", "dotprod", "gpupacking", "gpuclustering", "bestfit", "fgd-artifact", "fgd",
+ORDER = ("random", "dotprod", "gpupacking", "gpuclustering", "bestfit", "fgd", "fgd-paper",
          "fgd-bf")
 
 

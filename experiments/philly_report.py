@@ -33,13 +33,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nPhilly, {sc.config['cluster_gpus']} GPUs (scale {scale:g}), "
               f"{sc.config['jobs']} jobs")
         print(f"{'policy':8s} {'JCT avg':>9s} {'p50':>7s} {'p99':>9s} {'queue avg':>9s} "
-              f"{'q p99':>8s} {'wait avg':>8s} {'util%':>6s} {'preempt':>7s} {'wall s':>6s}")
+              f"{'q p99':>8s} {'wait avg':>8s} {'util%':>6s} {'preempt':>7s} {'ckpt GPU-h':>10s} "
+              f"{'wall s':>6s}")
         for r in results:
             t = table_row(r.summary)
             print(f"{t['policy']:8s} {t['jct_avg_h']:8.2f}h {t['jct_p50_h']:6.2f}h "
                   f"{t['jct_p99_h']:8.1f}h {t['queue_avg_h']:8.2f}h {t['queue_p99_h']:7.1f}h "
                   f"{t['wait_avg_h']:7.2f}h "
-                  f"{t['util_pct']:6.1f} {t['preemptions']:7d} {t['wall_s']:6.1f}")
+                  f"{t['util_pct']:6.1f} {t['preemptions']:7d} "
+                  f"{t['preempt_overhead_gpu_h']:10.0f} {t['wall_s']:6.1f}")
         print("wrote", files[0].parent)
     return 0
 

@@ -33,3 +33,29 @@ def test_fgd_sweep_summary(traces: Path) -> None:
     assert by["bestfit"]["unallocated_mean"] < by["random"]["unallocated_mean"]
     curve = np.array(by["random"]["mean_curve"])
     assert len(curve) == 131 and (np.diff(curve) >= -1e-9).all() and curve[-1] <= 100
+
+
+def test_load_is_offered_on_the_clusters_real_capacity() -> None:
+    # same seed, same jobs: on faster GPUs the arrivals come faster by the capacity ratio, so
+    # the measured offered load (work over span x capacity) is the same on every GPU type
+    v100 = scenario("synthetic:2000", "4x8:V100", seed=3, load=0.8)
+    a100 = scenario("synthetic:2000", "4x8:A100-80GB", seed=3, load=0.8)
+    cap_v, cap_a = (s.config["capacity_reference_gpus"] for s in (v100, a100))
+    assert cap_v == 32 and cap_a > 1.5 * cap_v  # an A100 does more V100-seconds per second
+    span = [float(s.workload.submit.max()) for s in (v100, a100)]
+    assert abs(span[0] / span[1] / (cap_a / cap_v) - 1) < 2e-3  # capacity is rounded to 0.1
+    assert abs(v100.config["offered_load"] - a100.config["offered_load"]) < 1e-9
+    util = [simulate(s, "fifo", "bestfit").summary["utilization_while_arriving"]
+            for s in (v100, a100)]
+    assert util[1] > 0.7 * util[0]  # the A100 cluster is busy too (was ~1/2.4 of it)
+
+
+def test_philly_shape_comes_from_the_sourced_data_file() -> None:
+    from suanli.sched.traces.philly import philly_cluster, philly_shape
+
+    shape = philly_shape()
+    assert [(n, g) for n, g, _, _ in shape] == [(321, 2), (231, 8)]
+    assert all("philly-traces" in src for *_, src in shape)
+    assert philly_cluster().total_gpus == 2490 and philly_cluster(0.25).total_gpus == 624
+    with pytest.raises(InputError, match="--scale must be > 0"):
+        philly_cluster(-1)

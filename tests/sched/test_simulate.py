@@ -8,6 +8,7 @@ from suanli.sched.cluster import Cluster, Site, homogeneous
 from suanli.sched.job import Workload
 from suanli.sched.placement import make_placer
 from suanli.sched.policies import make_policy
+from suanli.sched.preemption import CheckpointCost
 from suanli.sched.simulate import Simulator
 
 
@@ -48,8 +49,21 @@ def test_las_preempts_long_jobs_for_new_ones() -> None:
     w = jobs([0, 7200], [3 * 3600, 10], [1, 1])
     r = run(w, "las")
     assert r.jct[1] == 10  # starts at once by preempting
-    assert r.jct[0] == 3 * 3600 + 10 and r.summary["preemptions"] == 1
+    # the preempted job pays save + restore (14 B x 1e8 params at 1 GB/s each) + 60 s restart
+    overhead = 2 * 14 * 1e8 / 1e9 + 60
+    assert abs(r.jct[0] - (3 * 3600 + 10 + overhead)) < 1e-6 and r.summary["preemptions"] == 1
+    assert abs(r.summary["preemption_overhead_gpu_h"] - overhead / 3600) < 1e-9
+    free = run(w, "las", ckpt=CheckpointCost.for_jobs(2, restart_s=0, gbps=1e12))
+    assert abs(free.jct[0] - (3 * 3600 + 10)) < 1e-6  # free preemption: the old answer
     assert run(w, "fifo").jct[1] == 3600 + 10
+
+
+def test_checkpoint_cost_grows_with_model_size() -> None:
+    w = jobs([0, 7200], [3 * 3600, 10], [1, 1])
+    w.params = np.array([7e9, 1e8])  # a 7B model: 98 GB checkpoint
+    r = run(w, "las")
+    overhead = 2 * 14 * 7e9 / 1e9 + 60
+    assert abs(r.jct[0] - (3 * 3600 + 10 + overhead)) < 1e-6
 
 
 def test_rejects_jobs_larger_than_the_cluster_and_is_deterministic() -> None:
@@ -66,8 +80,9 @@ def test_spot_preemption_loses_work_since_the_checkpoint() -> None:
     sim = Simulator(c, w, make_policy("fifo"), make_placer("bestfit"), checkpoint_s=60,
                     spot={0: (100.0, np.array([1, 0, 0, 1]))})
     r = sim.run()
-    # ran 0-100 (checkpoint at 60: 40 s lost), waits 100-300, needs 200-60 = 140 s more
-    assert r.summary["preemptions"] == 1 and r.jct[0] == 300 + 140
+    # ran 0-100 (checkpoint at 60: 40 s lost), waits 100-300, needs 200-60 = 140 s more,
+    # after restoring its checkpoint (1.4 GB at 1 GB/s) and restarting (60 s); no save
+    assert r.summary["preemptions"] == 1 and abs(r.jct[0] - (300 + 140 + 1.4 + 60)) < 1e-6
 
 
 def test_accounting_cost_and_energy() -> None:

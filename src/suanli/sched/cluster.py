@@ -171,40 +171,46 @@ class Cluster:
         """Fully free GPUs per node."""
         return self.node_whole
 
-    def _refresh_node(self, n: int) -> None:
-        row = self.gpu_free[n]
-        self.node_free[n] = int(row.sum())
-        self.node_whole[n] = int((row == MILLI).sum())
-        self.version[n] += 1
-
     # ---- changes -------------------------------------------------------------------------
     def allocate(self, place: Placement, demand: Demand) -> None:
         """Take the demand's resources at ``place`` (CPU/memory split evenly over parts)."""
-        k = len(place.parts)
-        for n, gpus in place.parts:
-            self.cpu_free[n] -= demand.cpu_milli // k
-            self.mem_free[n] -= demand.mem_mib // k
-            for g in gpus:
-                self.gpu_free[n, g] -= demand.gpu_milli
-            self.used_milli += len(gpus) * demand.gpu_milli
-            self._refresh_node(n)
-            self.tags[n][demand.tag] += 1
-            if self.cpu_free[n] < 0 or self.mem_free[n] < 0 or (self.gpu_free[n] < 0).any():
-                raise AssertionError(f"over-allocated node {self.names[n]} by {demand}")
+        self._apply(place, demand, -1)
 
     def release(self, place: Placement, demand: Demand) -> None:
         """Give back what :meth:`allocate` took."""
+        self._apply(place, demand, +1)
+
+    def _apply(self, place: Placement, demand: Demand, sign: int) -> None:
+        """Add ``sign`` x the demand at ``place``; per-node totals are updated incrementally
+        (no row sums) and every touched value is checked to stay within 0..capacity."""
         k = len(place.parts)
+        milli, tag = demand.gpu_milli, demand.tag
+        free = self.gpu_free
         for n, gpus in place.parts:
-            self.cpu_free[n] += demand.cpu_milli // k
-            self.mem_free[n] += demand.mem_mib // k
+            cpu = self.cpu_free.item(n) + sign * (demand.cpu_milli // k)
+            mem = self.mem_free.item(n) + sign * (demand.mem_mib // k)
+            self.cpu_free[n], self.mem_free[n] = cpu, mem
+            whole = 0
             for g in gpus:
-                self.gpu_free[n, g] += demand.gpu_milli
-            self.used_milli -= len(gpus) * demand.gpu_milli
-            self._refresh_node(n)
-            self.tags[n][demand.tag] -= 1
-            if self.tags[n][demand.tag] <= 0:
-                del self.tags[n][demand.tag]
+                before = free.item(n, g)
+                after = before + sign * milli
+                if after < 0 or after > MILLI:
+                    raise AssertionError(f"GPU {g} of node {self.names[n]} would hold {after} "
+                                         f"milli-GPU after {'releasing' if sign > 0 else ''}"
+                                         f"{demand}")
+                free[n, g] = after
+                whole += (after == MILLI) - (before == MILLI)
+            taken = len(gpus) * milli
+            self.used_milli -= sign * taken
+            self.node_free[n] += sign * taken
+            self.node_whole[n] += whole
+            self.version[n] += 1
+            counts = self.tags[n]
+            counts[tag] -= sign
+            if counts[tag] <= 0:
+                del counts[tag]
+            if cpu < 0 or mem < 0:
+                raise AssertionError(f"over-allocated node {self.names[n]} by {demand}")
 
 
 def homogeneous(nodes: int, gpus_per_node: int, gpu_type: str = "V100-32GB",

@@ -47,38 +47,52 @@ class InflationResult:
 
 
 def tune_pods(pods: Workload, capacity_milli: int, tune: float,
-              rng: np.random.Generator) -> np.ndarray:
-    """Indices of the tuned pod list (before shuffling)."""
+              rng: np.random.Generator, order: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the tuned pod list, in arrival order (the artifact's
+    ``TunePodsByNodeTotalResource``, run after the shuffle).
+
+    ``order`` is the shuffled original list (default: a fresh permutation). Above the target
+    (``tune`` x GPU capacity) random pods are removed until the total is at or below it; below
+    it, uniformly drawn copies of original pods are appended at the end (so the originals
+    arrive first) until the next copy's per-GPU request would cross the target (the artifact
+    compares ``total + gpu_milli``, then adds ``num_gpu x gpu_milli``).
+    """
+    if order is None:
+        order = rng.permutation(len(pods))
     req = pods.num_gpu.astype(np.int64) * pods.gpu_milli
+    per_gpu = np.where(pods.num_gpu > 0, pods.gpu_milli, 0).astype(np.int64)
     target = tune * capacity_milli
-    idx = list(range(len(pods)))
     total = int(req.sum())
     if total > target:
-        keep = np.ones(len(pods), dtype=bool)
-        order = rng.permutation(len(pods))  # remove random pods until at or below the target
-        for i in order:
-            if total <= target:
-                break
-            keep[i] = False
-            total -= int(req[i])
-        return np.flatnonzero(keep)
-    while True:  # append random copies while the total stays at or below the target
+        keep = list(int(i) for i in order)
+        while total > target and keep:
+            total -= int(req[keep.pop(int(rng.integers(len(keep))))])
+        return np.asarray(keep, dtype=np.int64)
+    extra: list[int] = []
+    while True:
         i = int(rng.integers(len(pods)))
-        if total + req[i] > target:
+        if total + per_gpu[i] > target:
             break
-        idx.append(i)
+        extra.append(i)
         total += int(req[i])
-    return np.asarray(idx)
+    return np.concatenate([np.asarray(order, dtype=np.int64),
+                           np.asarray(extra, dtype=np.int64)])
 
 
 def run_inflation(cluster: Cluster, pods: Workload, placer: Placer, seed: int,
-                  tune: float = 1.3) -> InflationResult:
-    """One seed of the protocol on a fresh copy of ``cluster`` state (it is reset first)."""
+                  tune: float = 1.3, ties: str = "artifact") -> InflationResult:
+    """One seed of the protocol on a fresh copy of ``cluster`` state (it is reset first).
+
+    ``ties="artifact"``: equal scores go to the lowest entry of a seeded random node ranking
+    (the artifact's patched scheduler, see :mod:`suanli.sched.placement.base`); ``"random"``:
+    uniformly at random per decision (stock Kubernetes).
+    """
     rng = np.random.default_rng(seed)
     cluster.reset()
     cap = cluster.total_gpus * MILLI
-    order = tune_pods(pods, cap, tune, rng)
-    order = order[rng.permutation(len(order))]
+    order = tune_pods(pods, cap, tune, rng, order=rng.permutation(len(pods)))
+    rank = rng.permutation(len(cluster.names))
+    placer.tie_rank = rank if ties == "artifact" else None
     req = pods.num_gpu.astype(np.int64) * pods.gpu_milli
     arrived = np.cumsum(req[order]) * 100.0 / cap
     allocated = np.empty(len(order))
@@ -97,4 +111,5 @@ def run_inflation(cluster: Cluster, pods: Workload, placer: Placer, seed: int,
             cluster.allocate(place, d)  # type: ignore[arg-type]
             used += int(req[i])
         allocated[j] = used * 100.0 / cap
+    placer.tie_rank = None
     return InflationResult(placer.name, seed, arrived, allocated, failed, len(order))

@@ -49,8 +49,12 @@ class Demand:
 
     @property
     def tag(self) -> tuple[int, int]:
-        """Request class used by GPU-clustering placement: (num_gpu, gpu_milli)."""
-        return (self.num_gpu, self.gpu_milli)
+        """GPU affinity class used by GPU-clustering placement, as the FGD artifact defines it
+        (``GetGpuAffinityFromPodAnnotation``): ``(0, 0)`` no GPU, ``(1, 0)`` any sharing
+        request (all fractions are one class), ``(k, 1000)`` k whole GPUs."""
+        if self.num_gpu == 0:
+            return (0, 0)
+        return (1, 0) if self.sharing else (self.num_gpu, MILLI)
 
 
 @dataclass
@@ -75,6 +79,7 @@ class Workload:
     kinds: list[str] = field(default_factory=lambda: ["default"])
     deadline: np.ndarray | None = None  # seconds (absolute), nan = none
     names: list[str] | None = None
+    params: np.ndarray | None = None  # model parameters per job (nan = unknown): checkpoints
     source: str = ""
     bad_rows: list[str] = field(default_factory=list)  # "file:line: why" for skipped rows
 
@@ -108,6 +113,8 @@ class Workload:
             opt["deadline"] = self.deadline[idx]
         if self.names is not None:
             opt["names"] = [self.names[int(i)] for i in idx]
+        if self.params is not None:
+            opt["params"] = self.params[idx]
         assert self.kind is not None
         return Workload(self.submit[idx], self.duration[idx], self.num_gpu[idx],
                         self.gpu_milli[idx], self.cpu_milli[idx], self.mem_mib[idx],

@@ -135,6 +135,11 @@ class SimResult:
             "makespan_s": t1 - t0, "utilization_mean": util_mean,
             "utilization_while_arriving": util_arrivals,
             "deadline_met": met, "preemptions": int(sim.preemptions.sum()),
+            "preemption_overhead_gpu_h": float(
+                (sim.overhead * w.num_gpu * w.gpu_milli).sum() / 1000 / 3600),
+            "preemption_overhead_s_per_preemption": (
+                float(sim.overhead.sum() / sim.preemptions.sum())
+                if sim.preemptions.sum() else 0.0),
             "gpu_hours": a.gpu_hours,
             "cost_usd": a.cost_usd, "energy_kwh": a.energy_kwh, "carbon_kg": a.carbon_kg,
             "fragmentation_mean": float(np.mean(a.frag)) if a.frag else float("nan"),

@@ -12,7 +12,8 @@ from suanli.sched.metrics import SimResult
 
 ROW_KEYS = ("policy", "placement", "finished", "jct_avg_h", "jct_p50_h", "jct_p99_h",
             "queue_avg_h", "queue_p99_h", "wait_avg_h", "makespan_d", "util_pct", "frag_pct",
-            "cost_usd", "energy_mwh", "carbon_t", "deadline_met_pct", "preemptions", "wall_s")
+            "cost_usd", "energy_mwh", "carbon_t", "deadline_met_pct", "preemptions",
+            "preempt_overhead_gpu_h", "wall_s")
 
 
 def table_row(s: dict[str, Any]) -> dict[str, Any]:
@@ -27,7 +28,8 @@ def table_row(s: dict[str, Any]) -> dict[str, Any]:
             "frag_pct": 100 * s["fragmentation_mean"], "cost_usd": s["cost_usd"],
             "energy_mwh": s["energy_kwh"] / 1000, "carbon_t": s["carbon_kg"] / 1000,
             "deadline_met_pct": 100 * s["deadline_met"],
-            "preemptions": s["preemptions"], "wall_s": s["wall_s"]}
+            "preemptions": s["preemptions"],
+            "preempt_overhead_gpu_h": s["preemption_overhead_gpu_h"], "wall_s": s["wall_s"]}
 
 
 def result_json(r: SimResult) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from suanli.sched.job import Workload
 GROUP = re.compile(r"^(\d+)x(\d+)(?::([\w.\-]+))?(?:@([\w.\-]+))?$")
 SPOT_PRICE_FACTOR = 0.35  # assumption: spot GPUs ~65% below on-demand (typical cloud discount)
 DEFAULT_CLUSTER = {"philly": "philly", "openb": "openb", "dlrm": "spot", "synthetic": "1250x8"}
+REFERENCE_GPU = "V100"  # trace durations are taken as measured on this type (speed 1.0)
 
 
 @dataclass
@@ -42,6 +43,8 @@ def parse_groups(spec: str) -> Cluster:
             raise InputError(f"bad cluster group '{part}'; write <nodes>x<gpus>[:<type>][@site],"
                              " e.g. 100x8:A100-80GB@east")
         nodes, gpus = int(m[1]), int(m[2])
+        if nodes < 1 or gpus < 1 or nodes > 10**6 or gpus > 64:
+            raise InputError(f"bad cluster group '{part}': need 1..1e6 nodes of 1..64 GPUs")
         gtype, site = m[3] or "V100", m[4] or "site0"
         spot = "spot" in site
         sites.setdefault(site, Site(name=site, spot=spot,
@@ -69,12 +72,22 @@ def load_cluster(spec: str, scale: float = 1.0) -> Cluster:
     return parse_groups(spec)
 
 
-def load_trace(spec: str, cluster_gpus: int, seed: int = 0, load: float = 0.7) -> Workload:
+def load_trace(spec: str, cluster_gpus: float, seed: int = 0, load: float = 0.7,
+               fmt: str = "auto") -> Workload:
+    """A trace by name (``philly``, ``openb[:list]``, ``dlrm``, ``synthetic[:jobs]``) or a
+    user's job log (``fmt="jobs-csv"``, or any path ending in ``.csv`` with ``fmt="auto"``).
+    ``cluster_gpus`` is the capacity synthetic arrivals are sized against (reference GPUs)."""
     from suanli.sched.traces.dlrm import load_dlrm
+    from suanli.sched.traces.jobs_csv import load_jobs_csv
     from suanli.sched.traces.openb import load_openb_pods
     from suanli.sched.traces.philly import load_philly
     from suanli.sched.traces.synthetic import synthetic
 
+    if fmt not in ("auto", "jobs-csv"):
+        raise InputError(f"unknown --format '{fmt}'; use jobs-csv (a job log, see docs/sched.md)"
+                         " or auto")
+    if fmt == "jobs-csv" or (spec.lower().endswith(".csv") and ":" not in spec):
+        return load_jobs_csv(spec)
     name, _, arg = spec.partition(":")
     if name == "philly":
         return load_philly(arg or "philly.csv")
@@ -92,32 +105,86 @@ def load_trace(spec: str, cluster_gpus: int, seed: int = 0, load: float = 0.7) -
                      "synthetic[:jobs]")
 
 
+SYNTHETIC_KINDS = ("compute", "default", "memory")  # the synthetic trace's kind mix (uniform)
+
+
+def reference_capacity(c: Cluster, table: Any, kinds: tuple[str, ...] = SYNTHETIC_KINDS
+                       ) -> float:
+    """The cluster's capacity in reference-GPU equivalents: sum over GPUs of the mean speed of
+    the ``kinds`` on that GPU's type (``table`` relative to the reference type). Offered load
+    is work per second (reference GPU-seconds) over this, so ``--load 0.8`` keeps 80% of *this*
+    cluster busy whatever its GPU types."""
+    speed = np.array([np.mean([table.get(k, t) for k in kinds]) for t in c.types] + [0.0])
+    return float((c.gpu_count * speed[c.gpu_type]).sum())
+
+
+def offered_load(w: Workload, capacity: float) -> float:
+    """Measured offered load of a trace: GPU-seconds of work over (span x capacity)."""
+    if len(w) < 2 or capacity <= 0:
+        return float("nan")
+    span = float(w.submit.max() - w.submit.min())
+    work = float(np.nansum(w.gpus * w.duration))
+    return work / (span * capacity) if span > 0 else float("nan")
+
+
+def check_args(scale: float, load: float, limit: int | None) -> None:
+    """One-line errors for out-of-range CLI numbers."""
+    if not (np.isfinite(scale) and scale > 0):
+        raise InputError(f"--scale must be a number > 0 (a factor on the cluster's node "
+                         f"counts), got {scale}")
+    if not (np.isfinite(load) and 0 < load <= 100):
+        raise InputError(f"--load must be in (0, 100] (offered load as a fraction of the "
+                         f"cluster's capacity), got {load}")
+    if limit is not None and limit < 1:
+        raise InputError(f"--limit must be >= 1 (the first N jobs by submit time), got {limit}")
+
+
 def scenario(trace: str, cluster: str | None = None, scale: float = 1.0, seed: int = 0,
-             load: float = 0.7, limit: int | None = None) -> Scenario:
-    """Cluster + workload for a trace spec (the trace's default cluster unless given)."""
+             load: float = 0.7, limit: int | None = None, fmt: str = "auto",
+             skip_bad: bool = False) -> Scenario:
+    """Cluster + workload for a trace spec (the trace's default cluster unless given).
+
+    Bad trace rows raise :class:`InputError` (the first one and the count) unless
+    ``skip_bad``; then they are dropped and listed in ``config["bad_row_list"]``.
+    """
+    from suanli.sched.throughput import ThroughputTable
+
+    check_args(scale, load, limit)
     name = trace.partition(":")[0]
-    cspec = cluster or DEFAULT_CLUSTER.get(name, "1250x8")
+    is_csv = fmt == "jobs-csv" or (trace.lower().endswith(".csv") and ":" not in trace)
+    cspec = cluster or ("1250x8" if is_csv else DEFAULT_CLUSTER.get(name, "1250x8"))
     c = load_cluster(cspec, scale)
-    w = load_trace(trace, c.total_gpus, seed=seed, load=load)
+    table = ThroughputTable.from_catalog(c.types, reference=REFERENCE_GPU)
+    cap = reference_capacity(c, table)
+    w = load_trace(trace, cap, seed=seed, load=load, fmt=fmt)
+    if w.bad_rows and not skip_bad:
+        more = f" (and {len(w.bad_rows) - 1} more)" if len(w.bad_rows) > 1 else ""
+        raise InputError(f"bad trace row: {w.bad_rows[0]}{more}; fix the file or pass "
+                         "--skip-bad to run without them (they are listed)")
     if limit is not None and limit < len(w):
         w = w.take(np.argsort(w.submit, kind="stable")[:limit])
     cfg = {"trace": trace, "cluster": cspec, "scale": scale, "seed": seed, "load": load,
            "limit": limit, "cluster_nodes": len(c), "cluster_gpus": c.total_gpus,
+           "capacity_reference_gpus": round(cap, 1), "reference_gpu": REFERENCE_GPU,
+           "offered_load": offered_load(w, cap),
            "sites": [s.name for s in c.sites], "jobs": len(w),
-           "bad_rows": len(w.bad_rows), "trace_source": w.source}
+           "bad_rows": len(w.bad_rows), "bad_row_list": list(w.bad_rows),
+           "trace_source": w.source}
     return Scenario(c, w, cfg)
 
 
 def simulate(sc: Scenario, policy: str, placement: str, seed: int = 0, backfill: bool = True,
-             spot_trace: str | None = None, progress: Any = None) -> Any:
+             spot_trace: str | None = None, progress: Any = None,
+             ckpt: dict[str, float] | None = None) -> Any:
     """Run one policy + placer on a scenario; returns a :class:`SimResult`."""
     from suanli.sched.placement import make_placer
     from suanli.sched.policies import make_policy
+    from suanli.sched.preemption import CheckpointCost
     from suanli.sched.simulate import Simulator
     from suanli.sched.throughput import ThroughputTable
 
-    ref = "V100"
-    table = ThroughputTable.from_catalog(sc.cluster.types, reference=ref)
+    table = ThroughputTable.from_catalog(sc.cluster.types, reference=REFERENCE_GPU)
+    cost = CheckpointCost.for_jobs(len(sc.workload), sc.workload.params, **(ckpt or {}))
     spot = {}
     if spot_trace:
         from suanli.sched.traces.skypilot import load_spot_trace
@@ -130,5 +197,5 @@ def simulate(sc: Scenario, policy: str, placement: str, seed: int = 0, backfill:
         spot = {i: trace for i in spot_sites}
     sim = Simulator(sc.cluster, sc.workload, make_policy(policy, table),
                     make_placer(placement, sc.workload), seed=seed, backfill=backfill,
-                    throughput=table, spot=spot, progress=progress)
+                    throughput=table, spot=spot, ckpt=cost, progress=progress)
     return sim.run()

@@ -11,12 +11,15 @@ stops at the first job that does not fit. Two exact shortcuts keep passes cheap:
 capacity was freed since the last pass only newly arrived jobs can start; and a job whose
 demand dominates one that already failed in this pass cannot fit either.
 
-Job run time on a placement is ``remaining / speed`` where ``speed`` is the slowest part's
-relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 without one).
+Job run time on a placement is ``overhead + remaining / speed`` where ``speed`` is the slowest
+part's relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 without one)
+and ``overhead`` the checkpoint save/restore/restart a preempted job still owes
+(:class:`~suanli.sched.preemption.CheckpointCost`); overhead time is counted in the results.
 """
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -29,6 +32,7 @@ from suanli.sched.job import MILLI, Demand, Workload
 from suanli.sched.metrics import Accounting, SimResult
 from suanli.sched.placement.base import Placer
 from suanli.sched.policies.base import Policy, SchedView
+from suanli.sched.preemption import CheckpointCost
 from suanli.sched.throughput import ThroughputTable
 
 PASS_PRIORITY = 10  # scheduling passes run after arrivals/finishes of the same instant
@@ -55,7 +59,7 @@ class Simulator:
                  *, seed: int = 0, backfill: bool = True,
                  throughput: ThroughputTable | None = None,
                  spot: dict[int, tuple[float, np.ndarray]] | None = None,
-                 checkpoint_s: float = 1800.0,
+                 checkpoint_s: float = 1800.0, ckpt: CheckpointCost | None = None,
                  progress: Callable[[int, int], None] | None = None) -> None:
         self.c, self.w, self.policy, self.placer = cluster, workload, policy, placer
         self.backfill, self.throughput, self.spot = backfill, throughput, spot or {}
@@ -71,6 +75,9 @@ class Simulator:
         self.end = np.full(n, np.nan)
         self.preemptions = np.zeros(n, dtype=np.int32)
         self.ran = np.zeros(n)  # s of wall time spent running (all runs)
+        self.ckpt = ckpt if ckpt is not None else CheckpointCost.for_jobs(n, workload.params)
+        self.owed = np.zeros(n)  # s of checkpoint overhead to pay at the next start
+        self.overhead = np.zeros(n)  # s of overhead paid (wall time holding the GPUs)
         self.rejected = np.zeros(n, dtype=bool)
         self.waiting: dict[int, None] = {}  # insertion-ordered set
         self.new: list[int] = []
@@ -81,10 +88,11 @@ class Simulator:
         self.pass_pending = False
         self._demands: dict[int, Demand] = {}
         self._speed_of_type: dict[int, np.ndarray] = {}
-        self._capacity: dict[tuple[str, ...], int] = {}
+        self._capacity: dict[Demand, bool] = {}
         self._empty = np.zeros(0, dtype=np.int64)
         self._wakes: dict[int, Event] = {}
         self._has_next_change = type(policy).next_change is not Policy.next_change
+        self._has_pref = type(policy).node_preference is not Policy.node_preference
 
     # ---- helpers -------------------------------------------------------------------------
     def demand(self, j: int) -> Demand:
@@ -118,16 +126,23 @@ class Simulator:
                          self.remaining)
 
     def request_pass(self) -> None:
-        if not self.pass_pending:
-            self.pass_pending = True
-            self.loop.at(self.loop.now, self._pass, priority=PASS_PRIORITY)
+        """One pass at the current instant, after this instant's other events; none while
+        nothing waits (an arrival at this instant requests its own). When no other event is
+        due at this instant the pass runs at once (same order, one heap event less)."""
+        if self.pass_pending or not self.waiting:
+            return
+        if self.loop.peek() > self.loop.now:
+            self._pass(self.loop, None)
+            return
+        self.pass_pending = True
+        self.loop.at(self.loop.now, self._pass, priority=PASS_PRIORITY)
 
     # ---- job lifecycle -------------------------------------------------------------------
     def _start(self, j: int, place: Placement) -> None:
         now, d = self.loop.now, self.demand(j)
         self.c.allocate(place, d)
         speed = self.speed(j, place)
-        ev = self.loop.at(now + self.remaining[j] / speed, self._finish, j)
+        ev = self.loop.at(now + self.owed[j] + self.remaining[j] / speed, self._finish, j)
         self.running[j] = (place, speed, ev)
         self.waiting.pop(j, None)
         self.run_since[j] = now
@@ -152,14 +167,19 @@ class Simulator:
         self.c.release(place, d)
         self.attained[j] += d.gpus * ran
         self.ran[j] += ran
-        self.remaining[j] = max(0.0, self.remaining[j] - ran * speed + lost_s)
+        paid = min(ran, self.owed[j])  # restore/restart first, then progress
+        self.overhead[j] += paid
+        self.owed[j] -= paid
+        self.remaining[j] = max(0.0, self.remaining[j] - (ran - paid) * speed + lost_s)
         self.run_since[j] = np.nan
         self.acct.add_run(place, d, ran, self.c)
         self.acct.record(now, self.c)
         self.dirty = True
 
-    def _preempt(self, j: int, lost_s: float = 0.0) -> None:
+    def _preempt(self, j: int, lost_s: float = 0.0, node_lost: bool = False) -> None:
         self._stop(j, lost_s)
+        # a partly paid restore is redone from scratch
+        self.owed[j] = self.ckpt.loss_s(j) if node_lost else self.ckpt.preempt_s(j)
         self.preemptions[j] += 1
         self.waiting[j] = None
 
@@ -168,18 +188,42 @@ class Simulator:
         k = ev.payload
         j = int(self.order[k])
         d = self.demand(j)
-        cap = self._capacity.get(d.gpu_types)
-        if cap is None:
-            cap = self._capacity[d.gpu_types] = int(self.c.gpu_count[self.c.type_ok(d)].sum())
-        if d.num_gpu > cap or (
-                d.num_gpu == 0 and not (self.c.cpu_cap >= d.cpu_milli).any()):
+        accepted = self._can_ever_run(d)
+        if not accepted:
             self.rejected[j] = True  # can never run here: report, do not wait forever
         else:
             self.waiting[j] = None
             self.new.append(j)
+        if k + 1 < len(self.order):  # before the pass: it runs at once only if nothing else
+            loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)  # is due now
+        if accepted:
             self.request_pass()
-        if k + 1 < len(self.order):
-            loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)
+
+    def _can_ever_run(self, d: Demand) -> bool:
+        """Could ``d`` run on the empty cluster? One node of an allowed type with enough GPUs,
+        CPU and memory; or, for a gang (more GPUs than any allowed node), the nodes the gang
+        rule takes on the empty cluster hold its CPU and memory shares. Jobs that cannot are
+        rejected on arrival (reported), instead of waiting forever."""
+        ok = self._capacity.get(d)
+        if ok is None:
+            c = self.c
+            typed = c.type_ok(d) if d.num_gpu else np.ones(len(c), dtype=bool)
+            fits = typed & (c.cpu_cap >= d.cpu_milli) & (c.mem_cap >= d.mem_mib) & (
+                c.gpu_count >= d.num_gpu)
+            gang = False
+            if (d.num_gpu > 1 and d.gpu_milli == MILLI and typed.any()
+                    and d.num_gpu > int(c.gpu_count[typed].max())):
+                # the gang rule on the empty cluster: most GPUs first, CPU/memory split evenly
+                count = np.where(typed, c.gpu_count, 0)
+                order = np.lexsort((np.arange(len(c)), -count))
+                take = np.cumsum(count[order])
+                k = int(np.searchsorted(take, d.num_gpu)) + 1
+                parts = order[:k]
+                gang = bool(k <= len(c) and take[-1] >= d.num_gpu
+                            and (c.cpu_cap[parts] >= d.cpu_milli // k).all()
+                            and (c.mem_cap[parts] >= d.mem_mib // k).all())
+            ok = self._capacity[d] = bool(fits.any() or gang)
+        return ok
 
     def _finish(self, loop: EventLoop, ev: Event) -> None:
         j = ev.payload
@@ -204,14 +248,18 @@ class Simulator:
         for j, (place, _, _) in list(self.running.items()):
             if gone.intersection(place.nodes):
                 ran = loop.now - self.run_since[j]
-                self._preempt(j, lost_s=ran % self.checkpoint_s)
+                self._preempt(j, lost_s=ran % self.checkpoint_s, node_lost=True)
         self.dirty = True
         self.request_pass()
 
-    def _pass(self, loop: EventLoop, ev: Event) -> None:
+    def _pass(self, loop: EventLoop, ev: Event | None) -> None:
         self.pass_pending = False
         if not self.waiting:
             self.new.clear()
+            return
+        if (len(self.waiting) == 1 and not self.policy.preemptive
+                and self._has_pref is False):
+            self._pass_one()
             return
         now = loop.now
         full = self.dirty or not self.backfill  # strict order: the head may block
@@ -269,6 +317,23 @@ class Simulator:
                 continue
             self._start(j, place)
             free -= need
+
+    def _pass_one(self) -> None:
+        """The pass with exactly one waiting job and a non-preemptive policy without node
+        preferences (the common case below saturation): the same decision as the general
+        pass (order and backfill do not matter for one job), without building a view."""
+        j = next(iter(self.waiting))
+        fresh = self.dirty or j in self.new  # else nothing changed since it last failed
+        self.dirty = False
+        self.new.clear()
+        if not fresh:
+            return
+        d = self.demand(j)
+        if d.num_gpu * d.gpu_milli > self.c.free_milli():
+            return
+        place = self.placer.place(self.c, d, self.rng, None)
+        if place is not None:
+            self._start(j, place)
 
     def _maybe_fit(self, cand: np.ndarray, keys: np.ndarray, free: int,
                    worst: Callable[[], float]) -> tuple[np.ndarray, np.ndarray]:
@@ -332,10 +397,19 @@ class Simulator:
                 self.loop.at(float(i * gap), self._spot, (site, int(alive[i])), priority=-1)
         self.acct.record(0.0, self.c)
         step, total = 0, len(self.order)
-        while self.loop.step():
-            step += 1
-            if self.progress and step % 20_000 == 0:
-                self.progress(int(np.isfinite(self.end).sum()), total)
+        # the loop allocates millions of short-lived objects (events, placements) that
+        # reference counting frees; the cyclic collector would rescan every live object again
+        # and again (superlinear on million-job traces), so it is paused during the run
+        collecting = gc.isenabled()
+        gc.disable()
+        try:
+            while self.loop.step():
+                step += 1
+                if self.progress and step % 20_000 == 0:
+                    self.progress(int(np.isfinite(self.end).sum()), total)
+        finally:
+            if collecting:
+                gc.enable()
         if self.progress:
             self.progress(int(np.isfinite(self.end).sum()), total)
         return SimResult.build(self, wall_s=time.perf_counter() - t0)

@@ -11,7 +11,12 @@ from suanli.sched.names import unknown
 from suanli.sched.placement.base import Placer
 from suanli.sched.placement.bestfit import BestFitPlacer
 from suanli.sched.placement.dotprod import DotProdPlacer
-from suanli.sched.placement.fgd import FGDBestFitPlacer, FGDPlacer, TargetWorkload
+from suanli.sched.placement.fgd import (
+    FGDBestFitPlacer,
+    FGDPackPlacer,
+    FGDPlacer,
+    TargetWorkload,
+)
 from suanli.sched.placement.gpu_clustering import GpuClusteringPlacer
 from suanli.sched.placement.gpu_packing import GpuPackingPlacer
 from suanli.sched.placement.random import RandomPlacer
@@ -23,7 +28,7 @@ SIMPLE: dict[str, type[Placer]] = {
     "gpupacking": GpuPackingPlacer,
     "gpuclustering": GpuClusteringPlacer,
 }
-FRAG_AWARE = ("fgd", "fgd-artifact", "fgd-bf")
+FRAG_AWARE = ("fgd", "fgd-paper", "fgd-bf", "fgd-pack")
 PLACERS: tuple[str, ...] = (*SIMPLE, *FRAG_AWARE)
 
 
@@ -38,13 +43,19 @@ def make_placer(name: str, target: Workload | TargetWorkload | None = None) -> P
             raise InputError(f"placer '{name}' needs a target workload (the job trace whose "
                              "request mix defines fragmentation); pass --trace")
         if isinstance(target, TargetWorkload):
-            return FGDBestFitPlacer(target) if key == "fgd-bf" else FGDPlacer(target)
+            if key == "fgd-bf":
+                return FGDBestFitPlacer(target)
+            if key == "fgd-pack":
+                return FGDPackPlacer(target)
+            return FGDPlacer(target, quantize=key == "fgd")
+        if key == "fgd-pack":  # ours: the artifact's FGD, partly used nodes first among ties
+            return FGDPackPlacer(TargetWorkload.from_workload(target, threshold=0.95))
         if key == "fgd-bf":  # ours: best fit among near-ties of the fragmentation growth
             return FGDBestFitPlacer(TargetWorkload.from_workload(target), resolution=10.0)
-        if key == "fgd-artifact":  # the artifact's 95% typical pods and integer scores
-            return FGDPlacer(TargetWorkload.from_workload(target, threshold=0.95),
-                             quantize=True)
-        return FGDPlacer(TargetWorkload.from_workload(target))  # the paper's definition
+        if key == "fgd-paper":  # eq. (2) over the whole distribution, exact dF
+            return FGDPlacer(TargetWorkload.from_workload(target))
+        # the reference: the artifact's 95% typical pods and integer scores
+        return FGDPlacer(TargetWorkload.from_workload(target, threshold=0.95), quantize=True)
     raise unknown("placer", name, PLACERS)
 
 

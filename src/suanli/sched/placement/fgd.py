@@ -61,7 +61,9 @@ class TargetWorkload:
         weight = np.where(w.gpu_milli == MILLI, 1.0 + gpu_weight * w.num_gpu, 1.0)[keep]
         uniq, inv = np.unique(keys, axis=0, return_inverse=True)
         counts = np.bincount(inv.ravel(), weights=weight)
-        order = np.lexsort((-uniq[:, 0], -uniq[:, 1], -counts))  # most popular first
+        # most popular first; equal counts by larger CPU, then GPU milli, then GPU count (the
+        # artifact's ``SortTargetPodInDecreasingCount`` with ``PodResource.Less`` reversed)
+        order = np.lexsort((-uniq[:, 2], -uniq[:, 1], -uniq[:, 0], -counts))
         uniq, counts = uniq[order], counts[order]
         cum = np.cumsum(counts) / counts.sum()
         m = int(np.searchsorted(cum, threshold - 1e-12) + 1)
@@ -158,7 +160,11 @@ class FGDPlacer(Placer):
         total = self.total[cand[ci]] - d
         new = self.fragmentation(cpu_after[ci], below, cnt, total, gtype[ci])
         delta = new - self.frag[cand[ci]]
-        order = np.lexsort((f, delta, ci))  # per node: smallest delta, then tightest GPU
+        if self.quantize:  # per node: best integer score, then the lowest GPU index
+            delta = -artifact_score(delta)
+            order = np.lexsort((g, delta, ci))
+        else:  # per node: smallest delta, then tightest GPU
+            order = np.lexsort((f, delta, ci))
         ci, g, delta = ci[order], g[order], delta[order]
         _, first = np.unique(ci, return_index=True)
         out = np.full(len(cand), np.inf)
@@ -169,10 +175,18 @@ class FGDPlacer(Placer):
 
     def score(self, cluster: Cluster, demand: Demand, cand: np.ndarray,
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
-        delta, gpu = self.deltas(cluster, demand, cand)
-        if self.quantize:
-            return -np.floor(100.0 / (1.0 + np.exp(delta / 1000.0))), gpu
+        delta, gpu = self.deltas(cluster, demand, cand)  # sharing + quantize: already scored
+        if self.quantize and not demand.sharing:
+            return -artifact_score(delta), gpu
         return delta, gpu
+
+
+def artifact_score(delta: np.ndarray) -> np.ndarray:
+    """The artifact's integer FGD score (higher better): ``int(100 sigmoid(-dF / 1000))``,
+    dF in milli-GPU (``calculateGpuShareFragExtendScore``). About 40 milli-GPU of dF per
+    point near dF = 0, so small differences tie."""
+    with np.errstate(over="ignore"):
+        return np.trunc(100.0 / (1.0 + np.exp(delta / 1000.0)))
 
 
 class FGDBestFitPlacer(FGDPlacer):
@@ -194,3 +208,24 @@ class FGDBestFitPlacer(FGDPlacer):
         delta, gpu = self.deltas(cluster, demand, cand)
         delta = np.round(delta / self.resolution)  # lexicographic (dF, best fit) below
         return delta + 1e-3 * best_fit_score(cluster, demand, cand), gpu
+
+
+class FGDPackPlacer(FGDPlacer):
+    """The artifact's FGD (integer scores, 95% typical pods), then, among nodes with the same
+    score, a node that already runs GPU work before an idle one (ours).
+
+    Integer FGD scores tie often (about 40 milli-GPU of fragmentation growth per point); the
+    reference breaks ties by a fixed node ranking, which already packs. Preferring partly used
+    nodes first keeps idle nodes whole for the multi-GPU jobs that arrive later.
+    """
+
+    name = "fgd-pack"
+
+    def __init__(self, target: TargetWorkload) -> None:
+        super().__init__(target, quantize=True)
+
+    def score(self, cluster: Cluster, demand: Demand, cand: np.ndarray,
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray | None]:
+        s, gpu = super().score(cluster, demand, cand, rng)
+        idle = cluster.node_free[cand] == cluster.gpu_count[cand].astype(np.int64) * MILLI
+        return s + 1e-3 * idle, gpu  # below one score point: a tie-breaker only

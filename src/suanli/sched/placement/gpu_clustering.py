@@ -1,9 +1,13 @@
-"""GPU clustering: put jobs with the same GPU request on the same nodes.
+"""GPU clustering: put jobs of the same GPU affinity class on the same nodes.
 
-Tiers of the FGD artifact's ``gpu_clustering_score.go`` (higher better there, negated here);
-within a tier, nodes with less free GPU score higher (+ 25 (8 - free GPUs)/8):
-node hosts only this request class: 75+; hosts it among others: 50+; hosts nothing: 25+;
-hosts only other classes: 0+. The request class is (num_gpu, gpu_milli).
+The FGD artifact's ``gpu_clustering_score.go`` (higher better there, negated here). Affinity
+classes (``GetGpuAffinityFromPodAnnotation``): no GPU, any sharing request (one class), k whole
+GPUs; a node's classes are those of the GPU jobs on it. With ``b = 25 (8000 - free milli-GPU)
+// 8000`` (integer division):
+
+- the node hosts only this class: 75 + b; this class among others: 50 + b;
+- the node hosts no GPU job: 25 + b; only other classes: b;
+- a job without GPUs scores 0 everywhere (ties).
 """
 
 from __future__ import annotations
@@ -23,13 +27,12 @@ class GpuClusteringPlacer(Placer):
         if demand.num_gpu == 0:
             return np.zeros(len(cand)), None
         tag = demand.tag
-        base = np.empty(len(cand))
+        base = np.empty(len(cand), dtype=np.int64)
         for i, n in enumerate(cand):
-            tags = cluster.tags[int(n)]
-            gpu_tags = [t for t in tags if t[0] > 0]
-            if tag in tags:
+            gpu_tags = [t for t, c in cluster.tags[int(n)].items() if t[0] > 0 and c > 0]
+            if tag in gpu_tags:
                 base[i] = 75 if len(gpu_tags) == 1 else 50
             else:
                 base[i] = 25 if not gpu_tags else 0
-        left = cluster.node_free[cand]
-        return -(base + 25 * (MAX_SPEC_GPU - left) / MAX_SPEC_GPU), None
+        left = cluster.node_free[cand].astype(np.int64)
+        return -(base + 25 * (MAX_SPEC_GPU - left) // MAX_SPEC_GPU).astype(float), None

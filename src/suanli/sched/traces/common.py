@@ -39,22 +39,40 @@ def read_rows(path: Path, required: tuple[str, ...],
               parse: Callable[[dict[str, str]], Any], bad: list[str]) -> Iterator[Any]:
     """Parse each data row of a CSV; rows that fail go to ``bad`` as ``file:line: why``.
 
-    A missing column fails the whole file (nothing useful can be read from it).
+    A missing column fails the whole file (nothing useful can be read from it), and so does a
+    file that is not UTF-8 text CSV (binary data, NUL bytes): :class:`InputError`, one line.
     """
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        cols = reader.fieldnames or []
-        missing = [c for c in required if c not in cols]
-        if missing:
-            raise InputError(f"{path}: missing column(s) {missing}; found {cols}. Is this the "
-                             "right trace file?")
-        for row in reader:
-            try:
-                if None in row or any(row[c] is None for c in required):
-                    raise ValueError(f"row has {len(row)} cells, header has {len(cols)}")
-                yield parse(row)
-            except (ValueError, KeyError, TypeError) as exc:
-                bad.append(f"{path}:{reader.line_num}: {exc}")
+    try:
+        with path.open(newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            cols = reader.fieldnames or []
+            missing = [c for c in required if c not in cols]
+            if missing:
+                what = f"found {cols}" if cols else "the file is empty"
+                raise InputError(f"{path}: missing column(s) {missing}; {what}. Is this the "
+                                 "right trace file (see docs/sched.md for the columns)?")
+            for row in reader:
+                try:
+                    if None in row or any(row[c] is None for c in required):
+                        raise ValueError(f"row has {len(row)} cells, header has {len(cols)}")
+                    yield parse(row)
+                except (ValueError, KeyError, TypeError, OverflowError) as exc:
+                    bad.append(f"{path}:{reader.line_num}: {printable(str(exc))}")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not a UTF-8 text CSV (byte {exc.start} cannot be decoded); "
+                         "give the trace as a CSV text file") from None
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV ({exc}); give the trace as a CSV text "
+                         "file") from None
+    except IsADirectoryError:
+        raise InputError(f"{path} is a folder; give the trace CSV file") from None
+
+
+def printable(text: str, limit: int = 300) -> str:
+    """``text`` with control characters escaped (``\\x00``) and cut to ``limit`` characters,
+    safe to print in a one-line error."""
+    out = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+    return out if len(out) <= limit else out[:limit] + "..."
 
 
 def require(cond: bool, why: str) -> None:

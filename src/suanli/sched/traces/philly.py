@@ -7,18 +7,30 @@ are not recorded (0). ``kind`` = virtual cluster, so duration estimators can lea
 
 from __future__ import annotations
 
+import csv
 from pathlib import Path
 
 import numpy as np
 
+from suanli.errors import InputError
 from suanli.sched.cluster import Cluster, homogeneous
 from suanli.sched.job import MILLI, Workload
 from suanli.sched.traces.common import read_rows, require, resolve
 
 FOLDER = "philly-pollux"
-# Philly's size: 552 machines, 321 with 2 GPUs and 231 with 8 (2,490 GPUs), as we recall the
-# trace's machine_list.csv (msr-fiddle/philly-traces); not verifiable here (LFS archive absent).
-PHILLY_NODES = ((321, 2), (231, 8))
+MACHINES = Path(__file__).resolve().parents[1] / "data" / "philly_machines.csv"
+
+
+def philly_shape() -> list[tuple[int, int, str, str]]:
+    """Philly's machines: (count, GPUs each, GPU type, source) from ``philly_machines.csv``
+    (552 machines, 2,490 GPUs; sources and caveats in the file)."""
+    with MACHINES.open(encoding="utf-8") as fh:
+        rows = csv.DictReader(line for line in fh if not line.startswith("#"))
+        return [(int(r["machines"]), int(r["gpus_per_machine"]), r["gpu_type"], r["source"])
+                for r in rows]
+
+
+PHILLY_NODES = tuple((n, g) for n, g, _, _ in philly_shape())
 
 
 def load_philly(path: str | Path = "philly.csv") -> Workload:
@@ -49,11 +61,14 @@ def load_philly(path: str | Path = "philly.csv") -> Workload:
                     kinds=list(vcs), source=str(p), bad_rows=bad)
 
 
-def philly_cluster(scale: float = 1.0, gpu_type: str = "V100") -> Cluster:
-    """A cluster of Philly's size (``scale`` x the node counts), CPU/memory unconstrained."""
+def philly_cluster(scale: float = 1.0, gpu_type: str | None = None) -> Cluster:
+    """A cluster of Philly's shape (``scale`` x the machine counts), CPU/memory unconstrained;
+    GPU types from the data file unless ``gpu_type`` forces one."""
+    if not scale > 0:
+        raise InputError(f"--scale must be > 0, got {scale}")
     rows = []
-    for count, gpus in PHILLY_NODES:
-        rows += [(f"philly-{gpus}g-{i:04d}", 10**9, 10**9, gpus, gpu_type, "philly")
+    for count, gpus, gtype, _ in philly_shape():
+        rows += [(f"philly-{gpus}g-{i:04d}", 10**9, 10**9, gpus, gpu_type or gtype, "philly")
                  for i in range(max(1, round(count * scale)))]
     return Cluster.from_nodes(rows)
 

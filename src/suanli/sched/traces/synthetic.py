@@ -23,9 +23,12 @@ MEDIAN_S, MEAN_S = 1144.0, 13136.0  # Philly job durations (philly-pollux README
 MAX_S = 30 * 86400.0
 
 
-def synthetic(jobs: int, cluster_gpus: int, load: float = 0.7, share: float = 0.0,
+def synthetic(jobs: int, cluster_gpus: float, load: float = 0.7, share: float = 0.0,
               seed: int = 0) -> Workload:
-    """``jobs`` jobs offering ``load`` x ``cluster_gpus`` GPUs of work on average."""
+    """``jobs`` jobs offering ``load`` x ``cluster_gpus`` GPUs of work on average.
+
+    Durations are on the reference GPU, so ``cluster_gpus`` should be the cluster's capacity
+    in reference-GPU equivalents (:func:`suanli.sched.scenario.reference_capacity`)."""
     if jobs <= 0 or cluster_gpus <= 0 or load <= 0 or not 0 <= share <= 1:
         raise InputError("synthetic needs jobs > 0, cluster GPUs > 0, load > 0, 0 <= share <= 1")
     rng = np.random.default_rng(seed)
