@@ -20,11 +20,12 @@ from suanli.bench.profile import DeviceProfile
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
 
 # GEMM grids (M values, N values, K values); ``quick`` keeps a CI-sized run under ~15 s.
-QUICK_GRID = ((16, 128, 1024, 8192), (64, 256, 1024, 4096), (32, 128, 512, 2048))
+QUICK_GRID = ((1, 16, 128, 1024, 8192), (64, 256, 1024, 4096, 16384), (32, 128, 512, 2048))
 FULL_GRID = ((1, 8, 32, 128, 512, 2048, 8192), (64, 128, 256, 512, 1024, 2048, 4096, 16384),
              (16, 32, 64, 128, 256, 512, 1024, 2048, 4096))
 ELEMENTWISE_BYTES = (3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
+COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
 
 
 def _time(fn: Callable[[], object], repeats: int = 5, min_s: float = 0.02) -> float:
@@ -63,20 +64,54 @@ class _Backend:
             f"numpy {self.np.__version__}"
 
     def gemm(self, m: int, n: int, k: int, dtype: str) -> float:
+        """``x @ w.T`` (the layout ``nn.Linear`` runs) with the weight cold: the trials cycle
+        through enough weight copies (>= 128 MiB together) that none stays in the caches, as
+        in a model whose layers each read their own weights once per step."""
+        nbytes = 4 * n * k
+        copies = max(1, min(32, -(-COLD_BYTES // nbytes)))
         if self.torch is not None:
             dt = {"fp32": self.torch.float32, "bf16": self.torch.bfloat16}[dtype]
-            a, b = self.torch.randn(m, k, dtype=dt), self.torch.randn(k, n, dtype=dt)
-            return _time(lambda: a @ b)
-        a32, b32 = self.np.random.rand(m, k).astype("f4"), self.np.random.rand(k, n).astype("f4")
-        return _time(lambda: a32 @ b32)
+            a = self.torch.randn(m, k, dtype=dt)
+            ws = [self.torch.randn(n, k, dtype=dt) for _ in range(copies)]
+        else:
+            a = self.np.random.rand(m, k).astype("f4")
+            ws = [self.np.random.rand(n, k).astype("f4") for _ in range(copies)]
+        it = iter(range(1 << 62))
+        return _time(lambda: a @ ws[next(it) % copies].T)
 
     def add(self, nbytes: int) -> float:
+        """``a + b`` into a fresh output, as eager frameworks run element-wise ops: the time
+        includes allocating and first touching the output's pages."""
         n = nbytes // 12
         if self.torch is not None:
-            a, b, out = (self.torch.rand(n) for _ in range(3))
-            return _time(lambda: self.torch.add(a, b, out=out))
-        x, y, z = (self.np.random.rand(n).astype("f4") for _ in range(3))
-        return _time(lambda: self.np.add(x, y, out=z))
+            a, b = (self.torch.rand(n) for _ in range(2))
+            return _time(lambda: a + b)
+        x, y = (self.np.random.rand(n).astype("f4") for _ in range(2))
+        return _time(lambda: x + y)
+
+    def kernels(self) -> dict[str, float]:
+        """Seconds per element of the kernels that are not plain streams (transcendentals,
+        reductions, zero-filled fresh buffers), on a 4M-element fp32 tensor of 1,024-wide
+        rows: softmax, log_softmax, GELU forward and backward, and ``zeros``."""
+        if self.torch is None:
+            return {}
+        torch, n_rows, width = self.torch, 4096, 1024
+        n = n_rows * width
+        x = torch.randn(n_rows, width)
+        g = torch.randn(n_rows, width)
+        fns = torch.nn.functional
+        y_sm, y_lsm = fns.softmax(x, -1), fns.log_softmax(x, -1)
+        out = {
+            "softmax": _time(lambda: fns.softmax(x, -1)),
+            "softmax_bwd": _time(lambda: torch._softmax_backward_data(g, y_sm, -1, x.dtype)),
+            "log_softmax": _time(lambda: fns.log_softmax(x, -1)),
+            "log_softmax_bwd": _time(
+                lambda: torch._log_softmax_backward_data(g, y_lsm, -1, x.dtype)),
+            "gelu": _time(lambda: fns.gelu(x)),
+            "gelu_bwd": _time(lambda: torch.ops.aten.gelu_backward(g, x)),
+            "zeros": _time(lambda: torch.zeros(n)),
+        }
+        return {k: v / n for k, v in out.items()}
 
     def op_overheads(self) -> tuple[float, float]:
         """(seconds of one tiny eager op, extra seconds per op when autograd records it)."""
@@ -193,5 +228,6 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         versions=versions,
         hardware={"kind": "cpu", "name": cpu_name(), "threads": threads, "backend": be.name},
         gemm=gemm, elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
+        kernels_s_per_element=be.kernels(),
         step_overhead=be.step_overheads(),
         copy_gbs=be.copy_gbs(), collective=coll)

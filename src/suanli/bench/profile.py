@@ -37,6 +37,9 @@ class DeviceProfile(BaseModel):
     # framework time of a whole GPT step at negligible size (``suanli.workloads`` at hidden 16,
     # one token): {"train"|"prefill"|"decode": {"fixed": s, "per_layer": s}}. Empty without torch.
     step_overhead: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # seconds per element of kernels that are not plain streams: softmax(_bwd),
+    # log_softmax(_bwd), gelu(_bwd), zeros (a fresh zero-filled buffer). Empty without torch.
+    kernels_s_per_element: dict[str, float] = Field(default_factory=dict)
     copy_gbs: float | None = None  # host <-> device (CPU: memcpy) GB/s
     collective: dict[str, Any] | None = None  # backend, world, allreduce [(bytes, s)]
 
@@ -78,6 +81,12 @@ class DeviceProfile(BaseModel):
         """The streaming bandwidth at the largest measured working set, B/s."""
         b, s = max(self.elementwise)
         return b / s
+
+    def kernel_seconds(self, name: str, elements: float, fallback_bytes: float) -> float:
+        """Seconds of kernel ``name`` over ``elements``; a stream of ``fallback_bytes`` at the
+        measured bandwidth when the profile did not time that kernel."""
+        rate = self.kernels_s_per_element.get(name)
+        return elements * rate if rate is not None else self.elementwise_seconds(fallback_bytes)
 
     def overhead(self, phase: str, layers: int) -> float:
         """Framework seconds of one ``phase`` step of a ``layers``-layer GPT at zero size."""

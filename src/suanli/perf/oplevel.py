@@ -14,10 +14,12 @@ term per kind:
   matmuls per forward one, dX (M, K, N) and dW (K, N, M) (Narayanan et al. 2021, sec. 3.2:
   backward = 2 x forward FLOPs).
 * ``attention``: QK^T and AV as B*nh batched matmuls, plus their backward pair each.
-* ``elementwise``: bytes each non-matmul op streams (LayerNorm, GELU, residual adds, the
-  attention scale/mask/softmax over ``B nh T S``, head transposes, cross-entropy over ``B T V``),
-  at the measured bandwidth for that working set; backward moves twice the forward bytes
-  (reads the saved input and the incoming gradient, writes one gradient).
+* ``elementwise``: bytes each plain non-matmul op streams (LayerNorm, residual adds, the
+  attention scale and mask over ``B nh T S``, head transposes) at the measured bandwidth for
+  that working set (backward moves twice the forward bytes: it reads the saved input and the
+  incoming gradient and writes one gradient); plus the kernels that are not plain streams,
+  priced per element at their measured rates: softmax over the scores, GELU, and the loss
+  (log-softmax over ``B T V`` and the zeroed gradient buffer of its backward).
 * ``optimizer``: AdamW (``foreach``) streams ~20 parameter-sized tensors per step (the lerp,
   mul/addcmul, decay, sqrt/add/div and addcdiv passes of torch's implementation).
 * ``overhead``: the framework's own time per step (Python, module calls, dispatch, autograd
@@ -94,24 +96,49 @@ def attention_term(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, k
 
 def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
                       dtype: str) -> list[float]:
-    """Bytes streamed by each non-matmul kernel of one forward (one entry per kernel)."""
+    """Bytes streamed by each plain element-wise kernel of one forward (one entry per kernel;
+    softmax and GELU are priced per element by :func:`kernel_seconds`)."""
     e = _bytes(dtype)
-    bt, h, f = batch * q_len, m.hidden, m.ffn_hidden
+    bt, h = batch * q_len, m.hidden
     scores = batch * m.heads * q_len * kv_len * e
     act = bt * h * e
     layer = [2 * act,  # ln1 (read x, write y)
              3 * 2 * act,  # q, k, v to head-major layout (copy per tensor)
              2 * scores,  # scale
              2 * scores if q_len > 1 else 0.0,  # causal mask fill
-             2 * scores,  # softmax
              2 * act,  # merge heads
              3 * act,  # residual
              2 * act,  # ln2
-             2 * bt * f * e,  # gelu
              3 * act]  # residual
     out = [b for b in layer if b > 0] * m.layers
     out += [3 * act, 2 * act]  # embeddings + positions, final ln
     return out
+
+
+def kernel_seconds(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, kv_len: int,
+                   dtype: str, backward: bool) -> float:
+    """Softmax over the attention scores and GELU over the FFN activations, per element at
+    the measured kernel rates (their backward too when ``backward``)."""
+    e = _bytes(dtype)
+    scores = float(batch * m.heads * q_len * kv_len)  # elements
+    ffn = float(batch * q_len * m.ffn_hidden)
+    t = p.kernel_seconds("softmax", scores, 2 * scores * e) + \
+        p.kernel_seconds("gelu", ffn, 2 * ffn * e)
+    if backward:
+        t += p.kernel_seconds("softmax_bwd", scores, 3 * scores * e) + \
+            p.kernel_seconds("gelu_bwd", ffn, 3 * ffn * e)
+    return m.layers * t
+
+
+def loss_seconds(p: DeviceProfile, m: WorkloadModel, tokens: int) -> float:
+    """Cross-entropy over the vocabulary (fp32 logits) and its gradient: log-softmax forward
+    and backward, and the zero-filled gradient buffer NLL's backward scatters into; plus the
+    zeroed embedding gradient (the embedding backward is a scatter-add into zeros)."""
+    n = float(tokens * m.vocab)
+    return (p.kernel_seconds("log_softmax", n, 8 * n) + p.kernel_seconds("log_softmax_bwd", n,
+                                                                          12 * n)
+            + p.kernel_seconds("zeros", n, 4 * n)
+            + p.kernel_seconds("zeros", float(m.vocab * m.hidden), 4.0 * m.vocab * m.hidden))
 
 
 def _elementwise_seconds(p: DeviceProfile, sizes: list[float]) -> float:
@@ -124,8 +151,13 @@ def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
 
     m, bt = s.model, s.batch * s.seq_len
     fwd_elem = elementwise_bytes(m, s.batch, s.seq_len, s.seq_len, s.dtype)
-    loss = [2 * bt * m.vocab * 4.0] * 2  # log-softmax over the vocabulary (fp32), and its grad
-    elem = _elementwise_seconds(p, fwd_elem) * 3.0 + _elementwise_seconds(p, loss)
+    e = _bytes(s.dtype)
+    # bias gradients: each Linear's backward sums its output gradient over the B*T rows
+    bias_grads = [bt * n * e for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden)]
+    elem = (_elementwise_seconds(p, fwd_elem) * 3.0  # backward streams twice the bytes
+            + m.layers * _elementwise_seconds(p, bias_grads)
+            + kernel_seconds(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, backward=True)
+            + loss_seconds(p, m, bt))
     n_params = param_count(m.to_spec())
     opt = ADAMW_PASSES * p.elementwise_seconds(n_params * 4.0)  # fp32 master state
     return StepTime(gemm=gemm_term(p, m, bt, s.dtype, backward=True),
@@ -138,10 +170,11 @@ def prefill(p: DeviceProfile, s: ServeShape) -> StepTime:
     m = s.model
     elem = elementwise_bytes(m, s.batch, s.prompt_len, s.prompt_len, s.dtype)
     elem += [2 * s.batch * s.prompt_len * m.hidden * _bytes(s.dtype)] * 2 * m.layers  # KV write
+    kern = kernel_seconds(p, m, s.batch, s.prompt_len, s.prompt_len, s.dtype, backward=False)
     return StepTime(gemm=gemm_term(p, m, s.batch * s.prompt_len, s.dtype, backward=False),
                     attention=attention_term(p, m, s.batch, s.prompt_len, s.prompt_len,
                                              s.dtype, False),
-                    elementwise=_elementwise_seconds(p, elem), optimizer=0.0,
+                    elementwise=_elementwise_seconds(p, elem) + kern, optimizer=0.0,
                     overhead=p.overhead("prefill", m.layers))
 
 
@@ -154,7 +187,8 @@ def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> 
     elem = elementwise_bytes(m, s.batch, 1, ctx, s.dtype)
     # the cached K and V are read by the two attention matmuls; strided slices are copied
     elem += [2 * s.batch * ctx * m.hidden * e] * 2 * m.layers
+    kern = kernel_seconds(p, m, s.batch, 1, ctx, s.dtype, backward=False)
     return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False),
                     attention=attention_term(p, m, s.batch, 1, ctx, s.dtype, False),
-                    elementwise=_elementwise_seconds(p, elem), optimizer=0.0,
+                    elementwise=_elementwise_seconds(p, elem) + kern, optimizer=0.0,
                     overhead=p.overhead("decode", m.layers))
