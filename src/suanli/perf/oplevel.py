@@ -153,7 +153,7 @@ def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
     fwd_elem = elementwise_bytes(m, s.batch, s.seq_len, s.seq_len, s.dtype)
     e = _bytes(s.dtype)
     # bias gradients: each Linear's backward sums its output gradient over the B*T rows
-    bias_grads = [bt * n * e for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden)]
+    bias_grads = [float(bt * n * e) for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden)]
     elem = (_elementwise_seconds(p, fwd_elem) * 3.0  # backward streams twice the bytes
             + m.layers * _elementwise_seconds(p, bias_grads)
             + kernel_seconds(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, backward=True)
