@@ -193,14 +193,17 @@ def sandbox_argv(spec: JobSpec, workdir: Path, policy: SandboxPolicy | None = No
             argv += ["--symlink", os.readlink(d), d]
         elif os.path.isdir(d):
             argv += ["--ro-bind", d, d]
+    # the private /tmp first: a Python install or checkout that lives under /tmp (a CI clone)
+    # is then bound on top of it, read-only, instead of being hidden by it
+    argv += ["--size", str(p.tmp_bytes), "--perms", "1777", "--tmpfs", "/tmp"]
     extra = bound_paths(python)
     for d in _parents(extra):
-        if not any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS):
+        if d != "/tmp" and not any(d == s or d.startswith(s + "/") for s in SYSTEM_DIRS):
             argv += ["--perms", "0755", "--dir", d]
     for d in extra:
         argv += ["--ro-bind", d, d]
-    argv += ["--proc", "/proc", "--dev", "/dev", "--size", str(p.tmp_bytes), "--perms", "1777",
-             "--tmpfs", "/tmp", "--bind", str(workdir), "/job", "--chdir", "/job", "--clearenv"]
+    argv += ["--proc", "/proc", "--dev", "/dev", "--bind", str(workdir), "/job", "--chdir",
+             "/job", "--clearenv"]
     for key, value in sorted(job_env(spec).items()):
         argv += ["--setenv", key, value]
     argv += ["--", p.setpriv, f"--reuid={uid}", f"--regid={uid}", "--clear-groups",
