@@ -68,3 +68,37 @@ def test_to_spec_counts_the_torch_parameters():
     for m in PRESETS.values():
         n_torch = sum(p.numel() for p in GPT(m).parameters())
         assert param_count(m.to_spec()) == pytest.approx(n_torch, rel=0.01)
+
+
+def _cli(*args: str):
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "suanli.cli.main", "workload", *args],
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_cli_runs_a_workload_and_compares_with_a_profile(tmp_path):
+    import json
+
+    from suanli.bench.measure import run_bench
+
+    prof = run_bench(1, ((16, 256), (64, 512), (32, 128)))
+    path = tmp_path / "p.json"
+    prof.save(path)
+    p = _cli("train", "-p", "tiny", "--batch", "2", "--seq-len", "32", "--steps", "3",
+             "--profile", str(path), "--json")
+    assert p.returncode == 0, p.stderr
+    rec = json.loads(p.stdout)
+    assert rec["kind"] == "train" and rec["hardware"]["threads"] == 1  # the profile's threads
+    assert rec["predicted"]["step_time_min_s"] > 0 and rec["step_time_min_s"] > 0
+    p = _cli("serve", "-p", "tiny", "--threads", "2", "--profile", str(path))
+    assert p.returncode == 2 and "measured with 1 threads" in p.stderr
+
+
+def test_cli_bad_workloads_are_one_line_errors():
+    for args, msg in ((("train", "-p", "huge"), "unknown workload preset"),
+                      (("train", "--heads", "5"), "divisible by heads"),
+                      (("serve", "--prompt-len", "2000"), "max_seq_len")):
+        p = _cli(*args)
+        assert p.returncode == 2 and msg in p.stderr and "Traceback" not in p.stderr

@@ -74,6 +74,27 @@ def _report(rec: Any, pred: dict[str, float], json_out: bool) -> None:
     con.print(f"peak memory     {rec.peak_memory_bytes / 2**20:,.0f} MiB (process RSS)")
 
 
+def _run(kind: str, model: Any, threads: int | None, profile: Path | None, json_out: bool,
+         **fields: Any) -> None:
+    """Build the shape (the profile's thread count unless given), predict from the profile
+    when there is one, run the workload here and report both."""
+    from suanli.workloads.run import run_serve, run_train
+    from suanli.workloads.shapes import ServeShape, TrainShape
+
+    prof = None
+    if profile is not None:
+        prof, threads = _load(profile, threads)
+    shape = _shape(TrainShape if kind == "train" else ServeShape, model=model, threads=threads,
+                   **fields)
+    pred: dict[str, float] = {}
+    if prof is not None:
+        from suanli.perf.oplevel import decode_step, prefill, train_step
+
+        pred = {"step_time_min_s": train_step(prof, shape).total} if kind == "train" else {
+            "ttft_s": prefill(prof, shape).total, "tpot_min_s": decode_step(prof, shape).total}
+    _report(run_train(shape) if kind == "train" else run_serve(shape), pred, json_out)
+
+
 @app.command("train")
 def train(preset: Preset = "small", batch: int = 8, seq_len: int = 128, steps: int = 8,
           threads: int | None = None, layers: int | None = None, hidden: int | None = None,
@@ -81,20 +102,8 @@ def train(preset: Preset = "small", batch: int = 8, seq_len: int = 128, steps: i
           profile: Profile = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Train a GPT for a few steps on random tokens; report step time, tokens/s, memory."""
-    from suanli.workloads.run import run_train
-    from suanli.workloads.shapes import TrainShape
-
-    prof = None
-    if profile is not None:
-        prof, threads = _load(profile, threads)
-    shape = _shape(TrainShape, model=_model(preset, layers, hidden, heads, ffn, vocab),
-                   batch=batch, seq_len=seq_len, steps=steps, threads=threads)
-    pred: dict[str, float] = {}
-    if prof is not None:
-        from suanli.perf.oplevel import train_step
-
-        pred["step_time_min_s"] = train_step(prof, shape).total
-    _report(run_train(shape), pred, json_out)
+    _run("train", _model(preset, layers, hidden, heads, ffn, vocab), threads, profile, json_out,
+         batch=batch, seq_len=seq_len, steps=steps)
 
 
 @app.command("serve")
@@ -104,18 +113,5 @@ def serve(preset: Preset = "small", batch: int = 8, prompt_len: int = 128, gen_l
           profile: Profile = None,
           json_out: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Serve a batch: prefill the prompts, decode with a KV cache; report TTFT and TPOT."""
-    from suanli.workloads.run import run_serve
-    from suanli.workloads.shapes import ServeShape
-
-    prof = None
-    if profile is not None:
-        prof, threads = _load(profile, threads)
-    shape = _shape(ServeShape, model=_model(preset, layers, hidden, heads, ffn, vocab),
-                   batch=batch, prompt_len=prompt_len, gen_len=gen_len, threads=threads)
-    pred: dict[str, float] = {}
-    if prof is not None:
-        from suanli.perf.oplevel import decode_step, prefill
-
-        pred = {"ttft_s": prefill(prof, shape).total,
-                "tpot_min_s": decode_step(prof, shape).total}
-    _report(run_serve(shape), pred, json_out)
+    _run("serve", _model(preset, layers, hidden, heads, ffn, vocab), threads, profile, json_out,
+         batch=batch, prompt_len=prompt_len, gen_len=gen_len)
