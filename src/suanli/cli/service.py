@@ -88,6 +88,93 @@ def down(data_dir: Path = _DATA) -> None:
     typer.echo(f"stopped the embedded Ray head at {info.dashboard_url}", err=True)
 
 
+@app.command("jobs")
+def jobs_cmd(compare: bool = typer.Option(False, "--compare", help="Predicted vs measured "
+                                          "figures of your train/serve jobs."),
+             url: str = typer.Option(None, "--url", help="The service (default $SUANLI_URL "
+                                     "or http://127.0.0.1:8000)."),
+             key: str = typer.Option(None, "--key", help="Your API key (default "
+                                     "$SUANLI_API_KEY)."),
+             limit: int = typer.Option(100, "--limit", min=1, max=1000,
+                                       help="Newest jobs to read."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Your jobs on the service (GET /api/v1/jobs); with --compare, the step time (train) or
+    TTFT and TPOT (serve) predicted at submission against the measured ones."""
+    import os
+
+    from suanli.cli.common import print_json
+    from suanli.service.workload_jobs import compare_rows
+
+    base = (url or os.environ.get("SUANLI_URL") or "http://127.0.0.1:8000").rstrip("/")
+    jobs = _get_jobs(base, key or os.environ.get("SUANLI_API_KEY"), limit)
+    if not compare:
+        if as_json:
+            print_json(jobs)
+            return
+        for j in jobs:
+            typer.echo(f"{j['id']}\t{j['name']}\t{j['kind']}\t{j['state']}")
+        return
+    rows = compare_rows(jobs)
+    if as_json:
+        print_json(rows)
+        return
+    _compare_table(rows)
+
+
+def _get_jobs(base: str, key: str | None, limit: int) -> list[dict[str, Any]]:
+    import httpx
+
+    from suanli.errors import InputError
+
+    if not key:
+        raise InputError("no API key: pass --key or set SUANLI_API_KEY (a tenant's key from "
+                         "`suanli service admin create-tenant NAME`)")
+    try:
+        r = httpx.get(f"{base}/api/v1/jobs", params={"limit": limit}, timeout=30,
+                      headers={"Authorization": f"Bearer {key}"})
+    except httpx.HTTPError as exc:
+        raise InputError(f"cannot reach the service at {base} ({exc}): start it with "
+                         "`suanli service up` or pass --url") from None
+    if r.status_code != 200:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        raise InputError(f"the service at {base} answered {r.status_code}: "
+                         f"{' '.join(str(detail).split())[:300]}")
+    return list(r.json()["jobs"])
+
+
+def _compare_table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from suanli.cli.common import console
+
+    con = console()
+    if not rows:
+        con.print("no train/serve jobs yet: submit one with kind 'train' or 'serve'")
+        return
+    table = Table(title="workload jobs: predicted vs measured (error = predicted / measured "
+                  "- 1)")
+    for col in ("job", "name", "kind", "state", "figure", "measured s", "predicted s", "error"):
+        table.add_column(col, justify="right" if col in ("measured s", "predicted s", "error")
+                         else "left")
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    notes = []
+    for r in rows:
+        table.add_row(r["job"], r["name"], r["kind"], r["state"], r["figure"],
+                      fmt(r["measured_s"]), fmt(r["predicted_s"]),
+                      "-" if r["error"] is None else f"{r['error']:+.1%}")
+        if r["why"] and (r["job"], r["why"]) not in notes:
+            notes.append((r["job"], r["why"]))
+    con.print(table)
+    for job, why in notes:
+        con.print(f"{job}: {why}")
+
+
 def _in_session(db: str | None, data_dir: Path | None, work: Any) -> Any:
     """Migrate the database, run ``work(session)`` in one session, dispose the engine."""
     from suanli.service.config import Settings

@@ -214,3 +214,23 @@ def views(job: Job) -> dict[str, Any]:
         pred = {**pred, "error": {k: pred[k] / measured[k] - 1.0 for k in FIGURES[job.kind]
                                   if k in pred and measured.get(k)}}
     return {"workload": json.loads(job.args_json), "measured": measured, "predicted": pred}
+
+
+def compare_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per compared figure of each workload job (JobPublic JSON): job, name, kind,
+    state, figure, measured s, predicted s, error (None where a side is absent, with why)."""
+    rows = []
+    for j in jobs:
+        kind = j.get("kind")
+        if kind not in WORKLOAD_KINDS:
+            continue
+        meas, pred = j.get("measured") or {}, j.get("predicted") or {}
+        why = "; ".join(f"{side}: {d['absent']}" for side, d in (("measured", meas),
+                                                                 ("predicted", pred))
+                        if "absent" in d)
+        for fig in FIGURES[kind]:
+            rows.append({"job": j["id"], "name": j["name"], "kind": kind, "state": j["state"],
+                         "figure": fig, "measured_s": meas.get(fig),
+                         "predicted_s": pred.get(fig),
+                         "error": (pred.get("error") or {}).get(fig), "why": why})
+    return rows
