@@ -38,6 +38,9 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
            None, "--insecure-single-tenant",
            help="Start even where jobs cannot be sandboxed (no bubblewrap, not root); jobs then "
                 "run as the service's user. One trusted tenant only."),
+       bench_profile: Path = typer.Option(
+           None, "--bench-profile", help="A `suanli bench -o` file of this site: train/serve "
+           "jobs are predicted from it (default $SUANLI_BENCH_PROFILE; none: not predicted)."),
        ) -> None:
     """Start the service: migrate the database, start the executor, schedule, serve HTTP.
 
@@ -55,7 +58,8 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
                                  ray_address=ray_address, executor=executor, policy=policy,
                                  placer=placer, allow_remote=allow_remote,
                                  max_body_bytes=max_body_bytes,
-                                 insecure_single_tenant=insecure_single_tenant)
+                                 insecure_single_tenant=insecure_single_tenant,
+                                 bench_profile=bench_profile)
     # Jobs run on this machine unless a remote Ray cluster runs them (its nodes then check for
     # themselves and fail a job they cannot sandbox).
     local = settings.ray_address is None or settings.executor == "subprocess"
