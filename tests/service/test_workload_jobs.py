@@ -163,3 +163,37 @@ def test_malformed_workload_is_422_naming_the_field(svc, body, words):
     assert r.status_code == 422, r.text
     assert words in r.json()["detail"]
     assert svc.client.get("/api/v1/jobs", headers=svc.a).json()["count"] == 0
+
+
+def test_the_record_is_the_last_json_line_of_its_kind_and_checked():
+    from suanli.service.workload_jobs import parse_record
+    from suanli.workloads.record import HardwareInfo, ResultRecord
+
+    hw = HardwareInfo(kind="cpu", name="x", devices=1, threads=1, framework="torch")
+    rec = ResultRecord(kind="serve", shape={}, hardware=hw, started_at=1.0, ttft_s=0.5,
+                       tpot_s=0.2, tpot_min_s=0.1)
+    line = rec.model_dump_json()
+    older = rec.model_copy(update={"tpot_min_s": 9.0}).model_dump_json()
+    text = f"warning: something\n{older}\n{{not json\n{line}\n{{\"kind\": \"other\"}}\n"
+    assert parse_record("serve", text)["tpot_min_s"] == 0.1
+    assert "no result record" in parse_record("train", text)["absent"]
+    bad = json.dumps({"kind": "serve", "shape": {}, "started_at": 1.0})  # no hardware
+    assert "malformed" in parse_record("serve", bad)["absent"]
+
+
+def test_compare_rows_name_the_missing_side():
+    from suanli.service.workload_jobs import compare_rows
+
+    jobs = [{"id": "j1", "name": "a", "kind": "command", "state": "succeeded"},
+            {"id": "j2", "name": "b", "kind": "train", "state": "failed",
+             "measured": {"absent": "the job failed: exit 1"},
+             "predicted": {"step_time_min_s": 0.01}},
+            {"id": "j3", "name": "c", "kind": "serve", "state": "succeeded",
+             "measured": {"ttft_s": 0.2, "tpot_min_s": 0.1},
+             "predicted": {"ttft_s": 0.1, "tpot_min_s": 0.11,
+                           "error": {"ttft_s": -0.5, "tpot_min_s": 0.1}}}]
+    rows = compare_rows(jobs)
+    assert [(r["job"], r["figure"]) for r in rows] == [
+        ("j2", "step_time_min_s"), ("j3", "ttft_s"), ("j3", "tpot_min_s")]
+    assert rows[0]["measured_s"] is None and "exit 1" in rows[0]["why"]
+    assert rows[2]["error"] == 0.1 and rows[2]["why"] == ""
