@@ -122,6 +122,17 @@ def test_train_and_serve_jobs_are_predicted_measured_and_compared(service, profi
     assert ids["train"] in table and ids["serve"] in table
     assert f"{err:+.1%}" in table
 
+    # ... and exports the measured jobs as records `suanli calibrate --from-runs` reads
+    runs = proc.data / "runs.jsonl"
+    subprocess.run([*SUANLI, "service", "jobs", "--records", str(runs)], env=env,
+                   capture_output=True, text=True, check=True)
+    cal = subprocess.run([*SUANLI, "calibrate", "--from-runs", str(runs), "--json"], env=env,
+                         capture_output=True, text=True, check=True)
+    fitted = {r["id"]: r for r in json.loads(cal.stdout)["rows"]}
+    assert set(fitted) == {ids["train"], ids["serve"]}
+    assert fitted[ids["train"]]["measured_s"] == rec["step_time_min_s"]
+    assert fitted[ids["train"]]["error_before"] == pytest.approx(err)
+
 
 def test_without_a_profile_predicted_says_why_and_bad_key_is_one_line(tmp_path: Path):
     proc = Proc(tmp_path / "state")

@@ -101,6 +101,9 @@ def jobs_cmd(compare: bool = typer.Option(False, "--compare", help="Predicted vs
                                      "$SUANLI_API_KEY)."),
              limit: int = typer.Option(100, "--limit", min=1, max=1000,
                                        help="Newest jobs to read."),
+             records: Path = typer.Option(None, "--records", help="Also write your measured "
+                                          "train/serve jobs as result records (JSON lines) "
+                                          "for `suanli calibrate --from-runs`."),
              as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Your jobs on the service (GET /api/v1/jobs); with --compare, the step time (train) or
     TTFT and TPOT (serve) predicted at submission against the measured ones."""
@@ -111,6 +114,14 @@ def jobs_cmd(compare: bool = typer.Option(False, "--compare", help="Predicted vs
 
     base = (url or os.environ.get("SUANLI_URL") or "http://127.0.0.1:8000").rstrip("/")
     jobs = _get_jobs(base, key or os.environ.get("SUANLI_API_KEY"), limit)
+    if records is not None:
+        import json
+
+        from suanli.service.workload_jobs import as_record
+
+        recs = [r for r in map(as_record, jobs) if r is not None]
+        records.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+        typer.echo(f"wrote {len(recs)} result records to {records}", err=True)
     if not compare:
         if as_json:
             print_json(jobs)

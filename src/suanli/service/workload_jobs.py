@@ -120,8 +120,8 @@ def predict(kind: str, shape: Any, profile: Any, why: str, path: Path | None
         return {"absent": why}
     measured_with = profile_threads(profile)
     if measured_with is not None and measured_with != shape.threads:
-        return {"absent": f"the bench profile was measured with {measured_with} threads and "
-                          f"this job runs {shape.threads}: submit with workload.threads "
+        return {"absent": f"the bench profile was measured with {measured_with} thread(s) "
+                          f"and this job runs {shape.threads}: submit with workload.threads "
                           f"{measured_with}"}
     try:
         if kind == "train":
@@ -234,3 +234,15 @@ def compare_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                          "predicted_s": pred.get(fig),
                          "error": (pred.get("error") or {}).get(fig), "why": why})
     return rows
+
+
+def as_record(job: dict[str, Any]) -> dict[str, Any] | None:
+    """A workload job (JobPublic JSON) as a result record ``suanli calibrate --from-runs``
+    reads (kind, shape, hardware, measured figures, ``predicted``), or None while nothing was
+    measured."""
+    meas = job.get("measured") or {}
+    if job.get("kind") not in WORKLOAD_KINDS or "absent" in meas:
+        return None
+    pred = job.get("predicted") or {}
+    return {"_id": job["id"], "kind": job["kind"], "shape": job.get("workload") or {},
+            **meas, "predicted": {k: pred[k] for k in FIGURES[job["kind"]] if k in pred}}
