@@ -4,6 +4,7 @@ uvicorn, driven in headless Debian Chromium with Playwright's sync API."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import socket
 import threading
@@ -190,6 +191,21 @@ def test_submitted_job_detail_shows_predicted_vs_actual_and_logs(page: Page,
     expect(page.locator(f'#jobs-table tr[data-job="{job_id}"]')).to_contain_text("succeeded")
     page.click(f'#jobs-table tr[data-job="{job_id}"]')
     expect(page.locator("#job-id")).to_have_text(job_id)
+
+
+def test_workload_job_detail_shows_its_figures(page: Page, server: Server) -> None:
+    pytest.importorskip("torch", reason="the workloads extra (PyTorch) is not installed")
+    made = server.api("/api/v1/jobs", {"name": "gpt", "kind": "serve", "workload": {
+        "preset": "tiny", "batch": 1, "prompt_len": 8, "gen_len": 3}})
+    done = server.wait_job(made["id"], timeout=60)
+    assert done["state"] == "succeeded", done["error"]
+    page.goto(f"{server.url}/#job/{made['id']}")
+    row = page.locator('#job-compare tr[data-metric="tpot_min_s"]')
+    expect(row.locator("td").nth(1)).not_to_have_text("—")
+    shown = float(row.locator("td").nth(1).inner_text())  # 4 significant digits
+    assert shown == pytest.approx(done["measured"]["tpot_min_s"], rel=1e-3)
+    expect(row.locator("td").nth(0)).to_have_text("—")  # this server has no bench profile
+    expect(row).to_have_attribute("title", re.compile("no bench profile"))
 
 
 def test_cancel_button_stops_a_running_job(page: Page, server: Server) -> None:

@@ -38,6 +38,9 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
            None, "--insecure-single-tenant",
            help="Start even where jobs cannot be sandboxed (no bubblewrap, not root); jobs then "
                 "run as the service's user. One trusted tenant only."),
+       bench_profile: Path = typer.Option(
+           None, "--bench-profile", help="A `suanli bench -o` file of this site: train/serve "
+           "jobs are predicted from it (default $SUANLI_BENCH_PROFILE; none: not predicted)."),
        ) -> None:
     """Start the service: migrate the database, start the executor, schedule, serve HTTP.
 
@@ -55,7 +58,8 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
                                  ray_address=ray_address, executor=executor, policy=policy,
                                  placer=placer, allow_remote=allow_remote,
                                  max_body_bytes=max_body_bytes,
-                                 insecure_single_tenant=insecure_single_tenant)
+                                 insecure_single_tenant=insecure_single_tenant,
+                                 bench_profile=bench_profile)
     # Jobs run on this machine unless a remote Ray cluster runs them (its nodes then check for
     # themselves and fail a job they cannot sandbox).
     local = settings.ray_address is None or settings.executor == "subprocess"
@@ -86,6 +90,104 @@ def down(data_dir: Path = _DATA) -> None:
         return
     stop_head(info, settings.data_dir)
     typer.echo(f"stopped the embedded Ray head at {info.dashboard_url}", err=True)
+
+
+@app.command("jobs")
+def jobs_cmd(compare: bool = typer.Option(False, "--compare", help="Predicted vs measured "
+                                          "figures of your train/serve jobs."),
+             url: str = typer.Option(None, "--url", help="The service (default $SUANLI_URL "
+                                     "or http://127.0.0.1:8000)."),
+             key: str = typer.Option(None, "--key", help="Your API key (default "
+                                     "$SUANLI_API_KEY)."),
+             limit: int = typer.Option(100, "--limit", min=1, max=1000,
+                                       help="Newest jobs to read."),
+             records: Path = typer.Option(None, "--records", help="Also write your measured "
+                                          "train/serve jobs as result records (JSON lines) "
+                                          "for `suanli calibrate --from-runs`."),
+             as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Your jobs on the service (GET /api/v1/jobs); with --compare, the step time (train) or
+    TTFT and TPOT (serve) predicted at submission against the measured ones."""
+    import os
+
+    from suanli.cli.common import print_json
+    from suanli.service.workload_jobs import compare_rows
+
+    base = (url or os.environ.get("SUANLI_URL") or "http://127.0.0.1:8000").rstrip("/")
+    jobs = _get_jobs(base, key or os.environ.get("SUANLI_API_KEY"), limit)
+    if records is not None:
+        import json
+
+        from suanli.service.workload_jobs import as_record
+
+        recs = [r for r in map(as_record, jobs) if r is not None]
+        records.write_text("".join(json.dumps(r) + "\n" for r in recs), encoding="utf-8")
+        typer.echo(f"wrote {len(recs)} result records to {records}", err=True)
+    if not compare:
+        if as_json:
+            print_json(jobs)
+            return
+        for j in jobs:
+            typer.echo(f"{j['id']}\t{j['name']}\t{j['kind']}\t{j['state']}")
+        return
+    rows = compare_rows(jobs)
+    if as_json:
+        print_json(rows)
+        return
+    _compare_table(rows)
+
+
+def _get_jobs(base: str, key: str | None, limit: int) -> list[dict[str, Any]]:
+    import httpx
+
+    from suanli.errors import InputError
+
+    if not key:
+        raise InputError("no API key: pass --key or set SUANLI_API_KEY (a tenant's key from "
+                         "`suanli service admin create-tenant NAME`)")
+    try:
+        r = httpx.get(f"{base}/api/v1/jobs", params={"limit": limit}, timeout=30,
+                      headers={"Authorization": f"Bearer {key}"})
+    except httpx.HTTPError as exc:
+        raise InputError(f"cannot reach the service at {base} ({exc}): start it with "
+                         "`suanli service up` or pass --url") from None
+    if r.status_code != 200:
+        try:
+            detail = r.json().get("detail", r.text)
+        except ValueError:
+            detail = r.text
+        raise InputError(f"the service at {base} answered {r.status_code}: "
+                         f"{' '.join(str(detail).split())[:300]}")
+    return list(r.json()["jobs"])
+
+
+def _compare_table(rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    from suanli.cli.common import console
+
+    con = console()
+    if not rows:
+        con.print("no train/serve jobs yet: submit one with kind 'train' or 'serve'")
+        return
+    table = Table(title="workload jobs: predicted vs measured (error = predicted / measured "
+                  "- 1)")
+    for col in ("job", "name", "kind", "state", "figure", "measured s", "predicted s", "error"):
+        table.add_column(col, justify="right" if col in ("measured s", "predicted s", "error")
+                         else "left")
+
+    def fmt(v: float | None) -> str:
+        return "-" if v is None else f"{v:.4g}"
+
+    notes = []
+    for r in rows:
+        table.add_row(r["job"], r["name"], r["kind"], r["state"], r["figure"],
+                      fmt(r["measured_s"]), fmt(r["predicted_s"]),
+                      "-" if r["error"] is None else f"{r['error']:+.1%}")
+        if r["why"] and (r["job"], r["why"]) not in notes:
+            notes.append((r["job"], r["why"]))
+    con.print(table)
+    for job, why in notes:
+        con.print(f"{job}: {why}")
 
 
 def _in_session(db: str | None, data_dir: Path | None, work: Any) -> Any:

@@ -42,6 +42,7 @@ class Settings(BaseModel):
     lost_after_s: float = 30.0  # engine outage (s) after which running jobs count as lost
     preempt_grace_s: float = 10.0  # seconds a preempted job has to stop before a second ask
     insecure_single_tenant: bool = False  # run jobs unsandboxed where no sandbox can be made
+    bench_profile: Path | None = None  # `suanli bench -o` file: predicts train/serve jobs
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:

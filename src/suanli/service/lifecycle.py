@@ -77,4 +77,8 @@ def finish(s: Session, job: Job, st: RunStatus, now: float, suffix: str = "") ->
         s.add(UsageRecord(tenant_id=job.tenant_id, job_id=job.id, site=job.site,
                           cpu_seconds=dur * job.cpus, gpu_seconds=dur * job.gpus,
                           duration_s=dur, cost_usd=job.actual_cost_usd, created_at=now))
+    if job.kind in ("train", "serve"):  # the measured record, from the stored log
+        from suanli.service.workload_jobs import record_result
+
+        record_result(s, job)
     assert math.isfinite(end)

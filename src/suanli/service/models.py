@@ -43,7 +43,7 @@ class Job(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(200), nullable=True)
     request_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)  # sha256 of body
     name: Mapped[str] = mapped_column(String(200))
-    kind: Mapped[str] = mapped_column(String(16))  # command | python
+    kind: Mapped[str] = mapped_column(String(16))  # command | python | train | serve
     command: Mapped[str | None] = mapped_column(Text, nullable=True)
     entrypoint: Mapped[str | None] = mapped_column(String(300), nullable=True)
     args_json: Mapped[str] = mapped_column(Text, default="{}")
@@ -76,6 +76,10 @@ class Job(Base):
     network: Mapped[str] = mapped_column(String(8), default="none", server_default="none")
     wall_time_s: Mapped[float | None] = mapped_column(Float, nullable=True)  # seconds
     preempt_at: Mapped[float | None] = mapped_column(Float, nullable=True)  # preemption asked
+    # train/serve jobs (suanli.service.workload_jobs): the measured ResultRecord (or
+    # {"absent": why}) and the prediction made at submission from the bench profile
+    result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    predicted_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Quote(Base):

@@ -74,6 +74,11 @@ class SandboxPolicy:
     tmp_bytes: int = 256 << 20  # bytes of the private /tmp (tmpfs)
 
 
+# kinds run as a Python entrypoint: "python", and the workload jobs "train" and "serve" (their
+# entrypoint is suanli.workloads.entry's, set by the service, never the tenant)
+PYTHON_KINDS = ("python", "train", "serve")
+
+
 def tenant_uid(tenant_id: str) -> int:
     """The unprivileged uid a tenant's jobs run as: ``100000 + sha256(tenant) mod 2^30``."""
     digest = hashlib.sha256(tenant_id.encode()).digest()
@@ -95,10 +100,10 @@ def check_spec(spec: JobSpec) -> None:
             raise InputError(f"{where}: kind 'command' needs a non-empty command.")
         if "\x00" in spec.command:
             raise InputError(f"{where}: the command contains a NUL byte; remove it.")
-    elif spec.kind == "python":
+    elif spec.kind in PYTHON_KINDS:
         ep = spec.entrypoint or ""
         if ":" not in ep or "\x00" in ep:
-            raise InputError(f"{where}: kind 'python' needs entrypoint "
+            raise InputError(f"{where}: kind '{spec.kind}' needs entrypoint "
                              f"'package.module:function', got {ep!r}.")
     else:
         raise InputError(f"{where}: unknown kind {spec.kind!r}; use 'command' or 'python'.")
@@ -115,7 +120,7 @@ def check_spec(spec: JobSpec) -> None:
 def job_argv(spec: JobSpec, python: str = sys.executable) -> list[str]:
     """What runs inside the sandbox: ``/bin/sh -c COMMAND`` or the Python entrypoint runner."""
     check_spec(spec)
-    if spec.kind == "python":
+    if spec.kind in PYTHON_KINDS:
         assert spec.entrypoint is not None
         return [python, "-m", "suanli.service.executors.run_entrypoint", spec.entrypoint,
                 json.dumps(spec.args)]

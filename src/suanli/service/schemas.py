@@ -34,9 +34,32 @@ class _Strict(BaseModel):
         return v
 
 
+class WorkloadCreate(_Strict):
+    """A ``train``/``serve`` job's GPT: a preset or the model's shape (``preset`` fields are
+    overridden by any given), and how it runs. Bounds and cross-field checks are the
+    workload shapes' own (:func:`suanli.service.workload_jobs.shape_of`)."""
+
+    preset: str | None = Field(default=None, min_length=1, max_length=40)
+    layers: int | None = None
+    hidden: int | None = None
+    heads: int | None = None
+    ffn_hidden: int | None = None
+    vocab: int | None = None
+    max_seq_len: int | None = None
+    batch: int = 8
+    seq_len: int | None = None  # train: tokens per sequence (default 128)
+    steps: int | None = None  # train: steps run (default 8; the first 2 are warm-up)
+    warmup: int | None = None  # train
+    prompt_len: int | None = None  # serve: prompt tokens per request (default 128)
+    gen_len: int | None = None  # serve: output tokens per request (default 16)
+    dtype: Literal["fp32", "bf16"] = "fp32"
+    threads: int | None = Field(default=None, ge=1, le=1024)  # default: cpus, else profile's
+    seed: int | None = Field(default=None, ge=0, le=2**31)
+
+
 class JobCreate(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[\w.\- ]+$")
-    kind: Literal["command", "python"]
+    kind: Literal["command", "python", "train", "serve"]
     command: str | None = Field(default=None, min_length=1, max_length=8000)
     entrypoint: str | None = Field(default=None, max_length=300)
     args: dict[str, Any] = Field(default_factory=dict)
@@ -54,6 +77,7 @@ class JobCreate(_Strict):
     max_retries: int = Field(default=0, ge=0, le=10)  # requeues after a lost run or preemption
     network: Literal["none", "egress"] = "none"  # the job's network: none, or outbound only
     wall_time_s: float | None = Field(default=None, gt=0, le=YEAR)  # hard limit, seconds
+    workload: WorkloadCreate | None = None  # kinds train and serve
 
     @model_validator(mode="after")
     def _consistent(self) -> JobCreate:
@@ -73,7 +97,29 @@ class JobCreate(_Strict):
                              "'hardware' together (and gpus >= 1)")
         if self.gpus > 1 and self.gpus != int(self.gpus):
             raise ValueError(f"more than one GPU must be a whole number, got {self.gpus}")
+        self._workload_consistent()
         return self
+
+    def _workload_consistent(self) -> None:
+        from suanli.service.workload_jobs import WORKLOAD_KINDS, shape_of
+
+        if self.kind not in WORKLOAD_KINDS:
+            if self.workload is not None:
+                raise ValueError("'workload' is for kinds 'train' and 'serve'")
+            return
+        if self.workload is None:
+            raise ValueError(f"kind '{self.kind}' needs a 'workload' object, e.g. "
+                             '{"preset": "tiny", "batch": 4}')
+        if self.command or self.entrypoint or self.args:
+            raise ValueError(f"kind '{self.kind}' takes 'workload', not 'command', "
+                             "'entrypoint' or 'args'")
+        if self.gpus or self.model is not None:
+            raise ValueError(f"kind '{self.kind}' runs on CPUs here: drop 'gpus' and 'model'")
+        if self.workload.threads is not None and "cpus" in self.model_fields_set and \
+                self.workload.threads > self.cpus:
+            raise ValueError(f"workload.threads ({self.workload.threads}) is more than cpus "
+                             f"({self.cpus:g}): ask for as many CPUs as threads")
+        shape_of(self.kind, self.workload.model_dump(), self.workload.threads or 1)
 
 
 class JobPublic(BaseModel):
@@ -107,8 +153,24 @@ class JobPublic(BaseModel):
     attempts: int = 0  # runs handed to the executor so far
     network: str = "none"
     wall_time_s: float | None = None
+    # train/serve jobs (suanli.service.workload_jobs.views): the shape run, the measured
+    # figures and the prediction with its error; {"absent": why} when there is none
+    workload: dict[str, Any] | None = None
+    measured: dict[str, Any] | None = None
+    predicted: dict[str, Any] | None = None
 
     model_config = ConfigDict(from_attributes=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _views(cls, obj: Any) -> Any:
+        """From a :class:`~suanli.service.models.Job` row: its columns plus the views."""
+        if isinstance(obj, dict):
+            return obj
+        from suanli.service.workload_jobs import views
+
+        doc = {name: getattr(obj, name) for name in cls.model_fields if hasattr(obj, name)}
+        return {**doc, **views(obj)}
 
 
 class JobList(BaseModel):

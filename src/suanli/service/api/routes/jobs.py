@@ -26,6 +26,7 @@ from suanli.service.api.deps import CurrentTenant, SessionDep, StateDep
 from suanli.service.models import STATES, TERMINAL, Job, JobLog, Quote
 from suanli.service.schemas import JobCreate, JobList, JobPublic
 from suanli.service.state import RETRY_AFTER_S, engine_problem
+from suanli.service.workload_jobs import WORKLOAD_KINDS, plan_job
 
 router = APIRouter(prefix="/api/v1/jobs", tags=["jobs"])
 IdemKey = Annotated[str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200,
@@ -115,6 +116,12 @@ def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response
                             f"taken until it is back: retry in {RETRY_AFTER_S} s",
                             headers={"Retry-After": str(RETRY_AFTER_S)})
     predicted = (body.predicted_duration_s, body.predicted_cost_usd)
+    entrypoint, args, cpus, figures = body.entrypoint, body.args, body.cpus, None
+    if body.kind in WORKLOAD_KINDS:  # a real GPT workload, predicted from the bench profile
+        try:
+            entrypoint, args, cpus, figures = plan_job(body, state.settings.bench_profile)
+        except ValueError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     if body.quote_id is not None:
         predicted = _from_quote(session, tenant, body.quote_id, body.offer)
     elif body.model is not None and body.predicted_duration_s is None:
@@ -122,13 +129,14 @@ def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response
     job = Job(id="j" + secrets.token_hex(10), tenant_id=tenant.id,
               idempotency_key=idempotency_key, request_hash=digest, name=body.name,
               kind=body.kind,
-              command=body.command, entrypoint=body.entrypoint,
-              args_json=json.dumps(body.args), cpus=body.cpus, gpus=body.gpus,
+              command=body.command, entrypoint=entrypoint,
+              args_json=json.dumps(args), cpus=cpus, gpus=body.gpus,
               memory_mb=body.memory_mb, site_request=body.site, model=body.model,
               tokens=body.tokens, hardware=body.hardware, state="submitted", created_at=now,
               predicted_duration_s=predicted[0], predicted_cost_usd=predicted[1],
               cancel_requested=False, usd_per_hour=0.0, max_retries=body.max_retries,
-              attempts=0, network=body.network, wall_time_s=body.wall_time_s)
+              attempts=0, network=body.network, wall_time_s=body.wall_time_s,
+              predicted_json=None if figures is None else json.dumps(figures))
     session.add(job)
     try:
         session.commit()

@@ -100,6 +100,30 @@ function compareRow(metric, predicted, actual, format) {
   tds[2].textContent = predicted > 0 && actual != null ? (actual / predicted).toFixed(2) : "—";
 }
 
+// train/serve jobs: each compared figure (seconds) as one more row; a missing side says why
+const FIGURES = {train: ["step_time_min_s"], serve: ["ttft_s", "tpot_min_s"]};
+
+function workloadRows(job) {
+  const body = $("#job-compare tbody");
+  body.querySelectorAll("tr.workload").forEach(tr => tr.remove());
+  const pred = job.predicted || {}, meas = job.measured || {};
+  for (const fig of FIGURES[job.kind] || []) {
+    const tr = document.createElement("tr");
+    tr.className = "workload";
+    tr.dataset.metric = fig;
+    const th = document.createElement("th");
+    th.textContent = fig + " (s)";
+    tr.append(th);
+    for (const v of [pred[fig], meas[fig]]) cell(tr, v == null ? "—" : v.toPrecision(4), "num");
+    cell(tr, pred[fig] > 0 && meas[fig] != null ? (meas[fig] / pred[fig]).toFixed(2) : "—",
+         "num");
+    const why = [pred.absent && "predicted: " + pred.absent, meas.absent && "measured: " +
+                 meas.absent].filter(Boolean).join("; ");
+    if (why) tr.title = why;
+    body.append(tr);
+  }
+}
+
 async function showJob(id) {
   const job = await api("/api/v1/jobs/" + encodeURIComponent(id));
   $("#job-id").textContent = job.id;
@@ -109,6 +133,7 @@ async function showJob(id) {
   $("#job-cancel").hidden = TERMINAL.has(job.state);
   compareRow("duration", job.predicted_duration_s, job.actual_duration_s, x => fmt(x, 1));
   compareRow("cost", job.predicted_cost_usd, job.actual_cost_usd, money);
+  workloadRows(job);
   const dl = $("#job-fields");
   dl.textContent = "";
   for (const k of ["name", "kind", "command", "entrypoint", "site", "cpus", "gpus", "memory_mb",
