@@ -9,6 +9,8 @@ advisory lock, so instances starting together migrate one after the other.
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,11 +30,87 @@ def _sqlite_dir(url: str) -> None:
             Path(path).expanduser().parent.mkdir(parents=True, exist_ok=True)
 
 
+WRITE_WAIT_S = 5.0  # as the busy timeout: past it, SQLite's own wait takes over
+
+
+def _writer_serialized(lock: threading.Lock) -> type[sqlite3.Connection]:
+    """A ``sqlite3.Connection`` class whose write transactions, within this process, take
+    ``lock`` first: from the statement that opens one (Python's sqlite3 issues ``BEGIN`` before
+    the first INSERT/UPDATE/DELETE) to its commit, rollback or close.
+
+    Why: SQLite admits one writer; a second one waits in its busy handler, which *sleeps* in
+    steps of 1, 2, 5, 10, ... 100 ms and so wakes up to 100 ms after the lock is free (an API
+    submission behind a scheduler commit). A waiter on ``lock`` wakes as soon as it is released.
+    Other processes (the admin CLI) still meet SQLite's lock and busy timeout. A thread that
+    already holds ``lock`` on another connection skips it (SQLite then decides, as before), and
+    after :data:`WRITE_WAIT_S` a waiter goes on to SQLite's own wait, so this never deadlocks.
+    """
+    owner: list[int | None] = [None]
+
+    class Cursor(sqlite3.Cursor):
+        def _guarded(self, run: Any, sql: str, *args: Any) -> Any:
+            conn = self.connection
+            assert isinstance(conn, Conn)
+            conn.before(sql)
+            try:
+                return run(sql, *args)
+            finally:
+                conn.after()
+
+        def execute(self, sql: str, *args: Any) -> Any:
+            return self._guarded(super().execute, sql, *args)
+
+        def executemany(self, sql: str, *args: Any) -> Any:
+            return self._guarded(super().executemany, sql, *args)
+
+    class Conn(sqlite3.Connection):
+        held = False
+
+        def cursor(self, factory: Any = Cursor) -> Any:
+            return super().cursor(factory)
+
+        def before(self, sql: str) -> None:
+            if self.held or self.in_transaction or \
+                    sql.lstrip()[:6].upper() not in ("INSERT", "UPDATE", "DELETE", "REPLAC"):
+                return
+            me = threading.get_ident()
+            if owner[0] != me and lock.acquire(timeout=WRITE_WAIT_S):
+                owner[0], self.held = me, True
+
+        def after(self) -> None:
+            if self.held and not self.in_transaction:  # autocommit, or the statement failed
+                self.release()
+
+        def release(self) -> None:
+            if self.held:
+                self.held, owner[0] = False, None
+                lock.release()
+
+        def _ending(self, end: Any, release: Any) -> None:
+            try:
+                end()
+            finally:
+                release()
+
+        def commit(self) -> None:
+            self._ending(super().commit, self.after)
+
+        def rollback(self) -> None:
+            self._ending(super().rollback, self.after)
+
+        def close(self) -> None:
+            self._ending(super().close, self.release)
+
+    return Conn
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and WAL switched on."""
     _sqlite_dir(url)
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5.0},
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 5.0,
+                                                  "factory": _writer_serialized(
+                                                      threading.Lock())},
                                pool_size=20, max_overflow=20)
 
         @event.listens_for(engine, "connect")
