@@ -58,3 +58,9 @@ def test_cli_rejects_bad_flags():
     p = subprocess.run([sys.executable, "-m", "suanli.cli.main", "bench", "--dtype", "fp8"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and "fp32 or bf16" in p.stderr
+
+
+def test_a_second_run_in_the_same_process_measures_everything_again():
+    first, second = run_bench(1, SMALL_GRID), run_bench(1, SMALL_GRID)
+    assert len(second.elementwise) == len(first.elementwise) > 3
+    assert len(second.gemm["fp32"]) == len(first.gemm["fp32"])

@@ -23,7 +23,7 @@ __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
 QUICK_GRID = ((1, 16, 128, 1024, 8192), (64, 256, 1024, 4096, 16384), (32, 128, 512, 2048))
 FULL_GRID = ((1, 8, 32, 128, 512, 2048, 8192), (64, 128, 256, 512, 1024, 2048, 4096, 16384),
              (16, 32, 64, 128, 256, 512, 1024, 2048, 4096))
-ELEMENTWISE_BYTES = (3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
+ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
 COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
 

@@ -30,8 +30,9 @@ class DeviceProfile(BaseModel):
     date: str  # ISO 8601, UTC
     versions: dict[str, str]
     hardware: dict[str, Any]  # kind, name, threads
-    gemm: dict[str, list[tuple[int, int, int, float]]]  # dtype -> [(M, N, K, seconds)]
-    elementwise: list[tuple[float, float]]  # [(bytes moved, seconds)] for out = a + b
+    gemm: dict[str, list[tuple[int, int, int, float]]] = Field(min_length=1)  # dtype -> [(M,
+    # N, K, seconds)]
+    elementwise: list[tuple[float, float]] = Field(min_length=1)  # [(bytes moved, s)], a + b
     op_overhead_s: float = Field(ge=0)  # one tiny eager op (dispatch + launch)
     autograd_overhead_s: float = Field(ge=0)  # extra per op recorded for backward
     # framework time of a whole GPT step at negligible size (``suanli.workloads`` at hidden 16,
