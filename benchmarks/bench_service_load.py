@@ -14,24 +14,13 @@ scheduler had finished by the end (jobs are ``true``, so this measures the servi
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from service_harness import running_service
 
 
 def main() -> None:
@@ -44,25 +33,8 @@ def main() -> None:
     if not (1 <= args.clients <= 256 and 0 < args.seconds <= 120):
         raise SystemExit("--clients must be 1..256 and --seconds 0..120")
 
-    data = Path(tempfile.mkdtemp(prefix="suanli-bench-"))
-    port = _free_port()
-    env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_SITES_DIR": str(data / "reg"),
-           "SUANLI_SCHEDULER": "false" if args.no_scheduler else "true"}
-    cli = [sys.executable, "-m", "suanli.cli.main", "service"]
-    key = json.loads(subprocess.run([*cli, "admin", "create-tenant", "bench", "--json"], env=env,
-                                    check=True, capture_output=True, text=True).stdout)["api_key"]
-    log = open(data / "service.log", "wb")  # noqa: SIM115 (closed at the end)
-    proc = subprocess.Popen([*cli, "up", "--port", str(port), "--executor", "subprocess"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        end = time.time() + 30
-        while time.time() < end:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_service(not args.no_scheduler, "suanli-bench-", 30.0) as svc:
+        url, auth = svc.url, svc.auth
         submit_lat: list[float] = []
         get_lat: list[float] = []
         errors: list[str] = []
@@ -72,7 +44,7 @@ def main() -> None:
 
         def client(n: int) -> None:
             with httpx.Client(base_url=url, timeout=30,
-                              headers={"Authorization": f"Bearer {key}"}) as c:
+                              headers=auth) as c:
                 i = 0
                 while time.perf_counter() < stop_at:
                     with lock:
@@ -105,7 +77,7 @@ def main() -> None:
         for t in threads:
             t.join()
         wall = time.perf_counter() - t_start
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}) as c:
+        with httpx.Client(base_url=url, headers=auth) as c:
             done = c.get("/api/v1/jobs?state=succeeded&limit=1000").json()["count"]
         s_ms, g_ms = np.array(submit_lat) * 1e3, np.array(get_lat) * 1e3
         print(f"clients={args.clients} wall={wall:.1f}s scheduler={not args.no_scheduler} "
@@ -116,10 +88,6 @@ def main() -> None:
               f"{np.percentile(g_ms, 50):.1f} ms, p99 {np.percentile(g_ms, 99):.1f} ms")
         print(f"errors: {len(errors)} {sorted(set(errors))[:5]}; succeeded by the end: "
               f"{done}{'+' if done == 1000 else ''}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
 
 
 if __name__ == "__main__":

@@ -15,26 +15,16 @@ latency, errors, and how many jobs had started by the end.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import httpx
 import numpy as np
+from service_harness import running_service
 
 TARGET_P99_MS = 150.0  # the target at 100 submissions/s
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _cpu_s(pid: int) -> float:
@@ -65,26 +55,8 @@ def main() -> None:
     if not (0 < args.rate <= 1000 and 0 < args.seconds <= 60 and 1 <= args.workers <= 64):
         raise SystemExit("--rate 0..1000, --seconds 0..60, --workers 1..64")
 
-    data = Path(tempfile.mkdtemp(prefix="suanli-rate-"))
-    port = _free_port()
-    env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_SITES_DIR": str(data / "reg"),
-           "SUANLI_SCHEDULER": "false" if args.no_scheduler else "true"}
-    cli = [sys.executable, "-m", "suanli.cli.main", "service"]
-    key = json.loads(subprocess.run([*cli, "admin", "create-tenant", "bench", "--json"], env=env,
-                                    check=True, capture_output=True, text=True).stdout)["api_key"]
-    log = open(data / "service.log", "wb")  # noqa: SIM115 (closed at the end)
-    proc = subprocess.Popen([*cli, "up", "--port", str(port), "--executor", "subprocess"],
-                            env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    auth = {"Authorization": f"Bearer {key}"}
-    try:
-        end = time.time() + 60
-        while time.time() < end:
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.1)
+    with running_service(not args.no_scheduler, "suanli-rate-", 60.0) as svc:
+        url, auth = svc.url, svc.auth
         n = int(args.rate * args.seconds)
         lat = np.full(n, np.nan)  # seconds from due time to response
         codes = np.zeros(n, dtype=np.int32)
@@ -108,14 +80,14 @@ def main() -> None:
                                      "cpus": 0.01})
                     lat[i], codes[i] = time.perf_counter() - due, r.status_code
 
-        cpu0 = _cpu_s(proc.pid)
+        cpu0 = _cpu_s(svc.pid)
         threads = [threading.Thread(target=worker) for _ in range(args.workers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        cpu = _cpu_s(proc.pid) - cpu0
+        cpu = _cpu_s(svc.pid) - cpu0
         with httpx.Client(base_url=url, headers=auth) as c:
             started = sum(c.get(f"/api/v1/jobs?state={s}&limit=1000").json()["count"]
                           for s in ("running", "succeeded", "failed"))
@@ -133,10 +105,6 @@ def main() -> None:
         bad = codes != 201
         print(f"errors: {int(bad.sum())} {sorted(set(codes[bad].tolist()))}; jobs started by the "
               f"end: {started}{'+' if started >= 1000 else ''}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        log.close()
 
 
 if __name__ == "__main__":

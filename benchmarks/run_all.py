@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 here = Path(__file__).parent
+sys.path.insert(0, str(here))  # the scripts share helpers from this folder (service_harness)
 only = sys.argv[1:]
 for script in sorted(here.glob("bench_*.py")):
     if only and not any(o in script.name for o in only):

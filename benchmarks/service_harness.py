@@ -1,0 +1,61 @@
+"""A real ``suanli service up`` for the service benchmarks: a fresh SQLite state folder, a
+tenant, the local-process executor on a free loopback port, stopped on exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+
+@dataclass(frozen=True)
+class Service:
+    url: str
+    auth: dict[str, str]  # the tenant's Authorization header
+    pid: int
+    data: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_service(scheduler: bool, prefix: str, start_timeout_s: float = 60.0
+                    ) -> Iterator[Service]:
+    """Start the service (scheduler on or off), wait for /health, yield it, stop it."""
+    data = Path(tempfile.mkdtemp(prefix=prefix))
+    port = _free_port()
+    env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_SITES_DIR": str(data / "reg"),
+           "SUANLI_SCHEDULER": "true" if scheduler else "false"}
+    cli = [sys.executable, "-m", "suanli.cli.main", "service"]
+    key = json.loads(subprocess.run([*cli, "admin", "create-tenant", "bench", "--json"], env=env,
+                                    check=True, capture_output=True, text=True).stdout)["api_key"]
+    url = f"http://127.0.0.1:{port}"
+    with open(data / "service.log", "wb") as log:
+        proc = subprocess.Popen([*cli, "up", "--port", str(port), "--executor", "subprocess"],
+                                env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            end = time.time() + start_timeout_s
+            while time.time() < end:
+                try:
+                    if httpx.get(url + "/health", timeout=1).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
+            yield Service(url, {"Authorization": f"Bearer {key}"}, proc.pid, data)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=15)
