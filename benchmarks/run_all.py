@@ -13,4 +13,5 @@ for script in sorted(here.glob("bench_*.py")):
     if only and not any(o in script.name for o in only):
         continue
     print(f"== {script.name}", flush=True)
+    sys.argv = [str(script)]  # each script at its defaults, not with our filter arguments
     runpy.run_path(str(script), run_name="__main__")
