@@ -22,6 +22,19 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def pids_of(uid: int, needle: bytes) -> list[int]:
+    """Host pids of processes running as ``uid`` whose command line contains ``needle``."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit() and entry.stat().st_uid == uid \
+                    and needle in (entry / "cmdline").read_bytes():
+                out.append(int(entry.name))
+        except OSError:
+            continue
+    return out
+
+
 class Proc:
     """One service process on a free loopback port (local-process executor)."""
 

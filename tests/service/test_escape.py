@@ -29,6 +29,8 @@ from suanli.service.executors.base import JobSpec, RunState
 from suanli.service.executors.ray_head import TOKEN_FILE
 from suanli.service.sandbox import sandbox_available, tenant_uid
 
+from .procs import pids_of
+
 OK, WHY = sandbox_available()
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not OK, reason=f"bubblewrap absent or not root: {WHY}")]
@@ -86,17 +88,6 @@ def _listener() -> tuple[socket.socket, int]:
     return srv, int(srv.getsockname()[1])
 
 
-def _pids_of(uid: int, needle: bytes) -> list[int]:
-    out = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid \
-                    and needle in (entry / "cmdline").read_bytes():
-                out.append(int(entry.name))
-        except OSError:
-            continue
-    return out
-
 
 def _reachable(port: int) -> bool:
     with socket.socket() as s:
@@ -151,10 +142,10 @@ def test_a_job_cannot_escape(target: dict[str, Any]) -> None:
                              **target["extra"]))
     uid_a = tenant_uid("tenant-a")
     deadline = time.monotonic() + 60
-    while not _pids_of(uid_a, needle):
+    while not pids_of(uid_a, needle):
         assert time.monotonic() < deadline, "the victim job never started"
         time.sleep(0.1)
-    victim_pids = _pids_of(uid_a, needle)
+    victim_pids = pids_of(uid_a, needle)
     secret = next(target["victim_dir"].glob(f"*{run}-victim*/**/secret.txt"))
     files = {"database": str(target["db"]), "ray token": str(target["token"]),
              "other tenant's dir": str(secret), "service env": "/proc/1/environ"}
@@ -178,14 +169,14 @@ def test_a_job_cannot_escape(target: dict[str, Any]) -> None:
     for what, outcome in res.items():
         assert outcome.startswith("blocked"), f"{what}: {outcome}"
     assert st.state is RunState.SUCCEEDED  # the attack ran to the end: the failures are real
-    assert _pids_of(uid_a, needle) == victim_pids  # the victim is untouched
+    assert pids_of(uid_a, needle) == victim_pids  # the victim is untouched
     assert secret.read_text() == "top-secret\n"
     assert ex.status(victim).state is RunState.RUNNING
     ex.cancel(victim)
     deadline = time.monotonic() + 20
-    while _pids_of(uid_a, needle) and time.monotonic() < deadline:
+    while pids_of(uid_a, needle) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _pids_of(uid_a, needle)
+    assert not pids_of(uid_a, needle)
 
 
 def test_egress_reaches_the_dashboard_but_not_without_the_token(ex: Any) -> None:

@@ -33,6 +33,8 @@ from suanli.service.executors.ray_head import (
 )
 from suanli.service.sandbox import sandbox_available, tenant_uid
 
+from .procs import pids_of
+
 pytestmark = [pytest.mark.slow,
               pytest.mark.skipif(not sandbox_available()[0],
                                  reason=f"no sandbox here: {sandbox_available()[1]}")]
@@ -44,18 +46,6 @@ def _spec(job_id: str, **kw: object) -> JobSpec:
     base.update(kw)
     return JobSpec(**base)  # type: ignore[arg-type]
 
-
-def _pids_of(uid: int, needle: bytes) -> list[int]:
-    """Host pids of processes running as ``uid`` whose command line contains ``needle``."""
-    out = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and entry.stat().st_uid == uid \
-                    and needle in (entry / "cmdline").read_bytes():
-                out.append(int(entry.name))
-        except OSError:
-            continue
-    return out
 
 
 def test_is_an_executor(ex: RayExecutor) -> None:
@@ -89,7 +79,7 @@ def test_cancel_stops_the_process(ex: RayExecutor) -> None:
     handle = ex.submit(_spec("slow", command="exec sleep 60.5"))
     uid = tenant_uid("t1")
     deadline = time.monotonic() + 30
-    while not _pids_of(uid, b"sleep\x0060.5"):
+    while not pids_of(uid, b"sleep\x0060.5"):
         assert time.monotonic() < deadline, "job never started"
         time.sleep(0.1)
     assert ex.status(handle).state is RunState.RUNNING
@@ -97,9 +87,9 @@ def test_cancel_stops_the_process(ex: RayExecutor) -> None:
     status = ex.wait(handle, timeout_s=20)
     assert status.state is RunState.CANCELLED
     deadline = time.monotonic() + 10
-    while _pids_of(uid, b"sleep\x0060.5") and time.monotonic() < deadline:
+    while pids_of(uid, b"sleep\x0060.5") and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _pids_of(uid, b"sleep\x0060.5"), "sleep 60 still runs after cancel"
+    assert not pids_of(uid, b"sleep\x0060.5"), "sleep 60 still runs after cancel"
 
 
 def test_nul_byte_is_a_one_line_error(ex: RayExecutor) -> None:

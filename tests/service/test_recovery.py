@@ -10,10 +10,8 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,53 +20,14 @@ from typing import Any
 import httpx
 import pytest
 
+from .procs import SUANLI, Proc
+
 pytestmark = pytest.mark.slow
-SUANLI = [sys.executable, "-m", "suanli.cli.main"]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Service:
-    def __init__(self, data: Path) -> None:
-        self.data, self.port = data, _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_POLL_INTERVAL_S": "0.1",
-                    "SUANLI_SITES_DIR": str(data / "registry")}
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.log = data / "service.log"
-
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([*SUANLI, "service", "up", "--port", str(self.port),
-                                          "--executor", "subprocess"], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        end = time.time() + 30
-        while time.time() < end:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        raise AssertionError("service did not start:\n" + self.log.read_text())
-
-    def kill9(self) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait()
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=15)
 
 
 @pytest.fixture
-def service(tmp_path: Path) -> Iterator[Service]:
-    svc = Service(tmp_path)
+def service(tmp_path: Path) -> Iterator[Proc]:
+    svc = Proc(tmp_path, name="service")
     yield svc
     svc.stop()
 
@@ -82,7 +41,7 @@ def _wait(client: httpx.Client, jid: str, states: tuple[str, ...], timeout: floa
         time.sleep(0.1)
 
 
-def test_kill9_recovery(service: Service):
+def test_kill9_recovery(service: Proc):
     out = subprocess.run([*SUANLI, "service", "admin", "create-tenant", "acme", "--json"],
                          env=service.env, capture_output=True, text=True, check=True)
     key = json.loads(out.stdout)["api_key"]
@@ -119,7 +78,7 @@ def test_kill9_recovery(service: Service):
     assert key not in service.log.read_text()
 
 
-def test_no_job_runs_twice_across_repeated_kill_9(service: Service):
+def test_no_job_runs_twice_across_repeated_kill_9(service: Proc):
     """Issue 9, finding 10: 3 of 840 jobs ran twice over 28 kill -9. Jobs append one line to
     a file in their own working directory (it outlives a second run), the service is killed
     with SIGKILL at random moments while it places and hands off jobs, six times; every job's
