@@ -46,19 +46,24 @@ class WorkloadModel(BaseModel):
         return spec.model_copy(update={"params_b": param_count(spec) / 1e9})
 
 
-class TrainShape(BaseModel):
-    """Train ``steps`` steps of AdamW on random tokens: ``batch`` sequences of ``seq_len``."""
+class _Run(BaseModel):
+    """What every run of a workload fixes: the model, the batch, precision, threads, seed."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     model: WorkloadModel
     batch: int = Field(ge=1, le=4096)
-    seq_len: int = Field(ge=2, le=131072)
-    steps: int = Field(default=8, ge=2, le=100_000)
-    warmup: int = Field(default=2, ge=0, le=1000)
     dtype: Literal["fp32", "bf16"] = "fp32"
     threads: int | None = Field(default=None, ge=1, le=1024)
     seed: int = 0
+
+
+class TrainShape(_Run):
+    """Train ``steps`` steps of AdamW on random tokens: ``batch`` sequences of ``seq_len``."""
+
+    seq_len: int = Field(ge=2, le=131072)
+    steps: int = Field(default=8, ge=2, le=100_000)
+    warmup: int = Field(default=2, ge=0, le=1000)
 
     @model_validator(mode="after")
     def _fits(self) -> TrainShape:
@@ -70,18 +75,11 @@ class TrainShape(BaseModel):
         return self
 
 
-class ServeShape(BaseModel):
+class ServeShape(_Run):
     """Serve ``batch`` requests at once: a ``prompt_len`` prefill, then ``gen_len`` decode steps."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    model: WorkloadModel
-    batch: int = Field(ge=1, le=4096)
     prompt_len: int = Field(ge=1, le=131072)
     gen_len: int = Field(default=16, ge=2, le=100_000)
-    dtype: Literal["fp32", "bf16"] = "fp32"
-    threads: int | None = Field(default=None, ge=1, le=1024)
-    seed: int = 0
 
     @model_validator(mode="after")
     def _fits(self) -> ServeShape:
