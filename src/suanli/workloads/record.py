@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import platform
-import time
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -66,10 +65,6 @@ def cpu_name() -> str:
 def hardware_info(threads: int, framework: str) -> HardwareInfo:
     return HardwareInfo(kind="cpu", name=cpu_name(), devices=1, threads=threads,
                         framework=framework)
-
-
-def now() -> float:
-    return time.time()
 
 
 def usable_cpus() -> int:
