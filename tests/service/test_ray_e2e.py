@@ -14,12 +14,13 @@ import pytest
 
 pytest.importorskip("ray.job_submission", reason="ray[default] is not installed")
 
-from .test_recovery import SUANLI, Service, _wait
+from .procs import SUANLI, Proc
+from .test_recovery import _wait
 
 pytestmark = pytest.mark.slow
 
 
-class RayService(Service):
+class RayService(Proc):
     def start(self) -> None:
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([*SUANLI, "service", "up", "--port", str(self.port),

@@ -14,8 +14,9 @@ import pytest
 
 pytest.importorskip("ray.job_submission", reason="ray[default] is not installed")
 
+from .procs import SUANLI
 from .test_ray_e2e import RayService
-from .test_recovery import SUANLI, _wait
+from .test_recovery import _wait
 
 pytestmark = pytest.mark.slow
 
