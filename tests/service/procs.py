@@ -16,12 +16,6 @@ import httpx
 SUANLI = [sys.executable, "-m", "suanli.cli.main"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def pids_of(uid: int, needle: bytes) -> list[int]:
     """Host pids of processes running as ``uid`` whose command line contains ``needle``."""
     out = []
@@ -39,30 +33,55 @@ class Proc:
     """One service process on a free loopback port (local-process executor)."""
 
     def __init__(self, data: Path, *args: str, name: str = "svc") -> None:
-        self.data, self.port, self.args = data, free_port(), args
-        self.url = f"http://127.0.0.1:{self.port}"
+        # Port 0 on the first start: the service binds a free port itself and prints it (a port
+        # chosen here could be taken by a Ray worker before the service binds it); restarts
+        # keep the port it printed.
+        self.data, self.port, self.args = data, 0, args
+        self.url = ""
         self.env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_POLL_INTERVAL_S": "0.1",
                     "SUANLI_SITES_DIR": str(data / "registry")}
         self.log = data / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    executor = "subprocess"
+
     def spawn(self) -> subprocess.Popen[bytes]:
+        self._log_from = self.log.stat().st_size if self.log.exists() else 0
         with open(self.log, "ab") as log:
             self.proc = subprocess.Popen([*SUANLI, "service", "up", "--port", str(self.port),
-                                          "--executor", "subprocess", *self.args],
+                                          "--executor", self.executor, *self.args],
                                          env=self.env, stdout=log, stderr=subprocess.STDOUT)
         return self.proc
+
+    def _ready(self) -> bool:
+        return httpx.get(self.url + "/health", timeout=1).status_code == 200
 
     def start(self, timeout: float = 60) -> None:
         self.spawn()
         end = time.time() + timeout
         while time.time() < end:
+            if not self.url:
+                self._read_port()
             try:
-                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                if self.url and self._ready():
                     return
-            except httpx.HTTPError:
-                time.sleep(0.1)
+            except (httpx.HTTPError, ValueError):
+                pass
+            if self.proc is not None and self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
         raise AssertionError("service did not start:\n" + self.log.read_text())
+
+    def _read_port(self) -> None:
+        """The port the service printed on start (``suanli service on http://host:PORT``)."""
+        import re
+
+        with open(self.log, "rb") as f:
+            f.seek(self._log_from)
+            m = re.search(rb"suanli service on http://127\.0\.0\.1:(\d+)", f.read())
+        if m:
+            self.port = int(m.group(1))
+            self.url = f"http://127.0.0.1:{self.port}"
 
     def health(self) -> dict[str, Any]:
         return dict(httpx.get(self.url + "/health", timeout=5).json())

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -21,19 +20,13 @@ pytestmark = pytest.mark.slow
 
 
 class RayService(Proc):
-    def start(self) -> None:
-        with open(self.log, "ab") as log:
-            self.proc = subprocess.Popen([*SUANLI, "service", "up", "--port", str(self.port),
-                                          "--executor", "ray"], env=self.env,
-                                         stdout=log, stderr=subprocess.STDOUT)
-        end = time.time() + 90
-        while time.time() < end:
-            try:
-                if httpx.get(self.url + "/health", timeout=1).json()["ray"] == "ok":
-                    return
-            except (httpx.HTTPError, ValueError):
-                time.sleep(0.2)
-        raise AssertionError("service did not start:\n" + self.log.read_text())
+    executor = "ray"
+
+    def _ready(self) -> bool:
+        return bool(httpx.get(self.url + "/health", timeout=1).json()["ray"] == "ok")
+
+    def start(self, timeout: float = 90) -> None:
+        super().start(timeout)
 
 
 def test_ray_kill9_reattach_and_cancel(tmp_path: Path):

@@ -44,15 +44,18 @@ class Server:
         from suanli.service.app import create_app
         from suanli.service.config import Settings
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
+        # Bound here and handed to uvicorn: a port only chosen here could be taken by another
+        # test's process before uvicorn binds it.
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
         settings = Settings(data_dir=data_dir, executor="subprocess", port=self.port,
                             poll_interval_s=0.1)
         self.app = create_app(settings)
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port,
                                                     log_level="warning"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]},
+                                       daemon=True)
         self.thread.start()
         deadline = time.monotonic() + 30
         while not self.server.started:

@@ -24,7 +24,8 @@ _DATA = typer.Option(None, "--data-dir", help="State folder (default $SUANLI_DAT
 
 @app.command("up")
 def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
-       port: int = typer.Option(None, "--port", help="Port (default 8000)."),
+       port: int = typer.Option(None, "--port",
+                                 help="Port (default 8000; 0: a free one, printed on start)."),
        db: str = _DB, data_dir: Path = _DATA,
        ray_address: str = typer.Option(None, "--ray-address", help="Ray GCS address "
                                        "host:port; default: embedded local head."),
@@ -68,10 +69,33 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
         raise InputError(f"refusing to start a multi-tenant service: jobs cannot be sandboxed "
                          f"here: {reason}")
     lock = lock_state_dir(settings.db_url)  # noqa: F841 (held until the process exits)
-    typer.echo(f"suanli service on http://{settings.host}:{settings.port} (docs at /docs)",
-               err=True)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level="info", access_log=True)
+    sock = _bind(settings.host, settings.port)
+    port = sock.getsockname()[1]
+    typer.echo(f"suanli service on http://{settings.host}:{port} (docs at /docs)", err=True)
+    server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="info",
+                                           access_log=True))
+    server.run(sockets=[sock])
+
+
+def _bind(host: str, port: int) -> Any:
+    """The listening socket, bound before anything starts (``--port 0``: the kernel picks a
+    free port, printed on start; no other process can take it between choosing and binding)."""
+    import socket
+
+    from suanli.errors import InputError
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        sock.close()
+        raise InputError(f"cannot listen on {host}:{port}: {e.strerror}; pick another --port "
+                         "(0 lets the system choose a free one)") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 @app.command("down")
