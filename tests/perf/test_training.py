@@ -182,3 +182,14 @@ def test_fp32_parameter_gathers_cost_twice_the_bytes_and_their_casts(catalog):
         ca = cast_bytes(j, lay, fp32, 4.0 * j.model.hidden, np.ones(1))[0]
         cb = cast_bytes(j, lay, bf16, 4.0 * j.model.hidden, np.ones(1))[0]
         assert (a > b and ca > cb) if more else (a == b == 0.0 and ca == cb == 0.0)
+
+
+def test_fp8_over_bf16_speedup_of_mpt3b_matches_the_published_pair(catalog):
+    """mosaicml/llm-foundry scripts/train/benchmarking/README.md (commit 061f2c7c), H100 tables,
+    MPT-3B at 2048 tokens, micro-batch 10: amp_fp8 on 8 GPUs 30,586 tokens/s/GPU (GA 6), amp_bf16
+    on 16 GPUs 24,142 (GA 3): FP8 buys 1.27x, far from the 2x of the peaks, because attention,
+    element-wise work and the casts stay bf16-bound. The model must land within 10% of it."""
+    bf16 = estimate(_mpt_job(catalog), replace(MPT_PLAN, dp=16))
+    fp8 = estimate(_mpt_job(catalog, dtype="fp8"), MPT_PLAN)
+    ratio = (fp8.tokens_per_s / 8) / (bf16.tokens_per_s / 16)
+    assert ratio == pytest.approx(30586 / 24142, rel=0.10)
