@@ -98,3 +98,64 @@ def test_flops_are_linear_in_tokens(job, tokens):
     b = estimate(replace(job, tokens=3 * tokens), plan)
     assert b.total_flops == pytest.approx(3 * a.total_flops, rel=1e-12)
     assert b.hardware_flops == pytest.approx(3 * a.hardware_flops, rel=1e-12)
+
+
+@settings(max_examples=30, deadline=None)
+@given(pp=st.sampled_from([1, 2, 4, 8]), v=st.sampled_from([1, 2, 3]), dp=st.integers(1, 32),
+       zero=st.integers(1, 3), k=st.integers(2, 4))
+def test_more_dp_never_raises_per_device_model_state(job, pp, v, dp, zero, k):
+    """The distributed optimizer / ZeRO shard over DP: k times the data-parallel ranks never
+    hold more weights, gradients and optimizer state per device (Rajbhandari et al. 2020)."""
+    zero = zero if pp == 1 else 1  # ZeRO-2/3 with pipelining is not a valid plan
+    plan = Plan(tp=8, pp=pp, dp=dp, micro_batch=1, interleave=v if pp > 1 else 1, zero=zero,
+                recompute="full", sp=True)
+    j = replace(job, global_batch=dp * k * pp * 4)
+    small = estimate(j, plan).breakdown["memory_gb"]["weights_grads_optimizer"]
+    big = estimate(j, replace(plan, dp=dp * k)).breakdown["memory_gb"]["weights_grads_optimizer"]
+    assert big <= small * (1 + 1e-12)
+    n = np.array([1e9])
+    assert memory.model_state_bytes(n, 0 * n, np.array([dp * k]), n / n, np.array([zero]))[0] \
+        <= memory.model_state_bytes(n, 0 * n, np.array([dp]), n / n, np.array([zero]))[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(tp=st.sampled_from([1, 2, 4, 8]), sp=st.booleans(), flash=st.booleans(),
+       dropout=st.booleans(), b=st.integers(1, 8), s=st.sampled_from([512, 2048, 8192]),
+       model=st.sampled_from(["gpt3-175b", "llama3-70b", "nemotron-4-340b", "mpt-7b"]))
+def test_recompute_never_raises_activation_memory(catalog, tp, sp, flash, dropout, b, s, model):
+    """Korthikanti et al. 2022: selective recompute drops the attention scores, full recompute
+    keeps only the layer input; neither can store more than keeping everything."""
+    m = catalog.model(model)
+    one = np.ones(1)
+
+    def acts(rc: str) -> float:
+        return float(memory.layer_activation_bytes(
+            m, s * one, b * one, tp * one, float(sp and tp > 1) * one,
+            memory.RECOMPUTE_NAMES.index(rc) * one, flash, dropout=dropout)[0])
+
+    none, sel, full = acts("none"), acts("selective"), acts("full")
+    assert full <= sel <= none
+    assert full > 0
+
+
+def test_nemotron_stage0_terms_match_the_framework_count(catalog):
+    """The stated Nemotron-4 340B layout (TP8 PP8 VP12 DP2, SP, distributed optimizer, no
+    recompute) counted tensor by tensor: stage 0 holds 12 one-layer chunks and the embedding
+    (5.77B parameters per device at 2 + 2 + 12/2 bytes) and 2 (p - 1) + (v - 1) p + 1 = 103
+    one-layer chunks of activations at 28.33 s b h / t bytes each (no dropout, flash attention,
+    GQA 8, squared-ReLU FFN 4h). The memory model must give exactly this sum."""
+    system = catalog.system("dgx-h100")
+    m = catalog.model("nemotron-4-340b")
+    j = TrainingJob(model=m, system=system, accelerator=catalog.accelerator(system.accelerator),
+                    tokens=1e9, seq_len=4096, global_batch=32, stack="megatron-core-2024")
+    est = estimate(j, Plan(tp=8, pp=8, dp=2, micro_batch=1, interleave=12, zero=1,
+                           recompute="none", sp=True))
+    h, t, s = m.hidden, 8, 4096
+    layer = h * (h + 2 * 8 * m.d_head) + h * h + 2 * h * m.ffn_hidden
+    params = (12 * layer + m.vocab * h) / t
+    kv = 8 * m.d_head / h
+    # LN1 in, LN1 out, Q, K and V (GQA), O, LN2 in, LN2 out, squared-ReLU in and out (4h each)
+    per_layer = s * h * (2 + 2 + 2 + 4 * kv + 2 + 2 + 2 + 16) / t
+    mem = est.breakdown["memory_gb"]
+    assert mem["weights_grads_optimizer"] * 1e9 == pytest.approx(params * 10.0, rel=2e-3)
+    assert mem["activations"] * 1e9 == pytest.approx(103 * per_layer, rel=1e-3)

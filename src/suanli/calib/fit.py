@@ -4,10 +4,14 @@ Procedure (``suanli calibrate``):
 
 1. Take the rows of set ``full`` in ``training-cases.yaml`` (sources that state the whole
    parallel configuration) and that are not excluded.
-2. For each accelerator family with rows, the free parameters are ``gemm_max``, ``gemm_half``
-   and ``elem_bytes`` (see ``suanli.perf.efficiency``); ``overlap_slowdown`` is one global
-   parameter. Everything else (fused-attention efficiency, link efficiency, HBM efficiency,
-   overlap fractions) is fixed from kernel and micro-benchmark literature, cited in the yaml.
+2. For each accelerator family with rows, the free parameters are ``gemm_max`` and
+   ``gemm_half`` (see ``suanli.perf.efficiency``). ``elem_bytes`` (bytes the element-wise kernels
+   move per token, layer and hidden unit: a property of the code, the chip enters through its
+   HBM bandwidth) and ``overlap_slowdown`` are one value for all families. A per-family
+   ``elem_bytes`` let three H100 rows of one stack set it alone (it went to 0 when the MPT rows
+   were left out, 110 with them). Everything else (fused-attention efficiency, link
+   efficiency, HBM efficiency, overlap fractions) is fixed from kernel and micro-benchmark
+   literature, cited in the yaml.
 3. Minimize ``sum_i rho(log(pred_i / published_i))`` with scipy's trust-region least squares,
    ``rho`` = soft-L1 with scale 0.1 (robust: one odd row cannot drag a family), bounds keep every
    parameter physical (efficiencies in (0, 1)). Each prediction runs the planner over the plan
@@ -41,10 +45,11 @@ from suanli.perf.efficiency import (
     load_efficiency,
 )
 
-FAMILY_PARAMS = (("gemm_max", 0.2, 0.95), ("gemm_half", 16.0, 4000.0), ("elem_bytes", 0.0, 400.0))
+FAMILY_PARAMS = (("gemm_max", 0.2, 0.95), ("gemm_half", 16.0, 4000.0))
 # one value for every family: a property of the code, not of the chip (a FamilyEfficiency field
 # named here is set on every family), or a global of the efficiency table
-GLOBAL_PARAMS: tuple[tuple[str, float, float], ...] = (("overlap_slowdown", 0.0, 1.0),)
+GLOBAL_PARAMS: tuple[tuple[str, float, float], ...] = (("elem_bytes", 0.0, 400.0),
+                                                       ("overlap_slowdown", 0.0, 1.0))
 SHARED_FIELDS = {f for f in ("gemm_max", "gemm_half", "attn_eff", "elem_bytes")}
 
 
@@ -193,6 +198,8 @@ def write_table(result: FitResult, path: Path = EFFICIENCY_FILE) -> None:
                      for f, e in result.table.families.items()},
     }
     for name, _, _ in GLOBAL_PARAMS:
+        if name in SHARED_FIELDS:  # written on every family (and the default), same value
+            continue
         doc["globals"][name] = {"value": round(result.table.globals[name], 4),
                                 "source": "fitted (suanli.calib.fit)"}
     header = ("# Efficiency parameters. Written by `suanli calibrate` (suanli/calib/fit.py):\n"

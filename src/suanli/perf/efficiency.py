@@ -12,7 +12,9 @@ published runs. Per accelerator family:
   H100 peak forward (Shah et al. 2024). Unfused attention runs as batched GEMMs over the head
   dimension (``eff_gemm(head_dim)``) and pays its softmax/dropout memory traffic.
 * ``elem_bytes``: memory traffic of the element-wise ops (norms, activations, dropout, residual
-  adds, bias) per token per layer per hidden unit, forward + backward, in bytes.
+  adds, bias) per token per layer per hidden unit, forward + backward, in bytes. A property of
+  the code, so the fit gives every family the same value (the chip enters through its HBM
+  bandwidth).
 
 Global (not fitted; from micro-benchmarks, cited in the yaml): ``comm_eff`` (achieved fraction of
 link bandwidth in NCCL collectives), ``mem_eff`` (of HBM bandwidth), ``dp_overlap`` (fraction of

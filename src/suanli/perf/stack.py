@@ -21,6 +21,10 @@ physical term of the model; none is a fudge factor:
   ``deallocate_output_tensor``); otherwise one ``2 s b h`` tensor per micro-batch in flight stays;
 * ``allocator_slack``, ``reserved_gb``: what the process cannot fill (fragmentation; context,
   NCCL and cuBLAS workspaces).
+* ``fsdp_param_bytes``: bytes per parameter a ZeRO-3/FSDP all-gather moves: 2 when the sharded
+  parameters are gathered in bf16, 4 when FSDP gathers the fp32 parameters and autocast casts
+  them per GEMM (Composer's 2023 ``mixed_precision: DEFAULT``, llm-foundry's default). Such a
+  stack also pays the casts in HBM traffic (``param_cast_bytes`` per parameter per micro-batch).
 """
 
 from __future__ import annotations
@@ -49,6 +53,16 @@ class Stack:
     reserved_gb: float
     source: str
     attention_eff: dict[str, float] | None = None  # fused-kernel FLOP efficiency by family
+    fsdp_param_bytes: float = 2.0  # bytes per parameter in a ZeRO-3/FSDP all-gather
+
+    @property
+    def param_cast_bytes(self) -> float:
+        """HBM bytes per gathered parameter per micro-batch spent casting fp32 parameters for
+        autocast GEMMs (``fsdp_param_bytes`` 4): the forward cast (read 4, write 2), the cast of
+        the bf16 weight gradient back to fp32 (read 2, write 4), and FSDP's cast of that gradient
+        to the bf16 reduce dtype (read 4, write 2): 18 bytes. 0 when parameters are gathered in
+        the compute precision."""
+        return 18.0 if self.fsdp_param_bytes > 2.0 else 0.0
 
     def attn_eff(self, family: str, fallback: float) -> float:
         """Fused-attention efficiency of this stack's kernel on ``family`` (fwd + bwd)."""
@@ -80,8 +94,9 @@ class StackTable:
 
 
 def _stack(sid: str, raw: object) -> Stack:
-    names = [f.name for f in fields(Stack) if f.name not in ("id", "attention_eff")]
-    if not isinstance(raw, dict) or set(raw) - {"attention_eff"} != set(names):
+    optional = {"attention_eff", "fsdp_param_bytes"}
+    names = [f.name for f in fields(Stack) if f.name != "id" and f.name not in optional]
+    if not isinstance(raw, dict) or set(raw) - optional != set(names):
         raise CatalogError(f"expected keys {sorted(names)}", file=str(STACKS_FILE),
                            field=f"stacks.{sid}")
     st = Stack(id=sid, **raw)
@@ -89,6 +104,9 @@ def _stack(sid: str, raw: object) -> Stack:
         if not 0.0 <= float(getattr(st, name)) <= 1.0:
             raise CatalogError(f"{name} must be within [0, 1]", file=str(STACKS_FILE),
                                field=f"stacks.{sid}.{name}")
+    if float(st.fsdp_param_bytes) not in (2.0, 4.0):
+        raise CatalogError("fsdp_param_bytes must be 2 (bf16/fp16 gather) or 4 (fp32 gather)",
+                           file=str(STACKS_FILE), field=f"stacks.{sid}.fsdp_param_bytes")
     return st
 
 

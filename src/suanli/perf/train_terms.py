@@ -127,14 +127,50 @@ def compute_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
         scores = lay.layers_stage * lay.b * (m.heads / t) * s * (s / lay.c)  # per device
         per_score = SOFTMAX_BYTES if stack.dropout else SOFTMAX_BYTES_NO_DROPOUT
         t_core = t_core + scores * per_score * core_passes / 3.0 / hbm
-    ffn_width = m.ffn_hidden * (1.5 if m.gated else 1.0)
+    ffn = float(m.ffn_hidden)
     if m.moe is not None:
-        ffn_width = m.moe.expert_ffn_hidden * (m.moe.top_k + m.moe.shared_experts) * (
-            1.5 if m.gated else 1.0)
-    elem_per_tok = fam.elem_bytes * (h / np.where(lay.sp > 0, t, 1.0) + ffn_width / t)
+        ffn = float(m.moe.expert_ffn_hidden * (m.moe.top_k + m.moe.shared_experts))
+    ffn_width = ffn * (1.5 if m.gated else 1.0)
+    sp_div = np.where(lay.sp > 0, t, 1.0)
+    elem_per_tok = fam.elem_bytes * (h / sp_div + ffn_width / t)
     t_elem = lay.layers_stage * tok * elem_per_tok * gemm_passes / 3.0 / hbm
-    return {"t_gemm": t_gemm, "t_attention": t_core, "t_elementwise": t_elem,
+    casts = cast_bytes(job, lay, stack, ffn, sp_div) / hbm
+    return {"t_gemm": t_gemm, "t_attention": t_core, "t_elementwise": t_elem + casts,
             "t_logits": t_logits}
+
+
+FP8_CAST_BYTES = 4.0  # per element: read bf16 (2), write FP8 (1) and its transpose (1)
+
+
+def cast_bytes(job: TrainingJob, lay: Layout, stack: Stack, ffn: float, sp_div: F) -> F:
+    """HBM bytes per micro-batch that precision casts move on one device (element-wise
+    traffic the fused-kernel count ``elem_bytes`` does not hold).
+
+    * FP8 GEMMs (Transformer Engine, delayed scaling) take FP8 operands: every GEMM input in the
+      forward pass and every output gradient in the backward pass is cast, and transposed for
+      the other GEMM of the pair (TE ``cast_transpose``: read 2 B, write 1 + 1 B per element);
+      weights are cast the same way once per micro-batch (Micikevicius et al. 2022, "FP8 Formats
+      for Deep Learning", Sec. 4; Transformer Engine ``fp8_autocast`` docs). Attention, norms and
+      the rest stay in bf16.
+    * Stacks that gather fp32 parameters (``stack.fsdp_param_bytes`` 4) cast every gathered
+      parameter for autocast and its gradient back (``stack.param_cast_bytes``); the forward
+      cast repeats under full recompute.
+    """
+    m = job.model
+    t, h = lay.t, float(m.hidden)
+    q, kv = m.heads * m.d_head, lay.kv_local * t * m.d_head
+    fc1_out = ffn * (2.0 if m.gated else 1.0)
+    params = lay.dense_p + lay.expert_p  # parameters one device computes with (unsharded)
+    out = np.zeros_like(lay.t)
+    if job.dtype == "fp8":
+        gemm_in = 2.0 * h / sp_div + (q + ffn) / t  # QKV, projection, FC1, FC2 inputs
+        grad_out = 2.0 * h / sp_div + (q + 2.0 * kv + fc1_out) / t  # their output gradients
+        per_tok = FP8_CAST_BYTES * (gemm_in * (1.0 + lay.full) + grad_out)
+        out = out + lay.layers_stage * lay.tok * per_tok + FP8_CAST_BYTES * params
+    if stack.param_cast_bytes:
+        recast = 6.0 * lay.full  # the forward cast again when the layer is recomputed
+        out = out + np.where(lay.z >= 3, (stack.param_cast_bytes + recast) * params, 0.0)
+    return out
 
 
 def comm_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
@@ -198,7 +234,10 @@ def step_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
                     + exposed(t_rs, overlap * t_fwd_first, slow))
     t_dp = np.where(z >= 3, 0.0, t_dp)
     params = lay.dense_p + lay.expert_p
-    fsdp_mb = 3.0 * comm.all_gather(params * memory.WEIGHT_BYTES, d, bw_dp, a_dp)
+    # forward and backward all-gathers of the parameters (in the stack's gather precision)
+    # and the reduce-scatter of the gradients
+    fsdp_mb = (2.0 * comm.all_gather(params * stack.fsdp_param_bytes, d, bw_dp, a_dp)
+               + comm.reduce_scatter(params * memory.GRAD_BYTES, d, bw_dp, a_dp))
     t_fsdp = np.where(z >= 3, lay.n_micro * exposed(fsdp_mb, eff.fsdp_overlap * t_micro, slow),
                       0.0)
     local = np.where(z >= 1, params / d, params)
