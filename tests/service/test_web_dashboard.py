@@ -242,3 +242,30 @@ def test_series_functions_in_the_browser(page: Page) -> None:
     cost = page.evaluate("""() => cumulativeCost(
         [{created_at: 3, cost_usd: 2}, {created_at: 1, cost_usd: 1.5}])""")
     assert cost == [[1, 1.5], [3, 3.5]]
+
+
+def test_job_from_an_offer_shows_the_offer_apart_from_predicted_vs_actual(
+        page: Page, server: Server) -> None:
+    """The quoted time is for the quoted workload; the view shows it with the offer and a note,
+    and leaves the job's own predicted duration empty instead of comparing the two. (This
+    server's executor runs no GPU site, so the offer is stored on a finished job the way
+    the service stores it: suanli.service.offers.offer_record.)"""
+    from suanli.service.models import Job
+    from suanli.service.offers import offer_record
+
+    q = server.api("/api/v1/quotes", {"model": "llama3-8b", "tokens": 1e9, "top": 2})
+    made = server.api("/api/v1/jobs", {"name": "offered", "kind": "command", "command": "true"})
+    assert server.wait_job(made["id"])["state"] == "succeeded"
+    o = q["offers"][1]
+    with server.app.state.suanli.sessions() as s:
+        s.get(Job, made["id"]).offer_json = json.dumps(
+            offer_record(q["id"], 1, o, q["request"]))
+        s.commit()
+    page.goto(f"{server.url}/#job/{made['id']}")
+    expect(page.locator("#job-offer")).to_be_visible()
+    expect(page.locator('#job-offer-fields dd[data-field="offer-site"]')).to_contain_text(
+        o["site"])
+    expect(page.locator('#job-offer-fields dd[data-field="offer-time"]')).to_have_text(
+        f'{o["total_s"]:.0f}')
+    expect(page.locator("#job-offer-note")).to_contain_text("not compared with the quote")
+    expect(page.locator('#job-compare tr[data-metric="duration"] td').nth(0)).to_have_text("—")

@@ -124,6 +124,36 @@ function workloadRows(job) {
   }
 }
 
+// a job from a quote's offer: the offer it came from; its quoted time and cost are for the
+// quoted workload (the model on its tokens), not for this job, so they sit here, apart from
+// the predicted/actual comparison above
+function offerView(job) {
+  const box = $("#job-offer"), o = job.offer;
+  box.hidden = !o;
+  if (!o) return;
+  $("#job-offer-note").textContent = o.note;
+  const dl = $("#job-offer-fields");
+  dl.textContent = "";
+  const rows = [
+    ["quote", "quote", `${o.quote_id} offer ${o.offer}`],
+    ["site", "site", o.site + (o.on_quoted_site === false ? " (the job ran elsewhere!)" : "")],
+    ["hardware", "hardware", `${o.devices}× ${o.hardware}` + (o.plan ? ` (${o.plan})` : "")],
+    ["capability", "capability", o.capability || "declared"],
+    ["workload", "quoted workload",
+     Object.entries(o.workload || {}).map(([k, v]) => `${k} ${v}`).join(", ")],
+    ["time", "quoted time (s)", fmt(o.total_s || o.run_s, 0)],
+    ["cost", "quoted cost", money(o.cost_usd)],
+  ];
+  for (const [key, label, v] of rows) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.dataset.field = "offer-" + key;
+    dd.textContent = v == null || v === "" ? "—" : String(v);
+    dl.append(dt, dd);
+  }
+}
+
 async function showJob(id) {
   const job = await api("/api/v1/jobs/" + encodeURIComponent(id));
   $("#job-id").textContent = job.id;
@@ -134,9 +164,11 @@ async function showJob(id) {
   compareRow("duration", job.predicted_duration_s, job.actual_duration_s, x => fmt(x, 1));
   compareRow("cost", job.predicted_cost_usd, job.actual_cost_usd, money);
   workloadRows(job);
+  offerView(job);
   const dl = $("#job-fields");
   dl.textContent = "";
-  for (const k of ["name", "kind", "command", "entrypoint", "site", "cpus", "gpus", "memory_mb",
+  for (const k of ["name", "kind", "command", "entrypoint", "site", "hardware", "cpus", "gpus",
+                   "memory_mb",
                    "exit_code", "error", "created_at", "started_at", "finished_at"]) {
     const dt = document.createElement("dt");
     dt.textContent = k;
