@@ -151,3 +151,17 @@ def test_job_from_offer_runs_on_the_offer_site_and_keeps_the_offer(ray_svc):
     assert node is not None and "site:gpu-a" in ex.node_resources(node)
     svc.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=svc.a)
     assert svc.wait(job["id"], timeout=30)["state"] == "cancelled"
+
+
+def test_api_quote_marks_measured_and_declared_offers(svc):
+    measured = {"date": "2026-12-07", "gemm_tflops": {"bf16": 400.0}, "memory_bw_gbs": 2000.0}
+    for site_id, m in (("acme-m", measured), ("acme-d", None)):
+        body = _site(site_id, 2.0) | ({"measured": m} if m else {})
+        r = svc.client.post("/api/v1/sites", json=body, headers=svc.a)
+        assert r.status_code == 201, r.text
+    q = _quote(svc, sites=["acme-m", "acme-d"], top=20)
+    by = {(o["site"], o["devices"]): o for o in q["offers"] if not o["spot"]}
+    m, d = by[("acme-m", 8)], by[("acme-d", 8)]
+    assert m["capability"] == "measured" and m["measured_figures"] == "bf16 GEMM, memory bandwidth"
+    assert d["capability"] == "declared"
+    assert m["run_s"] > d["run_s"]  # 400 TFLOP/s measured < 989 x 0.84 declared
