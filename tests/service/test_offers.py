@@ -91,7 +91,8 @@ def ray_svc(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Svc]:
         pytest.skip(f"no sandbox here: {sandbox_available()[1]}")
     monkeypatch.setenv("SUANLI_SITES_DIR", str(tmp_path / "registry"))
     data = tmp_path / "ray"
-    ex = RayExecutor(data_dir=data, sites={"gpu-a": {"CPU": 2.0, "GPU": 8.0}}, num_cpus=2)
+    ex = RayExecutor(data_dir=data, sites={"gpu-a": {"CPU": 2.0, "GPU": 8.0, "hw:dgx-h100": 8.0}},
+                     num_cpus=2)
     settings = Settings(data_dir=tmp_path, executor="ray", poll_interval_s=0.1)
     app = create_app(settings, ex)
     try:
@@ -116,10 +117,19 @@ def test_job_from_offer_runs_on_the_offer_site_and_keeps_the_offer(ray_svc):
     svc = ray_svc
     # gpu-a is runnable (the Ray node carries site:gpu-a) but dearer than a built-in
     # H100 site, so the best offers are elsewhere and gpu-a is a later one
-    assert svc.client.post("/api/v1/sites", json=_site("gpu-a", 6.0),
-                           headers=svc.a).status_code == 201
-    q = _quote(svc, hardware=["dgx-h100"], sites=["gpu-a", "nebius:eu-north1"], top=40)
-    idx = next(i for i, o in enumerate(q["offers"]) if o["site"] == "gpu-a")
+    site = _site("gpu-a", 6.0)  # its Ray node declares 8 x dgx-h100 (hw:dgx-h100), no H200
+    site["inventory"].append({"hardware": "hgx-h200", "count": 8,
+                              "on_demand_usd_per_device_hour": 9.0})
+    assert svc.client.post("/api/v1/sites", json=site, headers=svc.a).status_code == 201
+    q = _quote(svc, hardware=["dgx-h100", "hgx-h200"], sites=["gpu-a", "nebius:eu-north1"],
+               top=60)
+    h200 = next(i for i, o in enumerate(q["offers"])
+                if o["site"] == "gpu-a" and o["hardware"] == "hgx-h200")
+    r = svc.submit(command="true", quote_id=q["id"], offer=h200)
+    assert r.status_code == 409  # the site's nodes carry no H200: refused, not run on H100s
+    assert "runs dgx-h100 x 8; the offer needs 8 x hgx-h200" in r.json()["reason"]
+    idx = next(i for i, o in enumerate(q["offers"])
+               if o["site"] == "gpu-a" and o["hardware"] == "dgx-h100")
     assert idx > 0 and q["offers"][0]["site"] != "gpu-a"
     want = q["offers"][idx]
 
@@ -148,7 +158,8 @@ def test_job_from_offer_runs_on_the_offer_site_and_keeps_the_offer(ray_svc):
         handle = s.get(Job, job["id"]).handle
     ex = svc.app.state.suanli.executor
     node = ex.node_of(handle)
-    assert node is not None and "site:gpu-a" in ex.node_resources(node)
+    res = ex.node_resources(node) if node is not None else {}
+    assert "site:gpu-a" in res and res["hw:dgx-h100"] == 8
     svc.client.post(f"/api/v1/jobs/{job['id']}/cancel", headers=svc.a)
     assert svc.wait(job["id"], timeout=30)["state"] == "cancelled"
 

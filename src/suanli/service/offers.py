@@ -3,7 +3,8 @@
 A job created with ``quote_id`` + ``offer`` runs on that offer's site, with its hardware and
 its device count (``gpus = devices`` for accelerators): the scheduler pins it to the site
 (``site_request``, :mod:`suanli.service.scheduler`) and the executor enforces the pin (Ray:
-custom resource ``site:<id>`` plus ``num_gpus``). A network site is runnable when the
+custom resource ``site:<id>``, ``num_gpus`` = devices, and ``hw:<system>`` per device where the
+site's nodes declare their hardware). A network site is runnable when the
 executor serves a site of the same id (``GET /api/v1/sites``: ``runnable``).
 
 At submission :func:`can_take` checks that the site can take the job *now*: the executor
@@ -71,6 +72,10 @@ def can_take(offer: dict[str, Any], cpus: float, gpus: float,
         return (f"site '{site}' has {total.get('CPU', 0.0):g} CPUs and "
                 f"{total.get('GPU', 0.0):g} GPUs in all; the offer needs {gpus:g} devices "
                 f"({offer['hardware']}) and {cpus:g} CPUs")
+    hw = [k for k in total if k.startswith("hw:")]
+    if hw and total.get(f"hw:{offer['hardware']}", 0.0) < max(gpus, 1e-3):
+        return (f"site '{site}' runs {', '.join(f'{k[3:]} x {total[k]:g}' for k in hw)}; "
+                f"the offer needs {gpus:g} x {offer['hardware']}")
     cpu_free, gpu_free = free.get(site, (0.0, 0))
     if cpus > cpu_free + 1e-9 or gpus > gpu_free:
         return (f"site '{site}' is full now: {cpu_free:g} CPUs and {gpu_free} devices free, "
