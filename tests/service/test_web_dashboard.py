@@ -159,6 +159,15 @@ def test_quote_form_shows_the_offers(page: Page, server: Server) -> None:
     first = expected["offers"][0]
     expect(rows.nth(0).locator("td").nth(1)).to_have_text(first["site"])
     expect(rows.nth(0).locator("td").nth(6)).to_have_text(f'{first["cost_usd"]:.2f}')
+    expect(rows.nth(0).locator("td").nth(8)).to_have_text(first["capability"])
+    # run a command from the best offer: its site is not run by this server, so the answer
+    # is the 409's reason (and no job), never a run on the local site
+    jobs = server.api("/api/v1/jobs")["count"]
+    page.fill("#offer-command", "true")
+    rows.nth(0).locator("button").click()
+    expect(page.locator("#error")).to_contain_text(
+        f"site '{first['site']}' is not run by this service's executor")
+    assert server.api("/api/v1/jobs")["count"] == jobs
 
 
 def test_submitted_job_detail_shows_predicted_vs_actual_and_logs(page: Page,

@@ -245,12 +245,34 @@ $("#quote-form").addEventListener("submit", async ev => {
       cell(tr, fmt(o.total_s / 3600, 2), "num");
       cell(tr, fmt(o.cost_usd, 2), "num");
       cell(tr, fmt(o.co2_kg, 2), "num");
+      cell(tr, o.capability || "declared");
+      const run = document.createElement("button");
+      run.type = "button";
+      run.textContent = "Run";
+      run.title = "run the command below from this offer: on its site and devices, or refused";
+      run.addEventListener("click", () => runOffer(q.id, q.offers.indexOf(o)));
+      cell(tr, "").append(run);
     });
     $("#offers-table").dataset.quote = q.id;
   } catch (err) {
     showError(err.message);
   }
 });
+
+// submit a command job from a quote's offer: 201 opens the job; a 409 says why the offer's
+// site cannot take it now and which offer of the quote can (nothing runs elsewhere)
+async function runOffer(quoteId, index) {
+  const command = $("#offer-command").value.trim();
+  if (!command) { showError("Type the command to run from the offer first."); return; }
+  try {
+    showError("");
+    const job = await api("/api/v1/jobs", {method: "POST", body: {
+      name: "from-offer", kind: "command", command, quote_id: quoteId, offer: index}});
+    location.hash = "#job/" + job.id;
+  } catch (err) {
+    showError(err.message);
+  }
+}
 
 $("#job-form").addEventListener("submit", async ev => {
   ev.preventDefault();
