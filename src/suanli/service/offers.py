@@ -11,7 +11,9 @@ At submission :func:`can_take` checks that the site can take the job *now*: the 
 serves it, and its free capacity (total minus what placed and running jobs hold, as the
 scheduler counts it, :func:`suanli.service.placing.cluster_of`) covers the job's CPUs and
 devices. If not, the answer is 409 with the reason and the next offer of the same quote that
-can (:func:`next_offer`), or none. Tenant quotas are not a refusal here: they are nominal
+can (:func:`next_offer`), or none. The check is not a reservation: two jobs accepted at
+once for the last free devices both stay pinned, and the later one waits for them. Tenant
+quotas are not a refusal here: they are nominal
 (fair share with borrowing, :mod:`suanli.service.placing`), so a job beyond its tenant's quota
 waits its turn on the offer's site, or borrows, and may be preempted like any borrowed job.
 
