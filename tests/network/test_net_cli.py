@@ -65,7 +65,8 @@ def test_place_batch_json(tmp_path: Path) -> None:
 
 def test_join_dry_run_and_export() -> None:
     out = run_json("join", str(EXAMPLES / "site.yaml"), "--dry-run")
-    assert out == {"site": "acme-wuhan-ai", "valid": True, "registered": None, "devices": 320}
+    assert out == {"site": "acme-wuhan-ai", "valid": True, "registered": None, "devices": 320,
+                   "measured": None}
     res = runner.invoke(app, ["net", "export", "cn-guian"])
     assert res.exit_code == 0 and yaml.safe_load(res.stdout)["pue"] == 1.2
 

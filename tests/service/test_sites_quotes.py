@@ -51,21 +51,6 @@ def test_quote_errors_are_clear(svc):
     assert r.status_code == 400 and "no-such-model" in r.json()["detail"]
 
 
-def test_job_takes_its_prediction_from_a_quote_offer(svc):
-    q = svc.client.post("/api/v1/quotes", headers=svc.a,
-                        json={"model": "llama3-8b", "tokens": 1e9, "top": 3}).json()
-    best = q["offers"][1]
-    r = svc.submit(command="true", quote_id=q["id"], offer=1)
-    assert r.status_code == 201
-    job = r.json()
-    assert job["predicted_duration_s"] == best["total_s"]
-    assert job["predicted_cost_usd"] == best["cost_usd"]
-    r = svc.submit(svc.b, command="true", quote_id=q["id"])  # not B's quote
-    assert r.status_code == 422 and "not found" in r.json()["detail"]
-    r = svc.submit(command="true", quote_id=q["id"], offer=50)
-    assert r.status_code == 422 and "has 3 offers" in r.json()["detail"]
-
-
 def test_training_job_prediction_comes_from_the_planner(svc):
     from suanli.plan.api import best_training_plan
 

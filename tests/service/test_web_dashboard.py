@@ -162,6 +162,15 @@ def test_quote_form_shows_the_offers(page: Page, server: Server) -> None:
     first = expected["offers"][0]
     expect(rows.nth(0).locator("td").nth(1)).to_have_text(first["site"])
     expect(rows.nth(0).locator("td").nth(6)).to_have_text(f'{first["cost_usd"]:.2f}')
+    expect(rows.nth(0).locator("td").nth(8)).to_have_text(first["capability"])
+    # run a command from the best offer: its site is not run by this server, so the answer
+    # is the 409's reason (and no job), never a run on the local site
+    jobs = server.api("/api/v1/jobs")["count"]
+    page.fill("#offer-command", "true")
+    rows.nth(0).locator("button").click()
+    expect(page.locator("#error")).to_contain_text(
+        f"site '{first['site']}' is not run by this service's executor")
+    assert server.api("/api/v1/jobs")["count"] == jobs
 
 
 def test_submitted_job_detail_shows_predicted_vs_actual_and_logs(page: Page,
@@ -245,3 +254,30 @@ def test_series_functions_in_the_browser(page: Page) -> None:
     cost = page.evaluate("""() => cumulativeCost(
         [{created_at: 3, cost_usd: 2}, {created_at: 1, cost_usd: 1.5}])""")
     assert cost == [[1, 1.5], [3, 3.5]]
+
+
+def test_job_from_an_offer_shows_the_offer_apart_from_predicted_vs_actual(
+        page: Page, server: Server) -> None:
+    """The quoted time is for the quoted workload; the view shows it with the offer and a note,
+    and leaves the job's own predicted duration empty instead of comparing the two. (This
+    server's executor runs no GPU site, so the offer is stored on a finished job the way
+    the service stores it: suanli.service.offers.offer_record.)"""
+    from suanli.service.models import Job
+    from suanli.service.offers import offer_record
+
+    q = server.api("/api/v1/quotes", {"model": "llama3-8b", "tokens": 1e9, "top": 2})
+    made = server.api("/api/v1/jobs", {"name": "offered", "kind": "command", "command": "true"})
+    assert server.wait_job(made["id"])["state"] == "succeeded"
+    o = q["offers"][1]
+    with server.app.state.suanli.sessions() as s:
+        s.get(Job, made["id"]).offer_json = json.dumps(
+            offer_record(q["id"], 1, o, q["request"]))
+        s.commit()
+    page.goto(f"{server.url}/#job/{made['id']}")
+    expect(page.locator("#job-offer")).to_be_visible()
+    expect(page.locator('#job-offer-fields dd[data-field="offer-site"]')).to_contain_text(
+        o["site"])
+    expect(page.locator('#job-offer-fields dd[data-field="offer-time"]')).to_have_text(
+        f'{o["total_s"]:.0f}')
+    expect(page.locator("#job-offer-note")).to_contain_text("not compared with the quote")
+    expect(page.locator('#job-compare tr[data-metric="duration"] td').nth(0)).to_have_text("—")

@@ -173,25 +173,56 @@ def schema_cmd(out: str = typer.Option(None, "--out", help="Write to this file."
 def join_cmd(site_file: str = typer.Argument(..., help="YAML or JSON site descriptor."),
              replace: bool = typer.Option(False, "--replace", help="Update a registered site."),
              dry_run: bool = typer.Option(False, "--dry-run", help="Validate only."),
+             bench: str = typer.Option(None, "--bench", help="A `suanli bench -o` file: its "
+                                       "figures become the site's `measured` section."),
+             bench_hardware: str = typer.Option(None, "--bench-hardware", help="The inventory "
+                                                "line the bench ran on (when it has several)."),
              as_json: bool = _JSON) -> None:
-    """Validate a site descriptor and register it in the network."""
+    """Validate a site descriptor and register it (with --bench: what it measured)."""
     from suanli.network.descriptor import read_descriptor
     from suanli.network.sites import check_hardware, join_site
 
+    site = read_descriptor(site_file)
+    if bench is not None:
+        site = _with_bench(site, bench, bench_hardware or "")
+    elif bench_hardware is not None:
+        from suanli.errors import InputError
+
+        raise InputError("--bench-hardware names the line of a --bench file; give --bench too")
     if dry_run:
-        site, where = check_hardware(read_descriptor(site_file)), None
+        site, where = check_hardware(site), None
     else:
-        site, path = join_site(site_file, replace=replace)
+        site, path = join_site(site, replace=replace)
         where = str(path)
+    m = site.measured
     msg = {"site": site.id, "valid": True, "registered": where,
-           "devices": sum(i.count for i in site.inventory)}
+           "devices": sum(i.count for i in site.inventory),
+           "measured": None if m is None else {"hardware": m.hardware, "date": m.date,
+                                               "gemm_tflops": m.gemm_tflops,
+                                               "memory_bw_gbs": m.memory_bw_gbs}}
     if as_json:
         from suanli.cli.common import print_json
 
         print_json(msg)
-    else:
-        typer.echo(f"site {site.id} is valid ({msg['devices']} devices)"
-                   + (f"; registered at {where}" if where else "; not registered (--dry-run)"))
+        return
+    typer.echo(f"site {site.id} is valid ({msg['devices']} devices)"
+               + (f"; registered at {where}" if where else "; not registered (--dry-run)"))
+    if m is not None:
+        gemm = ", ".join(f"{d} {v:,.3g} TFLOP/s" for d, v in m.gemm_tflops.items())
+        typer.echo(f"measured on {m.hardware} ({m.date}): GEMM {gemm or 'none'}; memory "
+                   f"{m.memory_bw_gbs or 0:,.1f} GB/s; quotes use it where it is the same "
+                   "quantity as a declared figure (docs/network.md)")
+
+
+def _with_bench(site: Any, bench: str, hardware: str) -> Any:
+    """``site`` with the bench file's figures as its ``measured`` section (re-validated)."""
+    from suanli.bench.profile import load_profile
+    from suanli.network.descriptor import parse_descriptor
+    from suanli.network.measured import from_profile
+
+    measured = from_profile(load_profile(bench), hardware)
+    raw = {**site.model_dump(mode="json"), "measured": measured.model_dump(mode="json")}
+    return parse_descriptor(raw, file=f"{site.id} + {bench}")
 
 
 @app.command("export")
@@ -264,216 +295,15 @@ def quote_cmd(
              f"{o.total_s / 86_400:.1f}" if train else f"{o.transfer_s * 1e3:.0f} ms RTT",
              format_duration(o.transfer_s) if train else "",
              format_usd(o.cost_usd), f"{o.energy_kwh / 1e3:,.1f}",
-             "?" if o.co2_kg is None else f"{o.co2_kg / 1e3:,.1f}"]
+             "?" if o.co2_kg is None else f"{o.co2_kg / 1e3:,.1f}", o.capability]
             for i, o in enumerate(offers)]
     _table(f"offers for {the_job.id} ({the_job.model}), ranked by {rank}",
            ["#", "site", "offer", "$/dev-h", "days" if train else "latency", "transfer",
-            "cost", "MWh", "t CO2"],
+            "cost", "MWh", "t CO2", "capability"],
            rows, "; ".join(x for x in (
                "" if train else f"cost covers {getattr(the_job, 'hours', hours):g} h of service"
                                 " on whole rented machines",
                _EXAMPLE_NOTE if any(o.example_site for o in offers) else "") if x))
-
-
-@app.command("place")
-def place_cmd(
-    jobs_file: str = typer.Argument(..., help="jobs.yaml (see examples/jobs.yaml)."),
-    objective: str = typer.Option("cost", "--objective", help="cost, makespan or carbon."),
-    method: str = typer.Option("auto", "--method", help="auto, milp, heuristic or both."),
-    budget: str = typer.Option(None, "--budget", help="Total budget for the batch, USD."),
-    time_limit: float = typer.Option(None, "--time-limit", help="Solver budget in seconds "
-                                     "after the option table (default: 5 s up to 1,000 jobs, "
-                                     "+2.5 s per 1,000 more, at most 30 s)."),
-    prune_to: int = typer.Option(3, "--prune", help="Options per job the MILP polish sees "
-                                 "(best by reduced cost; the best answer's are always kept)."),
-    provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
-    hardware: list[str] = _HARDWARE, site: list[str] = _SITE, kind: list[str] = _KIND,
-    no_spot: bool = typer.Option(False, "--no-spot", help="Exclude spot offers."),
-    chart: str = typer.Option(None, "--chart", help="Write a map of placements (.png/.svg)."),
-    include_examples: bool = _EXAMPLES,
-    as_json: bool = _JSON,
-) -> None:
-    """Place a batch of jobs: site, hardware, count and plan per job (MILP / heuristic)."""
-    from suanli.network.jobs import TrainJob, parse_money, read_jobs
-    from suanli.network.links import place_coords
-    from suanli.network.place import place
-    from suanli.units import format_duration, format_usd
-
-    jobs = read_jobs(jobs_file)
-    net = _net()
-    money = None if budget is None else float(parse_money(budget))
-    with _busy(as_json, f"pricing {len(jobs)} jobs and solving the placement..."):
-        res = place(net, jobs, objective=objective, method=method, budget_usd=money,
-                    filters=_filters(provider, country, hardware, site, kind, not no_spot,
-                                     include_examples=include_examples),
-                    prune_to=prune_to, time_limit_s=time_limit)
-    rows = res.best.rows(res.table)
-    totals = res.best.totals(res.table)
-    summary = {"objective": objective, "method": res.best.method, "status": res.best.status,
-               "value": res.best.value, "lower_bound": res.bound,
-               "lower_bound_basis": res.bound_basis, "gap": res.gap,
-               "heuristic_value": None if res.heuristic is None else res.heuristic.value,
-               "heuristic_gap": res.heuristic_gap,
-               "milp_value": None if res.milp is None else res.milp.value,
-               "milp_subtable_gap": None if res.milp is None else res.milp.mip_gap,
-               "answers": res.candidates, "stage_s": res.stage_s,
-               "solve_s": sum(res.stage_s.values()), "options": res.options_before_prune,
-               "options_milp": res.milp_options, **totals}
-    if chart:
-        from suanli.network.charts import site_map
-
-        src = {j.id: place_coords(net, j.data_location) for j in jobs
-               if isinstance(j, TrainJob) and j.data_location}
-        site_map(net, chart, placements=rows, sources=src, title=f"placement ({objective})")
-    if as_json:
-        from suanli.cli.common import print_json
-
-        print_json({"summary": summary, "placements": rows})
-        return
-    def num(r: dict[str, Any], key: str) -> float:
-        return float(r[key])
-
-    _table(f"placement of {len(jobs)} jobs, objective {objective}",
-           ["job", "site", "plan", "time", "cost", "t CO2"],
-           [[r["job"], _site_label(net, str(r.get("site"))),
-             str(r.get("plan", "")) + (" spot" if r.get("spot") else ""),
-             format_duration(num(r, "time_s")) if r.get("time_s") else "service",
-             format_usd(num(r, "cost_usd")),
-             "?" if r.get("co2_kg") is None else f"{num(r, 'co2_kg') / 1e3:,.1f}"]
-            if r["placed"] else [r["job"], "NOT PLACED", "", "", "", ""] for r in rows],
-           _EXAMPLE_NOTE if any(r.get("placed") and net.site(str(r["site"])).example
-                                for r in rows) else "")
-    typer.echo(_place_line(res, objective, totals) + (f"; chart: {chart}" if chart else ""))
-
-
-def _fmt_value(objective: str, value: float) -> str:
-    from suanli.units import format_duration, format_usd
-
-    if objective == "cost":
-        return format_usd(value)
-    if objective == "makespan":
-        return format_duration(value)
-    return f"{value / 1e3:,.1f} t CO2"
-
-
-def _place_line(res: Any, objective: str, totals: dict[str, float]) -> str:
-    """The summary line: answer, lower bound of the full problem and signed gap, and the
-    heuristic's own value and gap (printed for every method)."""
-    from suanli.units import format_duration, format_usd
-
-    bound = ("no lower bound" if res.bound is None else
-             f"lower bound {_fmt_value(objective, res.bound)} ({res.bound_basis}), gap "
-             f"{res.gap:+.2%}")
-    heur = ""
-    if res.heuristic is not None and res.best.method != "heuristic":
-        heur = (f"; heuristic alone {_fmt_value(objective, res.heuristic.value)}"
-                + ("" if res.heuristic_gap is None else f" (gap {res.heuristic_gap:+.2%})"))
-    return (f"{res.best.method} ({res.best.status}): total {format_usd(totals['cost_usd'])}, "
-            f"makespan {format_duration(totals['makespan_s'])}, "
-            f"{totals['co2_kg'] / 1e3:,.1f} t CO2; {bound}{heur}; "
-            f"{res.options_before_prune:,} options, solved in "
-            f"{sum(res.stage_s.values()):.2f} s")
-
-
-@app.command("east-west")
-def east_west_cmd(
-    model: str = typer.Option("llama3-70b", "--model"),
-    tokens: str = typer.Option("1T", "--tokens"),
-    hardware: str = typer.Option("atlas-800t-a2", "--hardware", help="Owned hub hardware."),
-    devices: int = typer.Option(1024, "--devices"),
-    data_size: str = typer.Option("100TB", "--data-size"),
-    data_site: str = typer.Option("cn-yrd-demo-zone", "--data-site", help="Eastern hub."),
-    users: list[str] = typer.Option(None, "--users", help="Inference users (default shanghai)."),
-    traffic: float = typer.Option(5000.0, "--traffic", help="Inference output tokens/s."),
-    serve_model: str = typer.Option("llama3-8b", "--serve-model"),
-    serve_hardware: str = typer.Option("hgx-h20", "--serve-hardware"),
-    ttft_slo: list[float] = typer.Option(None, "--ttft-slo-ms", help="Repeatable; default "
-                                         "50, 100, 200."),
-    chart: str = typer.Option(None, "--chart", help="Write the cost chart (.png/.svg)."),
-    as_json: bool = _JSON,
-) -> None:
-    """Train in the eastern hub holding the data, or ship the data west? Serve from where?"""
-    from dataclasses import asdict
-
-    from suanli.network.eastwest import report
-    from suanli.units import format_duration, format_usd, parse_bytes, parse_count
-
-    rep = report(_net(), model=model, tokens=parse_count(tokens), hardware=hardware,
-                 devices=devices, data_bytes=parse_bytes(data_size), data_site=data_site,
-                 users=tuple(users or ("shanghai",)), traffic=traffic,
-                 ttft_slos_s=tuple(x / 1e3 for x in (ttft_slo or (50.0, 100.0, 200.0))),
-                 serve_model=serve_model, serve_hardware=serve_hardware)
-    if chart:
-        from suanli.network.charts import east_west_chart
-
-        east_west_chart(rep, chart)
-    if as_json:
-        from suanli.cli.common import print_json
-
-        print_json(asdict(rep))
-        return
-    base = rep.train[0].total_usd
-    _table(f"train {rep.model} ({tokens} tokens, {rep.devices} x {rep.hardware}); data "
-           f"{data_size} in {rep.data_site}",
-           ["site", "role", "$/kWh", "PUE", "$/dev-h", "energy $", "transfer", "total",
-            "vs east", "time", "t CO2"],
-           [[r.site, r.role, f"{r.electricity_usd_per_kwh:.4f}", r.pue,
-             f"{r.usd_per_device_hour:.3f}", format_usd(r.energy_usd),
-             format_duration(r.transfer_s) if r.transfer_s else "-", format_usd(r.total_usd),
-             f"{(r.total_usd - base) / base:+.1%}", format_duration(r.total_s),
-             "?" if r.co2_t is None else f"{r.co2_t:,.0f}"] for r in rep.train])
-    _table(f"serve {serve_model} on {serve_hardware} ({traffic:g} tok/s) to "
-           f"{', '.join(users or ['shanghai'])}",
-           ["TTFT SLO", "site", "RTT ms", "left for model", "devices", "$/h", "note"],
-           [[f"{r.ttft_slo_ms:.0f} ms", r.site, f"{r.rtt_ms:.0f}",
-             f"{r.ttft_budget_ms:.0f} ms" if r.ttft_budget_ms is not None else "",
-             r.devices or "-", "-" if r.usd_per_hour is None else f"{r.usd_per_hour:.2f}",
-             r.note if r.feasible else "INFEASIBLE: " + r.note] for r in rep.serve])
-    for note in rep.assumptions:
-        typer.echo(f"assumption: {note}")
-
-
-@app.command("cross-site")
-def cross_site_cmd(
-    model: str = typer.Option("llama3-70b", "--model"),
-    hardware: str = typer.Option("dgx-h100", "--hardware"),
-    devices: int = typer.Option(1024, "--devices", help="Total devices across all sites."),
-    sites: int = typer.Option(2, "--sites"),
-    latency_ms: float = typer.Option(20.0, "--latency-ms", help="One way, between sites."),
-    tokens: str = typer.Option("1T", "--tokens"),
-    chart: str = typer.Option(None, "--chart", help="Write speedup vs bandwidth (.png/.svg)."),
-    as_json: bool = _JSON,
-) -> None:
-    """When does data parallelism across sites (over the WAN) pay? An honest table."""
-    from dataclasses import asdict
-
-    from suanli.network.crosssite import analyze
-    from suanli.units import parse_count
-
-    rep = analyze(model, hardware, devices, sites=sites, tokens=parse_count(tokens),
-                  latency_ms=latency_ms)
-    if chart:
-        from suanli.network.charts import cross_site_chart
-
-        cross_site_chart(rep, chart)
-    if as_json:
-        from suanli.cli.common import print_json
-
-        print_json(asdict(rep))
-        return
-    _table(f"{model}: {devices} x {rep.hardware} over {sites} sites vs "
-           f"{devices // sites} at one site ({rep.grad_gb:.0f} GB of gradients per sync)",
-           ["Gb/s", "sync every", "WAN s/sync", "exposed s/step", "days span", "days one site",
-            "speedup", "extra device-h", "faster?"],
-           [[f"{r.bandwidth_gbps:g}", r.sync_every, f"{r.wan_s:.1f}",
-             f"{r.exposed_s_per_step:.2f}", f"{r.days_span:.1f}", f"{r.days_one_site:.1f}",
-             f"{r.speedup:.2f}", f"{r.extra_device_hours:+.0%}", "yes" if r.faster else "no"]
-            for r in rep.rows])
-    for h, bw in rep.break_even_gbps.items():
-        typer.echo(f"break-even WAN bandwidth, sync every {h} step(s): "
-                   + ("never (one site is faster)" if bw is None else f"{bw:,.0f} Gb/s"))
-    typer.echo("sync every > 1 step is local SGD / DiLoCo: it changes the optimizer; check "
-               "model quality before relying on it.")
 
 
 @app.command("map")
@@ -483,3 +313,7 @@ def map_cmd(out: str = typer.Option("network-map.png", "--out", help=".png or .s
     from suanli.network.charts import site_map
 
     typer.echo(f"wrote {site_map(_net(site_file), out)}")
+
+
+from suanli.cli import net_place, net_studies  # noqa: E402, F401  (register `net place`,
+# `net east-west` and `net cross-site` on this app)

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from suanli.errors import CatalogError
+from suanli.network.measured import Measured
 
 SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).parent / "schema" / f"site-descriptor.v{SCHEMA_VERSION}.json"
@@ -125,6 +126,10 @@ class SiteDescriptor(_Frozen):
     sources: dict[str, str] = Field(default_factory=dict, max_length=64,
                                     description="basis per field: price, pue, carbon, ...")
     notes: str = ""
+    measured: Measured | None = Field(default=None, description="what `suanli bench` "
+                                      "measured on one device of an inventory line (used "
+                                      "over declared figures where it is the same quantity: "
+                                      "suanli.network.measured)")
 
     @model_validator(mode="after")
     def _owned_needs_power_price(self) -> SiteDescriptor:
@@ -136,6 +141,18 @@ class SiteDescriptor(_Frozen):
             if item.hardware.lower() in seen:
                 raise ValueError(f"hardware '{item.hardware}' is listed twice; merge the lines")
             seen.add(item.hardware.lower())
+        m = self.measured
+        if m is not None:
+            lines = [i.hardware for i in self.inventory]
+            if not m.hardware and len(lines) > 1:
+                raise ValueError(f"measured.hardware: name the inventory line the bench ran "
+                                 f"on (one of {', '.join(lines)})")
+            if m.hardware and m.hardware.lower() not in seen:
+                raise ValueError(f"measured.hardware '{m.hardware}' is not an inventory line "
+                                 f"of this site ({', '.join(lines)})")
+            if not m.hardware:
+                object.__setattr__(self, "measured", m.model_copy(update={"hardware":
+                                                                          lines[0]}))
         return self
 
 

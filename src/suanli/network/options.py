@@ -40,6 +40,7 @@ from suanli.network import durations
 from suanli.network.descriptor import InventoryItem, SiteDescriptor
 from suanli.network.jobs import Filters, InferJob, Job, TrainJob
 from suanli.network.links import link
+from suanli.network.measured import MeasuredKey, measured_key
 from suanli.network.placement.table import OptionTable
 from suanli.network.pricing import device_hour_price, device_power_w
 from suanli.network.sites import Network
@@ -64,6 +65,7 @@ class Run:
 
 
 RunFn = Callable[[TrainJob, str, int], "Run | durations.Infeasible"]
+HwKey = tuple[str, MeasuredKey | None]  # (system id, measured figures or None)
 ServeFn = Callable[[InferJob, str, "float | None"], "durations.ServeRate | durations.Infeasible"]
 
 
@@ -231,10 +233,13 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
     filters = filters or Filters()
     _check_models(jobs)
     res = collect_resources(net, filters, free)
-    by_hw: dict[str, np.ndarray] = {}
-    for r, item in enumerate(res.item):
-        by_hw.setdefault(item.hardware, np.zeros(0, dtype=np.int64))
-        by_hw[item.hardware] = np.append(by_hw[item.hardware], r)
+    # lines grouped by (hardware, measured figures): the perf model runs once per group; a
+    # measured line (suanli.network.measured) is its own group, priced with its figures
+    # (the real perf model only: a custom run_fn knows no site)
+    by_hw: dict[HwKey, np.ndarray] = {}
+    for r, (site, item) in enumerate(zip(res.site, res.item, strict=True)):
+        key = (item.hardware, measured_key(site, item.hardware) if run_fn is perf_run else None)
+        by_hw[key] = np.append(by_hw.get(key, np.zeros(0, dtype=np.int64)), r)
     acc, why = _Acc(), {}
     links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     train = [(j, job) for j, job in enumerate(jobs) if isinstance(job, TrainJob)]
@@ -250,9 +255,11 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
                                  tjob.counts or counts, acc, links)
         if reasons:
             why[tjob.id] = reasons
+    from suanli.network.serve_options import infer_options
+
     for j, ijob in enumerate(jobs):
         if isinstance(ijob, InferJob):
-            reasons = _infer_options(net, j, ijob, res, by_hw, filters, serve_fn, acc)
+            reasons = infer_options(net, j, ijob, res, by_hw, filters, serve_fn, acc)
             if reasons:
                 why[ijob.id] = reasons
     return acc.table(jobs, res, {job.id: why[job.id] for job in jobs if job.id in why})
@@ -295,7 +302,7 @@ def _transfer(net: Network, source: str | None, res: _Res, nbytes: float,
 
 
 def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
-                   by_hw: dict[str, np.ndarray], filters: Filters, run_fn: RunFn,
+                   by_hw: dict[HwKey, np.ndarray], filters: Filters, run_fn: RunFn,
                    counts: Sequence[int], acc: _Acc,
                    links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
                    ) -> list[str]:
@@ -305,7 +312,7 @@ def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
     best_t, best_c, best_co2, n_opts, max_free = math.inf, math.inf, math.inf, 0, 0
     fit_msgs: list[str] = []
     spots = (False, True) if (job.spot_ok and filters.spot) else (False,)
-    for hw, ridx in by_hw.items():
+    for (hw, _measured), ridx in by_hw.items():  # measured lines: perf_run only (batch path)
         cap = res.cap[ridx]
         max_free = max(max_free, int(cap.max()))
         runs: list[tuple[int, Run]] = []
@@ -385,54 +392,3 @@ def _train_reasons(job: TrainJob, filters: Filters, best_t: float, best_c: float
         out.append(f"carbon cap: the lowest-carbon offer emits {best_co2:,.0f} kg CO2 > cap "
                    f"{filters.carbon_cap_kg:,.0f} kg (sites with unknown carbon are excluded)")
     return out or ["no offer passes the filters"]
-
-
-def _infer_options(net: Network, j: int, job: InferJob, res: _Res,
-                   by_hw: dict[str, np.ndarray], filters: Filters, serve_fn: ServeFn,
-                   acc: _Acc) -> list[str]:
-    rtt_cache: dict[str, float] = {}
-    msgs: list[str] = []
-    best_rtt, n_opts = math.inf, 0
-    for hw, ridx in by_hw.items():
-        for r in ridx:
-            site = res.site[r]
-            if site.id not in rtt_cache:
-                rtt_cache[site.id] = max((link(net, site.id, u).rtt_s for u in
-                                          job.user_regions), default=0.0)
-            rtt = rtt_cache[site.id]
-            best_rtt = min(best_rtt, rtt)
-            budget = None if job.ttft_slo_s is None else job.ttft_slo_s - rtt
-            sr = serve_fn(job, hw, budget)
-            if isinstance(sr, durations.Infeasible):
-                msgs.append(f"{hw} at {site.id}: {sr.reason.split(' Reasons')[0]}")
-                continue
-            price = res.od[r]
-            node = _node_size(hw)
-            n = math.ceil(sr.devices_total / node) * node  # whole machines are rented
-            if np.isnan(price) or n > res.cap[r]:
-                continue
-            cost = n * price * job.hours
-            # energy of the devices that serve (idle devices of a rented machine: not modelled)
-            energy = sr.devices_total * job.hours * sr.power_w_per_device / 1000.0 * res.pue[r]
-            co2 = energy * res.carbon[r] / 1000.0
-            if job.budget_usd is not None and cost > job.budget_usd:
-                continue
-            if filters.carbon_cap_kg is not None and not co2 <= filters.carbon_cap_kg:
-                continue
-            n_opts += 1
-            m = n // node
-            rented = ("" if n == sr.devices_total else
-                      f", rents {m} whole machine{'s' if m > 1 else ''} ({n} devices)")
-            acc.add(1, f"{sr.devices_total}x {hw} ({sr.replicas} replicas, tp={sr.tp}{rented}, "
-                       f"ttft {sr.ttft_s * 1000 + rtt * 1000:.0f} ms incl. "
-                       f"{rtt * 1000:.0f} ms RTT)", job=j, resource=r, devices=n, cost=cost,
-                    time=0.0, co2=co2, spot=False, energy=energy, run=job.hours * 3600.0,
-                    tr_s=rtt, tr_usd=0.0, price=price)
-    if n_opts:
-        return []
-    if job.ttft_slo_s is not None and best_rtt >= job.ttft_slo_s:
-        return [f"latency SLO: the nearest allowed site is {best_rtt * 1000:.0f} ms round trip "
-                f"from the users, above the TTFT SLO {job.ttft_slo_s * 1000:.0f} ms; serve "
-                "from an edge or nearer site"]
-    return (msgs[:2] or ["no allowed site has enough free devices at an allowed price, "
-                         "budget and carbon cap"])

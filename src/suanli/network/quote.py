@@ -5,8 +5,10 @@ call per hardware type and device count, broadcast over sites) and turns each ro
 :class:`Offer`: site, hardware, devices, plan, start-to-finish time including data transfer,
 cost, energy and CO2. Ranking is by ``objective`` (cost, time or carbon) with cost then time as
 tie-breaks. No offer at all raises :class:`InfeasibleError` that says which request binds.
-Fictional example sites (descriptor ``example: true``) are left out unless the filters include
-them (``--include-examples``); then each such offer says ``example_site``.
+Each offer says whether measured or declared capability priced it (``capability``;
+:mod:`suanli.network.measured`). Fictional example sites (descriptor ``example: true``) are
+left out unless the filters include them (``--include-examples``); then each such offer says
+``example_site``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanli.errors import InfeasibleError, InputError
-from suanli.network.jobs import Filters, InferJob, Job
+from suanli.network.jobs import Filters, InferJob, Job, TrainJob
+from suanli.network.measured import TRAIN_DTYPE, MeasuredKey, measured_key
 from suanli.network.options import RunFn, ServeFn, build_table, perf_run, perf_serve
 from suanli.network.sites import Network
 
@@ -43,6 +46,10 @@ class Offer:
     co2_kg: float | None  # None where the grid intensity is unknown
     example_inventory: bool  # the site's device count is an illustration
     example_site: bool = False  # the site itself is fictional (only with include_examples)
+    # "measured" when the site's bench figures priced this offer, else "declared" (catalog
+    # peaks x fitted efficiency); measured_figures names the figures used
+    capability: str = "declared"
+    measured_figures: str = ""
 
 
 def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str = "cost",
@@ -69,6 +76,8 @@ def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str =
         site_id, hw = table.resource_names[int(table.resource[k])].split("/", 1)
         site = net.site(site_id)
         item = next(i for i in site.inventory if i.hardware == hw)
+        mk = measured_key(site, hw) if isinstance(job, TrainJob) and run_fn is perf_run \
+            else None
         out.append(Offer(
             job=job.id, site=site_id, provider=site.provider, country=site.country,
             kind=site.kind, hardware=hw, devices=int(table.devices[k]),
@@ -77,8 +86,17 @@ def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str =
             run_s=float(table.run_s[k]), total_s=float(table.time_s[k]),
             cost_usd=float(table.cost_usd[k]), energy_kwh=float(table.energy_kwh[k]),
             co2_kg=None if np.isnan(table.co2_kg[k]) else float(table.co2_kg[k]),
-            example_inventory=item.example, example_site=site.example))
+            example_inventory=item.example, example_site=site.example,
+            capability="declared" if mk is None else "measured",
+            measured_figures="" if mk is None else _figures(mk)))
     return out
+
+
+def _figures(key: MeasuredKey) -> str:
+    """Which measured figures priced an offer (suanli.network.measured's rule)."""
+    gemm, mem = key
+    return ", ".join(x for x in (f"{TRAIN_DTYPE} GEMM" if gemm is not None else "",
+                                 "memory bandwidth" if mem is not None else "") if x)
 
 
 def _fixes(job: Job) -> list[str]:

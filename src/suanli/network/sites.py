@@ -109,6 +109,8 @@ def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
                                file=f"site {site.id}", field=f"inventory.{i}.hardware")
         seen.add(item.hardware)
     site = site.model_copy(update={"inventory": lines})
+    if site.measured is not None:
+        site = _check_measured(site, [i.hardware for i in site.inventory])
     for i, item in enumerate(site.inventory):
         try:
             device_hour_price(item, site)
@@ -118,6 +120,37 @@ def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
                                "hardware whose catalog entry has a power (tdp_w)",
                                file=f"site {site.id}", field=f"inventory.{i}") from None
     return site
+
+
+def _check_measured(site: SiteDescriptor, systems: list[str]) -> SiteDescriptor:
+    """Name the measured line by its system id, and refuse figures above the declared peaks
+    of that hardware (the bench then ran on something else). Per device, same dtype."""
+    from suanli.catalog import load_catalog
+
+    m = site.measured
+    assert m is not None
+    cat = load_catalog()
+    system = cat.system(m.hardware)
+    if system.id not in systems:
+        raise CatalogError(f"'{m.hardware}' is not an inventory line of this site",
+                           file=f"site {site.id}", field="measured.hardware")
+    acc = cat.accelerator(system.accelerator)
+    if m.kind and (m.kind == "cpu") != (acc.family == "cpu"):
+        raise CatalogError(f"the bench ran on a {m.kind.upper()}, but {system.id} is "
+                           f"{'a CPU' if acc.family == 'cpu' else 'an accelerator'} "
+                           f"({acc.id}); bench one device of that line on its own host",
+                           file=f"site {site.id}", field="measured.hardware")
+    over = [f"gemm_tflops.{d}: {v:g} TFLOP/s > the declared {d} peak of {acc.id}, "
+            f"{acc.peak_flops(d) / 1e12:g}" for d, v in m.gemm_tflops.items()
+            if getattr(acc, f"{d}_tflops", None) is not None and v * 1e12 > acc.peak_flops(d)]
+    if m.memory_bw_gbs is not None and m.memory_bw_gbs * 1e9 > acc.memory_bw:
+        over.append(f"memory_bw_gbs: {m.memory_bw_gbs:g} GB/s > the declared "
+                    f"{acc.memory_bw_gbs:g} GB/s of {acc.id}")
+    if over:
+        raise CatalogError(f"{over[0]}; the bench ran on other hardware than this line "
+                           "(bench one device of it, or name the line it ran on)",
+                           file=f"site {site.id}", field="measured")
+    return site.model_copy(update={"measured": m.model_copy(update={"hardware": system.id})})
 
 
 @dataclass(frozen=True)
@@ -171,10 +204,11 @@ def load_network(extra_files: Sequence[str | Path] = (), *,
     return Network(sites, tuple(skipped))
 
 
-def join_site(path: str | Path, *, registry: Path | None = None,
+def join_site(path: str | Path | SiteDescriptor, *, registry: Path | None = None,
               replace: bool = False) -> tuple[SiteDescriptor, Path]:
-    """Validate a descriptor and register it (written back normalized as YAML)."""
-    site = check_hardware(read_site_file(path))
+    """Validate a descriptor (a file, or one already read) and register it (written back
+    normalized as YAML)."""
+    site = check_hardware(path if isinstance(path, SiteDescriptor) else read_site_file(path))
     if not replace and any(s.id == site.id for s in builtin_sites()):
         raise InputError(f"site id '{site.id}' is a built-in site; pick another id or pass "
                          "--replace to override it")

@@ -21,10 +21,11 @@ import numpy as np
 
 from suanli.network import durations
 from suanli.network.jobs import Filters, TrainJob
+from suanli.network.measured import train_rate as measured_rate
 from suanli.network.sites import Network
 
 if TYPE_CHECKING:
-    from suanli.network.options import _Acc, _Res
+    from suanli.network.options import HwKey, _Acc, _Res
 
 
 def train_groups(jobs: Sequence[tuple[int, TrainJob]], counts: Sequence[int]
@@ -38,7 +39,7 @@ def train_groups(jobs: Sequence[tuple[int, TrainJob]], counts: Sequence[int]
 
 
 def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: _Res,
-                        by_hw: dict[str, np.ndarray], filters: Filters, counts: Sequence[int],
+                        by_hw: dict[HwKey, np.ndarray], filters: Filters, counts: Sequence[int],
                         acc: _Acc,
                         links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
                         ) -> dict[str, list[str]]:
@@ -67,14 +68,14 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: _R
     max_free = 0
     spots = (False, True) if (first.spot_ok and filters.spot) else (False,)
     cap_kg = filters.carbon_cap_kg
-    for hw, ridx in by_hw.items():
+    for (hw, measured), ridx in by_hw.items():
         cap = res.cap[ridx]
         max_free = max(max_free, int(cap.max()))
         runs: list[tuple[int, durations.TrainRate]] = []
         for n in first.counts or counts:
             if not (cap >= n).any():
                 continue
-            rate = durations.train_rate(first.model, hw, n, first.seq_len)
+            rate = measured_rate(first.model, hw, n, first.seq_len, measured)
             if isinstance(rate, durations.Infeasible):
                 fit_msgs.append(f"{n} x {hw}: {rate.reason.split(' Reasons')[0]}")
                 continue

@@ -80,6 +80,8 @@ class Job(Base):
     # {"absent": why}) and the prediction made at submission from the bench profile
     result_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     predicted_json: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # a job submitted from a quote's offer: the offer it came from (suanli.service.offers)
+    offer_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 
 
 class Quote(Base):

@@ -368,6 +368,7 @@ class LiveScheduler:
                        tenant_id=job.tenant_id, kind=job.kind, command=job.command,
                        entrypoint=job.entrypoint, args=json.loads(job.args_json),
                        cpus=job.cpus, gpus=job.gpus, memory_mb=job.memory_mb, site=job.site,
+                       hardware=job.hardware,
                        env={"SUANLI_JOB_ID": job.id}, network=job.network,
                        wall_time_s=job.wall_time_s, log_limit_bytes=LOG_CAP_BYTES)
         try:

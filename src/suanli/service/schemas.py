@@ -72,6 +72,7 @@ class JobCreate(_Strict):
     hardware: str | None = Field(default=None, min_length=1, max_length=100)
     predicted_duration_s: float | None = Field(default=None, gt=0, le=100 * YEAR)  # seconds
     predicted_cost_usd: float | None = Field(default=None, ge=0, le=1e12)  # USD
+    # a quote's offer: the job runs on its site, hardware and devices, or is refused (409)
     quote_id: str | None = Field(default=None, max_length=40, pattern=r"^[\w-]+$")
     offer: int = Field(default=0, ge=0, le=99)  # which offer of the quote (0 = the best)
     max_retries: int = Field(default=0, ge=0, le=10)  # requeues after a lost run or preemption
@@ -158,6 +159,9 @@ class JobPublic(BaseModel):
     workload: dict[str, Any] | None = None
     measured: dict[str, Any] | None = None
     predicted: dict[str, Any] | None = None
+    # a job from a quote's offer (suanli.service.offers.offer_view): the offer it came from,
+    # its quoted figures (for the quoted workload, not this job) and a note saying so
+    offer: dict[str, Any] | None = None
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -167,10 +171,11 @@ class JobPublic(BaseModel):
         """From a :class:`~suanli.service.models.Job` row: its columns plus the views."""
         if isinstance(obj, dict):
             return obj
+        from suanli.service.offers import offer_view
         from suanli.service.workload_jobs import views
 
         doc = {name: getattr(obj, name) for name in cls.model_fields if hasattr(obj, name)}
-        return {**doc, **views(obj)}
+        return {**doc, **views(obj), "offer": offer_view(obj)}
 
 
 class JobList(BaseModel):

@@ -43,6 +43,9 @@ class JobSpec:
     gpus: float = 0.0  # devices
     memory_mb: int = 0  # MiB; 0 = no reservation
     site: str | None = None  # placement decision; enforced via custom resource "site:<id>"
+    # the system the job must run on (a quote's offer); on Ray, custom resource "hw:<id>" (one
+    # per device) where the site's nodes declare hardware, else the site's own hardware
+    hardware: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     network: str = "none"  # "none" (no network namespace access) | "egress" (outbound allowed)
     wall_time_s: float | None = None  # hard wall-clock limit; None = the executor's default

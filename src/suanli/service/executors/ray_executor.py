@@ -29,6 +29,7 @@ from suanli.service.executors.ray_head import (
     HeadInfo,
     adopt_head,
     auth_env,
+    hardware_resource,
     site_resource,
     start_head,
     stop_head,
@@ -134,7 +135,8 @@ class RayExecutor:
         return nodes
 
     def resources(self) -> dict[str, dict[str, float]]:
-        """site -> {"CPU", "GPU"} summed over the alive nodes carrying ``site:<id>``."""
+        """site -> {"CPU", "GPU", "hw:<system>"...} summed over the alive nodes carrying
+        ``site:<id>``."""
         out: dict[str, dict[str, float]] = {}
         for node in self._nodes():
             total = node.get("Resources") or {}
@@ -143,6 +145,9 @@ class RayExecutor:
                     site = out.setdefault(key[5:], {"CPU": 0.0, "GPU": 0.0})
                     site["CPU"] += float(total.get("CPU", 0.0))
                     site["GPU"] += float(total.get("GPU", 0.0))
+                    for hw, n in total.items():  # devices by hardware, where declared
+                        if hw.startswith("hw:"):
+                            site[hw] = site.get(hw, 0.0) + float(n)
         return out
 
     def node_of(self, handle: str) -> str | None:
@@ -177,7 +182,22 @@ class RayExecutor:
                 f"job {spec.job_id} needs {spec.cpus:g} CPU / {spec.gpus:g} GPU but site "
                 f"{spec.site!r} has {site['CPU']:g} CPU / {site['GPU']:g} GPU in total.",
                 fixes=["ask for fewer CPUs/GPUs", "place the job on a larger site"])
-        return {site_resource(spec.site): SITE_SHARE}
+        return {site_resource(spec.site): SITE_SHARE, **self._hardware(spec, site)}
+
+    @staticmethod
+    def _hardware(spec: JobSpec, site: dict[str, float]) -> dict[str, float]:
+        """``hw:<system>`` for a job bound to a hardware line, one per device, where the
+        site's nodes declare their hardware (a site that declares none is one kind)."""
+        if spec.hardware is None or not any(k.startswith("hw:") for k in site):
+            return {}
+        key = hardware_resource(spec.hardware)
+        need = max(spec.gpus, SITE_SHARE)
+        if site.get(key, 0.0) < need:
+            have = ", ".join(f"{k[3:]} x {v:g}" for k, v in site.items() if k.startswith("hw:"))
+            raise InfeasibleError(
+                f"job {spec.job_id} needs {spec.gpus:g} x {spec.hardware} but site "
+                f"{spec.site!r} has {have}.", fixes=["pick an offer of hardware this site has"])
+        return {key: need}
 
     # -- jobs -------------------------------------------------------------------------------
     def submit(self, spec: JobSpec) -> str:

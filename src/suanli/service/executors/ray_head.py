@@ -48,6 +48,12 @@ def site_resource(site: str) -> str:
     return f"site:{site}"
 
 
+def hardware_resource(system: str) -> str:
+    """The Ray custom resource counting a node's devices of catalog system ``system``
+    (``ray start --resources '{"hw:dgx-h100": 8}'``)."""
+    return f"hw:{system}"
+
+
 @dataclass(frozen=True)
 class HeadInfo:
     """Where a local head lives; persisted so a restarted service can adopt it."""
@@ -116,7 +122,8 @@ def adopt_head(data_dir: Path) -> HeadInfo | None:
 
 def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: float | None = None,
                object_store_mb: int = 200, timeout_s: float = 60.0) -> HeadInfo:
-    """Start a detached single-node Ray head carrying one ``site:<id>`` resource per site.
+    """Start a detached single-node Ray head carrying one ``site:<id>`` resource per site
+    (and a site's ``hw:<system>`` device counts, when it gives them).
 
     The node's logical CPUs/GPUs are the sums over sites (each site's CPU/GPU counts), unless
     ``num_cpus`` overrides; the object store is kept small (``object_store_mb`` MiB).
@@ -129,6 +136,7 @@ def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: 
     cpus = max(cpus, 1.0)
     gpus = sum(s.get("GPU", 0.0) for s in sites.values())
     custom = {site_resource(k): max(v.get("CPU", 1.0), 1.0) for k, v in sites.items()}
+    custom.update({k: n for v in sites.values() for k, n in v.items() if k.startswith("hw:")})
     temp = _temp_dir(data_dir)
     token = ensure_token(data_dir)
     gcs_port, dash_port = _free_port(), _free_port()

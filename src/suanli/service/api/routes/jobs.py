@@ -19,6 +19,7 @@ import time
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Path, Query, Response, status
+from fastapi.responses import JSONResponse
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -72,8 +73,9 @@ def _own(session: SessionDep, tenant: CurrentTenant, job_id: str) -> Job:
 
 
 def _from_quote(session: SessionDep, tenant: CurrentTenant, quote_id: str,
-                offer: int) -> tuple[float | None, float | None]:
-    """(duration s, cost USD) predicted by offer ``offer`` of the tenant's quote."""
+                offer: int) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """(the offers, the request) of the tenant's quote ``quote_id``; 422 when the quote or
+    the offer index does not exist."""
     q = session.scalar(select(Quote).where(Quote.id == quote_id, Quote.tenant_id == tenant.id))
     if q is None:
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
@@ -84,8 +86,38 @@ def _from_quote(session: SessionDep, tenant: CurrentTenant, quote_id: str,
         raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
                             f"offer: quote '{quote_id}' has {len(offers)} offers (0.."
                             f"{len(offers) - 1}), got {offer}")
-    o = offers[offer]
-    return (o["total_s"] or o["run_s"]), o["cost_usd"]
+    return offers, json.loads(q.request_json)
+
+
+def _offer_job(session: SessionDep, tenant: CurrentTenant, state: StateDep,
+               body: JobCreate) -> tuple[dict[str, Any], float] | JSONResponse:
+    """(the offer record, GPUs) of a job submitted from a quote's offer, or the 409 answer
+    when the offer's site cannot take it now (:mod:`suanli.service.offers`)."""
+    from suanli.service.offers import check_offer, devices_of, offer_record
+
+    assert body.quote_id is not None
+    if body.kind in WORKLOAD_KINDS:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"kind '{body.kind}' runs its own GPT shape on CPUs; submit a "
+                            "quote's offer as a 'command' or 'python' job")
+    given = body.model_fields_set & {"site", "hardware", "gpus"}
+    if given:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT,
+                            f"{', '.join(sorted(given))}: a job from a quote's offer runs on "
+                            "the offer's site, hardware and devices; drop these fields (or "
+                            "pick another offer)")
+    offers, request = _from_quote(session, tenant, body.quote_id, body.offer)
+    refused = check_offer(session, state.executor, offers, body.offer, body.cpus)
+    if refused is not None:
+        why, nxt = refused
+        hint = ("no other offer of this quote can run now either" if nxt is None else
+                f"offer {nxt['offer']} ({nxt['devices']} x {nxt['hardware']} at "
+                f"{nxt['site']}) can: resubmit with \"offer\": {nxt['offer']}")
+        return JSONResponse(status_code=status.HTTP_409_CONFLICT, content={
+            "detail": f"offer {body.offer} of quote '{body.quote_id}' cannot run now: {why}; "
+                      f"{hint}", "reason": why, "next_offer": nxt})
+    offer = offers[body.offer]
+    return offer_record(body.quote_id, body.offer, offer, request), devices_of(offer)[0]
 
 
 def _from_plan(body: JobCreate) -> float:
@@ -122,21 +154,27 @@ def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response
             entrypoint, args, cpus, figures = plan_job(body, state.settings.bench_profile)
         except ValueError as exc:
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    if body.quote_id is not None:
-        predicted = _from_quote(session, tenant, body.quote_id, body.offer)
+    gpus, site, hardware, offer = body.gpus, body.site, body.hardware, None
+    if body.quote_id is not None:  # pinned to the offer's site, hardware and devices
+        taken = _offer_job(session, tenant, state, body)
+        if isinstance(taken, JSONResponse):
+            return taken
+        offer, gpus = taken
+        site, hardware = offer["site"], offer["hardware"]
     elif body.model is not None and body.predicted_duration_s is None:
         predicted = (_from_plan(body), body.predicted_cost_usd)
     job = Job(id="j" + secrets.token_hex(10), tenant_id=tenant.id,
               idempotency_key=idempotency_key, request_hash=digest, name=body.name,
               kind=body.kind,
               command=body.command, entrypoint=entrypoint,
-              args_json=json.dumps(args), cpus=cpus, gpus=body.gpus,
-              memory_mb=body.memory_mb, site_request=body.site, model=body.model,
-              tokens=body.tokens, hardware=body.hardware, state="submitted", created_at=now,
+              args_json=json.dumps(args), cpus=cpus, gpus=gpus,
+              memory_mb=body.memory_mb, site_request=site, model=body.model,
+              tokens=body.tokens, hardware=hardware, state="submitted", created_at=now,
               predicted_duration_s=predicted[0], predicted_cost_usd=predicted[1],
               cancel_requested=False, usd_per_hour=0.0, max_retries=body.max_retries,
               attempts=0, network=body.network, wall_time_s=body.wall_time_s,
-              predicted_json=None if figures is None else json.dumps(figures))
+              predicted_json=None if figures is None else json.dumps(figures),
+              offer_json=None if offer is None else json.dumps(offer))
     session.add(job)
     try:
         session.commit()

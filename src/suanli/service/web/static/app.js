@@ -124,6 +124,36 @@ function workloadRows(job) {
   }
 }
 
+// a job from a quote's offer: the offer it came from; its quoted time and cost are for the
+// quoted workload (the model on its tokens), not for this job, so they sit here, apart from
+// the predicted/actual comparison above
+function offerView(job) {
+  const box = $("#job-offer"), o = job.offer;
+  box.hidden = !o;
+  if (!o) return;
+  $("#job-offer-note").textContent = o.note;
+  const dl = $("#job-offer-fields");
+  dl.textContent = "";
+  const rows = [
+    ["quote", "quote", `${o.quote_id} offer ${o.offer}`],
+    ["site", "site", o.site + (o.on_quoted_site === false ? " (the job ran elsewhere!)" : "")],
+    ["hardware", "hardware", `${o.devices}× ${o.hardware}` + (o.plan ? ` (${o.plan})` : "")],
+    ["capability", "capability", o.capability || "declared"],
+    ["workload", "quoted workload",
+     Object.entries(o.workload || {}).map(([k, v]) => `${k} ${v}`).join(", ")],
+    ["time", "quoted time (s)", fmt(o.total_s || o.run_s, 0)],
+    ["cost", "quoted cost", money(o.cost_usd)],
+  ];
+  for (const [key, label, v] of rows) {
+    const dt = document.createElement("dt");
+    dt.textContent = label;
+    const dd = document.createElement("dd");
+    dd.dataset.field = "offer-" + key;
+    dd.textContent = v == null || v === "" ? "—" : String(v);
+    dl.append(dt, dd);
+  }
+}
+
 async function showJob(id) {
   const job = await api("/api/v1/jobs/" + encodeURIComponent(id));
   $("#job-id").textContent = job.id;
@@ -134,9 +164,11 @@ async function showJob(id) {
   compareRow("duration", job.predicted_duration_s, job.actual_duration_s, x => fmt(x, 1));
   compareRow("cost", job.predicted_cost_usd, job.actual_cost_usd, money);
   workloadRows(job);
+  offerView(job);
   const dl = $("#job-fields");
   dl.textContent = "";
-  for (const k of ["name", "kind", "command", "entrypoint", "site", "cpus", "gpus", "memory_mb",
+  for (const k of ["name", "kind", "command", "entrypoint", "site", "hardware", "cpus", "gpus",
+                   "memory_mb",
                    "exit_code", "error", "created_at", "started_at", "finished_at"]) {
     const dt = document.createElement("dt");
     dt.textContent = k;
@@ -213,12 +245,34 @@ $("#quote-form").addEventListener("submit", async ev => {
       cell(tr, fmt(o.total_s / 3600, 2), "num");
       cell(tr, fmt(o.cost_usd, 2), "num");
       cell(tr, fmt(o.co2_kg, 2), "num");
+      cell(tr, o.capability || "declared");
+      const run = document.createElement("button");
+      run.type = "button";
+      run.textContent = "Run";
+      run.title = "run the command below from this offer: on its site and devices, or refused";
+      run.addEventListener("click", () => runOffer(q.id, q.offers.indexOf(o)));
+      cell(tr, "").append(run);
     });
     $("#offers-table").dataset.quote = q.id;
   } catch (err) {
     showError(err.message);
   }
 });
+
+// submit a command job from a quote's offer: 201 opens the job; a 409 says why the offer's
+// site cannot take it now and which offer of the quote can (nothing runs elsewhere)
+async function runOffer(quoteId, index) {
+  const command = $("#offer-command").value.trim();
+  if (!command) { showError("Type the command to run from the offer first."); return; }
+  try {
+    showError("");
+    const job = await api("/api/v1/jobs", {method: "POST", body: {
+      name: "from-offer", kind: "command", command, quote_id: quoteId, offer: index}});
+    location.hash = "#job/" + job.id;
+  } catch (err) {
+    showError(err.message);
+  }
+}
 
 $("#job-form").addEventListener("submit", async ev => {
   ev.preventDefault();
