@@ -175,3 +175,19 @@ def test_milp_choice_indexes_the_callers_table_when_carbon_is_unknown() -> None:
                     [float("nan"), 5.0, 7.0], [8])
     p = solve(t, "carbon")
     assert list(p.choice) == [1, 2] and p.value == 12.0
+
+
+def test_a_milp_answer_proven_optimal_is_kept():
+    """Regression (found by the property test above): the MILP's answer has status "optimal",
+    and was dropped when only "feasible" answers competed; the heuristic's 6 came back, not 5."""
+    job = [0, 0, 0, 1, 1, 1, 2, 3, 3, 4]
+    res = [0, 0, 0, 0, 0, 2, 0, 2, 0, 0]
+    dev = [1, 1, 1, 1, 2, 4, 1, 1, 1, 1]
+    cost = [1.0, 1.0, 1.0, 2.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0]
+    inst = Instance(job, res, dev, cost, [1.0] * 10, [4, 1, 4], [math.inf] * 5)
+    table = from_arrays(job, res, dev, cost, [1.0] * 10, [0.0] * 10, [4, 1, 4])
+    assert _brute(inst) == 5.0
+    for method in ("auto", "milp", "both"):
+        r = place_table(table, method=method)
+        assert r.best.value == 5.0 and r.best.status == "optimal"
+        assert violations(inst, _back(r.table, table, r.best.choice), r.best.value) == []

@@ -56,6 +56,8 @@ LAGRANGE_ITERS = 100  # subgradient steps before the LP (its start; the LP does 
 LP_FULL_MAX_JOBS = 2_500  # above: capacity prices from the LP of a sample of jobs
 LP_SAMPLE_JOBS = 600
 MIN_MILP_S = 0.5  # "auto" skips the MILP polish with less time than this left
+PLACED = ("feasible", "optimal")  # statuses of an answer that places every job (a MILP
+# answer proven optimal is "optimal", and must compete with the others)
 ROUND_MILP_JOBS = 2_000  # fractional LP jobs placed by a small MILP (more: greedy)
 ROUND_COLUMNS = 20  # subgradient steps before the LP (its start; the LP does the rest)
 
@@ -148,13 +150,13 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
     answers = {"heuristic": heur, "lp-rounding": rounded}
     bound = rel.bound
     exact, n_milp = None, 0
-    upper = min((p.value for p in answers.values() if p.status == "feasible"), default=None)
+    upper = min((p.value for p in answers.values() if p.status in PLACED), default=None)
     use_milp = method in ("milp", "both") or (
         method == "auto" and left() > MIN_MILP_S and table.n_jobs <= LP_FULL_MAX_JOBS
         and (upper is None or relative_gap(upper, bound) > mip_rel_gap))
     if use_milp:
         t3 = time.perf_counter()
-        incumbent = min((p for p in answers.values() if p.status == "feasible"),
+        incumbent = min((p for p in answers.values() if p.status in PLACED),
                         key=lambda p: p.value, default=heur)
         exact, bound, n_milp = _polish(table, objective, rel, upper, incumbent.choice,
                                        budget_usd, prune_to, max(left(), MIN_MILP_S),
@@ -162,7 +164,7 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
         stage["milp_s"] = time.perf_counter() - t3
         if exact is not None:
             answers["milp"] = exact
-    feasible = [p for p in answers.values() if p.status == "feasible"]
+    feasible = [p for p in answers.values() if p.status in PLACED]
     if not feasible:  # explain with the answer that leaves the fewest jobs out
         raise explain(table, min(answers.values(), key=lambda p: (
             int((p.choice < 0).sum()), p.value)), rel, budget_usd)
@@ -175,13 +177,13 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
                  f"{'converged' if rel.converged else 'stopped early: its Lagrangian value'})")
     basis += " tightened by the MILP" if bound > rel.bound else ""
     return PlaceResult(table, best, exact, heur, before, bound, basis, n_milp,
-                       {k: p.value for k, p in answers.items() if p.status == "feasible"},
+                       {k: p.value for k, p in answers.items() if p.status in PLACED},
                        stage)
 
 
 def _proven(p: Placement, bound: float | None, tol: float) -> Placement:
     """Status "optimal" when the answer is within ``tol`` of the full problem's bound."""
-    if bound is not None and p.status == "feasible" and relative_gap(p.value, bound) <= tol:
+    if bound is not None and p.status in PLACED and relative_gap(p.value, bound) <= tol:
         return replace(p, status="optimal")
     return p
 
@@ -302,13 +304,13 @@ def _makespan(table: OptionTable, heur: Placement, method: str, budget_usd: floa
                     raise
             stage["milp_s"] = time.perf_counter() - t3
             n_milp = len(idx)
-    feasible = [p for p in answers.values() if p.status == "feasible"]
+    feasible = [p for p in answers.values() if p.status in PLACED]
     if not feasible:
         raise explain(table, heur, None, budget_usd)
     best = min(feasible, key=lambda p: (p.value, float(table.cost_usd[p.choice].sum())))
     return PlaceResult(table, best, exact, heur, before, heur.bound,
                        "slowest job's fastest option", n_milp,
-                       {k: p.value for k, p in answers.items() if p.status == "feasible"},
+                       {k: p.value for k, p in answers.items() if p.status in PLACED},
                        stage)
 
 
