@@ -22,7 +22,7 @@ def rows(validation_csv: Path) -> list:
 
 
 def test_error_bounds_on_included_rows(rows: list) -> None:
-    """In-sample over the 63 rows (24 shared + 37 TensorRT-LLM + 2 DeepSeek): median within the
+    """In-sample over the 62 rows (23 shared + 37 TensorRT-LLM + 2 DeepSeek): median within the
     issue's 8%; the rows beyond 35% are listed in docs/inference.md (MoE kernels of one stack
     do not transfer to another) and may not grow in number."""
     s = summary(rows)
@@ -39,12 +39,16 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     assert lopo is not None, "stale: run `suanli infer validate --fit`"
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 60
-    assert s["median_abs_error"] <= 0.15, s
+    # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
+    # 20%): 10.7% / 87% / 79%, was 14.6% / 276% / 71%
+    assert s["median_abs_error"] <= 0.11, s
+    assert s["max_abs_error"] <= 0.90, s
+    assert s["share_within_20pct"] >= 0.78, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:
     ids = {r.id: r for r in rows}
-    for rid in ("I035", "I036", "I025", "I033", "I034"):
+    for rid in ("I035", "I036", "I025", "I033", "I034", "I017", "S028"):
         assert not ids[rid].included and ids[rid].normalization
     assert all(r.normalization for r in rows)
     assert ids["I006"].included and "per GPU" in ids["I006"].normalization

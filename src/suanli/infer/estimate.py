@@ -66,6 +66,8 @@ class Deployment:
     legacy_gqa_kernel: bool = False  # decode attention reads K/V once per *query* head
     overlap: bool = True  # two-micro-batch overlap of the EP all-to-all where it is faster
     prefix_hit: float = 0.0  # share of prompt tokens served from a prefix cache (workload)
+    allreduce: str = "peer"  # TP all-reduce algorithm of the serving stack (``infer.stacks``)
+    step_overhead: bool = False  # the stack exposes host time between steps (``infer.stacks``)
 
     @property
     def devices(self) -> int:
@@ -102,10 +104,15 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
                sparsity: str = "none", kv_mem_fraction: float = 0.9,
                chunk_tokens: int = 8192, attn_dp: bool = False,
                legacy_gqa_kernel: bool = False, nodes: int | None = None,
-               overlap: bool = True, prefix_hit: float = 0.0) -> Deployment:
+               overlap: bool = True, prefix_hit: float = 0.0,
+               stack: str | None = None) -> Deployment:
     """Build and check a :class:`Deployment` from catalog names. ``nodes``: spread the
     replica over that many nodes (``tp`` = nodes x devices per node / pp; with ``attn_dp`` on an
-    MoE model ``ep`` defaults to all ranks)."""
+    MoE model ``ep`` defaults to all ranks). ``stack``: the serving engine and version
+    (``infer.stacks``; None: current runtimes)."""
+    from suanli.infer.stacks import stack as stack_of
+
+    st = stack_of(stack)
     cat = load_catalog()
     m = cat.model(model) if isinstance(model, str) else model
     sys_ = cat.system(hardware)
@@ -145,7 +152,8 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
     if not 0 <= prefix_hit < 1:
         raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
-                      legacy_gqa_kernel, overlap, prefix_hit)
+                      legacy_gqa_kernel or st.legacy_gqa_kernel, overlap, prefix_hit,
+                      st.allreduce, st.step_overhead)
 
 
 @dataclass(frozen=True)
@@ -192,7 +200,8 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
     factor = dep.model.heads / dep.model.n_kv_heads if dep.legacy_gqa_kernel else 1.0
     return StepModel(dep.model, dep.accelerator, dep.system, dep.compression,
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
-                     attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap)
+                     attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
+                     allreduce=dep.allreduce, step_overhead=dep.step_overhead)
 
 
 def check_weights_fit(dep: Deployment) -> None:
