@@ -66,3 +66,24 @@ def test_batch1_decode_within_15pct_of_the_bandwidth_floor(name: str, hw: str, t
     floor = nbytes / (dep.accelerator.memory_bw * sm.eff.memory)
     t = total_s(sm.decode_ops(1, ctx))
     assert 0.98 * floor <= t <= 1.15 * floor, (t / floor)
+
+
+def test_request_overhead_is_the_stacks_and_the_same_on_every_chip() -> None:
+    """The fixed time before the first token is the runtime's request path (software): fitted
+    per stack from that stack's TTFT rows, shared by every family; stacks without TTFT rows
+    (current runtimes) keep the generic value."""
+    import yaml
+
+    from suanli.infer.efficiency import Efficiency, efficiency_for
+    from suanli.infer.validate import CASES
+
+    ttft_stacks = {c.get("stack", "default") for c in yaml.safe_load(CASES.read_text())
+                   if c.get("kind") == "ttft" and c.get("include", True)}
+    effs = [efficiency_for(f) for f in ("default", "hopper", "ampere")]
+    assert {k for k, _ in effs[0].request_overhead_by_stack} == ttft_stacks
+    assert all(e.request_overhead_by_stack == effs[0].request_overhead_by_stack for e in effs)
+    for e in effs:
+        assert e.request_overhead("default") == e.request_overhead_s
+    e = Efficiency(0.5, 0.9, 0.8, 0.0, request_overhead_s=1e-3,
+                   request_overhead_by_stack=(("trtllm-0.5", 8e-3),))
+    assert e.request_overhead("trtllm-0.5") == 8e-3 and e.request_overhead("trtllm-0.9") == 1e-3

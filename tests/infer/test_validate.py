@@ -40,10 +40,11 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 60
     # the bounds reached (docs/inference.md), not the (median <= 8%, every row within
-    # 20%): 10.7% / 87% / 79%, was 14.6% / 276% / 71%
-    assert s["median_abs_error"] <= 0.11, s
-    assert s["max_abs_error"] <= 0.90, s
-    assert s["share_within_20pct"] >= 0.78, s
+    # 20%): 11.1% / 50% / 85%; was 10.7% / 87% / 79% before the request overhead was fitted
+    # per serving stack, 14.6% / 276% / 71% before that
+    assert s["median_abs_error"] <= 0.112, s
+    assert s["max_abs_error"] <= 0.50, s
+    assert s["share_within_20pct"] >= 0.85, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:
@@ -66,3 +67,7 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
         for f in ("compute", "memory", "attention_memory", "expert_efficiency"):
             assert getattr(shipped, f) == pytest.approx(getattr(eff, f), abs=0.01), (fam, f)
         assert shipped.step_overhead_s == pytest.approx(eff.step_overhead_s, abs=3e-4)
+        fit_stacks = dict(eff.request_overhead_by_stack)
+        assert dict(shipped.request_overhead_by_stack).keys() == fit_stacks.keys(), fam
+        for st, v in shipped.request_overhead_by_stack:
+            assert v == pytest.approx(fit_stacks[st], abs=3e-4), (fam, st)

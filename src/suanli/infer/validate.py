@@ -16,8 +16,9 @@ rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimis
 ``sum(log(predicted / published)^2)`` (scipy ``least_squares`` from ``PRIOR``, within
 ``BOUNDS``); rows marked "recalled" in the CSV are never fitted on. Families without enough
 rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
-family's own MoE rows set. :func:`leave_one_publication_out` refits without each publication
-in turn and reports its rows' errors: the honest out-of-sample number.
+family's own MoE rows set; the request overhead is fitted per serving stack from its TTFT rows
+(``default`` fit, shared by every family). :func:`leave_one_publication_out` refits without
+each publication in turn and reports its rows' errors: the honest out-of-sample number.
 """
 
 from __future__ import annotations
@@ -251,32 +252,49 @@ def _is_moe(case: Case) -> bool:
     return "model" in case.spec and load_catalog().model(case.spec["model"]).moe is not None
 
 
+def _stack_id(case: Case) -> str:
+    from suanli.infer.stacks import stack
+
+    return stack(case.spec.get("stack")).id
+
+
 def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) -> Efficiency:
     """Least squares over ``free`` (default: every unfixed field; ``expert_efficiency`` only
-    where MoE rows determine it), the other fields kept at ``start``."""
+    where MoE rows determine it), the other fields kept at ``start``. The request overhead is
+    fitted per serving stack with TTFT rows (``request_overhead_s@STACK``, into
+    ``Efficiency.request_overhead_by_stack``); ``request_overhead_s`` itself, used by stacks
+    without such rows, stays at ``start`` (the prior unless a caller frees it)."""
     import numpy as np
     from scipy.optimize import least_squares
 
-    free = free or [f for f in FIELDS if f not in FIXED]
+    if free is None:
+        free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
+        free += [f"request_overhead_s@{st}" for st in
+                 sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})]
     if not any(_is_moe(c) for c in cases):
         free = [f for f in free if f != "expert_efficiency"]
-    lo = np.array([BOUNDS[f][0] for f in free])
-    hi = np.array([BOUNDS[f][1] for f in free])
+    lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
+    hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
     units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6}
-    scale = np.array([units.get(f, 1.0) for f in free])  # ms / us for conditioning
+    scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us
     base = {f: getattr(start, f) for f in FIELDS}
+    by_stack = dict(start.request_overhead_by_stack)
 
     def make(x: Any) -> Efficiency:
         v: dict[str, Any] = {f: float(a) for f, a in zip(free, x * scale, strict=True)}
-        return Efficiency(**{**base, **v, **FIXED})
+        stacks = {**by_stack, **{f.split("@")[1]: a for f, a in v.items() if "@" in f}}
+        plain = {f: a for f, a in v.items() if "@" not in f}
+        return Efficiency(**{**base, **plain, **FIXED},
+                          request_overhead_by_stack=tuple(sorted(stacks.items())))
 
     def resid(x: Any) -> Any:
         eff = make(x)
         return np.array([math.log(max(predict(c, eff) or 1e-9, 1e-9) / c.published)
                          for c in cases])
 
-    x0 = np.clip(np.array([min(getattr(start, f), 1e6) for f in free]) / scale,
-                 lo / scale, hi / scale)
+    x0 = np.array([start.request_overhead(f.split("@")[1]) if "@" in f
+                   else min(getattr(start, f), 1e6) for f in free])
+    x0 = np.clip(x0 / scale, lo / scale, hi / scale)
     res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
     return make(res.x)
 
@@ -285,7 +303,8 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     """``default`` over all ``cases``, then each family: its own fit with >= MIN_ROWS rows,
     else ``default``. Grouped-GEMM kernels differ per architecture (and stack), so a family's
     ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
-    any, the prior (grouped GEMMs as efficient as dense ones)."""
+    any, the prior (grouped GEMMs as efficient as dense ones). The request overhead per serving
+    stack is software, not chip: fitted once in ``default`` and kept by every family."""
     default = _fit(cases, PRIOR)
     out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
     by_fam: dict[str, list[Case]] = {}
@@ -294,8 +313,9 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     for fam, cs in sorted(by_fam.items()):
         moe = [c for c in cs if _is_moe(c)]
         start = replace(default, expert_efficiency=PRIOR.expert_efficiency)
-        if len(cs) >= MIN_ROWS:
-            out[fam] = replace(_fit(cs, start), source=f"fit on {len(cs)} {fam} rows: "
+        if len(cs) >= MIN_ROWS:  # the per-stack request overheads stay the default fit's
+            free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
+            out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
                                + ", ".join(c.id for c in cs))
         else:
             eff = _fit(moe, start, ["expert_efficiency"]) if moe else start
@@ -386,5 +406,8 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"request_overhead_s: {e.request_overhead_s:.6f}, "
                      f"roofline_sharpness: {e.roofline_sharpness:.3f}, "
                      f"seq_overhead_s: {e.seq_overhead_s:.8f}, "
-                     f"expert_efficiency: {e.expert_efficiency:.4f}, source: \"{e.source}\"}}")
+                     f"expert_efficiency: {e.expert_efficiency:.4f}, "
+                     "request_overhead_by_stack: {"
+                     + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
+                     + f"}}, source: \"{e.source}\"}}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
