@@ -23,13 +23,12 @@ def rows(validation_csv: Path) -> list:
 
 def test_error_bounds_on_included_rows(rows: list) -> None:
     """In-sample over the 62 rows (23 shared + 37 TensorRT-LLM + 2 DeepSeek): median within the
-    issue's 8%; the rows beyond 35% are listed in docs/inference.md (MoE kernels of one stack
-    do not transfer to another) and may not grow in number."""
+    issue's 8%, and no row beyond 30% (the worst, S036, is +29%; docs/inference.md)."""
     s = summary(rows)
     assert s["rows"] >= 60
     assert s["median_abs_error"] <= 0.08, s
-    far = [r.id for r in rows if r.included and abs(r.error) > 0.35]
-    assert len(far) <= 3, far
+    far = [r.id for r in rows if r.included and abs(r.error) > 0.30]
+    assert not far, far
 
 
 def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv: Path) -> None:
@@ -40,11 +39,11 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 60
     # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
-    # 20%): 11.1% / 50% / 85%; was 10.7% / 87% / 79% before the request overhead was fitted
-    # per serving stack, 14.6% / 276% / 71% before that
+    # 20%): 11.2% / 50% / 87%; was 10.7% / 87% / 79% before the request overhead per serving
+    # stack and the all-gather MoE workspace, 14.6% / 276% / 71% before that
     assert s["median_abs_error"] <= 0.112, s
-    assert s["max_abs_error"] <= 0.50, s
-    assert s["share_within_20pct"] >= 0.85, s
+    assert s["max_abs_error"] <= 0.51, s
+    assert s["share_within_20pct"] >= 0.87, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:

@@ -69,6 +69,7 @@ class Deployment:
     allreduce: str = "peer"  # TP all-reduce algorithm of the serving stack (``infer.stacks``)
     step_overhead: bool = False  # the stack exposes host time between steps (``infer.stacks``)
     stack: str = "default"  # the serving stack's id (``infer.stacks``)
+    moe_gather: bool = False  # attention-DP MoE over all ranks' gathered tokens (``infer.stacks``)
 
     @property
     def devices(self) -> int:
@@ -154,7 +155,7 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
         raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
                       legacy_gqa_kernel or st.legacy_gqa_kernel, overlap, prefix_hit,
-                      st.allreduce, st.step_overhead, st.id)
+                      st.allreduce, st.step_overhead, st.id, st.moe_gather)
 
 
 @dataclass(frozen=True)
@@ -264,7 +265,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     cap = max_concurrent_seqs(m, acc, comp, tp=dep.tp, pp=dep.pp, context=context,
                               max_step_tokens=dep.chunk_tokens,
                               kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                              ep=dep.ep)
+                              ep=dep.ep, moe_gather=dep.moe_gather)
     if batch is None:
         batch = max(1, min(cap, max_batch))
     if batch < 1:
@@ -278,7 +279,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     tot_tps = batch * context / e2e
     mem = memory_breakdown(m, acc, comp, tp=dep.tp, pp=dep.pp, batch=batch, context=context,
                            max_step_tokens=dep.chunk_tokens, kv_mem_fraction=dep.kv_mem_fraction,
-                           attn_dp=dep.attn_dp, ep=dep.ep)
+                           attn_dp=dep.attn_dp, ep=dep.ep, moe_gather=dep.moe_gather)
     price = price_of(dep, price_usd_per_device_hour)
     usd_in = usd_out = usd_all = None
     if price is not None:
@@ -337,4 +338,4 @@ def memory_only(dep: Deployment, batch: int, context: int) -> MemoryBreakdown:
     return memory_breakdown(dep.model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
                             batch=batch, context=context, max_step_tokens=dep.chunk_tokens,
                             kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                            ep=dep.ep)
+                            ep=dep.ep, moe_gather=dep.moe_gather)

@@ -16,6 +16,10 @@ feature with its source; nothing here is fitted.
   hide it, so batch-1 decode is the weight + KV read plus the all-reduces.
 * ``legacy_gqa_kernel``: decode attention reads each K/V head once per *query* head (masked
   MHA before TensorRT-LLM's XQA kernel, v0.8).
+* ``moe_gather``: under attention-DP the routed experts run over the tokens of all DP ranks
+  gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
+  so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
+  DeepEP-style all-to-all sends each rank only its experts' rows.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ class Stack:
     allreduce: str = "peer"
     legacy_gqa_kernel: bool = False
     step_overhead: bool = False
+    moe_gather: bool = False
     source: str = ""
 
 
@@ -49,7 +54,7 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
     for sid, v in raw.items():
         st = Stack(str(sid), str(v.get("allreduce", "peer")),
                    bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
-                   str(v.get("source", "")))
+                   bool(v.get("moe_gather", False)), str(v.get("source", "")))
         if st.allreduce not in ALLREDUCE:
             raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
                                f"'{st.allreduce}'", file=str(path), row=sid)
