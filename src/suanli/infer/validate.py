@@ -301,7 +301,9 @@ def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) ->
 
 def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     """``default`` over all ``cases``, then each family: its own fit with >= MIN_ROWS rows,
-    else ``default``. Grouped-GEMM kernels differ per architecture (and stack), so a family's
+    else ``default`` with the family's own ``compute`` (a chip's achieved fraction of its
+    peak, which even a few rows determine) and, with MoE rows, ``expert_efficiency``.
+    Grouped-GEMM kernels differ per architecture (and stack), so a family's
     ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
     any, the prior (grouped GEMMs as efficient as dense ones). The request overhead per serving
     stack is software, not chip: fitted once in ``default`` and kept by every family."""
@@ -317,9 +319,11 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
             free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
             out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
                                + ", ".join(c.id for c in cs))
-        else:
-            eff = _fit(moe, start, ["expert_efficiency"]) if moe else start
-            out[fam] = replace(eff, source=f"default, expert_efficiency from {len(moe)} rows")
+        else:  # few rows: the chip's compute fraction (and its MoE rows' expert efficiency)
+            free = ["compute"] + (["expert_efficiency"] if moe else [])
+            eff = _fit(cs, start, free)
+            out[fam] = replace(eff, source=f"default, compute and expert_efficiency from "
+                               f"{len(cs)} rows")
     return out
 
 
