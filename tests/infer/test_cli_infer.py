@@ -235,3 +235,20 @@ def test_compare_prices_at_a_site() -> None:
     assert row["usd_per_million_output_tokens"] == pytest.approx(
         row["usd_per_device_hour"] / (3600 * row["output_tokens_per_s_per_device"]) * 1e6,
         rel=1e-6)
+
+
+def test_stack_option_changes_the_step_and_unknown_stacks_exit_2() -> None:
+    """--stack on estimate | curve | plan: trtllm-0.9 exposes the host time between steps
+    (data/stacks.yaml), so batch-1 decode is slower than on current runtimes; a name that is
+    not a stack is refused up front, with the known ones listed, by each command."""
+    base = ["infer", "estimate", "-m", "llama3.1-8b", "-H", "dgx-h100", "--precision", "fp8",
+            "--batch", "1", "--prompt-len", "1024", "--output-len", "128", "--json"]
+    tpot = {st: json.loads(cli(*base, "--stack", st).stdout)["tpot_s"]
+            for st in ("default", "trtllm-0.9")}
+    assert tpot["trtllm-0.9"] > 1.2 * tpot["default"]
+    for cmd in (["estimate", "-m", "llama3.1-8b", "-H", "dgx-h100"],
+                ["curve", "-m", "llama3.1-8b", "-H", "dgx-h100"],
+                ["plan", "-m", "llama3.1-8b", "--rps", "1"]):
+        r = cli("infer", *cmd, "--stack", "vllm-0.1")
+        assert r.returncode == 2, (cmd, r.stderr)
+        assert "unknown serving stack 'vllm-0.1'" in r.stderr and "trtllm-0.9" in r.stderr

@@ -88,3 +88,28 @@ def test_capacity_grows_with_shorter_sequences() -> None:
     short = max_concurrent_seqs(m, acc, comp, tp=1, pp=1, context=512, max_step_tokens=8192)
     long = max_concurrent_seqs(m, acc, comp, tp=1, pp=1, context=4096, max_step_tokens=8192)
     assert short >= 8 * long - 8 and long >= 1
+
+
+def test_all_gather_moe_workspace_shrinks_the_kv_cache_under_attention_dp() -> None:
+    """TensorRT-LLM's CUTLASS fused MoE under attention-DP runs the experts over all ranks'
+    gathered tokens (``max_num_tokens x dp`` rows, ``k`` copies each): its workspace is
+    activation memory, so fewer sequences fit; it scales with the ranks and is absent without
+    attention-DP or on an all-to-all stack."""
+    from suanli.infer.estimate import Deployment, deployment
+    from suanli.infer.memory import MemoryBreakdown, memory_breakdown, moe_workspace_bytes
+
+    def mem(stack: str, attn_dp: bool = True) -> tuple[MemoryBreakdown, Deployment]:
+        d = deployment("qwen3-235b-a22b", "dgx-h100", tp=8, ep=8, precision="fp8",
+                       attn_dp=attn_dp, stack=stack)
+        return memory_breakdown(d.model, d.accelerator, d.compression, tp=8, pp=1, batch=0,
+                                context=4096, max_step_tokens=d.chunk_tokens, attn_dp=attn_dp,
+                                ep=8, moe_gather=d.moe_gather), d
+
+    gather, d = mem("trtllm-1.x")
+    a2a, _ = mem("default")
+    ws = moe_workspace_bytes(d.model, d.compression, 8192 * 8)
+    assert gather.activations - a2a.activations == pytest.approx(ws)
+    assert ws > 5e9 and gather.kv_capacity < a2a.kv_capacity  # GB-scale: 65,536 rows x 8
+    assert moe_workspace_bytes(d.model, d.compression, 2 * 8192) == pytest.approx(ws / 4)
+    no_dp, _ = mem("trtllm-1.x", attn_dp=False)
+    assert no_dp.activations < gather.activations - ws / 2

@@ -22,14 +22,13 @@ def rows(validation_csv: Path) -> list:
 
 
 def test_error_bounds_on_included_rows(rows: list) -> None:
-    """In-sample over the 63 rows (24 shared + 37 TensorRT-LLM + 2 DeepSeek): median within the
-    issue's 8%; the rows beyond 35% are listed in docs/inference.md (MoE kernels of one stack
-    do not transfer to another) and may not grow in number."""
+    """In-sample over the 62 rows (23 shared + 37 TensorRT-LLM + 2 DeepSeek): median within the
+    issue's 8%, and no row beyond 30% (the worst, S036, is +29%; docs/inference.md)."""
     s = summary(rows)
     assert s["rows"] >= 60
     assert s["median_abs_error"] <= 0.08, s
-    far = [r.id for r in rows if r.included and abs(r.error) > 0.35]
-    assert len(far) <= 3, far
+    far = [r.id for r in rows if r.included and abs(r.error) > 0.30]
+    assert not far, far
 
 
 def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv: Path) -> None:
@@ -39,12 +38,18 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     assert lopo is not None, "stale: run `suanli infer validate --fit`"
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 60
-    assert s["median_abs_error"] <= 0.15, s
+    # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
+    # 20%): 11.0% / 45% / 90%; was 10.7% / 87% / 79% before the request overhead per serving
+    # stack, the all-gather MoE workspace and the few-row families' own compute fraction,
+    # 14.6% / 276% / 71% before that
+    assert s["median_abs_error"] <= 0.111, s
+    assert s["max_abs_error"] <= 0.46, s
+    assert s["share_within_20pct"] >= 0.90, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:
     ids = {r.id: r for r in rows}
-    for rid in ("I035", "I036", "I025", "I033", "I034"):
+    for rid in ("I035", "I036", "I025", "I033", "I034", "I017", "S028"):
         assert not ids[rid].included and ids[rid].normalization
     assert all(r.normalization for r in rows)
     assert ids["I006"].included and "per GPU" in ids["I006"].normalization
@@ -62,3 +67,7 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
         for f in ("compute", "memory", "attention_memory", "expert_efficiency"):
             assert getattr(shipped, f) == pytest.approx(getattr(eff, f), abs=0.01), (fam, f)
         assert shipped.step_overhead_s == pytest.approx(eff.step_overhead_s, abs=3e-4)
+        fit_stacks = dict(eff.request_overhead_by_stack)
+        assert dict(shipped.request_overhead_by_stack).keys() == fit_stacks.keys(), fam
+        for st, v in shipped.request_overhead_by_stack:
+            assert v == pytest.approx(fit_stacks[st], abs=3e-4), (fam, st)

@@ -9,49 +9,29 @@ from typing import Annotated, Any
 import typer
 
 from suanli.cli.common import console, print_json, require_positive
+from suanli.cli.infer_options import (
+    AttnDp,
+    Disagg,
+    Ep,
+    Hardware,
+    Json,
+    Model,
+    Nodes,
+    PerUser,
+    Plot,
+    Precision,
+    PrefixHit,
+    Price,
+    Stack,
+    check_stack,
+    kv_table,
+    price_arg,
+    seconds_arg,
+)
 
 app = typer.Typer(help="Inference serving: TTFT/TPOT, tokens/s, $ per token, capacity, "
                        "simulation, cost waterfall.", no_args_is_help=True)
 
-Model = Annotated[str, typer.Option("--model", "-m", help="catalog id/name, or a HF config.json")]
-Hardware = Annotated[str, typer.Option("--hardware", "-H", help="system or accelerator name")]
-Price = Annotated[str | None, typer.Option("--price",
-                                           help="$ per device-hour, e.g. 2.5 or '$2.5/h'")]
-Precision = Annotated[str, typer.Option(help="bf16, fp16, fp8, fp8-kv16, w8a8, w8a16, w4a16")]
-Json = Annotated[bool, typer.Option("--json", help="print one JSON object")]
-Plot = Annotated[str | None, typer.Option("--plot", help="write a chart (.png or .svg)")]
-# expert-parallel / multi-node / disaggregated serving (docs/inference.md "MoE and wide EP")
-Ep = Annotated[int, typer.Option("--ep", help="expert-parallel ways (MoE; divides the ranks)")]
-AttnDp = Annotated[bool, typer.Option("--attn-dp", help="attention, dense layers and shared "
-                                                        "experts data-parallel over the ranks")]
-Nodes = Annotated[int | None, typer.Option("--nodes", help="nodes per replica (sets the ranks; "
-                                                           "with --attn-dp, ep = all ranks)")]
-Disagg = Annotated[str | None, typer.Option("--disagg", help="separate prefill/decode pools, "
-                                                             "nodes per unit, e.g. 4P:18D")]
-PerUser = Annotated[float | None, typer.Option("--tokens-per-user",
-                                               help="per-user decode speed target, tokens/s")]
-PrefixHit = Annotated[float, typer.Option("--prefix-hit", help="share of prompt tokens served "
-                                                               "from a prefix cache, [0, 1)")]
-
-
-def _seconds(x: float | None, flag: str) -> float | None:
-    require_positive(x, flag)
-    return x
-
-
-def _price(text: str | None) -> float | None:
-    from suanli.units import parse_price
-
-    return parse_price(text) if text else None
-
-
-def _table(title: str, rows: list[tuple[str, Any]]) -> None:
-    from rich.table import Table
-
-    t = Table(title=title, show_header=False)
-    for k, v in rows:
-        t.add_row(k, v if isinstance(v, str) else f"{v:,.4g}")
-    console().print(t)
 
 
 @app.command()
@@ -75,6 +55,7 @@ def estimate(
     disagg: Disagg = None,
     tokens_per_user: PerUser = None,
     prefix_hit: PrefixHit = 0.0,
+    stack: Stack = None,
     kv_mem_fraction: float = 0.9,
     price_text: Price = None,
     as_json: Json = False,
@@ -85,7 +66,8 @@ def estimate(
     from suanli.infer.estimate import deployment
     from suanli.infer.estimate import estimate as run_estimate
 
-    price = _price(price_text)
+    check_stack(stack)
+    price = price_arg(price_text)
     for flag, v in (("--prompt-len", prompt_len), ("--output-len", output_len),
                     ("--batch", batch), ("--price", price),
                     ("--tokens-per-user", tokens_per_user)):
@@ -95,11 +77,12 @@ def estimate(
 
         disagg_report(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
                        prompt_len=prompt_len, output_len=output_len, prefix_hit=prefix_hit,
-                       tokens_per_user=tokens_per_user, price=price, as_json=as_json)
+                       tokens_per_user=tokens_per_user, price=price, as_json=as_json,
+                       stack=stack)
         return
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
                      sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp,
-                     nodes=nodes, prefix_hit=prefix_hit)
+                     nodes=nodes, prefix_hit=prefix_hit, stack=stack)
     basis, kv_max = "given (--batch)", None
     if tokens_per_user is not None and batch is None:
         from suanli.infer.curves import best_under_slo
@@ -122,8 +105,8 @@ def estimate(
     if batch is None and tokens_per_user is None:
         from suanli.infer.curves import best_under_slo
 
-        _seconds(ttft_slo, "--ttft-slo")
-        _seconds(tpot_slo, "--tpot-slo")
+        seconds_arg(ttft_slo, "--ttft-slo")
+        seconds_arg(tpot_slo, "--tpot-slo")
         kv_max = e  # the estimate at as many sequences as the KV cache holds
         best = best_under_slo(dep, prompt_len=prompt_len, output_len=output_len,
                               ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
@@ -151,7 +134,7 @@ def estimate(
     usd = "n/a (no price)" if e.usd_per_million_output_tokens is None else \
         f"{format_money(e.usd_per_million_input_tokens or 0.0)} in / " \
         f"{format_money(e.usd_per_million_output_tokens)} out"
-    _table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, "
+    kv_table(f"{e.model} on {e.devices_per_replica}x {e.accelerator} ({e.precision}, "
            f"{dep.layout()}), batch {e.batch}", [
                ("batch", f"{e.batch:,}: {basis}"),
                *([] if kv_max is None or kv_max.batch == e.batch else [
@@ -204,6 +187,7 @@ def curve(
     disagg: Disagg = None,
     tokens_per_user: PerUser = None,
     prefix_hit: PrefixHit = 0.0,
+    stack: Stack = None,
     ttft_slo: Annotated[float | None, typer.Option(help="TTFT limit, s")] = None,
     tpot_slo: Annotated[float | None, typer.Option(help="TPOT limit, s")] = None,
     price_text: Price = None,
@@ -215,7 +199,8 @@ def curve(
     from suanli.infer.curves import best_under_slo, max_load, plot_curve, sweep
     from suanli.infer.estimate import deployment
 
-    price = _price(price_text)
+    check_stack(stack)
+    price = price_arg(price_text)
     for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price),
                     ("--tokens-per-user", tokens_per_user)):
         require_positive(v, flag)
@@ -223,12 +208,13 @@ def curve(
         from suanli.cli.infer_disagg import disagg_curve
 
         disagg_curve(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
-                      prompt_len=prompt_len, output_len=output_len, as_json=as_json)
+                      prompt_len=prompt_len, output_len=output_len, as_json=as_json,
+                      stack=stack)
         return
     if tokens_per_user is not None:
         tpot_slo = min(tpot_slo or math.inf, 1.0 / tokens_per_user)
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
-                     attn_dp=attn_dp, nodes=nodes, prefix_hit=prefix_hit)
+                     attn_dp=attn_dp, nodes=nodes, prefix_hit=prefix_hit, stack=stack)
     mb = 512 * dep.devices if dep.attn_dp else 4096
     pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
                 price_usd_per_device_hour=price, max_batch=mb)
@@ -301,6 +287,7 @@ def plan(
     disagg: Disagg = None,
     tokens_per_user: PerUser = None,
     prefix_hit: PrefixHit = 0.0,
+    stack: Stack = None,
     price_text: Price = None,
     top: int = 5,
     csv: Annotated[str | None, typer.Option("--csv", help="write the options as CSV "
@@ -317,9 +304,10 @@ def plan(
     given = sum(x is not None for x in (rps, tokens_per_day, trace))
     if given != 1:
         raise InputError("give exactly one of --rps, --tokens-per-day or --trace")
-    _seconds(ttft_slo, "--ttft-slo")
-    _seconds(tpot_slo, "--tpot-slo")
-    price = _price(price_text)
+    seconds_arg(ttft_slo, "--ttft-slo")
+    seconds_arg(tpot_slo, "--tpot-slo")
+    check_stack(stack)
+    price = price_arg(price_text)
     require_positive(price, "--price")
     require_positive(tokens_per_user, "--tokens-per-user")
     if tokens_per_user is not None:
@@ -337,7 +325,7 @@ def plan(
 
         disagg_plan(model, hw[0], disagg, traffic, precision=(precision or ["fp8"])[0],
                     attn_dp=attn_dp, prefix_hit=prefix_hit, tokens_per_user=tokens_per_user,
-                    price=price, as_json=as_json)
+                    price=price, as_json=as_json, stack=stack)
         return
     fixed: dict[str, Any] | None = None
     if tp is not None or ep > 1 or attn_dp or nodes is not None:
@@ -351,7 +339,7 @@ def plan(
                                  tpot_p99_slo_s=tpot_slo, verify=verify, duration_s=duration,
                                  sample=sample, progress=progress,
                                  prices={h: price for h in hw} if price else None,
-                                 layout=fixed, prefix_hit=prefix_hit)
+                                 layout=fixed, prefix_hit=prefix_hit, stack=stack)
     shown = cap.best_per_hardware(opts, top)
     if csv:
         from suanli.report.export import write_csv
@@ -373,172 +361,16 @@ def plan(
                               f"{tpot_slo} s")
 
 
-@app.command()
-def simulate(
-    model: Model,
-    trace: Annotated[str, typer.Option(help="Azure LLM inference trace CSV")],
-    hardware: Hardware = "H100",
-    tp: int = 1,
-    precision: Precision = "bf16",
-    replicas: int = 1,
-    max_batch: Annotated[int, typer.Option(help="max sequences per replica")] = 256,
-    chunk_tokens: Annotated[int, typer.Option(help="tokens per step (chunked prefill)")] = 2048,
-    rate_scale: Annotated[float, typer.Option(help="compress trace time by this factor")] = 1.0,
-    limit: Annotated[int | None, typer.Option(help="first N requests only")] = None,
-    as_json: Json = False,
-) -> None:
-    """Replay a request trace with continuous batching; TTFT/TPOT percentiles, utilization."""
-    from suanli.infer.estimate import deployment
-    from suanli.infer.simulate import simulate as run_sim
-    from suanli.infer.trace import load_azure_trace
-
-    reqs = load_azure_trace(trace, limit=limit, rate_scale=rate_scale)
-    dep = deployment(model, hardware, tp=tp, precision=precision)
-    res = run_sim(dep, reqs, replicas=replicas, max_batch=max_batch, chunk_tokens=chunk_tokens)
-    if as_json:
-        print_json({"model": dep.model.id, "system": dep.system.id, "tp": tp,
-                    "precision": dep.compression.name, "replicas": replicas, **res.summary})
-        return
-    _table(f"{dep.model.id} on {replicas} x {tp} {dep.accelerator.id} ({dep.compression.name})"
-           f": {len(reqs):,} requests", list(res.summary.items()))
-
-
-@app.command()
-def waterfall(
-    model: Model,
-    prompt_len: int = 1024, output_len: int = 256,
-    baseline_hardware: str = "dgx-a100-80gb",
-    hardware: Hardware = "dgx-h100",
-    precision: Precision = "fp8",
-    sparsity: str = "none",
-    quality_loss: Annotated[str | None, typer.Option(help="your measured quality loss, "
-                                                          "carried into the table")] = None,
-    ttft_slo: float = 2.0, tpot_slo: float = 0.1,
-    utilization_baseline: float = 0.25, utilization: float = 0.75,
-    site_price: Annotated[str | None, typer.Option(help="$ per device-hour at the site, or "
-                                                        "'market' (cheapest in the shared "
-                                                        "SkyPilot snapshot)")] = None,
-    electricity: Annotated[float, typer.Option(help="$ per kWh if the site price excludes "
-                                                    "power")] = 0.0,
-    pue: float = 1.0,
-    csv: Annotated[str | None, typer.Option("--csv", help="write the steps as CSV "
-                                                          "(- for stdout)")] = None,
-    as_json: Json = False,
-    plot: Plot = None,
-) -> None:
-    """Cost per million tokens from a naive baseline to an optimized deployment, per layer."""
-    from suanli.errors import InputError
-    from suanli.infer import waterfall as wf
-    from suanli.infer.validate import shared_dir
-    from suanli.units import format_money
-
-    price: float | None = None
-    note = ""
-    if site_price == "market":
-        from suanli.catalog import load_catalog
-
-        cat = load_catalog()
-        acc = cat.system(hardware).accelerator
-        found = wf.cheapest_market_price(acc, shared_dir() / "data" / "catalogs" / "skypilot")
-        if found is None:
-            raise InputError(f"no market price for {acc} in the shared SkyPilot snapshot; "
-                             "give --site-price as a number")
-        price, note = found
-    elif site_price is not None:
-        from suanli.units import parse_price
-
-        price = parse_price(site_price)
-    w = wf.cost_waterfall(model, prompt_len=prompt_len, output_len=output_len,
-                          baseline_hardware=baseline_hardware, hardware=hardware,
-                          precision=precision, sparsity=sparsity, quality_loss=quality_loss,
-                          ttft_slo_s=ttft_slo, tpot_slo_s=tpot_slo,
-                          utilization_baseline=utilization_baseline, utilization=utilization,
-                          site_price_usd_per_device_hour=price,
-                          electricity_usd_per_kwh=electricity, pue=pue)
-    if plot:
-        wf.plot_waterfall(w, plot)
-    if csv:
-        from suanli.report.export import write_csv
-
-        write_csv([s.__dict__ for s in w.steps], csv)
-        if csv == "-":
-            return
-    if as_json:
-        print_json({"model": w.model, "steps": w.steps, "total_factor": w.total_factor,
-                    "per_layer_geomean": w.per_layer_geomean, "site_price_source": note})
-        return
-    from rich.table import Table
-
-    t = Table(title=f"{model}: cost waterfall ({prompt_len}/{output_len} tokens)")
-    for col in ("layer", "setting", "$/M out", "factor", "cumulative", "note"):
-        t.add_column(col, overflow="fold", no_wrap=col in ("$/M out", "factor", "cumulative"))
-    for s in w.steps:
-        t.add_row(s.layer, s.setting, format_money(s.usd_per_million_output_tokens),
-                  f"{s.factor:.2f}x", f"{s.cumulative:,.1f}x", s.note)
-    console().print(t)
-    console().print(f"total {w.total_factor:,.0f}x; geometric mean {w.per_layer_geomean:.2f}x "
-                    f"per layer (the claim: ~10x per layer, 10,000x in total)")
-
-
-@app.command()
-def validate(
-    fit: Annotated[bool, typer.Option(help="refit the efficiency file and the stored "
-                                           "leave-one-publication-out errors (minutes)")] = False,
-    loo: Annotated[bool, typer.Option(help="recompute leave-one-publication-out now (slow)")
-                   ] = False,
-    as_json: Json = False,
-) -> None:
-    """Compare the model with the published inference runs. Headline: leave-one-publication-out
-    errors (each publication predicted by parameters fitted without it), beside in-sample."""
-    from suanli.infer import validate as v
-
-    if fit:
-        v.write_efficiency(v.fit_efficiency())
-        from suanli.infer.efficiency import _table as eff_cache
-
-        eff_cache.cache_clear()
-        v.write_lopo(v.leave_one_publication_out())
-    rows = v.validate_inference()
-    summ = v.summary(rows)
-    lopo = v.leave_one_publication_out() if loo else v.stored_lopo()
-    lopo_map = dict(lopo or [])
-    lopo_summ = v.summary_of(list(lopo_map.values())) if lopo_map else None
-    if as_json:
-        print_json({"rows": rows, "summary": summ, "leave_one_publication_out": lopo or [],
-                    "lopo_summary": lopo_summ, "lopo_current": lopo is not None})
-        return
-    from rich.table import Table
-
-    t = Table(title="inference validation (error = predicted / published - 1)")
-    for col in ("id", "metric", "published", "predicted", "in-sample", "LOPO", "used",
-                "normalization"):
-        t.add_column(col)
-    for r in rows:
-        lo = lopo_map.get(r.id)
-        t.add_row(r.id, r.metric, f"{r.published:,.4g} {r.unit}",
-                  "-" if r.predicted is None else f"{r.predicted:,.4g}",
-                  "-" if r.error is None else f"{100 * r.error:+.0f}%",
-                  "-" if lo is None else f"{100 * lo:+.0f}%",
-                  "yes" if r.included else "no", r.normalization)
-    console().print(t)
-    if lopo_summ is None:
-        console().print("[yellow]leave-one-publication-out: stored errors are stale (the rows, "
-                        "parameters or model changed); run `suanli infer validate --fit` or "
-                        "--loo[/yellow]")
-    else:
-        console().print(f"[bold]leave-one-publication-out[/bold] ({lopo_summ['rows']:.0f} rows): "
-                        f"median |error| {100 * lopo_summ['median_abs_error']:.1f}%, max "
-                        f"{100 * lopo_summ['max_abs_error']:.1f}%, within 20%: "
-                        f"{100 * lopo_summ['share_within_20pct']:.0f}% of rows")
-    console().print(f"in-sample ({summ['rows']:.0f} rows): median |error| "
-                    f"{100 * summ['median_abs_error']:.1f}%, max "
-                    f"{100 * summ['max_abs_error']:.1f}%")
-
-
 def _register_questions() -> None:
     from suanli.cli.infer_claims import claims  # light: typer only
     from suanli.cli.infer_compare import compare
+    from suanli.cli.infer_simulate import simulate
+    from suanli.cli.infer_validate import validate
+    from suanli.cli.infer_waterfall import waterfall
 
+    app.command("simulate")(simulate)
+    app.command("waterfall")(waterfall)
+    app.command("validate")(validate)
     app.command("compare")(compare)
     app.command("claims")(claims)
 

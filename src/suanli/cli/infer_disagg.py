@@ -7,29 +7,31 @@ from __future__ import annotations
 from typing import Any
 
 from suanli.cli.common import console, print_json
-from suanli.cli.infer import _table
+from suanli.cli.infer_options import kv_table
 
 
 def pools(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
-           attn_dp: bool) -> tuple[Any, Any]:
+           attn_dp: bool, stack: str | None = None) -> tuple[Any, Any]:
     from suanli.infer.disagg import parse_disagg
     from suanli.infer.estimate import deployment
 
     spec = parse_disagg(disagg)
     pre = deployment(model, hardware, precision=precision, kv=kv, attn_dp=attn_dp,
-                     nodes=spec.prefill_nodes)
+                     nodes=spec.prefill_nodes, stack=stack)
     dec = deployment(model, hardware, precision=precision, kv=kv, attn_dp=attn_dp,
-                     nodes=spec.decode_nodes)
+                     nodes=spec.decode_nodes, stack=stack)
     return pre, dec
 
 
 def disagg_report(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
                    attn_dp: bool, prompt_len: int, output_len: int, prefix_hit: float,
-                   tokens_per_user: float | None, price: float | None, as_json: bool) -> None:
+                   tokens_per_user: float | None, price: float | None, as_json: bool,
+                   stack: str | None = None) -> None:
     from suanli.infer.disagg import decode_rate, kv_transfer_s, prefill_rate
     from suanli.units import SECONDS_PER_HOUR
 
-    pre, dec = pools(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp)
+    pre, dec = pools(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
+                     stack=stack)
     p = prefill_rate(pre, prompt_len, prefix_hit)
     d = decode_rate(dec, prompt_len + output_len / 2, tokens_per_user=tokens_per_user)
     kvt = kv_transfer_s(pre, prompt_len)
@@ -47,7 +49,7 @@ def disagg_report(model: str, hardware: str, disagg: str, *, precision: str, kv:
     if as_json:
         print_json(out)
         return
-    _table(f"{pre.model.id} on {pre.accelerator.id}, disaggregated {disagg}", [
+    kv_table(f"{pre.model.id} on {pre.accelerator.id}, disaggregated {disagg}", [
         ("prefill unit", pre.layout()), ("decode unit", dec.layout()),
         ("prefill input tok/s per node", f"{p.input_tokens_per_s_per_node:,.0f}"),
         ("decode output tok/s per node", f"{d.output_tokens_per_s_per_node:,.0f}"),
@@ -59,11 +61,13 @@ def disagg_report(model: str, hardware: str, disagg: str, *, precision: str, kv:
 
 
 def disagg_curve(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
-                  attn_dp: bool, prompt_len: int, output_len: int, as_json: bool) -> None:
+                  attn_dp: bool, prompt_len: int, output_len: int, as_json: bool,
+                  stack: str | None = None) -> None:
     from suanli.errors import InfeasibleError
     from suanli.infer.disagg import decode_rate
 
-    _, dec = pools(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp)
+    _, dec = pools(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
+                   stack=stack)
     pts = []
     for speed in (5.0, 10.0, 20.0, 30.0, 50.0, 80.0, 120.0):
         try:
@@ -88,11 +92,12 @@ def disagg_curve(model: str, hardware: str, disagg: str, *, precision: str, kv: 
 
 def disagg_plan(model: str, hardware: str, disagg: str, traffic: Any, *, precision: str,
                  attn_dp: bool, prefix_hit: float, tokens_per_user: float | None,
-                 price: float | None, as_json: bool) -> None:
+                 price: float | None, as_json: bool, stack: str | None = None) -> None:
     from suanli.infer.disagg import size_pools
     from suanli.infer.estimate import price_of
 
-    pre, dec = pools(model, hardware, disagg, precision=precision, kv=None, attn_dp=attn_dp)
+    pre, dec = pools(model, hardware, disagg, precision=precision, kv=None, attn_dp=attn_dp,
+                     stack=stack)
     plan = size_pools(pre, dec, prompt=round(traffic.mean_prompt),
                       output=max(1, round(traffic.mean_output)),
                       requests_per_s=traffic.requests_per_s, prefix_hit=prefix_hit,
@@ -103,7 +108,7 @@ def disagg_plan(model: str, hardware: str, disagg: str, traffic: Any, *, precisi
         return
     usd = "n/a (no price: give --price)" if plan.usd_per_day is None else \
         f"${plan.usd_per_day:,.0f} per day"
-    _table(f"{dec.model.id}: {traffic.source}, disaggregated {disagg}", [
+    kv_table(f"{dec.model.id}: {traffic.source}, disaggregated {disagg}", [
         ("prefill units x nodes", f"{plan.prefill_units} x {pre.nodes} ({pre.layout()})"),
         ("decode units x nodes", f"{plan.decode_units} x {dec.nodes} ({dec.layout()})"),
         ("nodes", f"{plan.nodes:,}"),

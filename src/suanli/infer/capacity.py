@@ -171,7 +171,8 @@ def layouts(model: str | ModelSpec, hardware: str, precision: str | Compression
 def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | None,
                 sparsity: str, traffic: Traffic, ttft: float | None, tpot: float | None,
                 rho: float, prices: dict[str, float], layout: dict[str, Any] | None = None,
-                prefix_hit: float = 0.0) -> list[tuple[float, CapacityOption]]:
+                prefix_hit: float = 0.0, stack: str | None = None
+                ) -> list[tuple[float, CapacityOption]]:
     from suanli.infer.curves import best_under_slo
     from suanli.infer.estimate import deployment, price_of
 
@@ -189,7 +190,7 @@ def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | N
             for lay in [layout] if layout else layouts(base.model.id, hw, prec):
                 try:
                     dep = deployment(base.model, hw, precision=prec, sparsity=sparsity,
-                                     prefix_hit=prefix_hit, **lay)
+                                     prefix_hit=prefix_hit, stack=stack, **lay)
                     e = best_under_slo(dep, prompt_len=p, output_len=o, ttft_slo_s=ttft,
                                        tpot_slo_s=tpot, max_batch=512 * dep.devices)
                 except InfeasibleError:
@@ -230,7 +231,7 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                   prices: dict[str, float] | None = None, seed: int = 0,
                   max_tries: int = 8, sample: int = DEFAULT_SAMPLE,
                   progress: ProgressFn | None = None, layout: dict[str, Any] | None = None,
-                  prefix_hit: float = 0.0) -> list[CapacityOption]:
+                  prefix_hit: float = 0.0, stack: str | None = None) -> list[CapacityOption]:
     """Options, cheapest first: simulated ones that meet the p99 limits lead.
 
     Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
@@ -240,17 +241,21 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
     count, below which the replicas cannot carry the mean load. Each simulation runs a bounded
     sample (``suanli.infer.sampling``: at most ~``sample`` requests on the replicas' share of
     the traffic), so memory and time do not grow with the traffic. ``precisions`` default to
-    what each chip runs well (``precision_candidates``)."""
+    what each chip runs well (``precision_candidates``). ``stack``: the serving engine and
+    version every candidate runs (``suanli.infer.stacks``; None: current runtimes)."""
     from suanli.infer.estimate import deployment
     from suanli.infer.simulate import simulate
+    from suanli.infer.stacks import stack as stack_of
 
+    stack_of(stack)  # an unknown stack is an error here, not a skipped candidate
     if not 0 < target_load <= 1:
         raise InputError(f"--target-load must be in (0, 1], got {target_load}")
     if sample < 100:
         raise InputError(f"--sample must be at least 100 requests, got {sample}")
     hw = hardware or default_hardware()
     cands = _candidates(model, hw, precisions, sparsity, traffic, ttft_p99_slo_s,
-                        tpot_p99_slo_s, target_load, prices or {}, layout, prefix_hit)
+                        tpot_p99_slo_s, target_load, prices or {}, layout, prefix_hit,
+                        stack)
     if not cands:
         raise InfeasibleError(f"no hardware in {', '.join(hw)} serves {model} within the limits",
                               fixes=["relax --ttft-slo / --tpot-slo", "add --hardware choices",
@@ -268,7 +273,7 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
         if len(verified) >= verify or cost >= best or opt.nodes > 1 or opt.attn_dp:
             rest.append(opt)  # multi-node and attention-DP replicas: analytic only
             continue
-        dep = deployment(model, opt.system, tp=opt.tp, sparsity=sparsity,
+        dep = deployment(model, opt.system, tp=opt.tp, sparsity=sparsity, stack=stack,
                          precision=opt.precision.split("+")[0])  # the preset of the name
         runs: dict[int, tuple[Measured, int]] = {}
         label = f"{opt.accelerator} {opt.precision} TP{opt.tp}"

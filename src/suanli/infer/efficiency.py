@@ -39,7 +39,16 @@ class Efficiency:
     # (routing, token permutation, scatter/gather and grouped-kernel losses); 1 = as dense.
     # Their weight reads stream at the ordinary ``memory`` efficiency.
     expert_efficiency: float = 1.0
+    # ``request_overhead_s`` of the stacks whose rows measure it (``infer.stacks`` id, seconds):
+    # the fixed time before the first token is the runtime's and benchmark harness's request
+    # path (setup, first-token sampling), software rather than chip; other stacks use
+    # ``request_overhead_s``
+    request_overhead_by_stack: tuple[tuple[str, float], ...] = ()
     source: str = ""
+
+    def request_overhead(self, stack: str) -> float:
+        """Seconds added once to a request's first token on ``stack``."""
+        return dict(self.request_overhead_by_stack).get(stack, self.request_overhead_s)
 
     def __post_init__(self) -> None:
         for name in ("compute", "memory", "attention_memory", "expert_efficiency"):
@@ -49,7 +58,8 @@ class Efficiency:
                                    file=str(DATA))
         if self.roofline_sharpness < 1:
             raise CatalogError("roofline_sharpness must be >= 1", file=str(DATA))
-        if self.step_overhead_s < 0 or self.request_overhead_s < 0 or self.seq_overhead_s < 0:
+        if min(self.step_overhead_s, self.request_overhead_s, self.seq_overhead_s,
+               *(v for _, v in self.request_overhead_by_stack)) < 0:
             raise CatalogError("overheads must be >= 0", file=str(DATA))
 
 
@@ -66,7 +76,10 @@ def _table(path: Path = DATA) -> dict[str, Efficiency]:
         missing = [f for f in FIELDS[:4] if f not in vals]
         if missing:
             raise CatalogError(f"missing {', '.join(missing)}", file=str(path), row=fam)
+        by_stack = tuple((str(k), float(v)) for k, v in
+                         (vals.get("request_overhead_by_stack") or {}).items())
         out[fam] = Efficiency(**{f: float(vals[f]) for f in FIELDS if f in vals},
+                              request_overhead_by_stack=by_stack,
                               source=str(vals.get("source", raw.get("source", ""))))
     return out
 

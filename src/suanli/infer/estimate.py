@@ -4,7 +4,7 @@ Definitions (said, because tools differ):
 
 * **TTFT** = time to prefill the batch's prompts and emit each sequence's first token (static
   batch: all ``batch`` prompts arrive together, so every sequence sees the whole batch prefill),
-  plus a fixed per-request overhead (``Efficiency.request_overhead_s``).
+  plus a fixed per-request overhead (``Efficiency.request_overhead``: per serving stack).
 * **TPOT** = time per output token *after the first* = mean decode step time over contexts
   ``prompt+1 .. prompt+output-1``; end-to-end latency ``e2e = TTFT + (output-1) x TPOT``.
 * **Under continuous batching** (Yu et al. 2022 Orca; Kwon et al. 2023 vLLM) with ``batch``
@@ -66,6 +66,10 @@ class Deployment:
     legacy_gqa_kernel: bool = False  # decode attention reads K/V once per *query* head
     overlap: bool = True  # two-micro-batch overlap of the EP all-to-all where it is faster
     prefix_hit: float = 0.0  # share of prompt tokens served from a prefix cache (workload)
+    allreduce: str = "peer"  # TP all-reduce algorithm of the serving stack (``infer.stacks``)
+    step_overhead: bool = False  # the stack exposes host time between steps (``infer.stacks``)
+    stack: str = "default"  # the serving stack's id (``infer.stacks``)
+    moe_gather: bool = False  # attention-DP MoE over all ranks' gathered tokens (``infer.stacks``)
 
     @property
     def devices(self) -> int:
@@ -102,10 +106,15 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
                sparsity: str = "none", kv_mem_fraction: float = 0.9,
                chunk_tokens: int = 8192, attn_dp: bool = False,
                legacy_gqa_kernel: bool = False, nodes: int | None = None,
-               overlap: bool = True, prefix_hit: float = 0.0) -> Deployment:
+               overlap: bool = True, prefix_hit: float = 0.0,
+               stack: str | None = None) -> Deployment:
     """Build and check a :class:`Deployment` from catalog names. ``nodes``: spread the
     replica over that many nodes (``tp`` = nodes x devices per node / pp; with ``attn_dp`` on an
-    MoE model ``ep`` defaults to all ranks)."""
+    MoE model ``ep`` defaults to all ranks). ``stack``: the serving engine and version
+    (``infer.stacks``; None: current runtimes)."""
+    from suanli.infer.stacks import stack as stack_of
+
+    st = stack_of(stack)
     cat = load_catalog()
     m = cat.model(model) if isinstance(model, str) else model
     sys_ = cat.system(hardware)
@@ -145,7 +154,8 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
     if not 0 <= prefix_hit < 1:
         raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
-                      legacy_gqa_kernel, overlap, prefix_hit)
+                      legacy_gqa_kernel or st.legacy_gqa_kernel, overlap, prefix_hit,
+                      st.allreduce, st.step_overhead, st.id, st.moe_gather)
 
 
 @dataclass(frozen=True)
@@ -192,7 +202,8 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
     factor = dep.model.heads / dep.model.n_kv_heads if dep.legacy_gqa_kernel else 1.0
     return StepModel(dep.model, dep.accelerator, dep.system, dep.compression,
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
-                     attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap)
+                     attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
+                     allreduce=dep.allreduce, step_overhead=dep.step_overhead)
 
 
 def check_weights_fit(dep: Deployment) -> None:
@@ -220,7 +231,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
     mb = max(batch / dep.pp, 1.0)  # sequences per micro-batch
     pre = sm.prefill_ops(mb, prompt, dep.step_chunk_tokens, dep.prefix_hit * prompt)
     # GPipe: the last of pp micro-batches leaves the last stage after (2 pp - 1) stage times
-    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead_s
+    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead(dep.stack)
     steps = max(output - 1, 0)
     tpot, dec = 0.0, sm.decode_ops(mb, prompt + 1 + steps / 2)
     if steps:
@@ -254,7 +265,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     cap = max_concurrent_seqs(m, acc, comp, tp=dep.tp, pp=dep.pp, context=context,
                               max_step_tokens=dep.chunk_tokens,
                               kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                              ep=dep.ep)
+                              ep=dep.ep, moe_gather=dep.moe_gather)
     if batch is None:
         batch = max(1, min(cap, max_batch))
     if batch < 1:
@@ -268,7 +279,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     tot_tps = batch * context / e2e
     mem = memory_breakdown(m, acc, comp, tp=dep.tp, pp=dep.pp, batch=batch, context=context,
                            max_step_tokens=dep.chunk_tokens, kv_mem_fraction=dep.kv_mem_fraction,
-                           attn_dp=dep.attn_dp, ep=dep.ep)
+                           attn_dp=dep.attn_dp, ep=dep.ep, moe_gather=dep.moe_gather)
     price = price_of(dep, price_usd_per_device_hour)
     usd_in = usd_out = usd_all = None
     if price is not None:
@@ -312,7 +323,7 @@ def mixed_prefill_s(dep: Deployment, sm: StepModel, batch: int, prompt: int, out
     c = new / chunks
     pairs = new * (prompt - new) + new * (new + 1) / 2
     t = sm.time(c + others, 1 + others, pairs / chunks + others * ctx, others * ctx)
-    return dep.pp * chunks * t + sm.eff.request_overhead_s
+    return dep.pp * chunks * t + sm.eff.request_overhead(dep.stack)
 
 
 def ops_table(ops: list[OpCost], pp: int = 1) -> list[dict[str, Any]]:
@@ -327,4 +338,4 @@ def memory_only(dep: Deployment, batch: int, context: int) -> MemoryBreakdown:
     return memory_breakdown(dep.model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
                             batch=batch, context=context, max_step_tokens=dep.chunk_tokens,
                             kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                            ep=dep.ep)
+                            ep=dep.ep, moe_gather=dep.moe_gather)

@@ -13,6 +13,13 @@
   split ``ep`` ways (``weight_terms``: one term per weight group, summed).
 * Activations: a workspace for the largest forward pass, ``tokens x (hidden + ffn/tp) x 2 x
   bytes`` (buffers are reused layer to layer), plus the logits ``tokens x vocab x 4 B``.
+* MoE under attention-DP with an all-gather expert path (``moe_gather``; TensorRT-LLM's
+  CUTLASS fused MoE): every rank runs the experts over the tokens of all ``tp`` DP ranks, up to
+  ``moe_max_num_tokens = max_num_tokens x dp_size`` rows (``_torch/modules/fused_moe``), and the
+  kernel's workspace holds ``k`` copies of each row (``CutlassMoeFCRunner::
+  getWorkspaceDeviceBufferSizes``: permuted input ``k rows hidden``, the gated FC1 output ``k
+  rows 2 inter`` in 16-bit, its activation ``k rows inter``, the FC2 output ``k rows hidden`` in
+  16-bit): ``moe_workspace_bytes``, added to the activations.
 * KV capacity = ``kv_mem_fraction x (device memory - weights - activations)`` (vLLM's
   ``gpu_memory_utilization`` plays the same role).
 """
@@ -112,24 +119,38 @@ def weight_bytes_per_device(m: ModelSpec, comp: Compression, tp: int, pp: int,
     return sum(weight_terms(m, comp, tp, pp, attn_dp, ep).values())  # bytes
 
 
+def moe_workspace_bytes(m: ModelSpec, comp: Compression, rows: int, etp: int = 1) -> float:
+    """Bytes of the all-gather fused-MoE workspace for ``rows`` gathered tokens (module
+    docstring); ``etp``: ways each expert's intermediate size is split."""
+    if m.moe is None:
+        return 0.0
+    inter = m.moe.expert_ffn_hidden / etp
+    a = comp.act_bytes
+    return rows * m.moe.top_k * (m.hidden * (a + 2.0) + inter * (a + 2.0 * 2.0))  # bytes
+
+
 def activation_bytes_per_device(m: ModelSpec, comp: Compression, tokens: int, tp: int,
-                                attn_dp: bool = False) -> float:
+                                attn_dp: bool = False, moe_gather: bool = False,
+                                ep: int = 1) -> float:
     """Workspace of the largest forward pass of ``tokens`` tokens (see module docstring); under
-    ``attn_dp`` each rank runs its own step of ``tokens`` with unsplit dense layers."""
+    ``attn_dp`` each rank runs its own step of ``tokens`` with unsplit dense layers, and with
+    ``moe_gather`` the experts' workspace over all ``tp`` ranks' tokens."""
     ways = 1 if attn_dp else tp
     inner = m.ffn_hidden if m.moe is None else max(m.ffn_hidden, m.moe.expert_ffn_hidden
                                                     * m.moe.top_k)
     per_token = 2.0 * (m.hidden + inner / ways) * max(comp.act_bytes, 2.0)
-    return tokens * per_token + tokens * m.vocab / ways * 4.0  # bytes
+    gathered = moe_workspace_bytes(m, comp, tokens * tp, max(tp // max(ep, 1), 1)) \
+        if attn_dp and moe_gather else 0.0
+    return tokens * per_token + tokens * m.vocab / ways * 4.0 + gathered  # bytes
 
 
 def memory_breakdown(m: ModelSpec, acc: Accelerator, comp: Compression, *, tp: int, pp: int,
                      batch: int, context: int, max_step_tokens: int,
                      kv_mem_fraction: float = 0.9, attn_dp: bool = False,
-                     ep: int = 1) -> MemoryBreakdown:
+                     ep: int = 1, moe_gather: bool = False) -> MemoryBreakdown:
     """Per-device memory with ``batch`` sequences of ``context`` tokens cached."""
     w = weight_bytes_per_device(m, comp, tp, pp, attn_dp, ep)
-    act = activation_bytes_per_device(m, comp, max_step_tokens, tp, attn_dp)
+    act = activation_bytes_per_device(m, comp, max_step_tokens, tp, attn_dp, moe_gather, ep)
     kv = batch * context * kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
     free = max(acc.memory_bytes - w - act, 0.0)
     return MemoryBreakdown(w, kv, act, acc.memory_bytes, kv_mem_fraction * free)
@@ -137,10 +158,10 @@ def memory_breakdown(m: ModelSpec, acc: Accelerator, comp: Compression, *, tp: i
 
 def max_concurrent_seqs(m: ModelSpec, acc: Accelerator, comp: Compression, *, tp: int, pp: int,
                         context: int, max_step_tokens: int, kv_mem_fraction: float = 0.9,
-                        attn_dp: bool = False, ep: int = 1) -> int:
+                        attn_dp: bool = False, ep: int = 1, moe_gather: bool = False) -> int:
     """Sequences of ``context`` tokens whose KV cache fits next to weights and workspace."""
     mb = memory_breakdown(m, acc, comp, tp=tp, pp=pp, batch=0, context=context,
                           max_step_tokens=max_step_tokens, kv_mem_fraction=kv_mem_fraction,
-                          attn_dp=attn_dp, ep=ep)
+                          attn_dp=attn_dp, ep=ep, moe_gather=moe_gather)
     per_seq = context * kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
     return int(mb.kv_capacity // per_seq) if per_seq > 0 else 0

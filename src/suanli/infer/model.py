@@ -134,15 +134,21 @@ class StepModel:
     since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them.
     ``overlap``: two-micro-batch overlap of the EP all-to-all (kept only where it is faster).
     ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
+    ``allreduce``: ``peer`` (one-shot / two-shot inside the domain) or ``nccl`` (the ring with
+    the domain's link and latency; ``infer.stacks``). ``step_overhead``: whether the stack
+    exposes the fixed host time between steps (``Efficiency.step_overhead_s``); runtimes that
+    replay CUDA graphs and prepare the next step while the GPU runs this one hide it.
     """
 
     def __init__(self, model: ModelSpec, acc: Accelerator, system: System, comp: Compression,
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
-                 imbalance: float | None = None) -> None:
+                 imbalance: float | None = None, allreduce: str = "peer",
+                 step_overhead: bool = True) -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
+        self.step_s = eff.step_overhead_s if step_overhead else 0.0  # seconds per step
         self.mp = moe_params()
         m = model
         dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts
@@ -209,7 +215,7 @@ class StepModel:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
         inside = tp <= system.scale_up_domain
-        self.inside = inside
+        self.inside = inside and allreduce == "peer"  # NCCL: the ring even inside the domain
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
         self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
@@ -311,7 +317,7 @@ class StepModel:
         out += comm
         if saved < 0:
             out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
-        out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.eff.step_overhead_s
+        out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.step_s
                           + self.eff.seq_overhead_s * seqs * self.tok_share))
         return out
 
@@ -331,8 +337,8 @@ class StepModel:
             comm = sum(t for _, _, t in self._comm(tokens))
             return comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
                                                       comp, comm) \
-                + self.eff.step_overhead_s + self.eff.seq_overhead_s * seqs * self.tok_share
-        t = self.eff.step_overhead_s + self.eff.seq_overhead_s * seqs
+                + self.step_s + self.eff.seq_overhead_s * seqs * self.tok_share
+        t = self.step_s + self.eff.seq_overhead_s * seqs
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
         for _, wbytes, flops_tok, act in self.gemm_coeffs:
             t += roofline(flops_tok * tokens / peak, (wbytes + act * tokens) / bw, p)

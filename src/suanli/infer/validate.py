@@ -12,11 +12,13 @@ deployment and which metric definition it uses is data (``data/validation_cases.
 * TTFT rows: prefill of one prompt at batch 1.
 
 The fit (:func:`fit_efficiency`): per accelerator family with at least ``MIN_ROWS`` included
-rows, the four parameters of :class:`~suanli.infer.efficiency.Efficiency` minimise
-``sum(log(predicted / published)^2)`` (scipy ``least_squares``, bounds: fractions in [0.05, 1],
-overhead in [0, 20 ms]); rows marked "recalled" in the CSV are never fitted on. Families
-without enough rows use the fit over all rows (``default``). :func:`leave_one_out` refits
-without each row in turn and reports that row's error: the honest out-of-sample number.
+rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimise
+``sum(log(predicted / published)^2)`` (scipy ``least_squares`` from ``PRIOR``, within
+``BOUNDS``); rows marked "recalled" in the CSV are never fitted on. Families without enough
+rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
+family's own MoE rows set; the request overhead is fitted per serving stack from its TTFT rows
+(``default`` fit, shared by every family). :func:`leave_one_publication_out` refits without
+each publication in turn and reports its rows' errors: the honest out-of-sample number.
 """
 
 from __future__ import annotations
@@ -148,7 +150,7 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     dep = deployment(model, s["hardware"], tp=s.get("tp", 1), ep=s.get("ep", 1),
                      precision=s["precision"], attn_dp=s.get("attn_dp", False),
                      legacy_gqa_kernel=s.get("legacy_gqa_kernel", False),
-                     nodes=s.get("nodes"))
+                     nodes=s.get("nodes"), stack=s.get("stack"))
     eff = eff or efficiency_for(dep.accelerator.family)
     kind = s["kind"]
     if kind == "disagg_prefill":
@@ -236,81 +238,116 @@ def summary_of(errors: list[float]) -> dict[str, float]:
 
 
 # --- fitting ---------------------------------------------------------------------------------
-def _fit(cases: list[Case], start: Efficiency) -> Efficiency:
+# Where every fit starts: mid-range physical values, never a previous fit (a held-out refit that
+# started from the shipped parameters would start from numbers its own rows shaped). Expert
+# GEMMs start as efficient as dense ones: tile padding and load imbalance are modelled apart.
+PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
+                   step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
+                   seq_overhead_s=1e-5, expert_efficiency=1.0)
+
+
+def _is_moe(case: Case) -> bool:
+    from suanli.catalog import load_catalog
+
+    return "model" in case.spec and load_catalog().model(case.spec["model"]).moe is not None
+
+
+def _stack_id(case: Case) -> str:
+    from suanli.infer.stacks import stack
+
+    return stack(case.spec.get("stack")).id
+
+
+def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) -> Efficiency:
+    """Least squares over ``free`` (default: every unfixed field; ``expert_efficiency`` only
+    where MoE rows determine it), the other fields kept at ``start``. The request overhead is
+    fitted per serving stack with TTFT rows (``request_overhead_s@STACK``, into
+    ``Efficiency.request_overhead_by_stack``); ``request_overhead_s`` itself, used by stacks
+    without such rows, stays at ``start`` (the prior unless a caller frees it)."""
     import numpy as np
     from scipy.optimize import least_squares
 
-    free = [f for f in FIELDS if f not in FIXED]
-    lo = np.array([BOUNDS[f][0] for f in free])
-    hi = np.array([BOUNDS[f][1] for f in free])
+    if free is None:
+        free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
+        free += [f"request_overhead_s@{st}" for st in
+                 sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})]
+    if not any(_is_moe(c) for c in cases):
+        free = [f for f in free if f != "expert_efficiency"]
+    lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
+    hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
     units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6}
-    scale = np.array([units.get(f, 1.0) for f in free])  # ms / us for conditioning
+    scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us
+    base = {f: getattr(start, f) for f in FIELDS}
+    by_stack = dict(start.request_overhead_by_stack)
 
     def make(x: Any) -> Efficiency:
         v: dict[str, Any] = {f: float(a) for f, a in zip(free, x * scale, strict=True)}
-        return Efficiency(**{**v, **FIXED})
+        stacks = {**by_stack, **{f.split("@")[1]: a for f, a in v.items() if "@" in f}}
+        plain = {f: a for f, a in v.items() if "@" not in f}
+        return Efficiency(**{**base, **plain, **FIXED},
+                          request_overhead_by_stack=tuple(sorted(stacks.items())))
 
     def resid(x: Any) -> Any:
         eff = make(x)
         return np.array([math.log(max(predict(c, eff) or 1e-9, 1e-9) / c.published)
                          for c in cases])
 
-    x0 = np.clip(np.array([min(getattr(start, f), 1e6) for f in free]) / scale,
-                 lo / scale, hi / scale)
+    x0 = np.array([start.request_overhead(f.split("@")[1]) if "@" in f
+                   else min(getattr(start, f), 1e6) for f in free])
+    x0 = np.clip(x0 / scale, lo / scale, hi / scale)
     res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
     return make(res.x)
 
 
-def fit_efficiency(path: Path | None = None) -> dict[str, Efficiency]:
-    """Fit ``default`` on all included rows, then each family with >= MIN_ROWS rows."""
-    cases = [c for c in load_cases(path) if c.include]
-    start = efficiency_for("default")
-    out = {"default": replace(_fit(cases, start), source=f"fit on {len(cases)} rows")}
+def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
+    """``default`` over all ``cases``, then each family: its own fit with >= MIN_ROWS rows,
+    else ``default`` with the family's own ``compute`` (a chip's achieved fraction of its
+    peak, which even a few rows determine) and, with MoE rows, ``expert_efficiency``.
+    Grouped-GEMM kernels differ per architecture (and stack), so a family's
+    ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
+    any, the prior (grouped GEMMs as efficient as dense ones). The request overhead per serving
+    stack is software, not chip: fitted once in ``default`` and kept by every family."""
+    default = _fit(cases, PRIOR)
+    out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
     by_fam: dict[str, list[Case]] = {}
     for c in cases:
         by_fam.setdefault(_family(c), []).append(c)
     for fam, cs in sorted(by_fam.items()):
-        if len(cs) >= MIN_ROWS:
-            out[fam] = replace(_fit(cs, out["default"]),
-                               source=f"fit on {len(cs)} {fam} rows: {', '.join(c.id for c in cs)}")
+        moe = [c for c in cs if _is_moe(c)]
+        start = replace(default, expert_efficiency=PRIOR.expert_efficiency)
+        if len(cs) >= MIN_ROWS:  # the per-stack request overheads stay the default fit's
+            free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
+            out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
+                               + ", ".join(c.id for c in cs))
+        else:  # few rows: the chip's compute fraction (and its MoE rows' expert efficiency)
+            free = ["compute"] + (["expert_efficiency"] if moe else [])
+            eff = _fit(cs, start, free)
+            out[fam] = replace(eff, source=f"default, compute and expert_efficiency from "
+                               f"{len(cs)} rows")
     return out
 
 
-def leave_one_out(path: Path | None = None) -> list[tuple[str, float]]:
-    """(row id, relative error when the row's family was fitted without it)."""
-    cases = [c for c in load_cases(path) if c.include]
-    out = []
-    for c in cases:
-        fam = _family(c)
-        rest = [d for d in cases if d.id != c.id]
-        same = [d for d in rest if _family(d) == fam]
-        eff = _fit(same if len(same) >= MIN_ROWS else rest, efficiency_for(fam))
-        pred = predict(c, eff)
-        out.append((c.id, ((pred or 0.0) - c.published) / c.published))
-    return out
+def fit_efficiency(path: Path | None = None) -> dict[str, Efficiency]:
+    """The shipped parameters: :func:`_fit_families` over all included rows."""
+    return _fit_families([c for c in load_cases(path) if c.include])
 
 
 def leave_one_publication_out(path: Path | None = None) -> list[tuple[str, float]]:
-    """(row id, relative error) with the parameters refitted without the row's whole
-    publication (every row sharing its ``source``): the honest transfer number, since rows of
-    one table share a software version, a benchmark harness and its definitions. The left-out
-    rows' family is refitted only if it keeps ``MIN_ROWS`` rows, else ``default`` (all other
-    rows) predicts them."""
+    """(row id, relative error) with the parameters refitted (:func:`_fit_families`, from the
+    prior) without the row's whole publication (every row sharing its ``source``): the honest
+    transfer number, since rows of one table share a software version, a benchmark harness
+    and its definitions."""
     cases = [c for c in load_cases(path) if c.include]
     groups: dict[str, list[Case]] = {}
     for c in cases:
         groups.setdefault(c.publication, []).append(c)
     out: dict[str, float] = {}
     for pub, held in groups.items():
-        rest = [d for d in cases if d.publication != pub]
-        fams = {_family(c) for c in held}
-        default = _fit(rest, efficiency_for("default"))
-        effs = {}
-        for fam in fams:
-            same = [d for d in rest if _family(d) == fam]
-            effs[fam] = _fit(same, default) if len(same) >= MIN_ROWS else default
+        effs = _fit_families([d for d in cases if d.publication != pub])
         for c in held:
-            pred = predict(c, effs[_family(c)])
+            eff = effs.get(_family(c), replace(effs["default"],
+                                               expert_efficiency=PRIOR.expert_efficiency))
+            pred = predict(c, eff)
             out[c.id] = ((pred or 0.0) - c.published) / c.published
     return [(c.id, out[c.id]) for c in cases]
 
@@ -319,7 +356,8 @@ LOPO_FILE = DATA / "validation_lopo.yaml"
 # the model's inputs: a stored leave-one-publication-out result is current only while these
 # files are unchanged (rows, mapping, fitted parameters and the model's code)
 _MODEL_FILES = ("model.py", "moe.py", "estimate.py", "memory.py", "disagg.py", "curves.py",
-                "compression.py", "efficiency.py", "validate.py", "data/moe.yaml",
+                "compression.py", "efficiency.py", "validate.py", "stacks.py", "data/moe.yaml",
+                "data/stacks.yaml",
                 "data/efficiency.yaml", "data/validation_cases.yaml",
                 "data/published-serving.csv")
 
@@ -372,5 +410,8 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"request_overhead_s: {e.request_overhead_s:.6f}, "
                      f"roofline_sharpness: {e.roofline_sharpness:.3f}, "
                      f"seq_overhead_s: {e.seq_overhead_s:.8f}, "
-                     f"expert_efficiency: {e.expert_efficiency:.4f}, source: \"{e.source}\"}}")
+                     f"expert_efficiency: {e.expert_efficiency:.4f}, "
+                     "request_overhead_by_stack: {"
+                     + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
+                     + f"}}, source: \"{e.source}\"}}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

@@ -1,0 +1,73 @@
+"""Serving software stacks (engine and version) as an explicit input: documented features that
+change what a forward step costs on the same hardware. Data in ``data/stacks.yaml``, each
+feature with its source; nothing here is fitted.
+
+* ``allreduce``: how tensor-parallel all-reduces run inside an NVLink domain. ``peer``: the
+  one-shot / two-shot peer-access kernels of current runtimes (TensorRT-LLM custom all-reduce,
+  vLLM custom all-reduce), one latency per phase (``model.serving_allreduce_s``); ``nccl``: the
+  NCCL ring, ``2 (t-1)`` latencies per call (``perf.comm.ring_allreduce_s``), as runtimes did
+  before the custom kernels (a 70B on TP4 runs 160 all-reduces per step).
+* ``step_overhead``: the fixed host time between forward steps is exposed
+  (``Efficiency.step_overhead_s``): runtimes that enqueue an engine per step and synchronise
+  on it (TensorRT-LLM's static gptSession loop; its v0.10 release notes "reduced overheads
+  between enqueue calls of TensorRT engines"). Runtimes that replay CUDA graphs and prepare
+  the next step while the GPU runs the current one (TensorRT-LLM PyTorch backend's overlap
+  scheduler, vLLM >= 0.6 multi-step / async output processing, SGLang's overlap scheduler)
+  hide it, so batch-1 decode is the weight + KV read plus the all-reduces.
+* ``legacy_gqa_kernel``: decode attention reads each K/V head once per *query* head (masked
+  MHA before TensorRT-LLM's XQA kernel, v0.8).
+* ``moe_gather``: under attention-DP the routed experts run over the tokens of all DP ranks
+  gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
+  so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
+  DeepEP-style all-to-all sends each rank only its experts' rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from suanli.errors import CatalogError, InputError
+
+DATA = Path(__file__).parent / "data" / "stacks.yaml"
+DEFAULT = "default"
+ALLREDUCE = ("peer", "nccl")
+
+
+@dataclass(frozen=True)
+class Stack:
+    id: str
+    allreduce: str = "peer"
+    legacy_gqa_kernel: bool = False
+    step_overhead: bool = False
+    moe_gather: bool = False
+    source: str = ""
+
+
+@cache
+def stacks(path: Path = DATA) -> dict[str, Stack]:
+    import yaml
+
+    raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    out = {}
+    for sid, v in raw.items():
+        st = Stack(str(sid), str(v.get("allreduce", "peer")),
+                   bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
+                   bool(v.get("moe_gather", False)), str(v.get("source", "")))
+        if st.allreduce not in ALLREDUCE:
+            raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
+                               f"'{st.allreduce}'", file=str(path), row=sid)
+        out[st.id] = st
+    if DEFAULT not in out:
+        raise CatalogError(f"needs a '{DEFAULT}' stack", file=str(path))
+    return out
+
+
+def stack(name: str | None) -> Stack:
+    """The named stack (None: ``default``); a clear error listing the known ones."""
+    table = stacks()
+    key = name or DEFAULT
+    if key not in table:
+        raise InputError(f"unknown serving stack '{key}'; known: {', '.join(sorted(table))}")
+    return table[key]
