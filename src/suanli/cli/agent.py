@@ -77,6 +77,7 @@ def up(broker: str = typer.Option(..., "--broker", help="The broker's URL, e.g. 
     else:
         raise InputError(f"--executor must be ray or subprocess, got '{executor}'")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     ex.start()
     agent = Agent(broker, key, site, ex, engine=executor, local_site=local_site,
                   heartbeat_s=heartbeat_s, poll_s=poll_s)

@@ -78,13 +78,18 @@ def load_site(path: Path) -> SiteConfig:
             raise InputError(f"{path}: {name} must be a mapping or a file holding one")
         return value
 
-    try:
-        price = Price.model_validate(raw.get("price") or {}).model_dump()
-        windows = [Window.model_validate(w).model_dump() for w in raw.get("windows") or []]
-    except ValidationError as exc:
-        e = exc.errors()[0]
-        raise InputError(f"{path}: {'.'.join(map(str, e['loc']))}: "
-                         f"{str(e['msg']).removeprefix('Value error, ')}") from None
+    def check(model: Any, value: Any, where: str) -> dict[str, Any]:
+        try:
+            return dict(model.model_validate(value).model_dump())
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            raise InputError(f"{path}: {'.'.join([where, *map(str, e['loc'])])}: "
+                             f"{str(e['msg']).removeprefix('Value error, ')}") from None
+
+    price = check(Price, raw.get("price") or {}, "price")
+    if not isinstance(raw.get("windows") or [], list):
+        raise InputError(f"{path}: windows must be a list of {{start, end, days}}")
+    windows = [check(Window, w, f"windows.{i}") for i, w in enumerate(raw.get("windows") or [])]
     cpus, gpus = raw.get("cpus"), raw.get("gpus", 0)
     for name, v in (("cpus", cpus), ("gpus", gpus)):
         if not isinstance(v, int | float) or isinstance(v, bool) or not 0 <= v <= 1e6:
