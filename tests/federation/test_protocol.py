@@ -179,3 +179,57 @@ def test_closed_window_gets_no_work_and_unregistered_site_cannot_pull(broker: Br
     broker.join("west", price=5.0)
     job = broker.submit("alpha")
     assert _assigned(broker, "alpha", job)["site"] == "west"
+
+
+def test_registration_with_a_measured_bench_profile_shows_on_the_board(broker: Broker) -> None:
+    from pathlib import Path
+
+    import yaml
+
+    from suanli.bench.profile import DeviceProfile
+
+    prof = DeviceProfile.model_validate({  # the shape `suanli bench -o` writes
+        "tool": "suanli bench", "date": "2026-12-07T00:00:00Z", "versions": {"numpy": "2"},
+        "hardware": {"kind": "cpu", "name": "test cpu", "threads": 1},
+        "gemm": {"fp32": [[64, 64, 64, 2e-5], [256, 256, 256, 4e-4]]},
+        "elementwise": [[1e6, 1e-4], [1e8, 2e-2]], "op_overhead_s": 1e-5,
+        "autograd_overhead_s": 1e-5})
+    bench = {"measured": prof.model_dump(mode="json")}
+    desc = yaml.safe_load((Path(__file__).parents[2] / "examples" / "site.yaml").read_text())
+    r = broker.site("east", "/register", {"cpus": 2, "engine": "ray", "bench": bench,
+                                          "descriptor": desc})
+    assert r.status_code == 200, r.text
+    broker.beat("east")
+    row = broker.client.get(FED + "/sites", headers=broker.tenants["beta"]).json()["sites"][0]
+    assert row["declared"]["inventory"] == [f"{x['count']}x {x['hardware']}"
+                                            for x in desc["inventory"]]
+    assert row["engine"] == "ray"
+    assert math.isclose(row["measured"]["gemm_tflops"], prof.peak_gemm_flops / 1e12,
+                        rel_tol=1e-3)
+    assert math.isclose(row["measured"]["stream_gbs"], prof.memory_bw / 1e9, rel_tol=1e-2)
+    assert row["measured"]["threads"] == 1 and row["state"] == "live"
+    bad = broker.site("east", "/register", {"cpus": 2, "bench": {"measured": {"gemm": {}}}})
+    assert bad.status_code == 422 and bad.json()["detail"].startswith("bench:")
+    bad = broker.site("east", "/register", {"cpus": 2, "descriptor": {"id": 3}})
+    assert bad.status_code == 400
+
+
+def test_tenant_cancel_reaches_the_site_through_its_heartbeat(broker: Broker) -> None:
+    broker.join("east", price=1.0)
+    job = broker.submit("alpha", cpus=1)
+    _assigned(broker, "alpha", job)
+    a = _pull_one(broker, "east")
+    lease = [{"id": a["id"], "token": a["token"]}]
+    r = broker.client.post(f"/api/v1/jobs/{job}/cancel", headers=broker.tenants["alpha"])
+    assert r.status_code == 202
+    end, told = time.time() + 5, []
+    while time.time() < end and not told:  # the scheduler passes the request on
+        told = broker.beat("east", leases=lease).json()["cancel"]
+        time.sleep(0.05)
+    assert told == [a["id"]]
+    r = broker.site("east", f"/leases/{a['id']}/result", _result(a, state="cancelled"))
+    assert r.status_code == 200
+    j = broker.wait("alpha", job, lambda j: j["state"] == "cancelled")
+    assert j["state"] == "cancelled"
+    # the ended lease is abandoned on the next heartbeat
+    assert broker.beat("east", leases=lease).json()["abandon"] == [a["id"]]

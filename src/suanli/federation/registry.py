@@ -96,14 +96,30 @@ def live(site: FedSite, now: float, lease_s: float) -> bool:
             and in_window(json.loads(site.windows_json), now))
 
 
+def bench_profile(bench: dict[str, Any]) -> Any:
+    """The :class:`~suanli.bench.profile.DeviceProfile` in a ``suanli bench -o`` document
+    (top-level ``measured:`` or the profile itself); pydantic's error when it is none."""
+    from suanli.bench.profile import DeviceProfile
+
+    return DeviceProfile.model_validate(bench.get("measured", bench))
+
+
 def _measured(site: FedSite) -> dict[str, Any] | None:
-    """What the site's bench profile measured (its headline figures), if it sent one."""
+    """What the site's bench profile measured: its best GEMM rate (TFLOP/s) and streaming
+    bandwidth (GB/s) (:class:`~suanli.bench.profile.DeviceProfile`), hardware, threads."""
     if not site.bench_json:
         return None
-    bench = json.loads(site.bench_json)
-    keep = ("device", "threads", "matmul_tflops", "gemm_tflops", "memory_gbps", "peak_tflops")
-    out = {k: bench[k] for k in keep if k in bench and not isinstance(bench[k], dict | list)}
-    return out or {"fields": sorted(bench)[:12]}
+    prof = bench_profile(json.loads(site.bench_json))
+    return {"hardware": prof.hardware.get("name"), "threads": prof.hardware.get("threads"),
+            "gemm_tflops": round(prof.peak_gemm_flops / 1e12, 4),
+            "stream_gbs": round(prof.memory_bw / 1e9, 2)}
+
+
+def _declared(site: FedSite) -> dict[str, Any]:
+    inv = [] if not site.descriptor_json else json.loads(site.descriptor_json).get(
+        "inventory") or []
+    return {"cpus": site.declared_cpus, "gpus": site.declared_gpus,
+            "inventory": [f"{x.get('count')}x {x.get('hardware')}" for x in inv][:20]}
 
 
 def broker_view(session: Session, now: float, lease_s: float) -> list[dict[str, Any]]:
@@ -134,7 +150,7 @@ def broker_view(session: Session, now: float, lease_s: float) -> list[dict[str, 
         rows.append({
             "site": s.id, "state": state, "engine": s.engine,
             "last_seen_s": None if s.last_seen is None else round(now - s.last_seen, 3),
-            "declared": {"cpus": s.declared_cpus, "gpus": s.declared_gpus},
+            "declared": _declared(s),
             "offered": {"cpus": s.cpus, "gpus": s.gpus},
             "measured": _measured(s),
             "running": int(busy.get(s.id, 0)), "cpus_held": held.get(s.id, 0.0),

@@ -58,6 +58,18 @@ def register(body: Register, session: SessionDep, site: CurrentSite,
         from suanli.network.descriptor import parse_descriptor
 
         parse_descriptor(body.descriptor, file=f"site {site.id}")  # 400 naming the field
+    if body.bench is not None:
+        from pydantic import ValidationError
+
+        from suanli.federation.registry import bench_profile
+
+        try:
+            bench_profile(body.bench)
+        except ValidationError as exc:
+            e = exc.errors()[0]
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "bench: not a `suanli "
+                                f"bench -o` profile: {'.'.join(map(str, e['loc']))}: "
+                                f"{e['msg']}") from None
     do(session, site, body, time.time())
     return {"site": site.id, "lease_s": _lease_s(state),
             "heartbeat_s": max(0.05, _lease_s(state) / 3)}
