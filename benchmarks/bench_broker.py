@@ -92,13 +92,15 @@ class Stats:
         return r.json()
 
 
-async def agent(url: str, key: str, st: Stats, args: argparse.Namespace, stop: float) -> None:
+async def agent(url: str, key: str, st: Stats, args: argparse.Namespace, start: float,
+                stop: float) -> None:
     fed = "/api/v1/federation"
     async with httpx.AsyncClient(base_url=url + fed, timeout=30,
                                  headers={"Authorization": f"Bearer {key}"}) as c:
+        await asyncio.sleep(start)  # agents come up spread over one heartbeat period
         await st.call(c, "register", "/register", {"cpus": 4, "engine": "other"})
-        next_hb = time.time() + np.random.default_rng().uniform(0, args.heartbeat_s)
         await st.call(c, "heartbeat", "/heartbeat", {"cpus": 4, "price": {"cpu_hour": 1.0}})
+        next_hb = time.time() + args.heartbeat_s
         while time.time() < stop:
             if time.time() >= next_hb:
                 next_hb += args.heartbeat_s
@@ -151,9 +153,17 @@ def _pct(xs: list[float]) -> str:
 async def run(url: str, tkeys: list[str], skeys: dict[str, str], args: argparse.Namespace
               ) -> Stats:
     st = Stats()
+    offsets = np.random.default_rng(0).uniform(0, args.heartbeat_s, len(skeys))
+    agents = [asyncio.create_task(agent(url, k, st, args, float(o), time.time() + 1e6))
+              for k, o in zip(skeys.values(), offsets, strict=True)]
+    await asyncio.sleep(args.heartbeat_s + 1.0)  # all registered and live
+    st.lat.clear()
     stop = time.time() + args.seconds
-    await asyncio.gather(*(agent(url, k, st, args, stop + 2.0) for k in skeys.values()),
-                         tenants(url, tkeys, st, args.rate, stop))
+    await tenants(url, tkeys, st, args.rate, stop)
+    await asyncio.sleep(2.0)  # the last jobs are pulled
+    for a in agents:
+        a.cancel()
+    await asyncio.gather(*agents, return_exceptions=True)
     return st
 
 
@@ -171,12 +181,15 @@ def main() -> None:
     tkeys, skeys = _setup(data, args.agents)
     proc, url = _start(data, lease_s=3 * args.heartbeat_s)
     try:
-        t0 = time.time()
         st = asyncio.run(run(url, tkeys, skeys, args))
-        span = time.time() - t0
+        span = args.seconds + 2.0  # the measured window (submissions, then 2 s to drain)
     finally:
         proc.terminate()
-        proc.wait(timeout=15)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
     from sqlalchemy import create_engine, text
 
     eng = create_engine(f"sqlite:///{data / 'suanli.db'}")

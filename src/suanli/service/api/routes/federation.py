@@ -35,6 +35,7 @@ def get_site(request: Request, session: SessionDep) -> FedSite:
     if site is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked site key",
                             headers={"WWW-Authenticate": "Bearer"})
+    session.commit()  # the connection goes back to the pool until the endpoint runs
     return site
 
 
