@@ -105,3 +105,41 @@ def test_admin_cli_creates_revokes_and_lists_sites(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     doc = json.loads(r.output)
     assert [x["state"] for x in doc["sites"]] == ["revoked"] and doc["ledger"]["jobs"] == 0
+
+
+def test_executor_hand_off_is_idempotent_and_a_lapsed_lease_is_lost(tmp_path: Path) -> None:
+    import time
+
+    from suanli.federation.executor import FederatedExecutor
+    from suanli.federation.models import FedSite
+    from suanli.federation.registry import create_site
+    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.executors.base import JobSpec, RunState
+    from suanli.service.models import Job
+    from suanli.service.tenants import create_tenant
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    sessions = session_factory(make_engine(url))
+    with sessions() as s:
+        tenant, _ = create_tenant(s, "t")
+        create_site(s, "s")
+        s.add(Job(id="j1", tenant_id=tenant.id, name="n", kind="command", command="true",
+                  args_json="{}", cpus=1.0, gpus=0.0, memory_mb=0, state="placed",
+                  created_at=0.0))
+        s.commit()
+    ex = FederatedExecutor(lease_s=0.3)
+    ex.bind(sessions)
+    spec = JobSpec(job_id="j1-r1", tenant_id=tenant.id, kind="command", command="true",
+                   entrypoint=None, site="s", env={"SUANLI_JOB_ID": "j1"})
+    h = ex.submit(spec)
+    assert ex.submit(spec) == h == "fa-j1-r1"  # the same attempt, found again
+    assert ex.status(h).state is RunState.PENDING and ex.logs(h) == ""
+    time.sleep(0.45)
+    st = ex.status(h)
+    assert st.state is RunState.LOST and "missed its lease" in st.message
+    with sessions() as s:
+        assert s.get(FedSite, "s").missed_leases == 1  # type: ignore[union-attr]
+    assert ex.status(h).state is RunState.LOST  # counted once
+    with sessions() as s:
+        assert s.get(FedSite, "s").missed_leases == 1  # type: ignore[union-attr]

@@ -22,16 +22,17 @@ import time
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from suanli.federation.models import FedAssignment, FedSite
+from suanli.federation.models import LEASE_ACTIVE, FedAssignment, FedSite
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
 
 _STATES = {"assigned": RunState.PENDING, "running": RunState.RUNNING,
            "succeeded": RunState.SUCCEEDED, "failed": RunState.FAILED,
            "cancelled": RunState.CANCELLED, "expired": RunState.LOST}
 MARKET_TTL_S = 0.2  # seconds the placer reuses its read of the sites' state
+SNAPSHOT_TTL_S = 0.1  # seconds status() reuses its read of the assignments
 
 
 class FederatedExecutor:
@@ -41,6 +42,7 @@ class FederatedExecutor:
         self.lease_s = lease_s
         self.sessions: sessionmaker[Session] | None = None
         self._market: tuple[float, dict[str, tuple[bool, float, float]]] = (0.0, {})
+        self._snap: tuple[float, dict[str, tuple[Any, ...]]] = (0.0, {})
 
     def bind(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -65,24 +67,50 @@ class FederatedExecutor:
                 raise RuntimeError(f"site '{spec.site}' is not a federated site")
             return assign(s, spec, site, self.lease_s, time.time())
 
+    def _snapshot(self, now: float) -> dict[str, tuple[Any, ...]]:
+        """Every live or recently ended assignment, read in one query and reused for
+        :data:`SNAPSHOT_TTL_S` (a scheduler pass polls each handed-off job: one query per pass,
+        not one per job)."""
+        t, snap = self._snap
+        if now - t < SNAPSHOT_TTL_S:
+            return snap
+        c = FedAssignment
+        with self._s() as s:
+            rows = s.execute(select(c.id, c.state, c.exit_code, c.message, c.started_at,
+                                    c.finished_at, c.expires_at, c.site_id,
+                                    func.length(c.logs)).where(
+                c.state.in_(LEASE_ACTIVE) | (c.finished_at > now - 3600.0)))
+            snap = {r[0]: tuple(r[1:]) for r in rows}
+        self._snap = (now, snap)
+        return snap
+
     def status(self, handle: str) -> RunStatus:
         from suanli.federation.leases import expire
 
         now = time.time()
-        with self._s() as s:
-            a = s.get(FedAssignment, handle)
-            if a is None:
-                return RunStatus(RunState.LOST, None, f"no assignment '{handle}'", None, now)
-            expire(s, a, now)
-            st = _STATES[a.state]
-            msg = a.message or ("" if st is not RunState.PENDING else
-                                f"assigned to site '{a.site_id}', waiting for its agent")
-            return RunStatus(st, a.exit_code, msg, a.started_at, a.finished_at)
+        row = self._snapshot(now).get(handle)
+        if row is None or (row[0] in LEASE_ACTIVE and row[5] < now):  # not seen, or ran out
+            with self._s() as s:
+                a = s.get(FedAssignment, handle)
+                if a is None:
+                    return RunStatus(RunState.LOST, None, f"no assignment '{handle}'", None,
+                                     now)
+                expire(s, a, now)
+                row = (a.state, a.exit_code, a.message, a.started_at, a.finished_at,
+                       a.expires_at, a.site_id)
+        state, code, message, started, finished, _, site = row[:7]
+        st = _STATES[state]
+        msg = message or ("" if st is not RunState.PENDING else
+                          f"assigned to site '{site}', waiting for its agent")
+        return RunStatus(st, code, msg, started, finished)
 
     def reattach(self, handle: str) -> RunStatus:
         return self.status(handle)
 
     def logs(self, handle: str, tail: int = 200) -> str:
+        row = self._snapshot(time.time()).get(handle)
+        if row is not None and row[0] in LEASE_ACTIVE and not row[7]:
+            return ""  # nothing uploaded yet (as of the snapshot): no query
         with self._s() as s:
             a = s.get(FedAssignment, handle)
             lines = [] if a is None else a.logs.splitlines()

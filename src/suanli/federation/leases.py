@@ -44,16 +44,21 @@ def attempt_of(spec: JobSpec) -> int:
 
 def assign(s: Session, spec: JobSpec, site: FedSite, lease_s: float, now: float) -> str:
     """Create (or find) the assignment of ``spec`` at ``site``; its handle."""
+    from sqlalchemy.exc import IntegrityError
+
     aid = assignment_id(spec)
-    if s.get(FedAssignment, aid) is None:
-        price = {"currency": site.currency, "cpu_hour": site.cpu_price,
-                 "gpu_hour": site.gpu_price}
-        s.add(FedAssignment(id=aid, job_id=spec.env.get("SUANLI_JOB_ID", spec.job_id),
-                            site_id=site.id, attempt=attempt_of(spec),
-                            spec_json=json.dumps(asdict(spec)), price_json=json.dumps(price),
-                            state="assigned", created_at=now, expires_at=now + lease_s,
-                            cancel_requested=False, message="", logs=""))
+    price = {"currency": site.currency, "cpu_hour": site.cpu_price, "gpu_hour": site.gpu_price}
+    s.add(FedAssignment(id=aid, job_id=spec.env.get("SUANLI_JOB_ID", spec.job_id),
+                        site_id=site.id, attempt=attempt_of(spec),
+                        spec_json=json.dumps(asdict(spec)), price_json=json.dumps(price),
+                        state="assigned", created_at=now, expires_at=now + lease_s,
+                        cancel_requested=False, message="", logs=""))
+    try:
         s.commit()
+    except IntegrityError:  # handed off before (a scheduler restart): the same attempt
+        s.rollback()
+        if s.get(FedAssignment, aid) is None:
+            raise
     return aid
 
 
