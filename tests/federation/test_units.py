@@ -143,3 +143,11 @@ def test_executor_hand_off_is_idempotent_and_a_lapsed_lease_is_lost(tmp_path: Pa
     assert ex.status(h).state is RunState.LOST  # counted once
     with sessions() as s:
         assert s.get(FedSite, "s").missed_leases == 1  # type: ignore[union-attr]
+
+
+def test_the_example_agent_site_file_loads_with_its_descriptor() -> None:
+    from suanli.network.descriptor import parse_descriptor
+
+    cfg = load_site(Path(__file__).parents[2] / "examples" / "agent-site.yaml")
+    assert cfg.site == parse_descriptor(cfg.descriptor).id
+    assert len(cfg.windows) == 2 and cfg.price["currency"] == "CNY"

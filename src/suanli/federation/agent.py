@@ -154,9 +154,12 @@ class Agent:
         c = self.cfg
         got = self._post("/register", {"descriptor": c.descriptor, "bench": c.bench,
                                        "engine": self.engine, "cpus": c.cpus, "gpus": c.gpus})
+        if got is None and self.error is None:
+            raise InputError(f"cannot reach the broker at {self.http.base_url}: check --broker "
+                             "(and that outbound HTTPS to it is allowed)")
         if not isinstance(got, dict):
-            raise InputError(self.error or f"the broker did not accept the registration "
-                             f"(answer {got}); check --broker and the site file")
+            raise InputError(self.error or f"the broker refused the registration (HTTP {got}; "
+                             "its reason is logged above); fix the site file")
         self.lease_s = float(got["lease_s"])
         if self.heartbeat_s is None:
             self.heartbeat_s = float(got["heartbeat_s"])
