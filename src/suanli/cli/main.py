@@ -61,6 +61,7 @@ GROUPS: list[tuple[str, str | None]] = [
     ("capacity", None),
     ("bench", None),
     ("workload", "workload"),
+    ("agent", "agent"),
 ]
 
 

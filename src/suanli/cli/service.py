@@ -29,7 +29,9 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
        db: str = _DB, data_dir: Path = _DATA,
        ray_address: str = typer.Option(None, "--ray-address", help="Ray GCS address "
                                        "host:port; default: embedded local head."),
-       executor: str = typer.Option(None, "--executor", help="auto, ray or subprocess."),
+       executor: str = typer.Option(None, "--executor", help="auto, ray, subprocess or "
+                                    "federated (a broker: site agents run the jobs, "
+                                    "docs/federation.md)."),
        policy: str = typer.Option(None, "--policy", help="Queue policy (suanli sim list)."),
        placer: str = typer.Option(None, "--placement", help="Placer (suanli sim list)."),
        allow_remote: bool = typer.Option(None, "--allow-remote",
@@ -63,7 +65,8 @@ def up(host: str = typer.Option(None, "--host", help="Bind address (default 127.
                                  bench_profile=bench_profile)
     # Jobs run on this machine unless a remote Ray cluster runs them (its nodes then check for
     # themselves and fail a job they cannot sandbox).
-    local = settings.ray_address is None or settings.executor == "subprocess"
+    local = settings.executor != "federated" and (settings.ray_address is None
+                                                  or settings.executor == "subprocess")
     ok, reason = sandbox_available() if local else (True, "")
     if not ok and not settings.insecure_single_tenant:
         raise InputError(f"refusing to start a multi-tenant service: jobs cannot be sandboxed "
@@ -298,3 +301,63 @@ def remove_site_cmd(site: str = typer.Argument(..., help="Joined site id."),
 
     owner = _in_session(db, data_dir, lambda s: remove_site(s, site))
     typer.echo(f"removed site {site} (joined by {owner})")
+
+
+@admin.command("create-site")
+def create_site_cmd(name: str = typer.Argument(..., help="Site name (its agent's `site:`)."),
+                    db: str = _DB, data_dir: Path = _DATA,
+                    key_file: Path = typer.Option(None, "--key-file", help="Write the key "
+                                                  "to this file (mode 600) instead of "
+                                                  "printing it."),
+                    as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Create a federated site and its site key, shown once (only its hash is stored); the
+    site's agent presents it (`suanli agent up --key-file`)."""
+    import os
+
+    from suanli.cli.common import print_json
+    from suanli.federation.registry import create_site
+
+    site, key = _in_session(db, data_dir, lambda s: create_site(s, name))
+    if key_file is not None:
+        fd = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(key + "\n")
+        typer.echo(f"site {site.id}: key written to {key_file}")
+    elif as_json:
+        print_json({"site": site.id, "site_key": key})
+    else:
+        typer.echo(f"site {site.id}\nsite key (shown once): {key}")
+
+
+@admin.command("revoke-site")
+def revoke_site_cmd(name: str = typer.Argument(..., help="Federated site name."),
+                    db: str = _DB, data_dir: Path = _DATA) -> None:
+    """Revoke a site's key: its agent gets 401 from now on; its running work is requeued
+    elsewhere when the leases run out."""
+    from suanli.federation.registry import revoke_site
+
+    _in_session(db, data_dir, lambda s: revoke_site(s, name))
+    typer.echo(f"revoked site {name}")
+
+
+@admin.command("fed-sites")
+def fed_sites_cmd(db: str = _DB, data_dir: Path = _DATA,
+                  lease_s: float = typer.Option(30.0, "--lease-s", help="The broker's lease "
+                                                "period (s): a site unheard longer is "
+                                                "offline."),
+                  as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """The broker's board: each federated site's state, utilization, price, earnings,
+    declared vs measured capability and reliability; and the ledger's totals."""
+    import time
+
+    from suanli.cli.common import print_json
+    from suanli.cli.federation_view import print_board
+    from suanli.federation.ledger import totals
+    from suanli.federation.registry import broker_view
+
+    rows, tot = _in_session(db, data_dir, lambda s: (broker_view(s, time.time(), lease_s),
+                                                     totals(s)))
+    if as_json:
+        print_json({"sites": rows, "ledger": tot})
+        return
+    print_board(rows, tot)

@@ -82,6 +82,10 @@ def make_executor(settings: Settings) -> Executor:
         import importlib.util
 
         kind = "ray" if importlib.util.find_spec("ray") else "subprocess"
+    if kind == "federated":  # the broker: sites' agents pull the work (docs/federation.md)
+        from suanli.federation.executor import FederatedExecutor
+
+        return FederatedExecutor(lease_s=settings.lease_s)
     if kind == "ray":
         from suanli.service.executors.ray_executor import RayExecutor
 
@@ -103,7 +107,7 @@ def _errors_text(exc: RequestValidationError) -> str:
 
 def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
     """Build the app. ``executor`` defaults to :func:`make_executor`."""
-    from suanli.service.api.routes import health, jobs, quotes, sites, usage
+    from suanli.service.api.routes import federation, health, jobs, quotes, sites, usage
     from suanli.service.db import make_engine, session_factory, upgrade
     from suanli.service.leader import Leadership
     from suanli.service.scheduler import LiveScheduler
@@ -113,6 +117,8 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
     ex = executor if executor is not None else make_executor(settings)
     state = AppState(settings=settings, engine=engine, sessions=session_factory(engine),
                      executor=ex)
+    if hasattr(ex, "bind"):  # the federated executor keeps its state in the service's database
+        ex.bind(state.sessions)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -126,6 +132,8 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
                                             leadership=Leadership(engine),
                                             lost_after_s=settings.lost_after_s,
                                             grace_s=settings.preempt_grace_s)
+            if hasattr(ex, "wrap_placer"):  # federation: live sites only, cheapest first
+                state.scheduler.placer = ex.wrap_placer(state.scheduler.placer)
             state.scheduler.start()
         log.info("suanli service ready (db %s, executor %s)", engine.url.render_as_string(
             hide_password=True), type(ex).__name__)
@@ -139,7 +147,8 @@ def create_app(settings: Settings, executor: Executor | None = None) -> FastAPI:
     app = FastAPI(title="Suanli compute network", version="1", lifespan=lifespan,
                   description="Quotes, places, schedules and runs jobs (docs/service.md).")
     app.state.suanli = state
-    for r in (health.router, sites.router, quotes.router, jobs.router, usage.router):
+    for r in (health.router, sites.router, quotes.router, jobs.router, usage.router,
+              federation.router):
         app.include_router(r)
 
     @app.exception_handler(RequestValidationError)

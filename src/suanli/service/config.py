@@ -30,7 +30,7 @@ class Settings(BaseModel):
     data_dir: Path = Field(default_factory=default_data_dir)
     database_url: str | None = None  # None = sqlite:///<data_dir>/suanli.db (WAL)
     ray_address: str | None = None  # None = embedded local Ray
-    executor: str = "auto"  # auto | ray | subprocess
+    executor: str = "auto"  # auto | ray | subprocess | federated (sites' agents run jobs)
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
     allow_remote: bool = False  # must be set to bind a non-loopback address
@@ -43,6 +43,8 @@ class Settings(BaseModel):
     preempt_grace_s: float = 10.0  # seconds a preempted job has to stop before a second ask
     insecure_single_tenant: bool = False  # run jobs unsandboxed where no sandbox can be made
     bench_profile: Path | None = None  # `suanli bench -o` file: predicts train/serve jobs
+    lease_s: float = 30.0  # federation: s a site may go unheard before its work is requeued
+    broker_fee: float = Field(default=0.05, ge=0, le=1)  # federation: fee / site earning
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
@@ -52,12 +54,13 @@ class Settings(BaseModel):
         if not 1024 <= self.max_body_bytes <= 64 << 20:
             raise InputError(f"max_body_bytes must be in 1 KiB..64 MiB, got "
                              f"{self.max_body_bytes}")
-        for name in ("poll_interval_s", "lost_after_s", "preempt_grace_s"):
+        for name in ("poll_interval_s", "lost_after_s", "preempt_grace_s", "lease_s"):
             v = getattr(self, name)
             if not 0 < v < 1e6:
                 raise InputError(f"{name} must be a positive number of seconds, got {v}")
-        if self.executor not in ("auto", "ray", "subprocess"):
-            raise InputError(f"executor must be auto, ray or subprocess, got '{self.executor}'")
+        if self.executor not in ("auto", "ray", "subprocess", "federated"):
+            raise InputError(f"executor must be auto, ray, subprocess or federated, got "
+                             f"'{self.executor}'")
         return self
 
     @property

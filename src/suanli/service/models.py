@@ -130,3 +130,6 @@ class JobLog(Base):
 
 
 LOG_CAP_BYTES = 1 << 20  # bytes of log kept per job (the last MiB)
+
+
+from suanli.federation import models as _federation  # noqa: E402, F401  (its tables)

@@ -46,6 +46,9 @@ def get_tenant(request: Request, session: SessionDep) -> Tenant:
     if tenant is None:
         raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key",
                             headers={"WWW-Authenticate": "Bearer"})
+    # hand the connection back while the request waits for a worker thread for its endpoint:
+    # parked requests holding connections starve the threads that need one (pool timeouts)
+    session.commit()
     return tenant
 
 

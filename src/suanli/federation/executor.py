@@ -1,0 +1,180 @@
+"""The broker as a service executor: the live scheduler places, hands off, polls, retries and
+bills federated jobs with the code it already has; "running a job" means assigning it to a
+site, whose agent pulls it.
+
+- ``resources()``: every registered site (key not revoked) with the capacity it offers (its
+  last heartbeat; what it declared before any); the scheduler subtracts what its jobs hold.
+- ``submit(spec)``: an assignment of the attempt at ``spec.site`` (:mod:`.leases`).
+- ``status(handle)``: the assignment's state; a lease that ran out is expired here and the run
+  reported LOST, so the scheduler requeues the job (``max_retries``) and places it again.
+- ``logs``/``cancel``/``reattach``: the tail the site streamed; a cancel request the agent sees
+  on its next heartbeat; the state is in the database, so a restart finds every run.
+
+:class:`PriceFirst` wraps the scheduler's placer: only *live* sites are candidates (heard from
+within a lease period, healthy, not draining, inside an availability window), and among the
+feasible ones the cheapest in USD (the site's price x the catalog's fx rate) wins
+(:meth:`suanli.sched.placement.base.Placer.place`'s ``prefer``); the wrapped placer breaks ties.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from suanli.federation.models import LEASE_ACTIVE, FedAssignment, FedSite
+from suanli.service.executors.base import JobSpec, RunState, RunStatus
+
+_STATES = {"assigned": RunState.PENDING, "running": RunState.RUNNING,
+           "succeeded": RunState.SUCCEEDED, "failed": RunState.FAILED,
+           "cancelled": RunState.CANCELLED, "expired": RunState.LOST}
+MARKET_TTL_S = 0.2  # seconds the placer reuses its read of the sites' state
+SNAPSHOT_TTL_S = 0.1  # seconds status() reuses its read of the assignments
+
+
+class FederatedExecutor:
+    """See the module doc. ``bind(sessions)`` gives it the service's database sessions."""
+
+    def __init__(self, lease_s: float = 30.0) -> None:
+        self.lease_s = lease_s
+        self.sessions: sessionmaker[Session] | None = None
+        self._market: tuple[float, dict[str, tuple[bool, float, float]]] = (0.0, {})
+        self._snap: tuple[float, dict[str, tuple[Any, ...]]] = (0.0, {})
+
+    def bind(self, sessions: sessionmaker[Session]) -> None:
+        self.sessions = sessions
+
+    def _s(self) -> Session:
+        if self.sessions is None:
+            raise RuntimeError("FederatedExecutor used before bind(sessions)")
+        return self.sessions()
+
+    def start(self) -> None:
+        pass
+
+    def shutdown(self) -> None:
+        pass
+
+    def submit(self, spec: JobSpec) -> str:
+        from suanli.federation.leases import assign
+
+        with self._s() as s:
+            site = s.get(FedSite, spec.site or "")
+            if site is None or site.revoked_at is not None:
+                raise RuntimeError(f"site '{spec.site}' is not a federated site")
+            return assign(s, spec, site, self.lease_s, time.time())
+
+    def _snapshot(self, now: float) -> dict[str, tuple[Any, ...]]:
+        """Every live or recently ended assignment, read in one query and reused for
+        :data:`SNAPSHOT_TTL_S` (a scheduler pass polls each handed-off job: one query per pass,
+        not one per job)."""
+        t, snap = self._snap
+        if now - t < SNAPSHOT_TTL_S:
+            return snap
+        c = FedAssignment
+        with self._s() as s:
+            rows = s.execute(select(c.id, c.state, c.exit_code, c.message, c.started_at,
+                                    c.finished_at, c.expires_at, c.site_id,
+                                    func.length(c.logs)).where(
+                c.state.in_(LEASE_ACTIVE) | (c.finished_at > now - 3600.0)))
+            snap = {r[0]: tuple(r[1:]) for r in rows}
+        self._snap = (now, snap)
+        return snap
+
+    def status(self, handle: str) -> RunStatus:
+        from suanli.federation.leases import expire
+
+        now = time.time()
+        row = self._snapshot(now).get(handle)
+        if row is None or (row[0] in LEASE_ACTIVE and row[5] < now):  # not seen, or ran out
+            with self._s() as s:
+                a = s.get(FedAssignment, handle)
+                if a is None:
+                    return RunStatus(RunState.LOST, None, f"no assignment '{handle}'", None,
+                                     now)
+                expire(s, a, now)
+                row = (a.state, a.exit_code, a.message, a.started_at, a.finished_at,
+                       a.expires_at, a.site_id)
+        state, code, message, started, finished, _, site = row[:7]
+        st = _STATES[state]
+        msg = message or ("" if st is not RunState.PENDING else
+                          f"assigned to site '{site}', waiting for its agent")
+        return RunStatus(st, code, msg, started, finished)
+
+    def reattach(self, handle: str) -> RunStatus:
+        return self.status(handle)
+
+    def logs(self, handle: str, tail: int = 200) -> str:
+        row = self._snapshot(time.time()).get(handle)
+        if row is not None and row[0] in LEASE_ACTIVE and not row[7]:
+            return ""  # nothing uploaded yet (as of the snapshot): no query
+        with self._s() as s:
+            a = s.get(FedAssignment, handle)
+            lines = [] if a is None else a.logs.splitlines()
+        return "\n".join(lines[-tail:]) + ("\n" if lines else "")
+
+    def cancel(self, handle: str) -> None:
+        from suanli.federation.leases import request_cancel
+
+        with self._s() as s:
+            request_cancel(s, handle, time.time())
+
+    def resources(self) -> dict[str, dict[str, float]]:
+        with self._s() as s:
+            return {r.id: {"CPU": r.cpus or r.declared_cpus, "GPU": r.gpus or r.declared_gpus}
+                    for r in s.scalars(select(FedSite).where(FedSite.revoked_at.is_(None),
+                                                             FedSite.registered_at.isnot(None)))}
+
+    def market(self) -> dict[str, tuple[bool, float, float]]:
+        """site -> (live, USD per CPU-hour, USD per GPU-hour), re-read every
+        :data:`MARKET_TTL_S`."""
+        from suanli.federation.ledger import usd_per_unit
+        from suanli.federation.registry import live
+
+        t, cached = self._market
+        now = time.time()
+        if now - t < MARKET_TTL_S:
+            return cached
+        with self._s() as s:
+            out = {}
+            for r in s.scalars(select(FedSite)):
+                fx = usd_per_unit(r.currency)
+                out[r.id] = (live(r, now, self.lease_s), r.cpu_price * fx, r.gpu_price * fx)
+        self._market = (now, out)
+        return out
+
+    def wrap_placer(self, inner: Any) -> PriceFirst:
+        return PriceFirst(inner, self)
+
+
+class PriceFirst:
+    """The scheduler's placer, restricted to live sites and cheapest first (module doc)."""
+
+    def __init__(self, inner: Any, executor: FederatedExecutor) -> None:
+        self.inner, self.executor = inner, executor
+        self.name = f"price-first({getattr(inner, 'name', 'placer')})"
+
+    def place(self, cluster: Any, demand: Any, rng: np.random.Generator,
+              prefer: np.ndarray | None = None) -> Any:
+        m = self.executor.market()
+        rows = [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
+        cluster.available[:] = np.array([r[0] for r in rows], dtype=bool)
+        gpu = demand.num_gpu > 0
+        price = np.array([r[2] if gpu else r[1] for r in rows], dtype=float)
+        got = self.inner.place(cluster, demand, rng, prefer=price if prefer is None else prefer)
+        return None if got is not None and len(got.parts) > 1 else got  # no cross-site gangs
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def parse_spec(raw: dict[str, Any]) -> JobSpec:
+    """A :class:`JobSpec` from an assignment's ``spec`` (unknown fields dropped)."""
+    fields = JobSpec.__dataclass_fields__
+    return JobSpec(**{k: v for k, v in raw.items() if k in fields})
+
+
+__all__ = ["FederatedExecutor", "PriceFirst", "parse_spec"]
