@@ -3,7 +3,7 @@
 Starting a job's launcher as ``python -m suanli.service.sandbox_run <dir>`` costs ~50 CPU-ms of
 interpreter start and imports (``hashlib``'s OpenSSL, ``subprocess``, ``dataclasses``, ...) before
 the job's own ~2 CPU-ms of bubblewrap, ``setpriv`` and ``prlimit``; at 100 jobs/s that is more
-than two cores. :class:`ForkServer` starts ``python -m suanli.service.forkserver`` once, with the
+than two cores. :class:`ForkServer` starts one Python process running :func:`serve`, with the
 launcher's code already imported; each request is one ``fork(2)`` (~1 ms) and the child runs
 exactly what the separate launcher ran (:func:`suanli.service.sandbox_run.main`), so the job's
 sandbox, its claim (at most once across ``kill -9``), limits and result file are unchanged.
@@ -14,8 +14,8 @@ or ``{"error": "..."}``. The server is single-threaded (so forking it is safe) a
 children. When the service goes away (even by ``kill -9``) the server reads end-of-file and
 exits; launchers it started live on: each leads its own session, as a separately started one did.
 
-Each launcher lowers its own CPU weight at once (``nice`` 19 and its session's *autogroup* at 19,
-see :func:`yield_cpu`), so that starting jobs never starves the service's API.
+The server lowers each launcher's CPU weight before it answers (``nice`` 19 and its session's
+*autogroup* at 19, see :func:`yield_cpu`), so that starting jobs never starves the service's API.
 """
 
 from __future__ import annotations
@@ -55,8 +55,7 @@ def _launch(folder: Path, ready: int) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         os.setsid()  # its own session and process group, as a separately started launcher
-        yield_cpu(os.getpid())
-        os.close(ready)
+        os.close(ready)  # the server lowers this session's CPU weight, then answers
         null = os.open(os.devnull, os.O_RDONLY)
         out = os.open(folder / "launcher.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
         os.dup2(null, 0)  # the request pipes (fds 0 and 1) are closed in the launcher
@@ -79,7 +78,7 @@ def _launch(folder: Path, ready: int) -> None:
 
 
 def _fork(folder: Path) -> int:
-    """Fork a launcher for ``folder``; return once it leads its own (niced) session."""
+    """Fork a launcher for ``folder``; return once it leads its own session, niced."""
     r, w = os.pipe()
     try:
         pid = os.fork()
@@ -89,6 +88,7 @@ def _fork(folder: Path) -> int:
         os.close(w)
         w = -1
         os.read(r, 1)  # end-of-file: the child closed its end (or died)
+        yield_cpu(pid)  # here, not in the child: it would wait at nice 19 to say it is ready
     finally:
         os.close(r)
         if w >= 0:
