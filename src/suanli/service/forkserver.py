@@ -14,8 +14,10 @@ or ``{"error": "..."}``. The server is single-threaded (so forking it is safe) a
 children. When the service goes away (even by ``kill -9``) the server reads end-of-file and
 exits; launchers it started live on: each leads its own session, as a separately started one did.
 
-The server lowers each launcher's CPU weight before it answers (``nice`` 19 and its session's
-*autogroup* at 19, see :func:`yield_cpu`), so that starting jobs never starves the service's API.
+The server runs at the lowest CPU weight (``nice`` 19 and its session's *autogroup* at 19, see
+:func:`yield_cpu`) and gives each launcher the same before it answers, so that starting jobs never
+starves the service's API (the job itself then weighs what its cgroup says,
+:mod:`suanli.service.cgroups`).
 """
 
 from __future__ import annotations
@@ -143,9 +145,11 @@ class ForkServer:
         # preloaded: the launcher's imports, paid once here instead of in every launcher
         code = ("import suanli.service.sandbox_run, suanli.service.forkserver as f, sys; "
                 "sys.exit(f.serve())")
-        return subprocess.Popen([self.python, "-c", code], stdin=subprocess.PIPE,
+        proc = subprocess.Popen([self.python, "-c", code], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=None, cwd=self.cwd, env=self.env,
                                 start_new_session=True)
+        yield_cpu(proc.pid)  # starting jobs waits for the API, never the other way round
+        return proc
 
     def _ask(self, proc: subprocess.Popen[bytes], folder: Path) -> dict[str, Any]:
         assert proc.stdin is not None and proc.stdout is not None
