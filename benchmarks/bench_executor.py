@@ -98,10 +98,15 @@ def main() -> None:
                   f"this process's own {1e3 * (time.process_time() - own0) / a.jobs:.1f} ms "
                   "apart)")
     finally:
-        if group is not None:
+        if group is not None:  # empty once the last launcher has exited
             with contextlib.suppress(OSError):
                 (CPUACCT / "cgroup.procs").write_text(str(os.getpid()))
-                group.rmdir()
+            for _ in range(100):
+                try:
+                    group.rmdir()
+                    break
+                except OSError:
+                    time.sleep(0.1)
         if a.executor == "ray" and a.data_dir is None:
             rex.shutdown()
 
