@@ -30,6 +30,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from suanli.service import cgroups
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
@@ -113,10 +114,9 @@ class SubprocessExecutor:
             if proc.poll() is not None:
                 del self._children[pid]
 
-    def status(self, handle: str) -> RunStatus:
-        self._reap()
-        h = json.loads(handle)
-        folder = Path(h["dir"])
+    @staticmethod
+    def _look(folder: Path, h: dict[str, Any]) -> RunStatus | None:
+        """The run's status from its folder, or None when its launcher is gone with no result."""
         with contextlib.suppress(FileNotFoundError):
             r = json.loads((folder / "result.json").read_text())
             return RunStatus(_STATES[r["state"]], r["exit_code"], r["message"],
@@ -130,6 +130,17 @@ class SubprocessExecutor:
                 return RunStatus(RunState.RUNNING, None, "running", h["t0"], None)
         elif _alive(int(h["pid"]), h["ticks"]):
             return RunStatus(RunState.PENDING, None, "starting", h["t0"], None)
+        return None
+
+    def status(self, handle: str) -> RunStatus:
+        self._reap()
+        h = json.loads(handle)
+        folder = Path(h["dir"])
+        # twice: a launcher that wrote its result (or claimed) and exited between the reads of
+        # one look is not lost; only one gone in both looks is
+        st = self._look(folder, h) or self._look(folder, h)
+        if st is not None:
+            return st
         cgroups.leftover(folder.name).remove(timeout_s=0.5)  # its supervisor cannot any more
         if (folder / "cancel").exists():
             return RunStatus(RunState.CANCELLED, None, "cancelled on request", h["t0"],
