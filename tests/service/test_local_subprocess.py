@@ -107,3 +107,15 @@ def test_without_a_fork_server_the_launcher_is_started_directly(tmp_path: Path) 
     h = ex.submit(_spec("direct", "echo direct"))
     assert b"sandbox_run" in Path(f"/proc/{json.loads(h)['pid']}/cmdline").read_bytes()
     assert _wait(ex, h) is RunState.SUCCEEDED and ex.logs(h) == "direct\n"
+
+
+def test_a_fork_server_that_never_answers_is_given_up(tmp_path: Path) -> None:
+    hang = tmp_path / "hang"
+    hang.write_text("#!/bin/sh\nexec sleep 60\n")  # reads nothing, answers nothing
+    hang.chmod(0o755)
+    fs = ForkServer(Path("/"), {}, python=str(hang), reply_timeout_s=0.3)
+    t0 = time.monotonic()
+    with pytest.raises(OSError, match="did not answer"):
+        fs.launch(tmp_path)
+    assert time.monotonic() - t0 < 5  # two tries, each killed (not a 60 s hang)
+    assert fs.pid is None

@@ -37,6 +37,7 @@ from typing import Any
 __all__ = ["ForkServer", "serve", "yield_cpu"]
 
 REAP_S = 0.5  # s between reaps of ended launchers when no request comes
+REPLY_TIMEOUT_S = 30.0  # s; a server this slow is replaced (a hung one would stall the scheduler)
 
 
 def yield_cpu(pid: int) -> None:
@@ -136,8 +137,10 @@ class ForkServer:
     """The service's end: starts the server on first use, asks it for launchers (thread-safe),
     and starts it again once if it died."""
 
-    def __init__(self, cwd: Path, env: dict[str, str], python: str = sys.executable) -> None:
+    def __init__(self, cwd: Path, env: dict[str, str], python: str = sys.executable,
+                 reply_timeout_s: float = REPLY_TIMEOUT_S) -> None:
         self.cwd, self.env, self.python = cwd, env, python
+        self.reply_timeout_s = reply_timeout_s
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
 
@@ -155,6 +158,10 @@ class ForkServer:
         assert proc.stdin is not None and proc.stdout is not None
         proc.stdin.write(json.dumps(str(folder)).encode() + b"\n")
         proc.stdin.flush()
+        # one line per request, so nothing is ever left buffered: select sees the next one
+        if not select.select([proc.stdout], [], [], self.reply_timeout_s)[0]:
+            raise OSError(f"the launcher fork server did not answer in "
+                          f"{self.reply_timeout_s:g} s")
         line = proc.stdout.readline()
         if not line:
             raise OSError("the launcher fork server exited")
@@ -182,7 +189,7 @@ class ForkServer:
                     return int(reply["pid"]), (None if reply["ticks"] is None
                                                else str(reply["ticks"]))
                 except (OSError, ValueError) as exc:
-                    self._close()
+                    self._close(kill=True)  # dead, hung or confused: a new one next time
                     if attempt:
                         raise OSError(str(exc)) from exc
         raise AssertionError("unreachable")
@@ -192,10 +199,12 @@ class ForkServer:
         with self._lock:
             self._close()
 
-    def _close(self) -> None:
+    def _close(self, kill: bool = False) -> None:
         proc, self._proc = self._proc, None
         if proc is None:
             return
+        if kill:
+            proc.kill()  # the server only: its launchers lead their own sessions
         with contextlib.suppress(OSError):
             assert proc.stdin is not None
             proc.stdin.close()
