@@ -157,3 +157,51 @@ def test_fifo_order_with_backfill(tmp_path: Path):
     with sessions() as s:
         j0, j1 = s.get(Job, "j0"), s.get(Job, "j1")
         assert j1.state == "succeeded" and j1.started_at >= j0.finished_at - 0.05
+
+
+def test_a_poll_pass_writes_its_jobs_in_one_transaction(tmp_path: Path):
+    """Five runs end between two passes: the next pass records all five (states, usage) with
+    one commit for the poll, not one per job (plus the pass's own quote commit)."""
+    from sqlalchemy import event
+
+    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.local_subprocess import SubprocessExecutor
+    from suanli.service.models import JobLog, UsageRecord
+    from suanli.service.scheduler import LiveScheduler
+    from suanli.service.tenants import create_tenant
+
+    from .conftest import build
+
+    _app, settings = build(tmp_path, scheduler=False)
+    upgrade(settings.db_url)
+    engine = make_engine(settings.db_url)
+    sessions = session_factory(engine)
+    with sessions() as s:
+        tenant, _ = create_tenant(s, "delta")
+        for i in range(5):
+            s.add(Job(id=f"b{i}", tenant_id=tenant.id, name=f"b{i}", kind="command",
+                      command=f"echo out-{i}", args_json="{}", cpus=0.1, gpus=0.0, memory_mb=0,
+                      state="submitted", created_at=100.0 + i, cancel_requested=False,
+                      usd_per_hour=0.0))
+        s.commit()
+    ex = SubprocessExecutor(tmp_path / "runs")
+    sched = LiveScheduler(sessions, ex, policy="fifo", placer="bestfit")
+    sched.step()  # quote, place, hand off (and a first poll)
+    with sessions() as s:
+        handles = [j.handle for j in s.query(Job).order_by(Job.id)]
+    assert all(handles)
+    end = time.time() + 30
+    while not all(ex.status(h).state.terminal for h in handles) and time.time() < end:
+        time.sleep(0.05)
+    commits: list[int] = []
+    event.listen(engine, "commit", lambda _conn: commits.append(1))
+    sched.step()
+    with sessions() as s:
+        jobs = list(s.query(Job).order_by(Job.id))
+        usage = s.query(UsageRecord).count()
+    ex.shutdown()
+    assert [j.state for j in jobs] == ["succeeded"] * 5
+    assert usage == 5
+    assert len(commits) == 2  # the quote UPDATEs, then the whole poll
+    with sessions() as s:
+        assert s.get(JobLog, "b3").text == "out-3\n"

@@ -3,11 +3,20 @@
 One cgroup per job, named ``suanli-<job id>``, created under the supervisor's own cgroup:
 
 * **cgroup v2** (``/sys/fs/cgroup/cgroup.controllers`` lists cpu, memory and pids):
-  ``cpu.max = "<cpus x period> <period>"``, ``memory.max``, ``pids.max`` (kernel docs,
-  Documentation/admin-guide/cgroup-v2.rst);
+  ``cpu.max = "<cpus x period> <period>"``, ``cpu.weight``, ``memory.max``, ``pids.max``
+  (kernel docs, Documentation/admin-guide/cgroup-v2.rst);
 * **cgroup v1** (this machine: one hierarchy per controller under ``/sys/fs/cgroup/<ctrl>``):
-  ``cpu.cfs_quota_us / cpu.cfs_period_us = cpus``, ``memory.limit_in_bytes``, ``pids.max``
-  (Documentation/scheduler/sched-bwc.rst, admin-guide/cgroup-v1/memory.rst, pids.rst).
+  ``cpu.cfs_quota_us / cpu.cfs_period_us = cpus``, ``cpu.shares``, ``memory.limit_in_bytes``,
+  ``pids.max`` (Documentation/scheduler/sched-bwc.rst, admin-guide/cgroup-v1/memory.rst,
+  pids.rst).
+
+The quota caps a job at the CPUs it asked for; its *weight* says how it shares a busy CPU.
+A new cgroup weighs as much as a whole process group (1024 shares), so a hundred small jobs
+starting at once would outweigh the service's API a hundred to one. Like Kubernetes' kubelet
+(``MilliCPUToShares`` in pkg/kubelet/cm/helpers_linux.go, and its v2 conversion of KEP-2254),
+a job weighs in proportion to its request: ``shares = max(2, cpus x 1024)``, v2
+``cpu.weight = 1 + (shares - 2) x 9999 / 262142``. Jobs that fill the machine (their requests
+sum to its CPUs) then weigh as much as that many busy processes, and the service keeps its share.
 
 The job joins its cgroup before bubblewrap starts (:func:`join_argv`: a shell writes its own
 pid into each ``cgroup.procs`` and then ``exec``s the sandbox), so every process of the job is
@@ -24,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["JobCgroup", "create", "join_argv", "leftover"]
+__all__ = ["JobCgroup", "create", "join_argv", "leftover", "shares", "weight"]
 
 ROOT = Path("/sys/fs/cgroup")
 PERIOD_US = 100_000  # CFS period, microseconds (the kernel default)
@@ -60,6 +69,16 @@ class JobCgroup:
                     time.sleep(0.02)
 
 
+def shares(cpus: float) -> int:
+    """cgroup v1 ``cpu.shares`` of a job asking for ``cpus`` (1024 per CPU, at least 2)."""
+    return max(2, min(262144, round(cpus * 1024)))
+
+
+def weight(cpus: float) -> int:
+    """cgroup v2 ``cpu.weight`` (1-10000) with the same proportions as :func:`shares`."""
+    return 1 + ((shares(cpus) - 2) * 9999) // 262142
+
+
 def _own(controller: str, root: Path) -> Path:
     """This process's cgroup directory in the v1 hierarchy of ``controller``."""
     for line in Path("/proc/self/cgroup").read_text().splitlines():
@@ -83,6 +102,7 @@ def _v2(name: str, cpus: float, memory_bytes: int | None, pids: int, root: Path)
     d = parent / name
     d.mkdir(exist_ok=True)
     _write(d / "cpu.max", f"{math.ceil(cpus * PERIOD_US)} {PERIOD_US}")
+    _write(d / "cpu.weight", str(weight(cpus)))
     if memory_bytes:
         _write(d / "memory.max", str(memory_bytes))
     _write(d / "pids.max", str(pids))
@@ -97,6 +117,7 @@ def _v1(name: str, cpus: float, memory_bytes: int | None, pids: int, root: Path)
         made.append(d)
         _write(d / "cpu.cfs_period_us", str(PERIOD_US))
         _write(d / "cpu.cfs_quota_us", str(math.ceil(cpus * PERIOD_US)))
+        _write(d / "cpu.shares", str(shares(cpus)))
         d = _own("pids", root) / name
         d.mkdir(exist_ok=True)
         made.append(d)

@@ -104,6 +104,16 @@ def _writer_serialized(lock: threading.Lock) -> type[sqlite3.Connection]:
     return Conn
 
 
+def writing(s: Session) -> bool:
+    """Does ``s`` hold a write transaction now (on SQLite: the database's one write lock)?
+    Python's sqlite3 opens a transaction only before a write; other drivers are taken to be
+    writing whenever a transaction is open."""
+    if not s.in_transaction():
+        return False
+    dbapi = s.connection().connection.dbapi_connection
+    return bool(getattr(dbapi, "in_transaction", True))
+
+
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite files get their folder created and WAL switched on."""
     _sqlite_dir(url)

@@ -1,8 +1,10 @@
 """The "no Ray" executor: each job in the sandbox, supervised by a detached local launcher.
 
-``submit`` writes ``<runs_dir>/<job_id>/spec.json`` and starts
-``python -m suanli.service.sandbox_run <dir>`` in its own session, so a ``kill -9`` of the
-service leaves it running. The launcher first *claims* the directory (an atomic ``link(2)`` of
+``submit`` writes ``<runs_dir>/<job_id>/spec.json`` and starts a launcher for it in its own
+session, so a ``kill -9`` of the service leaves it running: forked by the executor's fork server
+(:mod:`suanli.service.forkserver`, ~1 ms), or, when that server cannot be used,
+``python -m suanli.service.sandbox_run <dir>`` (~50 CPU-ms of interpreter start). The launcher
+first *claims* the directory (an atomic ``link(2)`` of
 ``claim``, holding its pid and start ticks), runs the job in the sandbox
 (:mod:`suanli.service.sandbox`) with ``work/`` as ``/job``, keeps the tail of its output in
 ``out.log`` (+ ``out.log.1``), and writes ``result.json`` atomically when it ends.
@@ -20,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -27,11 +30,15 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 from suanli.service import cgroups
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
+from suanli.service.forkserver import ForkServer, yield_cpu
 from suanli.service.sandbox import check_hidden, check_spec, sandbox_available
 from suanli.service.sandbox_run import TailLog, start_ticks
+
+log = logging.getLogger("suanli.service.local_subprocess")
 
 SITE = "local"
 _STATES = {"succeeded": RunState.SUCCEEDED, "failed": RunState.FAILED,
@@ -52,6 +59,7 @@ class SubprocessExecutor:
         self.runs_dir = Path(runs_dir)
         self.require_sandbox = require_sandbox
         self._children: dict[int, subprocess.Popen[bytes]] = {}
+        self._forks = ForkServer(Path("/"), _launcher_env())
 
     def start(self) -> None:
         check_hidden(self.runs_dir)
@@ -76,15 +84,24 @@ class SubprocessExecutor:
         tmp = folder / "spec.json.tmp"
         tmp.write_text(json.dumps(doc))
         os.replace(tmp, folder / "spec.json")
-        with open(folder / "launcher.log", "ab") as log:
+        try:
+            pid, ticks = self._forks.launch(folder)  # niced by itself
+        except OSError as exc:
+            log.warning("launcher fork server unusable (%s); starting the launcher directly",
+                        exc)
+            pid, ticks = self._spawn(folder)
+        return json.dumps({"pid": pid, "dir": str(folder), "ticks": ticks, "t0": time.time()})
+
+    def _spawn(self, folder: Path) -> tuple[int, str | None]:
+        """A launcher as its own Python process (the fork server's fallback)."""
+        with open(folder / "launcher.log", "ab") as out:
             proc = subprocess.Popen([sys.executable, "-m", "suanli.service.sandbox_run",
-                                     str(folder)], stdout=log, stderr=subprocess.STDOUT,
+                                     str(folder)], stdout=out, stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL, start_new_session=True,
                                     cwd=folder, env=_launcher_env())
         self._children[proc.pid] = proc
-        _yield_cpu(proc.pid)
-        return json.dumps({"pid": proc.pid, "dir": str(folder),
-                           "ticks": start_ticks(proc.pid), "t0": time.time()})
+        yield_cpu(proc.pid)
+        return proc.pid, start_ticks(proc.pid)
 
     @staticmethod
     def _handle_from_claim(folder: Path) -> str:
@@ -97,10 +114,9 @@ class SubprocessExecutor:
             if proc.poll() is not None:
                 del self._children[pid]
 
-    def status(self, handle: str) -> RunStatus:
-        self._reap()
-        h = json.loads(handle)
-        folder = Path(h["dir"])
+    @staticmethod
+    def _look(folder: Path, h: dict[str, Any]) -> RunStatus | None:
+        """The run's status from its folder, or None when its launcher is gone with no result."""
         with contextlib.suppress(FileNotFoundError):
             r = json.loads((folder / "result.json").read_text())
             return RunStatus(_STATES[r["state"]], r["exit_code"], r["message"],
@@ -114,6 +130,17 @@ class SubprocessExecutor:
                 return RunStatus(RunState.RUNNING, None, "running", h["t0"], None)
         elif _alive(int(h["pid"]), h["ticks"]):
             return RunStatus(RunState.PENDING, None, "starting", h["t0"], None)
+        return None
+
+    def status(self, handle: str) -> RunStatus:
+        self._reap()
+        h = json.loads(handle)
+        folder = Path(h["dir"])
+        # twice: a launcher that wrote its result (or claimed) and exited between the reads of
+        # one look is not lost; only one gone in both looks is
+        st = self._look(folder, h) or self._look(folder, h)
+        if st is not None:
+            return st
         cgroups.leftover(folder.name).remove(timeout_s=0.5)  # its supervisor cannot any more
         if (folder / "cancel").exists():
             return RunStatus(RunState.CANCELLED, None, "cancelled on request", h["t0"],
@@ -150,17 +177,8 @@ class SubprocessExecutor:
         return {SITE: {"CPU": float(os.cpu_count() or 1), "GPU": 0.0}}
 
     def shutdown(self) -> None:
+        self._forks.close()  # the launchers it started run on
         self._reap()
-
-
-def _yield_cpu(pid: int) -> None:
-    """Let the service win the CPU from its launchers: each launcher leads a new session, which
-    Linux's scheduler gives its own *autogroup*, weighted like the service's whole process unless
-    the group is niced (a plain ``nice`` of the launcher acts only inside its own group)."""
-    with contextlib.suppress(OSError):  # no autogroups (CONFIG_SCHED_AUTOGROUP off): no-op
-        Path(f"/proc/{pid}/autogroup").write_text("19")
-    with contextlib.suppress(OSError):
-        os.setpriority(os.PRIO_PROCESS, pid, 19)
 
 
 def _launcher_env() -> dict[str, str]:

@@ -13,7 +13,8 @@ run only by the instance that leads (:mod:`suanli.service.leader`):
    derived from the job id and attempt (a second leader re-submitting it finds the same run);
 3. poll: ``queued``/``running`` jobs are polled; their logs are copied into ``job_logs`` (at
    most every ``log_interval_s`` and once at the end); terminal ones get the actual duration,
-   cost and a usage record; preempted ones are requeued.
+   cost and a usage record; preempted ones are requeued (:mod:`suanli.service.polling`; the
+   pass's changes are written in one transaction at its end).
 
 The engine may be unreachable (:class:`ExecutorUnavailable`): the health turns ``down`` (the API
 answers 503), and after ``lost_after_s`` of outage every running job is *lost*: requeued while
@@ -42,23 +43,16 @@ from suanli.service.executors.base import (
     RunState,
     RunStatus,
 )
-from suanli.service.joblogs import LOG_LINES, store_log
 from suanli.service.lifecycle import finish, requeue, transition
 from suanli.service.models import ACTIVE, LOG_CAP_BYTES, Job
 from suanli.service.netview import Prices
 from suanli.service.placing import PER_PASS, candidates, cluster_of, demand_of, preempt_for, tenancy
+from suanli.service.polling import apply, copy_logs, poll, yield_gil
 from suanli.service.state import EngineHealth
 
 log = logging.getLogger("suanli.service.scheduler")
 
 __all__ = ["LiveScheduler", "Prices", "demand_of"]
-
-
-def _yield_gil() -> None:
-    """Hand the GIL to any API thread that waits for it. A pass is CPU-bound Python for tens
-    of ms; without this, each request's hand-offs between threads wait the GIL's switch interval
-    (5 ms) behind it, and submissions slow several-fold while a pass runs."""
-    time.sleep(0)
 
 
 class LiveScheduler:
@@ -164,8 +158,8 @@ class LiveScheduler:
                     self._lost(s, job, "lost across a service restart: " + st.message, now)
                     counts["lost"] += 1
                 else:
-                    self._copy_logs(s, job, now, final=st.state.terminal)
-                    self._apply(s, job, st, now)
+                    copy_logs(self, s, job, now, final=st.state.terminal)
+                    apply(s, job, st, now)
                     counts["reattached"] += 1
                 s.commit()
         log.info("recovery: %s", counts)
@@ -201,7 +195,7 @@ class LiveScheduler:
                 if not self.health.ok:
                     self._resources()  # up again only when the engine answers
                 self._place_and_submit(s, now)
-                self._poll(s, now)
+                poll(self, s, now)
                 self.health.up()
             except ExecutorUnavailable as exc:
                 s.rollback()
@@ -319,7 +313,7 @@ class LiveScheduler:
         s.commit()  # the jobs failed above
         claimed = self._claim(s, decided, now)
         for job in claimed:  # hand-offs; one commit for their handles
-            _yield_gil()
+            yield_gil()
             self._submit(s, job, now, commit=False)
         s.commit()
 
@@ -338,8 +332,10 @@ class LiveScheduler:
             if getattr(res, "rowcount", 0) == 1:
                 won.append(job)
         s.commit()
-        for job in won:
-            s.refresh(job)
+        if won:  # one read brings their new columns back (not a refresh per job)
+            ids = [j.id for j in won]
+            s.execute(select(Job).where(Job.id.in_(ids))
+                      .execution_options(populate_existing=True)).all()
         return won
 
     def _price(self, s: Session, job: Job, site: str) -> tuple[float, float | None]:
@@ -389,56 +385,3 @@ class LiveScheduler:
             transition(job, "queued", now)
         if commit:
             s.commit()
-
-    def _poll(self, s: Session, now: float) -> None:
-        for job in list(s.scalars(select(Job).where(Job.state.in_(ACTIVE)))):
-            assert job.handle is not None
-            _yield_gil()
-            try:
-                if job.cancel_requested:
-                    self.executor.cancel(job.handle)
-                elif job.preempt_at is not None and now - job.preempt_at > self.grace_s:
-                    self.executor.cancel(job.handle)  # grace period over: ask again
-                    job.preempt_at = now
-            except Exception as exc:  # retried next pass
-                self._classify(exc)
-                log.warning("cancel of %s failed: %s", job.id, exc)
-            try:
-                st = self.executor.status(job.handle)
-            except Exception as exc:  # the engine is down, or this run cannot be read
-                self._classify(exc)
-                st = RunStatus(RunState.LOST, None, f"status failed: {exc}", None, now)
-            self._copy_logs(s, job, now, final=st.state.terminal)
-            if job.cancel_requested and not st.state.terminal:
-                continue  # stopping; look again next pass
-            if st.state.terminal and job.preempt_at is not None and not job.cancel_requested:
-                requeue(job, now, "preempted: its tenant was over quota (borrowing) and "
-                              "a tenant within its quota needed the capacity; requeued")
-            elif st.state is RunState.LOST:
-                self._lost(s, job, st.message, now)
-            else:
-                self._apply(s, job, st, now)
-            s.commit()
-
-    def _copy_logs(self, s: Session, job: Job, now: float, final: bool) -> None:
-        """Copy the run's log tail into ``job_logs`` (throttled; always once at the end)."""
-        if job.handle is None or (not final and now - self._copied.get(job.id, 0.0)
-                                  < self.log_interval_s):
-            return
-        try:
-            text = self.executor.logs(job.handle, LOG_LINES)
-        except Exception as exc:  # keep what we have
-            self._classify(exc)
-            log.debug("logs of %s not copied: %s", job.id, exc)
-            return
-        store_log(s, job.id, text, now, final)
-        if final:
-            self._copied.pop(job.id, None)
-        else:
-            self._copied[job.id] = now
-
-    def _apply(self, s: Session, job: Job, st: RunStatus, now: float) -> None:
-        if st.state is RunState.RUNNING and job.state == "queued":
-            transition(job, "running", st.started_at or now)
-        elif st.state.terminal:
-            finish(s, job, st, now)
