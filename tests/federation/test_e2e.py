@@ -22,7 +22,7 @@ import pytest
 pytest.importorskip("ray", reason="one site runs its own Ray head")
 
 SUANLI = [sys.executable, "-m", "suanli.cli.main"]
-LEASE_S = 1.5
+LEASE_S = 5.0  # heartbeats every 0.3 s: a live agent must stall 5 s to lose a lease (2-core CI)
 SITES = {  # name: (engine, cpus, currency, price per CPU-hour)
     "cheap": ("subprocess", 2, "CNY", 1.0),  # ~0.14 USD: first choice
     "mid": ("ray", 2, "USD", 0.5),
