@@ -84,13 +84,16 @@ def _table(title: str, columns: list[str], rows: list[list[Any]], caption: str =
 
     from suanli.cli.common import console
 
-    t = Table(title=title, caption=caption or None, box=box.SIMPLE_HEAD, title_justify="left")
+    t = Table(title=title, box=box.SIMPLE_HEAD, title_justify="left", pad_edge=False)
     for c in columns:  # text columns fold; numbers never wrap
         text = c in ("site", "offer", "basis", "from", "to", "job", "why", "hardware")
-        t.add_column(c, overflow="fold", no_wrap=not text, min_width=12 if text else None)
+        width = (12 if c == "site" else 10) if text else None
+        t.add_column(c, overflow="fold", no_wrap=not text, min_width=width)
     for r in rows:
         t.add_row(*["" if v is None else str(v) for v in r])
     console().print(t)
+    if caption:  # below the table, wrapped at words (a table caption is cut to its width)
+        console().print(caption, highlight=False, markup=False)
 
 
 @app.command("sites")
@@ -290,17 +293,19 @@ def quote_cmd(
         return
     train = the_job.kind == "train"
     rows = [[i + 1, o.site + (" (example)" if o.example_site else ""),
-             _compact_plan(o.plan) + (" spot" if o.spot else ""),
+             _compact_plan(o.plan) + (" spot" if o.spot else "") + f" ({o.capability})",
              f"{o.usd_per_device_hour:.2f}",
              f"{o.total_s / 86_400:.1f}" if train else f"{o.transfer_s * 1e3:.0f} ms RTT",
              format_duration(o.transfer_s) if train else "",
              format_usd(o.cost_usd), f"{o.energy_kwh / 1e3:,.1f}",
-             "?" if o.co2_kg is None else f"{o.co2_kg / 1e3:,.1f}", o.capability]
+             "?" if o.co2_kg is None else f"{o.co2_kg / 1e3:,.1f}"]
             for i, o in enumerate(offers)]
     _table(f"offers for {the_job.id} ({the_job.model}), ranked by {rank}",
            ["#", "site", "offer", "$/dev-h", "days" if train else "latency", "transfer",
-            "cost", "MWh", "t CO2", "capability"],
+            "cost", "MWh", "t CO2"],
            rows, "; ".join(x for x in (
+               "(measured): priced from the site's `suanli bench` figures, (declared): from "
+               "catalog peaks x fitted efficiency",
                "" if train else f"cost covers {getattr(the_job, 'hours', hours):g} h of service"
                                 " on whole rented machines",
                _EXAMPLE_NOTE if any(o.example_site for o in offers) else "") if x))

@@ -127,6 +127,7 @@ class Agent:
         self.http = httpx.Client(base_url=broker.rstrip("/"), timeout=10.0,
                                  headers={"Authorization": f"Bearer {key}"})
         self.runs: dict[str, _Run] = {}
+        self.pending: dict[str, str] = {}  # pulled, engine submit in progress: id -> token
         self.lock = threading.Lock()
         self.halt = threading.Event()
         self.error: str | None = None
@@ -178,6 +179,7 @@ class Agent:
             healthy = False
         with self.lock:
             leases = [{"id": aid, "token": r.token} for aid, r in self.runs.items()]
+            leases += [{"id": aid, "token": t} for aid, t in self.pending.items()]
         c = self.cfg
         got = self._post("/heartbeat", {"cpus": c.cpus, "gpus": c.gpus, "healthy": healthy,
                                         "draining": c.draining, "windows": c.windows,
@@ -211,11 +213,15 @@ class Agent:
             return 0
         from suanli.federation.executor import parse_spec
 
+        with self.lock:  # heartbeats renew these leases while the engine takes them
+            self.pending.update({a["id"]: a["token"] for a in got["assignments"]})
         for a in got["assignments"]:
             spec = replace(parse_spec(a["spec"]), site=self.local_site)
             try:
                 handle = self.executor.submit(spec)
             except Exception as exc:  # the engine refused it: report the failure
+                with self.lock:
+                    self.pending.pop(a["id"], None)
                 now = time.time()
                 self._post(f"/leases/{a['id']}/result", {
                     "id": a["id"], "token": a["token"], "state": "failed",
@@ -224,6 +230,7 @@ class Agent:
                 continue
             with self.lock:
                 self.runs[a["id"]] = _Run(a["token"], handle, spec, time.time())
+                self.pending.pop(a["id"], None)
         return len(got["assignments"])
 
     def tend(self) -> None:

@@ -135,6 +135,13 @@ def renew(s: Session, site: FedSite, refs: list[LeaseRef], lease_s: float,
             abandon.append(ref.id)
     for a in live:
         a.expires_at = now + lease_s
+    # Work handed to the site but not pulled yet waits on the site, not the other way round:
+    # a heartbeat keeps those leases too (one not pulled before its lease ended stays ended).
+    s.execute(update(FedAssignment).where(FedAssignment.site_id == site.id,
+                                          FedAssignment.state == "assigned",
+                                          FedAssignment.token_hash.is_(None),
+                                          FedAssignment.expires_at >= now)
+              .values(expires_at=now + lease_s).execution_options(synchronize_session=False))
     return {"abandon": abandon, "cancel": [a.id for a in live if a.cancel_requested]}
 
 
