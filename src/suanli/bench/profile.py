@@ -1,5 +1,9 @@
 """A measured device profile and the lookups the op-level model uses.
 
+Each timed op includes the framework's dispatch; the op-level model counts that once per op in
+its ``overhead`` term (the step measured at negligible size), so GEMM and stream lookups use
+the op's time less ``op_overhead_s``.
+
 Interpolation: GEMM seconds are measured on a grid of (M, N, K); between grid points the
 *rate* (FLOP/s) is interpolated linearly in log2(M), log2(N), log2(K) (multilinear over the
 enclosing cell) and clamped at the grid's edges, so a shape between two measured ones gets a
@@ -58,7 +62,7 @@ class DeviceProfile(BaseModel):
         if not rows:
             raise InputError(f"the profile has no {dtype} GEMM measurements; run `suanli bench "
                              f"--dtype {dtype}` on this site")
-        grid = _grid(rows)
+        grid = _grid(self._net(rows))
         return 2.0 ** _multilinear(grid, (math.log2(max(m, 1)), math.log2(max(n, 1)),
                                           math.log2(max(k, 1))))
 
@@ -73,7 +77,7 @@ class DeviceProfile(BaseModel):
         if warm <= 0.0 or not rows or m * count > max(r[0] for r in rows):
             return cold
         hot = count * 2.0 * m * n * k / 2.0 ** _multilinear(
-            _grid(rows), (math.log2(max(m * count, 1)), math.log2(max(n, 1)),
+            _grid(self._net(rows)), (math.log2(max(m * count, 1)), math.log2(max(n, 1)),
                           math.log2(max(k, 1))))
         return (1.0 - warm) * cold + warm * hot
 
@@ -85,8 +89,10 @@ class DeviceProfile(BaseModel):
             return 0.0
         pts = sorted(self.kv_read)
         warm, cold = pts[0][1], pts[-1][1]
-        if cold <= warm:
+        if cold <= warm or working_set >= pts[-1][0]:
             return 0.0
+        if working_set <= pts[0][0]:
+            return 1.0
         here = self.kv_seconds(1.0, working_set)
         return min(max((cold - here) / (cold - warm), 0.0), 1.0)
 
@@ -114,11 +120,19 @@ class DeviceProfile(BaseModel):
         ys = [math.log2(max(s, 1e-15)) for _, s in pts]
         return nbytes * float(2.0 ** _interp1(xs, ys, math.log2(max(working_set, 1.0))))
 
+    def _net_s(self, seconds: float) -> float:
+        """A timed op less the framework's per-op dispatch (``op_overhead_s``), which the
+        step's ``overhead`` term already counts once per op (kept >= 5% of the op)."""
+        return max(seconds - self.op_overhead_s, 0.05 * seconds)
+
+    def _net(self, rows: list[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
+        return [(m, n, k, self._net_s(t)) for m, n, k, t in rows]
+
     def bandwidth(self, nbytes: float) -> float:
         """Achieved bytes/s of a streaming element-wise op moving ``nbytes`` in total."""
         pts = sorted(self.elementwise)
         xs = [math.log2(b) for b, _ in pts]
-        ys = [math.log2(b / s) for b, s in pts]
+        ys = [math.log2(b / self._net_s(s)) for b, s in pts]
         return float(2.0 ** _interp1(xs, ys, math.log2(max(nbytes, 1.0))))
 
     def elementwise_seconds(self, nbytes: float) -> float:
