@@ -1,8 +1,9 @@
 """``suanli calibrate --from-runs`` learns from real jobs: 20 small GPT jobs run here (train and
 serve, sizes and batches mixed), predicted from what a site declares before it measures (the
 catalog's datasheet row for an EPYC core, :func:`declared_profile`: a roofline without
-efficiency losses, so its predictions are biased); the corrections fitted by the CLI on the
-first 10 jobs must lower the prediction error on the next 10, which the fit never saw."""
+efficiency losses or overheads, so its predictions are biased); the corrections fitted by the
+CLI on the first 10 jobs (a time scale and a fixed time per step, per kind) must lower the mean
+|error| on the next 10, which the fit never saw. One thread: measured in CPU seconds."""
 
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ def _jobs() -> list[TrainShape | ServeShape]:
     out: list[TrainShape | ServeShape] = []
     for i in order:
         p, b, t = train[i]
-        out.append(TrainShape(model=PRESETS[p], batch=b, seq_len=t, steps=4, warmup=1,
+        out.append(TrainShape(model=PRESETS[p], batch=b, seq_len=t, steps=8, warmup=2,
                               threads=1, seed=i))
         p, b, t = serve[i]
-        out.append(ServeShape(model=PRESETS[p], batch=b, prompt_len=t, gen_len=6, threads=1,
+        out.append(ServeShape(model=PRESETS[p], batch=b, prompt_len=t, gen_len=16, threads=1,
                               seed=i))
     return out
 
@@ -77,6 +78,6 @@ def test_corrections_from_ten_jobs_lower_the_error_on_the_next_ten(tmp_path: Pat
     obs = records_observations(held_out, declared)
     before = [o.predicted_s / o.measured_s - 1 for o in obs]
     after = [corrections[o.group].apply(o.predicted_s) / o.measured_s - 1 for o in obs]
+    # the datasheet is off (so there is something to learn), and what was learned carries over
+    assert _mean_abs(before) > 0.2, before
     assert _mean_abs(after) < _mean_abs(before), (before, after)
-    # the declared roofline has no losses: it under-predicts, and the fit learned a slow-down
-    assert all(c.time_scale > 1 for c in corrections.values())
