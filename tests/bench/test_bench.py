@@ -42,7 +42,7 @@ def test_measurements_are_physical(profile):
         assert per_byte[max(per_byte)] > 1.5 * per_byte[min(per_byte)]
         assert profile.warm_fraction(min(per_byte)) == 1.0
         assert profile.warm_fraction(max(per_byte)) == 0.0
-        assert profile.hardware["clock"] == "process"  # one thread: CPU seconds
+        assert profile.hardware["clock"] == "thread"  # one thread: CPU seconds
 
 
 def test_profile_round_trip_and_catalog_row(profile, tmp_path: Path):

@@ -3,8 +3,8 @@ fastest of ``repeats`` timed trials: on a shared machine the other tenants only 
 trial down, so the minimum estimates the hardware's own speed (the workloads report their
 fastest step beside the median for the same reason).
 
-Clock: with one thread on a CPU the trials are timed in process CPU seconds
-(``time.process_time``): equal to wall time on an idle core, and blind to the time the
+Clock: with one thread on a CPU the trials are timed in thread CPU seconds
+(``time.thread_time``): equal to wall time on an idle core, and blind to the time the
 scheduler gives other tenants, which wall time on a shared machine is not. The workloads
 report the same clock (``ResultRecord.step_time_cpu_s``, ``tpot_cpu_s``). With more threads, or
 a GPU, wall time (``time.perf_counter``).
@@ -78,7 +78,7 @@ class _Backend:
 
         self.np = np
         gpu = self.torch is not None and self.torch.cuda.is_available()
-        self.clock = time.process_time if threads == 1 and not gpu else time.perf_counter
+        self.clock = time.thread_time if threads == 1 and not gpu else time.perf_counter
 
     def _t(self, fn: Callable[[], object], min_s: float = 0.01) -> float:
         return _time(fn, min_s=min_s, clock=self.clock)
@@ -331,7 +331,7 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=versions,
         hardware={"kind": "cpu", "name": cpu_name(), "threads": threads, "backend": be.name,
-                  "clock": "process" if be.clock is time.process_time else "wall"},
+                  "clock": "thread" if be.clock is time.thread_time else "wall"},
         gemm=gemm, gemm_warm={d: r for d, r in gemm_warm.items() if r},
         elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
         kernels_s_per_element=be.kernels(), bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),

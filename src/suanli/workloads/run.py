@@ -2,7 +2,7 @@
 
 Timing: wall clock (``time.perf_counter``) per step after ``warmup`` steps; the median is the
 figure reported (robust to a noisy neighbour on a shared machine), with the fastest step (the
-least disturbed). Each step is also timed in process CPU seconds (``time.process_time``): with
+least disturbed). Each step is also timed in thread CPU seconds (``time.thread_time``): with
 one thread, the fastest of those is the step's time on a core of its own, which on a crowded
 machine the fastest wall-clock step is not once a step outlasts the scheduler's time slice
 (``suanli bench`` uses the same clock with one thread). Peak memory: the process's
@@ -57,14 +57,14 @@ def run_train(shape: TrainShape) -> ResultRecord:
     started, times, cpu, loss = time.time(), [], [], float("nan")
     for step in range(shape.steps):
         tokens = torch.randint(0, vocab, (shape.batch, shape.seq_len + 1), generator=gen)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.thread_time()
         logits = model(tokens[:, :-1])
         out = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab).float(),
                                                 tokens[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         out.backward()
         opt.step()
-        dt, dc = time.perf_counter() - t0, time.process_time() - c0
+        dt, dc = time.perf_counter() - t0, time.thread_time() - c0
         if step >= shape.warmup:
             times.append(dt)
             cpu.append(dc)
@@ -93,17 +93,17 @@ def run_serve(shape: ServeShape) -> ResultRecord:
         # one untimed warm-up pass (allocator and kernel selection), as serving engines do
         model(prompt, model.new_caches(shape.batch, shape.prompt_len + shape.gen_len, dtype), 0)
         caches = model.new_caches(shape.batch, shape.prompt_len + shape.gen_len, dtype)
-        t0, c0 = time.perf_counter(), time.process_time()
+        t0, c0 = time.perf_counter(), time.thread_time()
         logits = model(prompt, caches, 0)
         nxt = logits[:, -1].argmax(dim=-1, keepdim=True)  # [B, 1]
-        ttft, ttft_cpu = time.perf_counter() - t0, time.process_time() - c0
+        ttft, ttft_cpu = time.perf_counter() - t0, time.thread_time() - c0
         steps, cpu = [], []
         for i in range(shape.gen_len - 1):
-            t1, c1 = time.perf_counter(), time.process_time()
+            t1, c1 = time.perf_counter(), time.thread_time()
             logits = model(nxt, caches, shape.prompt_len + i)
             nxt = logits[:, -1].argmax(dim=-1, keepdim=True)
             steps.append(time.perf_counter() - t1)
-            cpu.append(time.process_time() - c1)
+            cpu.append(time.thread_time() - c1)
     tpot = statistics.median(steps)
     return ResultRecord(kind="serve", shape=shape.model_dump(), started_at=started,
                         hardware=hardware_info(threads, f"torch {torch.__version__}"),
