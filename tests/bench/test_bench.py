@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from suanli.bench.measure import run_bench
-from suanli.bench.profile import load_profile
+from suanli.bench.profile import DeviceProfile, load_profile
 from suanli.catalog.schema import Accelerator
 from suanli.errors import InputError
 
@@ -19,7 +19,7 @@ SMALL_GRID = ((16, 256), (64, 256), (32, 256))
 
 @pytest.fixture(scope="module")
 def profile():
-    return run_bench(1, SMALL_GRID)
+    return run_bench(1, SMALL_GRID, bmm_grid=((32, 128), (32,)))
 
 
 def test_measurements_are_physical(profile):
@@ -32,6 +32,17 @@ def test_measurements_are_physical(profile):
     if "torch" in profile.versions:
         o = profile.step_overhead["train"]
         assert o["fixed"] + o["per_layer"] > profile.op_overhead_s  # a step is many ops
+        assert {"masked_fill", "sum_rows"} <= set(profile.kernels_s_per_element)
+        assert {(m, n, k) for m, n, k, _ in profile.bmm} == {
+            (32, 32, 32), (128, 128, 32), (128, 32, 128)}  # (s, s, dh) and (s, dh, s)
+        assert {r[0] for r in profile.gemm_warm["fp32"]} == {16}  # the decode-sized rows
+        # KV reads from a working set far beyond the caches cost more per byte than from one
+        # that fits in them (128 MiB vs 8 MiB)
+        per_byte = dict(profile.kv_read)
+        assert per_byte[max(per_byte)] > 1.5 * per_byte[min(per_byte)]
+        assert profile.warm_fraction(min(per_byte)) == 1.0
+        assert profile.warm_fraction(max(per_byte)) == 0.0
+        assert profile.hardware["clock"] == "thread"  # one thread: CPU seconds
 
 
 def test_profile_round_trip_and_catalog_row(profile, tmp_path: Path):
@@ -61,6 +72,59 @@ def test_cli_rejects_bad_flags():
 
 
 def test_a_second_run_in_the_same_process_measures_everything_again():
-    first, second = run_bench(1, SMALL_GRID), run_bench(1, SMALL_GRID)
+    first, second = (run_bench(1, SMALL_GRID, bmm_grid=((32,), (32,))) for _ in range(2))
     assert len(second.elementwise) == len(first.elementwise) > 3
     assert len(second.gemm["fp32"]) == len(first.gemm["fp32"])
+
+
+def _inline(**extra) -> DeviceProfile:
+    gemm = [(m, n, k, 2.0 * m * n * k / 1e10) for m in (1, 64) for n in (64, 256)
+            for k in (64, 256)]  # 10 GFLOP/s everywhere
+    return DeviceProfile(tool="t", date="", versions={}, hardware={"threads": 1},
+                         gemm={"fp32": gemm}, elementwise=[(1e3, 1e-6), (1e9, 0.1)],
+                         op_overhead_s=0.0, autograd_overhead_s=0.0, **extra)
+
+
+def test_bmm_kv_and_warm_lookups_follow_their_rows():
+    old = _inline()  # a profile from before these measurements: the old pricing
+    assert old.bmm_seconds(64, 64, 64, count=8) == old.gemm_seconds(64, 64, 64, count=8)
+    assert old.kv_seconds(1e6, 1e9) == pytest.approx(1e6 / old.memory_bw)
+    assert old.warm_fraction(1.0) == 0.0
+    p = _inline(bmm=[(64, 64, 64, 2.0 * 64**3 / 5e9)],  # half the GEMM rate per matrix
+                kv_read=[(8e6, 1e-11), (128e6, 1e-10)],
+                gemm_warm={"fp32": [(m, n, k, 2.0 * m * n * k / 4e10) for m in (1, 16)
+                                    for n in (64, 256) for k in (64, 256)]})
+    assert p.bmm_seconds(64, 64, 64, count=8) == pytest.approx(
+        2 * old.gemm_seconds(64, 64, 64, count=8))
+    assert p.kv_seconds(1e6, 1e6) == pytest.approx(1e-5)  # clamped at the warm end
+    assert p.kv_seconds(1e6, 1e9) == pytest.approx(1e-4)  # ... and at the cold end
+    assert 1e-5 < p.kv_seconds(1e6, 32e6) < 1e-4
+    assert p.warm_fraction(1e6) == 1.0 and p.warm_fraction(1e9) == 0.0
+    assert 0.0 < p.warm_fraction(32e6) < 1.0
+    cold = p.gemm_seconds(8, 128, 128)
+    assert p.gemm_seconds(8, 128, 128, warm=1.0) == pytest.approx(cold / 4)
+    assert p.gemm_seconds(8, 128, 128, warm=0.5) == pytest.approx(cold * 5 / 8)
+    assert p.gemm_seconds(64, 128, 128, warm=1.0) == p.gemm_seconds(64, 128, 128)  # no rows
+
+
+def test_declared_profile_is_the_datasheet_roofline():
+    from suanli.bench.profile import declared_profile
+    from suanli.catalog import load_catalog
+
+    acc = load_catalog().accelerator("EPYC-9654")
+    p = declared_profile(acc, share=1 / 96)
+    for shape in ((1, 1, 1), (7, 300, 5000), (4096, 4096, 4096)):
+        assert p.gemm_rate(*shape) == pytest.approx(acc.peak_flops("fp32") / 96)
+    assert p.memory_bw == pytest.approx(acc.memory_bw_gbs * 1e9 / 96)
+    assert p.overhead("train", 4) == 0.0
+    with pytest.raises(InputError, match="share"):
+        declared_profile(acc, share=2.0)
+
+
+def test_lookups_take_the_per_op_dispatch_off_once():
+    p = _inline()
+    q = p.model_copy(update={"op_overhead_s": 1e-6})  # counted in the step's overhead term
+    t = p.gemm_seconds(64, 256, 256)  # 2 * 64 * 256 * 256 / 1e10 = 0.84 ms as timed
+    assert q.gemm_seconds(64, 256, 256) == pytest.approx(t - 1e-6)
+    assert q.elementwise_seconds(1e9) == pytest.approx(0.1 - 1e-6)
+    assert q.elementwise_seconds(1e3) == pytest.approx(0.05e-6)  # all dispatch: 5% kept

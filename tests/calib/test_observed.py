@@ -91,3 +91,19 @@ def test_calibrate_from_log_bad_inputs(tmp_path):
     runs.write_text(": : :")
     p = _cli("calibrate", "--from-log", str(runs))
     assert p.returncode == 2 and "Traceback" not in p.stderr
+
+
+def test_a_missing_per_step_overhead_is_fitted_as_an_offset(tmp_path):
+    # measured = 2 x predicted + 10 ms: a profile that halves the rates and omits the overhead
+    obs = [Observation(f"r{i}", "g", p, 2.0 * p + 0.01) for i, p in
+           enumerate([0.001, 0.003, 0.01, 0.03, 0.1])]
+    rep = fit_corrections(obs)
+    c = rep.corrections["g"]
+    assert c.time_scale == pytest.approx(2.0, rel=1e-6) and c.offset_s == pytest.approx(0.01)
+    assert max(abs(v) for v in rep.after.values()) < 1e-9
+    assert max(abs(v) for v in rep.loo.values()) < 1e-6  # the law holds without each row
+    scale_only = math.exp(sum(math.log(o.measured_s / o.predicted_s) for o in obs) / len(obs))
+    assert max(abs(scale_only * o.predicted_s / o.measured_s - 1) for o in obs) > 0.5
+    path = tmp_path / "c.yaml"
+    write_corrections(rep, path, source="test")
+    assert load_corrections(path)["g"].apply(0.05) == pytest.approx(0.11)

@@ -21,7 +21,7 @@ def _profile(rate=lambda m, n, k: 50e9 * min(m, n, k) / (min(m, n, k) + 64)) -> 
     return DeviceProfile(
         tool="test", date="2026-01-01", versions={}, hardware={"kind": "cpu", "threads": 1},
         gemm={"fp32": gemm}, elementwise=[(1e3, 1e-6), (1e6, 1e-4), (1e9, 0.05)],
-        op_overhead_s=2e-6, autograd_overhead_s=5e-6,
+        op_overhead_s=0.0, autograd_overhead_s=5e-6,  # no dispatch: rates are the table's
         step_overhead={p: {"fixed": 1e-4, "per_layer": 2e-4}
                        for p in ("train", "prefill", "decode")})
 

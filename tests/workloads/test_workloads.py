@@ -21,6 +21,7 @@ def test_training_reports_a_consistent_record():
     rec = run_train(shape)
     assert rec.kind == "train" and len(rec.step_times_s) == 3
     assert rec.step_time_min_s <= rec.step_time_s
+    assert 0 < rec.step_time_cpu_s <= 1.5 * rec.step_time_s  # one thread: CPU s ~ wall s
     assert rec.tokens_per_s == pytest.approx(2 * 32 / rec.step_time_s)
     # random tokens: the loss stays near the uniform cross-entropy ln(vocab)
     assert 0.7 * math.log(TINY.vocab) < rec.final_loss < 1.3 * math.log(TINY.vocab)
@@ -32,6 +33,19 @@ def test_serving_reports_ttft_and_tpot():
     rec = run_serve(ServeShape(model=TINY, batch=3, prompt_len=16, gen_len=5, threads=1))
     assert rec.kind == "serve" and rec.ttft_s > 0 and rec.tpot_s > 0
     assert rec.output_tokens_per_s == pytest.approx(3 / rec.tpot_s)
+    assert rec.tpot_cpu_s is not None and rec.tpot_cpu_s > 0
+    assert rec.on_own_core("tpot") == rec.tpot_cpu_s  # one thread: the CPU-time figure
+
+
+def test_with_more_threads_the_figure_is_the_fastest_wall_step():
+    from suanli.workloads.record import HardwareInfo, ResultRecord
+
+    hw = HardwareInfo(kind="cpu", name="x", devices=1, threads=2, framework="torch")
+    rec = ResultRecord(kind="train", shape={}, hardware=hw, started_at=0.0, step_time_s=2.0,
+                       step_time_min_s=1.5, step_time_cpu_s=2.9)  # 2 threads: CPU s add up
+    assert rec.on_own_core("step_time") == 1.5
+    one = rec.model_copy(update={"hardware": hw.model_copy(update={"threads": 1})})
+    assert one.on_own_core("step_time") == 2.9
 
 
 def test_kv_cache_decode_matches_full_recompute():
@@ -83,7 +97,7 @@ def test_cli_runs_a_workload_and_compares_with_a_profile(tmp_path):
 
     from suanli.bench.measure import run_bench
 
-    prof = run_bench(1, ((16, 256), (64, 512), (32, 128)))
+    prof = run_bench(1, ((16, 256), (64, 512), (32, 128)), bmm_grid=((32,), (32,)))
     path = tmp_path / "p.json"
     prof.save(path)
     p = _cli("train", "-p", "tiny", "--batch", "2", "--seq-len", "32", "--steps", "3",

@@ -3,6 +3,12 @@ fastest of ``repeats`` timed trials: on a shared machine the other tenants only 
 trial down, so the minimum estimates the hardware's own speed (the workloads report their
 fastest step beside the median for the same reason).
 
+Clock: with one thread on a CPU the trials are timed in thread CPU seconds
+(``time.thread_time``): equal to wall time on an idle core, and blind to the time the
+scheduler gives other tenants, which wall time on a shared machine is not. The workloads
+report the same clock (``ResultRecord.step_time_cpu_s``, ``tpot_cpu_s``). With more threads, or
+a GPU, wall time (``time.perf_counter``).
+
 PyTorch is used when installed (the framework the workloads run on); otherwise NumPy, and the
 per-op autograd overhead is then not measured (0).
 """
@@ -13,6 +19,7 @@ import platform
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 from suanli.bench.profile import DeviceProfile
@@ -25,19 +32,32 @@ FULL_GRID = ((1, 8, 32, 128, 512, 2048, 8192), (64, 128, 256, 512, 1024, 2048, 4
              (16, 32, 64, 128, 256, 512, 1024, 2048, 4096))
 ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
+WARM_MAX_M = 16  # GEMM rows also timed with warm weights (decode: M = batch)
 COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
 
 
-def _time(fn: Callable[[], object], repeats: int = 5, min_s: float = 0.02) -> float:
-    """Fastest seconds per call; each trial loops until it has run at least ``min_s``."""
+# attention-shaped batched matmuls (``bmm``): ``BMM_COUNT`` matrices per call, sequence
+# lengths x head sizes, both operand orders (QK^T: (s, s, dh); AV: (s, dh, s))
+BMM_SEQ, BMM_DH, BMM_COUNT = (32, 128, 512), (16, 32, 64, 128), 32
+# decode attention over a KV cache: working sets cycled (bytes), and the call's shape
+WARM_BYTES = 8 * 2**20  # "warm": a working set in the last-level cache, beyond a core's own
+KV_WORKING_SETS = tuple(2**20 * w for w in (8, 16, 32, 64, 128))
+KV_SHAPE = (4, 8, 128, 64)  # batch, heads, cached tokens, head size (cache rows: 2 x tokens)
+
+
+def _time(fn: Callable[[], object], repeats: int = 10, min_s: float = 0.01,
+          clock: Callable[[], float] = time.perf_counter) -> float:
+    """Fastest seconds per call; each trial loops until it has run at least ``min_s``. Many
+    short trials rather than a few long ones: on a crowded machine a short trial has a
+    chance to fit in one undisturbed time slice (with caches of its own), a long one none."""
     fn()  # warm-up
     per_call = []
     for _ in range(repeats):
-        n, t0 = 0, time.perf_counter()
+        n, t0 = 0, clock()
         while True:
             fn()
             n += 1
-            dt = time.perf_counter() - t0
+            dt = clock() - t0
             if dt >= min_s:
                 break
         per_call.append(dt / n)
@@ -57,27 +77,98 @@ class _Backend:
         import numpy as np
 
         self.np = np
+        gpu = self.torch is not None and self.torch.cuda.is_available()
+        self.clock = time.thread_time if threads == 1 and not gpu else time.perf_counter
+
+    def _t(self, fn: Callable[[], object], min_s: float = 0.01) -> float:
+        return _time(fn, min_s=min_s, clock=self.clock)
 
     @property
     def name(self) -> str:
         return f"torch {self.torch.__version__}" if self.torch is not None else \
             f"numpy {self.np.__version__}"
 
-    def gemm(self, m: int, n: int, k: int, dtype: str) -> float:
+    def gemm(self, m: int, n: int, k: int, dtype: str, cold: bool = True) -> float:
         """``x @ w.T`` (the layout ``nn.Linear`` runs) with the weight cold: the trials cycle
         through enough weight copies (>= 128 MiB together) that none stays in the caches, as
-        in a model whose layers each read their own weights once per step."""
-        nbytes = 4 * n * k
-        copies = max(1, min(32, -(-COLD_BYTES // nbytes)))
-        if self.torch is not None:
-            dt = {"fp32": self.torch.float32, "bf16": self.torch.bfloat16}[dtype]
-            a = self.torch.randn(m, k, dtype=dt)
-            ws = [self.torch.randn(n, k, dtype=dt) for _ in range(copies)]
-        else:
-            a = self.np.random.rand(m, k).astype("f4")
-            ws = [self.np.random.rand(n, k).astype("f4") for _ in range(copies)]
+        in a model whose layers each read their own weights once per step. ``cold=False``:
+        weights cycled over ``WARM_BYTES`` (in the last-level cache, not a core's own), as a
+        small model's weights are from one decode step to the next. The copies are views
+        of one random pool, filled once."""
+        copies = max(1, -(-(COLD_BYTES if cold else WARM_BYTES) // (4 * n * k)))
+        pool = self._pool(copies * n * k, dtype)
+        ws = [pool[i * n * k:(i + 1) * n * k].reshape(n, k) for i in range(copies)]
+        a = pool[:m * k].reshape(m, k)
         it = iter(range(1 << 62))
-        return _time(lambda: a @ ws[next(it) % copies].T)
+        return self._t(lambda: a @ ws[next(it) % copies].T)
+
+    def _pool(self, elements: int, dtype: str) -> Any:
+        """A random buffer of at least ``elements`` (reused across calls)."""
+        have = getattr(self, "_pool_buf", None)
+        if have is None or have[0] != dtype or have[1].shape[0] < elements:
+            n = max(elements, COLD_BYTES // 4)
+            if self.torch is not None:
+                dt = {"fp32": self.torch.float32, "bf16": self.torch.bfloat16}[dtype]
+                buf = self.torch.rand(n, dtype=dt)
+            else:
+                buf = self.np.random.rand(n).astype("f4")
+            self._pool_buf = have = (dtype, buf)
+        return have[1]
+
+    def bmm(self, seqs: tuple[int, ...] = BMM_SEQ,
+            heads: tuple[int, ...] = BMM_DH) -> list[tuple[int, int, int, float]]:
+        """Attention's batched matmuls: ``BMM_COUNT`` independent (M x K) @ (K x N) products
+        per call (``torch.bmm``, contiguous operands, as autograd saves them), for QK^T
+        (M = N = s, K = d_head) and AV (M = K = s, N = d_head). Rows (M, N, K, seconds per
+        matrix): many small matrices run at their own rate, below one GEMM of the same total
+        shape (each re-reads its own operands; packing is per matrix)."""
+        if self.torch is None:
+            return []
+        torch, rows = self.torch, []
+        for s in seqs:
+            for dh in heads:
+                for m, n, k in ((s, s, dh), (s, dh, s)):
+                    a = torch.randn(BMM_COUNT, m, k)
+                    b = torch.randn(BMM_COUNT, k, n)
+                    rows.append((m, n, k, self._t(partial(torch.bmm, a, b)) / BMM_COUNT))
+        return rows
+
+    def kv_read(self) -> list[tuple[float, float]]:
+        """Decode attention over a KV cache: ``q @ k^T`` and ``p @ v`` for one query token
+        against ``S`` cached ones, on the strided slices ``cache[:, :, :S]`` of a preallocated
+        ``[B, heads, 2S, d_head]`` cache (the workload's layout), cycling through copies that
+        fill a working set of W bytes, so that a W above the caches is read from DRAM.
+        Rows (W, seconds per cached byte read), the per-call dispatch (the same pair at
+        S = 1) taken off: that is in the step overhead."""
+        if self.torch is None:
+            return []
+        torch = self.torch
+        b, nh, s, dh = KV_SHAPE
+        q = torch.randn(b, nh, 1, dh)
+        p = torch.randn(b, nh, 1, s)
+
+        def cycle(kv: list[tuple[Any, Any]], n: int) -> Callable[[], object]:
+            it = iter(range(1 << 62))
+
+            def pair() -> object:
+                k, v = kv[next(it) % len(kv)]
+                return (q @ k[:, :, :n].transpose(-2, -1), p[..., :n] @ v[:, :, :n])
+
+            return pair
+
+        one = self._t(cycle(self._kv_copies(1), 1))
+        read = 2.0 * b * nh * s * dh * 4  # bytes of K and V slices per call
+        rows = []
+        for w in KV_WORKING_SETS:
+            copies = max(1, int(w // (2 * read)))  # each copy holds 2S rows of K and of V
+            t = self._t(cycle(self._kv_copies(copies), s))
+            rows.append((float(w), max(t - one, 0.0) / read))
+        return rows
+
+    def _kv_copies(self, copies: int) -> list[tuple[Any, Any]]:
+        b, nh, s, dh = KV_SHAPE
+        return [(self.torch.ones(b, nh, 2 * s, dh), self.torch.ones(b, nh, 2 * s, dh))
+                for _ in range(copies)]
 
     def add(self, nbytes: int) -> float:
         """``a + b`` into a fresh output, as eager frameworks run element-wise ops: the time
@@ -85,14 +176,15 @@ class _Backend:
         n = nbytes // 12
         if self.torch is not None:
             a, b = (self.torch.rand(n) for _ in range(2))
-            return _time(lambda: a + b)
+            return self._t(lambda: a + b)
         x, y = (self.np.random.rand(n).astype("f4") for _ in range(2))
-        return _time(lambda: x + y)
+        return self._t(lambda: x + y)
 
     def kernels(self) -> dict[str, float]:
         """Seconds per element of the kernels that are not plain streams (transcendentals,
-        reductions, zero-filled fresh buffers), on a 4M-element fp32 tensor of 1,024-wide
-        rows: softmax, log_softmax, GELU forward and backward, and ``zeros``."""
+        reductions, zero-filled fresh buffers, masked fills), on a 4M-element fp32 tensor of
+        1,024-wide rows: softmax, log_softmax, GELU forward and backward, ``zeros``, the
+        causal mask's ``masked_fill`` and the bias gradient's sum over rows."""
         if self.torch is None:
             return {}
         torch, n_rows, width = self.torch, 4096, 1024
@@ -101,15 +193,20 @@ class _Backend:
         g = torch.randn(n_rows, width)
         fns = torch.nn.functional
         y_sm, y_lsm = fns.softmax(x, -1), fns.log_softmax(x, -1)
+        causal = torch.ones(width, width, dtype=torch.bool).tril()
         out = {
-            "softmax": _time(lambda: fns.softmax(x, -1)),
-            "softmax_bwd": _time(lambda: torch._softmax_backward_data(g, y_sm, -1, x.dtype)),
-            "log_softmax": _time(lambda: fns.log_softmax(x, -1)),
-            "log_softmax_bwd": _time(
+            "softmax": self._t(lambda: fns.softmax(x, -1)),
+            "softmax_bwd": self._t(lambda: torch._softmax_backward_data(g, y_sm, -1, x.dtype)),
+            "log_softmax": self._t(lambda: fns.log_softmax(x, -1)),
+            "log_softmax_bwd": self._t(
                 lambda: torch._log_softmax_backward_data(g, y_lsm, -1, x.dtype)),
-            "gelu": _time(lambda: fns.gelu(x)),
-            "gelu_bwd": _time(lambda: torch.ops.aten.gelu_backward(g, x)),
-            "zeros": _time(lambda: torch.zeros(n)),
+            "gelu": self._t(lambda: fns.gelu(x)),
+            "gelu_bwd": self._t(lambda: torch.ops.aten.gelu_backward(g, x)),
+            "zeros": self._t(lambda: torch.zeros(n)),
+            # a Linear's bias gradient: the output gradient summed over its rows (strided)
+            "sum_rows": self._t(lambda: g.sum(0)),
+            # the causal mask: a [rows, rows] boolean broadcast over the batch of score rows
+            "masked_fill": self._t(lambda: x.view(-1, width, width).masked_fill(~causal, -1e9)),
         }
         return {k: v / n for k, v in out.items()}
 
@@ -117,10 +214,10 @@ class _Backend:
         """(seconds of one tiny eager op, extra seconds per op when autograd records it)."""
         if self.torch is None:
             x = self.np.ones(1, dtype="f4")
-            return _time(lambda: x + x, min_s=0.05), 0.0
+            return self._t(lambda: x + x), 0.0
         torch = self.torch
         x = torch.ones(4)
-        plain = _time(lambda: torch.add(x, x), min_s=0.05)
+        plain = self._t(lambda: torch.add(x, x))
         w = torch.ones(4, requires_grad=True)
         chain = 16
 
@@ -130,7 +227,7 @@ class _Backend:
                 y = y + 1.0
             y.sum().backward()
 
-        per_op = _time(fwd_bwd, min_s=0.05) / (chain + 2)  # + sum + the backward's root
+        per_op = self._t(fwd_bwd) / (chain + 2)  # + sum + the backward's root
         return plain, max(per_op - plain, 0.0)
 
     def step_overheads(self) -> dict[str, dict[str, float]]:
@@ -157,7 +254,7 @@ class _Backend:
                 out.backward()
                 opt.step()
 
-            times["train"][layers] = _time(train_step, min_s=0.05)
+            times["train"][layers] = self._t(train_step)
             with torch.inference_mode():
                 caches = model.new_caches(1, 16, torch.float32)
                 one = tok[:, :1]
@@ -165,8 +262,8 @@ class _Backend:
                 def forward(pos: int, model=model, caches=caches, one=one) -> None:
                     model(one, caches, pos)
 
-                times["prefill"][layers] = _time(lambda: forward(0), min_s=0.05)
-                times["decode"][layers] = _time(lambda: forward(4), min_s=0.05)
+                times["prefill"][layers] = self._t(lambda: forward(0))
+                times["decode"][layers] = self._t(lambda: forward(4))
         out = {}
         for phase, t in times.items():
             per_layer = max((t[3] - t[1]) / 2.0, 0.0)
@@ -185,19 +282,23 @@ class _Backend:
 
             return 4 * n / _time(h2d) / 1e9
         src, dst = self.np.ones(n, dtype="f4"), self.np.empty(n, dtype="f4")
-        return 2 * 4 * n / _time(lambda: self.np.copyto(dst, src)) / 1e9
+        return 2 * 4 * n / self._t(lambda: self.np.copyto(dst, src)) / 1e9
 
 
 def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
               dtypes: tuple[str, ...] = ("fp32",), collective: bool = False,
-              progress: Callable[[str], None] | None = None) -> DeviceProfile:
-    """Measure this machine and return the profile (see :class:`DeviceProfile`)."""
+              progress: Callable[[str], None] | None = None,
+              bmm_grid: tuple[tuple[int, ...], tuple[int, ...]] = (BMM_SEQ, BMM_DH)
+              ) -> DeviceProfile:
+    """Measure this machine and return the profile (see :class:`DeviceProfile`); ``grid``:
+    the GEMM's (M, N, K) values, ``bmm_grid``: attention's (sequence lengths, head sizes)."""
     from suanli import __version__
     from suanli.workloads.record import cpu_name
 
     be = _Backend(threads)
     say = progress or (lambda _msg: None)
     gemm: dict[str, list[tuple[int, int, int, float]]] = {}
+    gemm_warm: dict[str, list[tuple[int, int, int, float]]] = {}
     for dtype in dtypes:
         if dtype != "fp32" and be.torch is None:
             continue
@@ -209,6 +310,9 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
                         rows.append((m, n, k, be.gemm(m, n, k, dtype)))
         say(f"gemm {dtype}: {len(rows)} shapes")
         gemm[dtype] = rows
+        # warm weights where the weight read dominates: the decode rows (M <= WARM_MAX_M)
+        gemm_warm[dtype] = [(m, n, k, be.gemm(m, n, k, dtype, cold=False))
+                            for m, n, k, _ in rows if m <= WARM_MAX_M]
     elementwise = [(float(b), be.add(b)) for b in ELEMENTWISE_BYTES]
     say("element-wise bandwidth")
     plain, autograd = be.op_overheads()
@@ -226,8 +330,10 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         tool=f"suanli bench {__version__}",
         date=datetime.now(UTC).isoformat(timespec="seconds"),
         versions=versions,
-        hardware={"kind": "cpu", "name": cpu_name(), "threads": threads, "backend": be.name},
-        gemm=gemm, elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
-        kernels_s_per_element=be.kernels(),
+        hardware={"kind": "cpu", "name": cpu_name(), "threads": threads, "backend": be.name,
+                  "clock": "thread" if be.clock is time.thread_time else "wall"},
+        gemm=gemm, gemm_warm={d: r for d, r in gemm_warm.items() if r},
+        elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
+        kernels_s_per_element=be.kernels(), bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
         step_overhead=be.step_overheads(),
         copy_gbs=be.copy_gbs(), collective=coll)

@@ -1,5 +1,9 @@
 """A measured device profile and the lookups the op-level model uses.
 
+Each timed op includes the framework's dispatch; the op-level model counts that once per op in
+its ``overhead`` term (the step measured at negligible size), so GEMM and stream lookups use
+the op's time less ``op_overhead_s``.
+
 Interpolation: GEMM seconds are measured on a grid of (M, N, K); between grid points the
 *rate* (FLOP/s) is interpolated linearly in log2(M), log2(N), log2(K) (multilinear over the
 enclosing cell) and clamped at the grid's edges, so a shape between two measured ones gets a
@@ -18,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from suanli.errors import InputError
 
-__all__ = ["DeviceProfile", "load_profile"]
+__all__ = ["DeviceProfile", "declared_profile", "load_profile"]
 
 
 class DeviceProfile(BaseModel):
@@ -32,6 +36,9 @@ class DeviceProfile(BaseModel):
     hardware: dict[str, Any]  # kind, name, threads
     gemm: dict[str, list[tuple[int, int, int, float]]] = Field(min_length=1)  # dtype -> [(M,
     # N, K, seconds)]
+    # the small-M rows again with warm weights (cycled within the last-level cache):
+    # dtype -> [(M, N, K, s)]
+    gemm_warm: dict[str, list[tuple[int, int, int, float]]] = Field(default_factory=dict)
     elementwise: list[tuple[float, float]] = Field(min_length=1)  # [(bytes moved, s)], a + b
     op_overhead_s: float = Field(ge=0)  # one tiny eager op (dispatch + launch)
     autograd_overhead_s: float = Field(ge=0)  # extra per op recorded for backward
@@ -41,6 +48,10 @@ class DeviceProfile(BaseModel):
     # seconds per element of kernels that are not plain streams: softmax(_bwd),
     # log_softmax(_bwd), gelu(_bwd), zeros (a fresh zero-filled buffer). Empty without torch.
     kernels_s_per_element: dict[str, float] = Field(default_factory=dict)
+    # attention's batched matmuls: [(M, N, K, seconds per matrix)], QK^T and AV shapes
+    bmm: list[tuple[int, int, int, float]] = Field(default_factory=list)
+    # decode attention over a strided KV cache: [(working set bytes, seconds per byte read)]
+    kv_read: list[tuple[float, float]] = Field(default_factory=list)
     copy_gbs: float | None = None  # host <-> device (CPU: memcpy) GB/s
     collective: dict[str, Any] | None = None  # backend, world, allreduce [(bytes, s)]
 
@@ -51,20 +62,77 @@ class DeviceProfile(BaseModel):
         if not rows:
             raise InputError(f"the profile has no {dtype} GEMM measurements; run `suanli bench "
                              f"--dtype {dtype}` on this site")
-        grid = _grid(rows)
+        grid = _grid(self._net(rows))
         return 2.0 ** _multilinear(grid, (math.log2(max(m, 1)), math.log2(max(n, 1)),
                                           math.log2(max(k, 1))))
 
     def gemm_seconds(self, m: float, n: float, k: float, dtype: str = "fp32",
-                     count: float = 1.0) -> float:
-        """Seconds for ``count`` matmuls of shape (M, N, K), batched as one (M x count) GEMM."""
-        return count * 2.0 * m * n * k / self.gemm_rate(m * count, n, k, dtype)
+                     count: float = 1.0, warm: float = 0.0) -> float:
+        """Seconds for ``count`` matmuls of shape (M, N, K), batched as one (M x count) GEMM.
+        ``warm`` (0..1, see :meth:`warm_fraction`): how much of the weight is read from the
+        caches rather than DRAM; it blends in the warm-weight rate where one was measured
+        (M up to the warm grid's largest), else the weight is priced cold."""
+        cold = count * 2.0 * m * n * k / self.gemm_rate(m * count, n, k, dtype)
+        rows = self.gemm_warm.get(dtype)
+        if warm <= 0.0 or not rows or m * count > max(r[0] for r in rows):
+            return cold
+        hot = count * 2.0 * m * n * k / 2.0 ** _multilinear(
+            _grid(self._net(rows)), (math.log2(max(m * count, 1)), math.log2(max(n, 1)),
+                          math.log2(max(k, 1))))
+        return (1.0 - warm) * cold + warm * hot
+
+    def warm_fraction(self, working_set: float) -> float:
+        """Where a step touching ``working_set`` bytes sits between all-in-cache (1) and
+        all-from-DRAM (0), read off the measured KV-read cost per byte: (cold - cost at that
+        working set) / (cold - warm), the ends being the smallest and largest sets timed."""
+        if len(self.kv_read) < 2:
+            return 0.0
+        pts = sorted(self.kv_read)
+        warm, cold = pts[0][1], pts[-1][1]
+        if cold <= warm or working_set >= pts[-1][0]:
+            return 0.0
+        if working_set <= pts[0][0]:
+            return 1.0
+        here = self.kv_seconds(1.0, working_set)
+        return min(max((cold - here) / (cold - warm), 0.0), 1.0)
+
+    def bmm_seconds(self, m: float, n: float, k: float, dtype: str = "fp32",
+                    count: float = 1.0) -> float:
+        """Seconds for ``count`` independent (M x K) @ (K x N) matmuls (a batched matmul, each
+        matrix its own operands), at the measured attention-bmm rate for that shape; a
+        profile without bmm rows (older, or not fp32) prices them as one GEMM."""
+        if not self.bmm or dtype != "fp32":
+            return self.gemm_seconds(m, n, k, dtype, count)
+        rate = 2.0 ** _multilinear(_grid(self.bmm), (math.log2(max(m, 1)),
+                                                     math.log2(max(n, 1)),
+                                                     math.log2(max(k, 1))))
+        return count * 2.0 * m * n * k / rate
+
+    def kv_seconds(self, nbytes: float, working_set: float) -> float:
+        """Seconds for decode attention to read ``nbytes`` of cached K and V when the step
+        touches ``working_set`` bytes in all (it stays in the caches only if that fits):
+        the measured seconds per byte at that working set (log-log interpolated, clamped).
+        Without kv rows: a stream at the largest working set's bandwidth."""
+        if not self.kv_read:
+            return nbytes / self.memory_bw
+        pts = sorted(self.kv_read)
+        xs = [math.log2(w) for w, _ in pts]
+        ys = [math.log2(max(s, 1e-15)) for _, s in pts]
+        return nbytes * float(2.0 ** _interp1(xs, ys, math.log2(max(working_set, 1.0))))
+
+    def _net_s(self, seconds: float) -> float:
+        """A timed op less the framework's per-op dispatch (``op_overhead_s``), which the
+        step's ``overhead`` term already counts once per op (kept >= 5% of the op)."""
+        return max(seconds - self.op_overhead_s, 0.05 * seconds)
+
+    def _net(self, rows: list[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
+        return [(m, n, k, self._net_s(t)) for m, n, k, t in rows]
 
     def bandwidth(self, nbytes: float) -> float:
         """Achieved bytes/s of a streaming element-wise op moving ``nbytes`` in total."""
         pts = sorted(self.elementwise)
         xs = [math.log2(b) for b, _ in pts]
-        ys = [math.log2(b / s) for b, s in pts]
+        ys = [math.log2(b / self._net_s(s)) for b, s in pts]
         return float(2.0 ** _interp1(xs, ys, math.log2(max(nbytes, 1.0))))
 
     def elementwise_seconds(self, nbytes: float) -> float:
@@ -113,6 +181,26 @@ class DeviceProfile(BaseModel):
 
     def save(self, path: Path) -> None:
         path.write_text(json.dumps({"measured": self.model_dump()}, indent=1), encoding="utf-8")
+
+
+def declared_profile(acc: Any, share: float = 1.0, dtype: str = "fp32") -> DeviceProfile:
+    """What a site *declares* before it measures: a catalog accelerator row as a profile, every
+    matmul at the datasheet peak and every stream at the datasheet bandwidth, times ``share``
+    (the part of the device a job gets: one thread of a 96-core socket is 1/96), with no
+    overheads or cache effects. A roofline with no efficiency losses: it predicts too little
+    time, by how much depends on the part and the shape; ``suanli calibrate --from-runs``
+    learns that from measured runs."""
+    if not 0 < share <= 1:
+        raise InputError(f"share must be in (0, 1], not {share}: the part of {acc.id} a job gets")
+    flops = acc.peak_flops(dtype) * share  # FLOP/s
+    bw = acc.memory_bw_gbs * 1e9 * share  # B/s
+    ax = (1, 4096)
+    gemm = [(m, n, k, 2.0 * m * n * k / flops) for m in ax for n in ax for k in ax]
+    return DeviceProfile(
+        tool="declared", date="", versions={},
+        hardware={"kind": acc.family, "name": acc.name, "declared": acc.id, "share": share},
+        gemm={dtype: gemm}, elementwise=[(1.0, 1.0 / bw), (1e12, 1e12 / bw)],
+        op_overhead_s=0.0, autograd_overhead_s=0.0)
 
 
 def load_profile(path: str | Path) -> DeviceProfile:

@@ -9,6 +9,13 @@ Procedure (one, written down):
 2. Per group, the correction is the time scale ``s_g = exp(mean_i log(y_i / p_i))``: the
    least-squares fit of ``log y = log s + log p`` (errors are multiplicative; one slow outlier
    cannot flip the sign). A corrected prediction is ``s_g * p``.
+   With three or more observations the group may also get a fixed time per step ``c_g >= 0``
+   (a corrected prediction is ``s_g * p + c_g``): a step is rate-bound work plus the
+   framework's per-step overhead, and a profile that misstates the rates *and* omits the
+   overhead (a datasheet's, say) is off by both. ``(s_g, c_g)`` is the least-squares fit of
+   the relative error, ``sum_i ((s p_i + c) / y_i - 1)^2`` (linear in ``s, c``: two normal
+   equations); it is kept only if ``c_g >= 0`` and it lowers the squared log error of step 2's
+   scale, so the fit never does worse than the scale alone.
 3. Errors are reported before (``p / y - 1``) and after (``s_g p / y - 1``) in-sample, and
    leave-one-out (``s_g`` refitted without ``i``); a group with one observation has no
    leave-one-out figure.
@@ -43,9 +50,10 @@ class Correction:
     group: str
     time_scale: float
     rows: tuple[str, ...]
+    offset_s: float = 0.0  # fixed seconds per step the prediction lacked
 
     def apply(self, predicted_s: float) -> float:
-        return self.time_scale * predicted_s
+        return self.time_scale * predicted_s + self.offset_s
 
 
 @dataclass(frozen=True)
@@ -67,6 +75,29 @@ def _scale(obs: list[Observation]) -> float:
     return math.exp(statistics.fmean(math.log(o.measured_s / o.predicted_s) for o in obs))
 
 
+def _fit(obs: list[Observation]) -> tuple[float, float]:
+    """(scale, offset s) for one group (procedure step 2)."""
+    scale = _scale(obs)
+    if len(obs) < 3:
+        return scale, 0.0
+    # minimise sum (s a_i + c b_i - 1)^2 with a_i = p_i / y_i, b_i = 1 / y_i
+    a = [o.predicted_s / o.measured_s for o in obs]
+    b = [1.0 / o.measured_s for o in obs]
+    saa, sab, sbb = (sum(x * y for x, y in zip(u, v, strict=True))
+                     for u, v in ((a, a), (a, b), (b, b)))
+    det = saa * sbb - sab * sab
+    if det <= 1e-12 * saa * sbb:  # all steps alike: nothing tells a rate from an overhead
+        return scale, 0.0
+    s, c = (sum(a) * sbb - sum(b) * sab) / det, (sum(b) * saa - sum(a) * sab) / det
+
+    def log_sq(s_: float, c_: float) -> float:
+        return sum(math.log((s_ * o.predicted_s + c_) / o.measured_s) ** 2 for o in obs)
+
+    if s > 0 and c >= 0 and log_sq(s, c) < log_sq(scale, 0.0):
+        return s, c
+    return scale, 0.0
+
+
 def fit_corrections(observations: list[Observation]) -> FitReport:
     """Fit one time scale per group (see the module docstring)."""
     bad = [o.id for o in observations if not (o.predicted_s > 0 and o.measured_s > 0
@@ -80,7 +111,10 @@ def fit_corrections(observations: list[Observation]) -> FitReport:
     groups: dict[str, list[Observation]] = {}
     for o in observations:
         groups.setdefault(o.group, []).append(o)
-    corr = {g: Correction(g, _scale(obs), tuple(o.id for o in obs)) for g, obs in groups.items()}
+    corr = {}
+    for g, obs in groups.items():
+        scale, offset = _fit(obs)
+        corr[g] = Correction(g, scale, tuple(o.id for o in obs), offset)
     before = {o.id: o.predicted_s / o.measured_s - 1 for o in observations}
     after = {o.id: corr[o.group].apply(o.predicted_s) / o.measured_s - 1 for o in observations}
     loo = {}
@@ -88,8 +122,8 @@ def fit_corrections(observations: list[Observation]) -> FitReport:
         if len(obs) < 2:
             continue
         for o in obs:
-            s = _scale([x for x in obs if x is not o])
-            loo[o.id] = s * o.predicted_s / o.measured_s - 1
+            s, c = _fit([x for x in obs if x is not o])
+            loo[o.id] = (s * o.predicted_s + c) / o.measured_s - 1
     return FitReport(corr, before, after, loo)
 
 
@@ -100,10 +134,12 @@ def write_corrections(report: FitReport, path: Path, source: str) -> None:
         "kind": "suanli-corrections",
         "fitted": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "procedure": "suanli.calib.observed: per-group time scale = geometric mean of "
-                     "measured / predicted",
+                     "measured / predicted, or scale + offset per step (least squares of the "
+                     "relative error) where that fits better",
         "source": source,
         "summary": {k: round(v, 4) for k, v in report.summary().items() if math.isfinite(v)},
-        "groups": {g: {"time_scale": round(c.time_scale, 6), "rows": list(c.rows)}
+        "groups": {g: {"time_scale": round(c.time_scale, 6),
+                       "offset_s": float(f"{c.offset_s:.6g}"), "rows": list(c.rows)}
                    for g, c in report.corrections.items()},
     }
     path.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
@@ -115,8 +151,8 @@ def load_corrections(path: Path) -> dict[str, Correction]:
     try:
         doc = yaml.safe_load(path.read_text(encoding="utf-8"))
         groups = doc["groups"]
-        return {g: Correction(g, float(v["time_scale"]), tuple(v.get("rows", ())))
-                for g, v in groups.items()}
+        return {g: Correction(g, float(v["time_scale"]), tuple(v.get("rows", ())),
+                              float(v.get("offset_s", 0.0))) for g, v in groups.items()}
     except (OSError, yaml.YAMLError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InputError(f"{path}: not a corrections profile written by `suanli calibrate "
                          f"--from-runs/--from-log --write` ({exc})") from None

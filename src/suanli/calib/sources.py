@@ -2,8 +2,9 @@
 
 * ``records_observations``: result records of Suanli's own workloads (``suanli workload ...
   --json``, the service's measured jobs), one JSON object per line or per file. Group =
-  hardware name / threads / framework / kind; the prediction is the record's own
-  ``predicted`` figure, or recomputed from a ``suanli bench`` profile.
+  hardware name / threads / framework / kind; the measurement is the fastest step (with one
+  thread, in CPU seconds: the step on a core of its own, as ``suanli bench`` times); the
+  prediction is the record's own ``predicted`` figure, or recomputed from a bench profile.
 * ``log_observations``: users' training logs with the run's configuration (a YAML list: log,
   model, hardware, devices or tp/pp/dp, seq_len, global_batch, ...). The prediction is the
   training model's step time for that configuration; the measurement is the log's median step
@@ -22,6 +23,8 @@ from suanli.errors import InputError
 __all__ = ["log_observations", "read_records", "records_observations"]
 
 _MEASURED = {"train": ("step_time_min_s", "step_time_s"), "serve": ("tpot_min_s", "tpot_s")}
+# one thread: the fastest step in CPU seconds, the step on a core of its own (ResultRecord)
+_CPU = {"train": "step_time_cpu_s", "serve": "tpot_cpu_s"}
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -59,7 +62,9 @@ def records_observations(records: list[dict[str, Any]], profile: Any = None
     for r in records:
         kind = r["kind"]
         key_min, key_med = _MEASURED[kind]
-        measured = r.get(key_min) or r.get(key_med)
+        hw = r.get("hardware") or {}
+        measured = (r.get(_CPU[kind]) if hw.get("threads") == 1 else None) or \
+            r.get(key_min) or r.get(key_med)
         predicted: float | None
         if profile is not None:
             predicted = _predict_record(r, profile)
@@ -69,7 +74,6 @@ def records_observations(records: list[dict[str, Any]], profile: Any = None
         if not measured or not predicted:
             raise InputError(f"record {r['_id']}: needs a measured {key_min} and a prediction "
                              "(run the workload with --profile, or pass --profile here)")
-        hw = r.get("hardware") or {}
         group = f"{hw.get('name', '?')}/{hw.get('threads', '?')}t/{hw.get('framework', '?')}/{kind}"
         obs.append(Observation(str(r["_id"]), group, float(predicted), float(measured)))
     return obs

@@ -28,6 +28,7 @@ def run(from_runs: Path | None, from_log: Path | None, profile: Path | None,
                                                        if p is not None))
     if json_out:
         print_json({"corrections": {g: c.time_scale for g, c in rep.corrections.items()},
+                    "offsets_s": {g: c.offset_s for g, c in rep.corrections.items()},
                     "rows": [{"id": o.id, "group": o.group, "predicted_s": o.predicted_s,
                               "measured_s": o.measured_s, "error_before": rep.before[o.id],
                               "error_after": rep.after[o.id], "error_loo": rep.loo.get(o.id)}
@@ -47,7 +48,8 @@ def run(from_runs: Path | None, from_log: Path | None, profile: Path | None,
                       "n/a" if loo_err is None else f"{loo_err:+.1%}")
     con.print(table)
     for g, c in rep.corrections.items():
-        con.print(f"{g}: time scale {c.time_scale:.3f} from {len(c.rows)} runs")
+        extra = f" + {c.offset_s:.3g} s per step" if c.offset_s else ""
+        con.print(f"{g}: time scale {c.time_scale:.3f}{extra} from {len(c.rows)} runs")
     s = rep.summary()
     loo = "n/a: one run per group" if not rep.loo else f"{s['median_abs_loo']:.1%}"
     con.print(f"median |error|: before {s['median_abs_before']:.1%}, after "

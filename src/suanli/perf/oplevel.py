@@ -13,12 +13,16 @@ term per kind:
 * ``gemm``: each weight matmul (M, N, K) costs 2MNK / rate(M, N, K); backward runs two
   matmuls per forward one, dX (M, K, N) and dW (K, N, M) (Narayanan et al. 2021, sec. 3.2:
   backward = 2 x forward FLOPs).
-* ``attention``: QK^T and AV as B*nh batched matmuls, plus their backward pair each.
+* ``attention``: QK^T and AV as B*nh batched matmuls at the measured batched-matmul rate of
+  that per-head shape, plus their backward pair each. In decode, the two products of one
+  query with the cache are reads of the cached K and V, priced at the measured KV-read rate
+  for the step's working set (cache + weights: from DRAM once they exceed the CPU's caches).
 * ``elementwise``: bytes each plain non-matmul op streams (LayerNorm, residual adds, the
-  attention scale and mask over ``B nh T S``, head transposes) at the measured bandwidth for
+  attention scale over ``B nh T S``, head transposes) at the measured bandwidth for
   that working set (backward moves twice the forward bytes: it reads the saved input and the
   incoming gradient and writes one gradient); plus the kernels that are not plain streams,
-  priced per element at their measured rates: softmax over the scores, GELU, and the loss
+  priced per element at their measured rates: softmax and the causal mask's fill over the
+  scores, GELU, and the loss
   (log-softmax over ``B T V`` and the zeroed gradient buffer of its backward).
 * ``optimizer``: AdamW (``foreach``) streams ~20 parameter-sized tensors per step (the lerp,
   mul/addcmul, decay, sqrt/add/div and addcdiv passes of torch's implementation).
@@ -37,7 +41,7 @@ from dataclasses import dataclass
 from suanli.bench.profile import DeviceProfile
 from suanli.workloads.shapes import ServeShape, TrainShape, WorkloadModel
 
-__all__ = ["StepTime", "decode_step", "prefill", "train_step"]
+__all__ = ["StepTime", "decode_attention", "decode_step", "prefill", "train_step"]
 
 ADAMW_PASSES = 20  # parameter-sized tensor reads + writes per AdamW(foreach) step (see above)
 
@@ -69,11 +73,12 @@ def _weight_gemms(m: WorkloadModel, tokens: int) -> list[tuple[int, int, int]]:
 
 
 def gemm_term(p: DeviceProfile, m: WorkloadModel, tokens: int, dtype: str,
-              backward: bool) -> float:
-    """Weight matmuls: forward, and dX + dW for each when ``backward``."""
+              backward: bool, warm: float = 0.0) -> float:
+    """Weight matmuls: forward, and dX + dW for each when ``backward``. ``warm``: the share
+    of the weights read from the CPU's caches (:meth:`DeviceProfile.warm_fraction`)."""
     total = 0.0
     for mm, nn, kk in _weight_gemms(m, tokens):
-        total += p.gemm_seconds(mm, nn, kk, dtype)
+        total += p.gemm_seconds(mm, nn, kk, dtype, warm=warm)
         if backward:
             total += p.gemm_seconds(mm, kk, nn, dtype) + p.gemm_seconds(kk, nn, mm, dtype)
     return total
@@ -81,17 +86,38 @@ def gemm_term(p: DeviceProfile, m: WorkloadModel, tokens: int, dtype: str,
 
 def attention_term(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, kv_len: int,
                    dtype: str, backward: bool) -> float:
-    """QK^T (q x kv over d_head) and AV (q x d_head over kv), batched over B * nh."""
+    """QK^T (q x kv over d_head) and AV (q x d_head over kv): B * nh independent matmuls
+    each, at the measured batched-matmul rate for that per-head shape (``suanli bench``'s
+    ``bmm`` rows; many small matrices run below one large GEMM's rate)."""
     dh, count = m.hidden // m.heads, batch * m.heads
-    fwd = (p.gemm_seconds(q_len, kv_len, dh, dtype, count)
-           + p.gemm_seconds(q_len, dh, kv_len, dtype, count))
+    fwd = (p.bmm_seconds(q_len, kv_len, dh, dtype, count)
+           + p.bmm_seconds(q_len, dh, kv_len, dtype, count))
     if not backward:
         return m.layers * fwd
-    bwd = (p.gemm_seconds(q_len, dh, kv_len, dtype, count)  # dQ = dS K
-           + p.gemm_seconds(kv_len, dh, q_len, dtype, count)  # dK = dS^T Q
-           + p.gemm_seconds(q_len, kv_len, dh, dtype, count)  # dP = dY V^T
-           + p.gemm_seconds(kv_len, dh, q_len, dtype, count))  # dV = P^T dY
+    bwd = (p.bmm_seconds(q_len, dh, kv_len, dtype, count)  # dQ = dS K
+           + p.bmm_seconds(kv_len, dh, q_len, dtype, count)  # dK = dS^T Q
+           + p.bmm_seconds(q_len, kv_len, dh, dtype, count)  # dP = dY V^T
+           + p.bmm_seconds(kv_len, dh, q_len, dtype, count))  # dV = P^T dY
     return m.layers * (fwd + bwd)
+
+
+def decode_attention(p: DeviceProfile, m: WorkloadModel, batch: int, ctx: int,
+                     dtype: str) -> float:
+    """One query token against ``ctx`` cached keys per head: two matrix-vector products
+    that read the cached K and V once (B * ctx * hidden elements each, per layer), so their
+    time is the bytes read at the measured KV-read rate (``suanli bench``'s ``kv_read``)
+    for the step's working set: every layer's cache plus the weights, all touched once per
+    token, stay in the CPU's caches from one token to the next only if they fit."""
+    kv = 2.0 * batch * ctx * m.hidden * _bytes(dtype)  # bytes of K and V per layer
+    return m.layers * p.kv_seconds(kv, decode_working_set(m, batch, ctx, dtype))
+
+
+def decode_working_set(m: WorkloadModel, batch: int, ctx: int, dtype: str) -> float:
+    """Bytes one decode step touches: the weights and every layer's cached K and V."""
+    from suanli.perf.ops import param_count
+
+    e = _bytes(dtype)
+    return 2.0 * batch * ctx * m.hidden * e * m.layers + param_count(m.to_spec()) * e
 
 
 def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
@@ -102,14 +128,13 @@ def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
     bt, h = batch * q_len, m.hidden
     scores = batch * m.heads * q_len * kv_len * e
     act = bt * h * e
-    layer = [2 * act,  # ln1 (read x, write y)
-             3 * 2 * act,  # q, k, v to head-major layout (copy per tensor)
-             2 * scores,  # scale
-             2 * scores if q_len > 1 else 0.0,  # causal mask fill
-             2 * act,  # merge heads
-             3 * act,  # residual
-             2 * act,  # ln2
-             3 * act]  # residual
+    layer: list[float] = [2 * act,  # ln1 (read x, write y)
+                          3 * 2 * act,  # q, k, v to head-major layout (copy per tensor)
+                          2 * scores,  # scale
+                          2 * act,  # merge heads
+                          3 * act,  # residual
+                          2 * act,  # ln2
+                          3 * act]  # residual
     out = [b for b in layer if b > 0] * m.layers
     out += [3 * act, 2 * act]  # embeddings + positions, final ln
     return out
@@ -117,16 +142,22 @@ def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
 
 def kernel_seconds(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, kv_len: int,
                    dtype: str, backward: bool) -> float:
-    """Softmax over the attention scores and GELU over the FFN activations, per element at
-    the measured kernel rates (their backward too when ``backward``)."""
+    """Softmax over the attention scores, the causal mask's fill over them and GELU over the
+    FFN activations, per element at the measured kernel rates (their backward too when
+    ``backward``)."""
     e = _bytes(dtype)
     scores = float(batch * m.heads * q_len * kv_len)  # elements
     ffn = float(batch * q_len * m.ffn_hidden)
     t = p.kernel_seconds("softmax", scores, 2 * scores * e) + \
         p.kernel_seconds("gelu", ffn, 2 * ffn * e)
+    masked = q_len > 1  # the causal mask (a single decode query sees every cached key)
+    if masked:
+        t += p.kernel_seconds("masked_fill", scores, 2 * scores * e)
     if backward:
         t += p.kernel_seconds("softmax_bwd", scores, 3 * scores * e) + \
             p.kernel_seconds("gelu_bwd", ffn, 3 * ffn * e)
+        if masked:  # the gradient is masked the same way
+            t += p.kernel_seconds("masked_fill", scores, 2 * scores * e)
     return m.layers * t
 
 
@@ -152,10 +183,11 @@ def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
     m, bt = s.model, s.batch * s.seq_len
     fwd_elem = elementwise_bytes(m, s.batch, s.seq_len, s.seq_len, s.dtype)
     e = _bytes(s.dtype)
-    # bias gradients: each Linear's backward sums its output gradient over the B*T rows
-    bias_grads = [float(bt * n * e) for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden)]
+    # bias gradients: each Linear's backward sums its output gradient over the B*T rows, a
+    # reduction across rows priced per element at its measured rate
+    bias_grads = sum(float(bt * n) for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden))
     elem = (_elementwise_seconds(p, fwd_elem) * 3.0  # backward streams twice the bytes
-            + m.layers * _elementwise_seconds(p, bias_grads)
+            + m.layers * p.kernel_seconds("sum_rows", bias_grads, bias_grads * e)
             + kernel_seconds(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, backward=True)
             + loss_seconds(p, m, bt))
     n_params = param_count(m.to_spec())
@@ -185,10 +217,10 @@ def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> 
     ctx = context if context is not None else s.prompt_len + s.gen_len // 2
     e = _bytes(s.dtype)
     elem = elementwise_bytes(m, s.batch, 1, ctx, s.dtype)
-    # the cached K and V are read by the two attention matmuls; strided slices are copied
-    elem += [2 * s.batch * ctx * m.hidden * e] * 2 * m.layers
+    elem += [2 * s.batch * m.hidden * e] * 2 * m.layers  # this token's K and V written
     kern = kernel_seconds(p, m, s.batch, 1, ctx, s.dtype, backward=False)
-    return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False),
-                    attention=attention_term(p, m, s.batch, 1, ctx, s.dtype, False),
+    warm = p.warm_fraction(decode_working_set(m, s.batch, ctx, s.dtype))
+    return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False, warm=warm),
+                    attention=decode_attention(p, m, s.batch, ctx, s.dtype),
                     elementwise=_elementwise_seconds(p, elem) + kern, optimizer=0.0,
                     overhead=p.overhead("decode", m.layers))

@@ -38,16 +38,33 @@ class ResultRecord(BaseModel):
     step_time_s: float | None = None  # median over measured steps
     step_time_min_s: float | None = None  # fastest measured step (the uncontended speed)
     step_times_s: list[float] = Field(default_factory=list)
+    # fastest step in process CPU seconds: with one thread, the step's time on a core of its
+    # own (what wall time is on an idle machine), blind to other tenants' time slices
+    step_time_cpu_s: float | None = None
     tokens_per_s: float | None = None
     final_loss: float | None = None
     # serve
     ttft_s: float | None = None  # time to first token (prefill + first sample)
+    ttft_cpu_s: float | None = None  # the same in process CPU seconds
     tpot_s: float | None = None  # median time per output token
     tpot_min_s: float | None = None  # fastest decode step
+    tpot_cpu_s: float | None = None  # fastest decode step in process CPU seconds
     output_tokens_per_s: float | None = None
     # both
     peak_memory_bytes: int | None = None
     predicted: dict[str, float] = Field(default_factory=dict)  # same keys as the measured ones
+
+    def on_own_core(self, figure: str) -> float | None:
+        """A figure (``step_time``, ``tpot``, ``ttft``) as the run's hardware gives it
+        undisturbed: with one thread, the fastest step in CPU seconds (the step on a core of
+        its own); with more, the fastest in wall seconds (``ttft``: the one measurement)."""
+        if self.hardware.threads == 1:
+            cpu = getattr(self, f"{figure}_cpu_s", None)
+            if cpu is not None:
+                return float(cpu)
+        key = {"step_time": "step_time_min_s", "tpot": "tpot_min_s", "ttft": "ttft_s"}[figure]
+        value = getattr(self, key)
+        return None if value is None else float(value)
 
 
 def cpu_name() -> str:

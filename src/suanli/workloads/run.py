@@ -1,7 +1,11 @@
 """Run a workload and measure it: training steps and a serving loop, each -> ResultRecord.
 
 Timing: wall clock (``time.perf_counter``) per step after ``warmup`` steps; the median is the
-figure reported (robust to a noisy neighbour on a shared machine). Peak memory: the process's
+figure reported (robust to a noisy neighbour on a shared machine), with the fastest step (the
+least disturbed). Each step is also timed in thread CPU seconds (``time.thread_time``): with
+one thread, the fastest of those is the step's time on a core of its own, which on a crowded
+machine the fastest wall-clock step is not once a step outlasts the scheduler's time slice
+(``suanli bench`` uses the same clock with one thread). Peak memory: the process's
 peak resident set (``ru_maxrss``), which on a CPU is where tensors live.
 """
 
@@ -50,24 +54,26 @@ def run_train(shape: TrainShape) -> ResultRecord:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
     vocab = shape.model.vocab
     gen = torch.Generator().manual_seed(shape.seed)
-    started, times, loss = time.time(), [], float("nan")
+    started, times, cpu, loss = time.time(), [], [], float("nan")
     for step in range(shape.steps):
         tokens = torch.randint(0, vocab, (shape.batch, shape.seq_len + 1), generator=gen)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         logits = model(tokens[:, :-1])
         out = torch.nn.functional.cross_entropy(logits.reshape(-1, vocab).float(),
                                                 tokens[:, 1:].reshape(-1))
         opt.zero_grad(set_to_none=True)
         out.backward()
         opt.step()
-        dt = time.perf_counter() - t0
+        dt, dc = time.perf_counter() - t0, time.thread_time() - c0
         if step >= shape.warmup:
             times.append(dt)
+            cpu.append(dc)
         loss = float(out.detach())
     median = statistics.median(times)
     return ResultRecord(kind="train", shape=shape.model_dump(), started_at=started,
                         hardware=hardware_info(threads, f"torch {torch.__version__}"),
                         step_time_s=median, step_time_min_s=min(times), step_times_s=times,
+                        step_time_cpu_s=min(cpu),
                         final_loss=loss,
                         tokens_per_s=shape.batch * shape.seq_len / median,
                         peak_memory_bytes=_peak_rss_bytes())
@@ -87,19 +93,21 @@ def run_serve(shape: ServeShape) -> ResultRecord:
         # one untimed warm-up pass (allocator and kernel selection), as serving engines do
         model(prompt, model.new_caches(shape.batch, shape.prompt_len + shape.gen_len, dtype), 0)
         caches = model.new_caches(shape.batch, shape.prompt_len + shape.gen_len, dtype)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         logits = model(prompt, caches, 0)
         nxt = logits[:, -1].argmax(dim=-1, keepdim=True)  # [B, 1]
-        ttft = time.perf_counter() - t0
-        steps = []
+        ttft, ttft_cpu = time.perf_counter() - t0, time.thread_time() - c0
+        steps, cpu = [], []
         for i in range(shape.gen_len - 1):
-            t1 = time.perf_counter()
+            t1, c1 = time.perf_counter(), time.thread_time()
             logits = model(nxt, caches, shape.prompt_len + i)
             nxt = logits[:, -1].argmax(dim=-1, keepdim=True)
             steps.append(time.perf_counter() - t1)
+            cpu.append(time.thread_time() - c1)
     tpot = statistics.median(steps)
     return ResultRecord(kind="serve", shape=shape.model_dump(), started_at=started,
                         hardware=hardware_info(threads, f"torch {torch.__version__}"),
-                        ttft_s=ttft, tpot_s=tpot, tpot_min_s=min(steps),
+                        ttft_s=ttft, ttft_cpu_s=ttft_cpu, tpot_s=tpot, tpot_min_s=min(steps),
+                        tpot_cpu_s=min(cpu),
                         output_tokens_per_s=shape.batch / tpot,
                         peak_memory_bytes=_peak_rss_bytes())
