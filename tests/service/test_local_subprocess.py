@@ -66,7 +66,7 @@ def _wait(ex: SubprocessExecutor, handle: str, timeout: float = 30) -> RunState:
 def test_launchers_are_forked_detached_and_outlive_the_fork_server(tmp_path: Path) -> None:
     ex = SubprocessExecutor(tmp_path / "runs")
     ex.start()
-    h = json.loads(ex.submit(_spec("slow", "sleep 1.5; echo done")))
+    h = json.loads(ex.submit(_spec("slow", "sleep 3; echo done")))
     server = ex._forks.pid
     assert server is not None and int(_stat(h["pid"])[1]) == server  # forked, not exec'd
     st = _stat(h["pid"])
@@ -104,7 +104,7 @@ def test_without_a_fork_server_the_launcher_is_started_directly(tmp_path: Path) 
     ex._forks = ForkServer(Path("/"), {}, python="/bin/false")  # a server that cannot run
     with pytest.raises(OSError):
         ex._forks.launch(tmp_path)
-    h = ex.submit(_spec("direct", "echo direct"))
+    h = ex.submit(_spec("direct", "sleep 2; echo direct"))  # the launcher lives while it runs
     assert b"sandbox_run" in Path(f"/proc/{json.loads(h)['pid']}/cmdline").read_bytes()
     assert _wait(ex, h) is RunState.SUCCEEDED and ex.logs(h) == "direct\n"
 
