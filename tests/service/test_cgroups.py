@@ -71,3 +71,14 @@ def test_v1_job_cgroup_weighs_by_its_request() -> None:
         assert (cpu / "cpu.shares").read_text().strip() == "256"
     finally:
         cg.remove()
+
+
+def test_runs_of_one_job_id_in_two_folders_get_two_cgroups(tmp_path: Path) -> None:
+    """Job ids are unique in one service's state only: two services (or a broker's agents)
+    on one host may both run a job "j"; one's clean-up must never reach the other's processes
+    (it did: a cancel in one test killed another test's job of the same id)."""
+    root = _root(tmp_path)
+    a = cgroups.create("j", 1.0, None, 8, root=root, scope="/state-a/runs/j/work")
+    b = cgroups.create("j", 1.0, None, 8, root=root, scope="/state-b/runs/j/work")
+    assert a is not None and b is not None and a.dirs != b.dirs
+    assert cgroups.leftover("j", root=root, scope="/state-a/runs/j/work") == a

@@ -133,10 +133,20 @@ def _v1(name: str, cpus: float, memory_bytes: int | None, pids: int, root: Path)
     return JobCgroup(tuple(made), 1)
 
 
+def _name(job_id: str, scope: str) -> str:
+    """``suanli-<job>-<hash of the run's folder>``: job ids are unique in one service's state
+    only, and two services (or a broker's agents) may share a host's cgroup tree."""
+    import hashlib
+
+    tail = f"-{hashlib.sha256(scope.encode()).hexdigest()[:10]}" if scope else ""
+    return f"suanli-{job_id}{tail}"
+
+
 def create(job_id: str, cpus: float, memory_bytes: int | None, pids: int,
-           root: Path = ROOT) -> JobCgroup | None:
-    """The job's cgroup with its limits set, or None where cgroups cannot be used here."""
-    name = f"suanli-{job_id}"
+           root: Path = ROOT, scope: str = "") -> JobCgroup | None:
+    """The job's cgroup with its limits set, or None where cgroups cannot be used here;
+    ``scope`` (the run's working folder) keeps runs of equal job ids apart."""
+    name = _name(job_id, scope)
     try:
         if (root / "cgroup.controllers").exists():
             return _v2(name, cpus, memory_bytes, pids, root)
@@ -145,9 +155,9 @@ def create(job_id: str, cpus: float, memory_bytes: int | None, pids: int,
         return None
 
 
-def leftover(job_id: str, root: Path = ROOT) -> JobCgroup:
+def leftover(job_id: str, root: Path = ROOT, scope: str = "") -> JobCgroup:
     """The cgroup of a job whose supervisor died (``kill -9``), to :meth:`JobCgroup.remove`."""
-    name = f"suanli-{job_id}"
+    name = _name(job_id, scope)
     if (root / "cgroup.controllers").exists():
         return JobCgroup((root / "suanli" / name,), 2)
     dirs = []

@@ -141,7 +141,8 @@ class SubprocessExecutor:
         st = self._look(folder, h) or self._look(folder, h)
         if st is not None:
             return st
-        cgroups.leftover(folder.name).remove(timeout_s=0.5)  # its supervisor cannot any more
+        cgroups.leftover(folder.name, scope=str(folder / "work")).remove(  # as run_job named it
+            timeout_s=0.5)  # its supervisor cannot any more
         if (folder / "cancel").exists():
             return RunStatus(RunState.CANCELLED, None, "cancelled on request", h["t0"],
                              (folder / "cancel").stat().st_mtime)

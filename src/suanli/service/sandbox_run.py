@@ -155,7 +155,8 @@ def run_job(spec: JobSpec, workdir: Path, log: TailLog, *, sandboxed: bool = Tru
     if sandboxed:
         prepare_workdir(workdir, tenant_uid(spec.tenant_id))
         memory = (spec.memory_mb or p.default_memory_mb) << 20  # bytes
-        cg = cgroups.create(spec.job_id, max(spec.cpus, 0.01), memory, p.max_procs)
+        cg = cgroups.create(spec.job_id, max(spec.cpus, 0.01), memory, p.max_procs,
+                            scope=str(workdir))
         argv, env, cwd = cgroups.join_argv(cg, sandbox_argv(spec, workdir, p)), {}, "/"
     else:  # --insecure-single-tenant: same clean environment, no namespaces, no uid switch
         workdir.mkdir(parents=True, exist_ok=True)
