@@ -7,6 +7,7 @@ import calendar
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,26 @@ from suanli.federation.protocol import in_window
 def _t(day: int, hh: int, mm: int = 0) -> float:
     """Unix time of 2024-01-(day) hh:mm UTC (2024-01-01 is a Monday)."""
     return float(calendar.timegm((2024, 1, day, hh, mm, 0)))
+
+
+def _db_with_job(tmp_path: Path, cpus: float, gpus: float, state: str) -> tuple[Any, str]:
+    """A migrated SQLite state with tenant "t", site "s" and job "j1": (sessions, tenant id)."""
+    from suanli.federation.registry import create_site
+    from suanli.service.db import make_engine, session_factory, upgrade
+    from suanli.service.models import Job
+    from suanli.service.tenants import create_tenant
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    upgrade(url)
+    sessions = session_factory(make_engine(url))
+    with sessions() as s:
+        tenant, _ = create_tenant(s, "t")
+        create_site(s, "s")
+        s.add(Job(id="j1", tenant_id=tenant.id, name="n", kind="command", command="true",
+                  args_json="{}", cpus=cpus, gpus=gpus, memory_mb=0, state=state,
+                  created_at=0.0))
+        s.commit()
+        return sessions, str(tenant.id)
 
 
 def test_windows_in_utc_with_days_and_wrap_past_midnight() -> None:
@@ -52,21 +73,10 @@ def test_site_file_is_checked_field_by_field(tmp_path: Path) -> None:
 def test_ledger_row_converts_with_the_catalog_fx_and_adds_up(tmp_path: Path) -> None:
     from suanli.federation.ledger import settle, totals, usd_per_unit
     from suanli.federation.models import FedAssignment
-    from suanli.federation.registry import create_site
     from suanli.money import to_usd
-    from suanli.service.db import make_engine, session_factory, upgrade
-    from suanli.service.models import Job
-    from suanli.service.tenants import create_tenant
 
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    with session_factory(make_engine(url))() as s:
-        tenant, _ = create_tenant(s, "t")
-        create_site(s, "s")
-        s.add(Job(id="j1", tenant_id=tenant.id, name="n", kind="command", command="true",
-                  args_json="{}", cpus=2.0, gpus=1.0, memory_mb=0, state="running",
-                  created_at=0.0))
-        s.commit()
+    sessions, _ = _db_with_job(tmp_path, cpus=2.0, gpus=1.0, state="running")
+    with sessions() as s:
         a = FedAssignment(id="fa-j1", job_id="j1", site_id="s", attempt=0, spec_json="{}",
                           price_json=json.dumps({"currency": "CNY", "cpu_hour": 0.5,
                                                  "gpu_hour": 12.0}),
@@ -112,25 +122,12 @@ def test_executor_hand_off_is_idempotent_and_a_lapsed_lease_is_lost(tmp_path: Pa
 
     from suanli.federation.executor import FederatedExecutor
     from suanli.federation.models import FedSite
-    from suanli.federation.registry import create_site
-    from suanli.service.db import make_engine, session_factory, upgrade
     from suanli.service.executors.base import JobSpec, RunState
-    from suanli.service.models import Job
-    from suanli.service.tenants import create_tenant
 
-    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
-    upgrade(url)
-    sessions = session_factory(make_engine(url))
-    with sessions() as s:
-        tenant, _ = create_tenant(s, "t")
-        create_site(s, "s")
-        s.add(Job(id="j1", tenant_id=tenant.id, name="n", kind="command", command="true",
-                  args_json="{}", cpus=1.0, gpus=0.0, memory_mb=0, state="placed",
-                  created_at=0.0))
-        s.commit()
+    sessions, tenant_id = _db_with_job(tmp_path, cpus=1.0, gpus=0.0, state="placed")
     ex = FederatedExecutor(lease_s=0.3)
     ex.bind(sessions)
-    spec = JobSpec(job_id="j1-r1", tenant_id=tenant.id, kind="command", command="true",
+    spec = JobSpec(job_id="j1-r1", tenant_id=tenant_id, kind="command", command="true",
                    entrypoint=None, site="s", env={"SUANLI_JOB_ID": "j1"})
     h = ex.submit(spec)
     assert ex.submit(spec) == h == "fa-j1-r1"  # the same attempt, found again
