@@ -97,6 +97,7 @@ def test_malformed_heartbeat_and_result_are_422_and_change_nothing(broker: Broke
     before = _site_row(broker, "east")
     for body, field in (({"cpus": -1}, "cpus"), ({"cpus": 1, "bogus": 1}, "bogus"),
                         ({"cpus": 1, "price": {"currency": "usd"}}, "price.currency"),
+                        ({"cpus": 1, "price": {"currency": "XYZ"}}, "price.currency"),
                         ({"cpus": 1, "windows": [{"start": "25:00", "end": "08:00"}]},
                          "windows.0.start"),
                         ({"cpus": "lots"}, "cpus")):

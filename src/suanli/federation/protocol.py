@@ -56,6 +56,19 @@ class Price(_Strict):
     cpu_hour: float = Field(default=0.0, ge=0, le=1e6)
     gpu_hour: float = Field(default=0.0, ge=0, le=1e6)
 
+    @field_validator("currency")
+    @classmethod
+    def _known(cls, v: str) -> str:
+        """A code of the fx table (suanli.money), or settlement and placement could not
+        convert the price later: refused here, before anything is stored."""
+        from suanli.errors import InputError
+        from suanli.money import currency_code
+
+        try:
+            return currency_code(v)
+        except InputError as e:
+            raise ValueError(str(e)) from None
+
 
 class Register(_Strict):
     """POST /api/v1/federation/register: the site's descriptor, bench profile and engine."""
