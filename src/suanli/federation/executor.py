@@ -22,7 +22,7 @@ import time
 from typing import Any
 
 import numpy as np
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from suanli.federation.models import LEASE_ACTIVE, FedAssignment, FedSite
@@ -77,8 +77,7 @@ class FederatedExecutor:
         c = FedAssignment
         with self._s() as s:
             rows = s.execute(select(c.id, c.state, c.exit_code, c.message, c.started_at,
-                                    c.finished_at, c.expires_at, c.site_id,
-                                    func.length(c.logs)).where(
+                                    c.finished_at, c.expires_at, c.site_id).where(
                 c.state.in_(LEASE_ACTIVE) | (c.finished_at > now - 3600.0)))
             snap = {r[0]: tuple(r[1:]) for r in rows}
         self._snap = (now, snap)
@@ -108,9 +107,6 @@ class FederatedExecutor:
         return self.status(handle)
 
     def logs(self, handle: str, tail: int = 200) -> str:
-        row = self._snapshot(time.time()).get(handle)
-        if row is not None and row[0] in LEASE_ACTIVE and not row[7]:
-            return ""  # nothing uploaded yet (as of the snapshot): no query
         with self._s() as s:
             a = s.get(FedAssignment, handle)
             lines = [] if a is None else a.logs.splitlines()

@@ -19,7 +19,7 @@ import time
 from typing import TYPE_CHECKING
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from suanli.service.db import writing
 from suanli.service.executors.base import RunState, RunStatus
@@ -46,11 +46,12 @@ def poll(sched: LiveScheduler, s: Session, now: float) -> None:
     """Poll every handed-off job; their changes are written in one transaction at the end
     of the pass (not one per job), so the pass takes the database's write lock once and
     holds it only while it writes: reads (``no_autoflush``) never start the transaction."""
-    active = select(Job.id).where(Job.state.in_(ACTIVE))
     jobs = list(s.scalars(select(Job).where(Job.state.in_(ACTIVE))))
     # their log copies in one read, held here: the session keeps unchanged rows only while
-    # they are referenced, and store_log then finds them without a query each
-    logs = list(s.scalars(select(JobLog).where(JobLog.job_id.in_(active))))
+    # they are referenced, and store_log then finds them without a query each; the text (up
+    # to 1 MiB a job) stays deferred, loaded only where a copy is due and the read was empty
+    logs = list(s.scalars(select(JobLog).options(defer(JobLog.text))
+                          .where(JobLog.job_id.in_([j.id for j in jobs]))))
     with s.no_autoflush:
         for job in jobs:
             _poll_one(sched, s, job, now)
