@@ -25,7 +25,7 @@ from suanli.cli.net import (
 )
 
 
-def _with_capability(net: Any, jobs: Any, row: dict[str, Any]) -> dict[str, Any]:
+def _with_capability(net: Any, jobs: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """A placement row with ``capability``: measured when the site's bench figures priced a
     training job's line (:mod:`suanli.network.measured`), else declared."""
     from suanli.network.jobs import TrainJob
@@ -33,7 +33,7 @@ def _with_capability(net: Any, jobs: Any, row: dict[str, Any]) -> dict[str, Any]
 
     if not row.get("placed"):
         return row
-    job = next(j for j in jobs if j.id == row["job"])
+    job = jobs[row["job"]]
     measured = isinstance(job, TrainJob) and measured_key(
         net.site(str(row["site"])), str(row["hardware"])) is not None
     return {**row, "capability": "measured" if measured else "declared"}
@@ -71,7 +71,8 @@ def place_cmd(
                     filters=_filters(provider, country, hardware, site, kind, not no_spot,
                                      include_examples=include_examples),
                     prune_to=prune_to, time_limit_s=time_limit)
-    rows = [_with_capability(net, jobs, r) for r in res.best.rows(res.table)]
+    by_id = {j.id: j for j in jobs}
+    rows = [_with_capability(net, by_id, r) for r in res.best.rows(res.table)]
     totals = res.best.totals(res.table)
     summary = {"objective": objective, "method": res.best.method, "status": res.best.status,
                "value": res.best.value, "lower_bound": res.bound,
