@@ -313,14 +313,13 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     for c in cases:
         by_fam.setdefault(_family(c), []).append(c)
     for fam, cs in sorted(by_fam.items()):
-        moe = [c for c in cs if _is_moe(c)]
         start = replace(default, expert_efficiency=PRIOR.expert_efficiency)
         if len(cs) >= MIN_ROWS:  # the per-stack request overheads stay the default fit's
             free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
             out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
                                + ", ".join(c.id for c in cs))
         else:  # few rows: the chip's compute fraction (and its MoE rows' expert efficiency)
-            free = ["compute"] + (["expert_efficiency"] if moe else [])
+            free = ["compute", "expert_efficiency"]  # _fit drops the latter without MoE rows
             eff = _fit(cs, start, free)
             out[fam] = replace(eff, source=f"default, compute and expert_efficiency from "
                                f"{len(cs)} rows")
