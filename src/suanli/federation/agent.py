@@ -26,9 +26,9 @@ from typing import Any
 
 from suanli.errors import InputError
 from suanli.service.executors.base import Executor, JobSpec
+from suanli.service.joblogs import LOG_LINES
 
 log = logging.getLogger("suanli.agent")
-LOG_LINES = 100_000
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from suanli.service import cgroups
 from suanli.service.executors.base import JobSpec, RunState, RunStatus
 from suanli.service.forkserver import ForkServer, yield_cpu
 from suanli.service.sandbox import check_hidden, check_spec, sandbox_available
-from suanli.service.sandbox_run import TailLog, start_ticks
+from suanli.service.sandbox_run import TailLog, start_ticks, workdir_of
 
 log = logging.getLogger("suanli.service.local_subprocess")
 
@@ -141,7 +141,7 @@ class SubprocessExecutor:
         st = self._look(folder, h) or self._look(folder, h)
         if st is not None:
             return st
-        cgroups.leftover(folder.name, scope=str(folder / "work")).remove(  # as run_job named it
+        cgroups.leftover(folder.name, scope=str(workdir_of(folder))).remove(
             timeout_s=0.5)  # its supervisor cannot any more
         if (folder / "cancel").exists():
             return RunStatus(RunState.CANCELLED, None, "cancelled on request", h["t0"],

@@ -141,6 +141,11 @@ def _message(state: str, code: int | None, log: TailLog, reason: str) -> str:
     return msg[:500]
 
 
+def workdir_of(folder: Path) -> Path:
+    """The job's working folder inside its run folder (its cgroup is named by it too)."""
+    return folder / "work"
+
+
 def run_job(spec: JobSpec, workdir: Path, log: TailLog, *, sandboxed: bool = True,
             policy: SandboxPolicy | None = None, cancelled: Callable[[], bool] = lambda: False,
             on_start: Callable[[int], None] | None = None,
@@ -238,7 +243,7 @@ def main(folder: Path) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True))
     log = TailLog(spec.log_limit_bytes, folder / "out.log")
     try:
-        out = run_job(spec, folder / "work", log, sandboxed=sandboxed,
+        out = run_job(spec, workdir_of(folder), log, sandboxed=sandboxed,
                       cancelled=lambda: stop["flag"] or (folder / "cancel").exists())
     except Exception as exc:  # the sandbox itself failed to start: say so in one line
         now = time.time()
