@@ -105,7 +105,11 @@ def test_without_a_fork_server_the_launcher_is_started_directly(tmp_path: Path) 
     with pytest.raises(OSError):
         ex._forks.launch(tmp_path)
     h = ex.submit(_spec("direct", "sleep 2; echo direct"))  # the launcher lives while it runs
-    assert b"sandbox_run" in Path(f"/proc/{json.loads(h)['pid']}/cmdline").read_bytes()
+    cmdline = Path(f"/proc/{json.loads(h)['pid']}/cmdline")
+    end = time.monotonic() + 1.5  # empty for a moment: exec closes the pipe Popen waits on
+    while not cmdline.read_bytes() and time.monotonic() < end:  # before it sets the new args
+        time.sleep(0.01)
+    assert b"sandbox_run" in cmdline.read_bytes()
     assert _wait(ex, h) is RunState.SUCCEEDED and ex.logs(h) == "direct\n"
 
 
