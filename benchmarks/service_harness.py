@@ -1,11 +1,11 @@
 """A real ``suanli service up`` for the service benchmarks: a fresh SQLite state folder, a
-tenant, the local-process executor on a free loopback port, stopped on exit."""
+tenant, the local-process executor on a loopback port it picks (``--port 0``), stopped on exit."""
 
 from __future__ import annotations
 
 import json
 import os
-import socket
+import re
 import subprocess
 import sys
 import tempfile
@@ -26,10 +26,18 @@ class Service:
     data: Path
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+def _announced_url(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+    """The URL ``service up --port 0`` prints once it holds its socket (no chosen-then-bound
+    port, which another process could take in between)."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        m = re.search(rb"service on (http://127\.0\.0\.1:\d+)", log.read_bytes())
+        if m:
+            return m.group(1).decode()
+        if proc.poll() is not None:
+            break
+        time.sleep(0.1)
+    raise RuntimeError(f"the service did not start; see {log}")
 
 
 @contextmanager
@@ -37,17 +45,16 @@ def running_service(scheduler: bool, prefix: str, start_timeout_s: float = 60.0
                     ) -> Iterator[Service]:
     """Start the service (scheduler on or off), wait for /health, yield it, stop it."""
     data = Path(tempfile.mkdtemp(prefix=prefix))
-    port = _free_port()
     env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_SITES_DIR": str(data / "reg"),
            "SUANLI_SCHEDULER": "true" if scheduler else "false"}
     cli = [sys.executable, "-m", "suanli.cli.main", "service"]
     key = json.loads(subprocess.run([*cli, "admin", "create-tenant", "bench", "--json"], env=env,
                                     check=True, capture_output=True, text=True).stdout)["api_key"]
-    url = f"http://127.0.0.1:{port}"
     with open(data / "service.log", "wb") as log:
-        proc = subprocess.Popen([*cli, "up", "--port", str(port), "--executor", "subprocess"],
+        proc = subprocess.Popen([*cli, "up", "--port", "0", "--executor", "subprocess"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
+            url = _announced_url(data / "service.log", proc, start_timeout_s)
             end = time.time() + start_timeout_s
             while time.time() < end:
                 try:

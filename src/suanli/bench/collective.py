@@ -9,18 +9,13 @@ bus bandwidth = algorithm bandwidth x 2 (n - 1) / n.
 from __future__ import annotations
 
 import os
-import socket
 import statistics
 import time
 from typing import Any
 
+from suanli.ports import free_loopback_port
+
 SIZES = tuple(4 * 2**k for k in (10, 14, 18, 22))  # 4 KiB .. 16 MiB
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _worker(rank: int, world: int, port: int, threads: int, out: Any) -> None:
@@ -53,7 +48,7 @@ def allreduce_profile(world: int = 2, threads: int = 1) -> dict[str, Any]:
 
     ctx = mp.get_context("spawn")
     q = ctx.SimpleQueue()
-    port = _free_port()
+    port = free_loopback_port()
     procs = [ctx.Process(target=_worker, args=(r, world, port, threads, q)) for r in range(world)]
     for p in procs:
         p.start()

@@ -101,8 +101,8 @@ def sites_cmd(provider: list[str] = _PROVIDER, country: list[str] = _COUNTRY,
               hardware: list[str] = _HARDWARE, kind: list[str] = _KIND,
               site_file: list[str] = _EXTRA, as_json: bool = _JSON) -> None:
     """List sites: kind, place, PUE, carbon, and devices by hardware with prices."""
-    from suanli.network.options import hardware_matcher
     from suanli.network.pricing import device_hour_price
+    from suanli.network.resources import hardware_matcher
 
     net = _net(site_file)
     f = _filters(provider, country, hardware, None, kind)

@@ -28,14 +28,12 @@ from suanli.cli.net import (
 def _with_capability(net: Any, jobs: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """A placement row with ``capability``: measured when the site's bench figures priced a
     training job's line (:mod:`suanli.network.measured`), else declared."""
-    from suanli.network.jobs import TrainJob
-    from suanli.network.measured import measured_key
+    from suanli.network.options import perf_run, pricing_key
 
     if not row.get("placed"):
         return row
-    job = jobs[row["job"]]
-    measured = isinstance(job, TrainJob) and measured_key(
-        net.site(str(row["site"])), str(row["hardware"])) is not None
+    measured = pricing_key(net.site(str(row["site"])), str(row["hardware"]), perf_run,
+                           jobs[row["job"]]) is not None
     return {**row, "capability": "measured" if measured else "declared"}
 
 

@@ -78,7 +78,7 @@ class InventoryItem(_Frozen):
     owned: OwnedCost | None = None
     spot_preemptions_per_hour: float | None = Field(
         default=None, ge=0, le=100, description="mean spot preemptions per node-hour; when "
-        "omitted, spot offers take DEFAULT_PREEMPTIONS_PER_HOUR (see suanli.network.options)")
+        "omitted, spot offers take DEFAULT_PREEMPTIONS_PER_HOUR (see suanli.network.resources)")
     example: bool = Field(default=False, description="true when the count is an illustration")
     count_basis: str = ""
     source: str = ""

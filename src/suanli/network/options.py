@@ -21,8 +21,8 @@ user region; the serving model sizes replicas for the traffic; the job rents WHO
 cost = rented devices x p x hours and the rented devices count against capacity; energy counts
 the serving devices only (idle power of the rest is not modelled).
 
-Spot lines without a declared preemption rate take ``DEFAULT_PREEMPTIONS_PER_HOUR`` (below),
-never zero: an undeclared risk is not the absence of risk.
+Spot lines without a declared preemption rate take ``DEFAULT_PREEMPTIONS_PER_HOUR``
+(:mod:`suanli.network.resources`), never zero: an undeclared risk is not the absence of risk.
 Options that break a deadline, budget, carbon cap, price cap or SLO are not generated; the
 reasons are kept per job so an empty result can say what binds.
 """
@@ -32,25 +32,28 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cache
 
 import numpy as np
 
 from suanli.network import durations
-from suanli.network.descriptor import InventoryItem, SiteDescriptor
+from suanli.network.descriptor import SiteDescriptor
 from suanli.network.jobs import Filters, InferJob, Job, TrainJob
 from suanli.network.links import link
 from suanli.network.measured import MeasuredKey, measured_key
 from suanli.network.placement.table import OptionTable
-from suanli.network.pricing import device_hour_price, device_power_w
+from suanli.network.pricing import device_power_w
+from suanli.network.resources import (
+    HwKey,
+    OptionRows,
+    Resources,
+    ServeFn,
+    collect_resources,
+    node_size,
+)
 from suanli.network.sites import Network
 from suanli.units import format_duration, format_usd
 
 CHECKPOINT_H = 0.05  # ASSUMED: 3 min to write a checkpoint
-# Spot lines that declare no preemption rate are not risk-free: they take the median of every
-# measured AWS zone, 0.505 preemptions per node-hour (NSDI'24 spot traces; data/README.md),
-# the same default the built-in spot lines without their own measurement carry.
-DEFAULT_PREEMPTIONS_PER_HOUR = 0.505
 RESTART_H = 0.25  # ASSUMED: 15 min to get capacity back, reload and warm up
 DEFAULT_COUNTS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
@@ -65,8 +68,6 @@ class Run:
 
 
 RunFn = Callable[[TrainJob, str, int], "Run | durations.Infeasible"]
-HwKey = tuple[str, MeasuredKey | None]  # (system id, measured figures or None)
-ServeFn = Callable[[InferJob, str, "float | None"], "durations.ServeRate | durations.Infeasible"]
 
 
 def spot_waste(preemptions_per_hour: float) -> float:
@@ -111,118 +112,15 @@ def perf_serve(job: InferJob, system: str, ttft_budget_s: float | None
                                 job.traffic_tokens_per_s, job.precision)
 
 
-@dataclass
-class _Res:
-    """The resources (site, hardware) as parallel lists/arrays."""
-
-    site: list[SiteDescriptor]
-    item: list[InventoryItem]
-    od: np.ndarray  # USD/device-h, NaN if filtered out
-    spot: np.ndarray  # NaN if none
-    preempt: np.ndarray
-    pue: np.ndarray
-    carbon: np.ndarray  # NaN if unknown
-    cap: np.ndarray
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(f"{s.id}/{i.hardware}" for s, i in zip(self.site, self.item, strict=True))
-
-
-def hardware_matcher(names: Sequence[str]) -> Callable[[str], bool]:
-    """Filter by system id or accelerator (e.g. 'H100' matches dgx-h100 and aws-p5)."""
-    if not names:
-        return lambda _system: True
-    from suanli.catalog import load_catalog
-    from suanli.errors import NotFoundError
-
-    cat = load_catalog()
-    systems, accs = set(), set()
-    for n in names:
-        try:
-            accs.add(cat.accelerator(n).id)
-        except NotFoundError:
-            systems.add(cat.system(n).id)  # raises a clear "unknown hardware" error
-    return lambda system: system in systems or cat.system(system).accelerator in accs
-
-
-def collect_resources(net: Network, filters: Filters,
-                      free: Mapping[str, int] | None = None) -> _Res:
-    """Every (site, hardware) the filters allow; ``free`` overrides counts ("site/hw": n)."""
-    ok_hw = hardware_matcher(filters.hardware)
-    rows: list[tuple[SiteDescriptor, InventoryItem, float, float, float, int]] = []
-    for site in net.sites.values():
-        if not filters.accepts_site(site.provider, site.country, site.id, site.kind):
-            continue
-        if site.example and not (filters.include_examples or site.id in filters.sites):
-            continue  # fictional sites only when asked for (--include-examples or --site)
-        for item in site.inventory:
-            if not ok_hw(item.hardware):
-                continue
-            od = device_hour_price(item, site).usd_per_device_hour
-            spot = item.spot_usd_per_device_hour or math.nan
-            cap = filters.max_price_usd_per_device_hour
-            if cap is not None:
-                od = od if od <= cap else math.nan
-                spot = spot if spot <= cap else math.nan
-            n_free = item.count if free is None else int(free.get(f"{site.id}/{item.hardware}",
-                                                                   item.count))
-            rate = item.spot_preemptions_per_hour
-            rows.append((site, item, od, spot,
-                         DEFAULT_PREEMPTIONS_PER_HOUR if rate is None else rate, n_free))
-    return _Res(site=[r[0] for r in rows], item=[r[1] for r in rows],
-                od=np.array([r[2] for r in rows]), spot=np.array([r[3] for r in rows]),
-                preempt=np.array([r[4] for r in rows]),
-                pue=np.array([r[0].pue for r in rows]),
-                carbon=np.array([r[0].carbon_g_per_kwh if r[0].carbon_g_per_kwh is not None
-                                 else math.nan for r in rows]),
-                cap=np.array([r[5] for r in rows], dtype=np.int64))
-
-
-class _Acc:
-    """Accumulates option rows (arrays or scalars per chunk) and per-job reasons; scalars are
-    expanded once at the end (np.repeat), not per chunk."""
-
-    def __init__(self) -> None:
-        self.cols: dict[str, list[np.ndarray | float | int | bool]] = {k: [] for k in (
-            "job", "resource", "devices", "cost", "time", "co2", "spot", "energy", "run",
-            "tr_s", "tr_usd", "price")}
-        self.sizes: list[int] = []
-        self.plans: list[str] = []
-
-    def add(self, n_rows: int, plan: str, **cols: np.ndarray | float | int | bool) -> None:
-        if n_rows == 0:
-            return
-        for key, value in cols.items():
-            self.cols[key].append(value)
-        self.sizes.append(n_rows)
-        self.plans.append(plan)
-
-    def table(self, jobs: Sequence[Job], res: _Res, unplaceable: dict[str, list[str]]
-              ) -> OptionTable:
-        sizes = np.asarray(self.sizes, dtype=np.int64)
-
-        def cat(key: str, dtype: type) -> np.ndarray:
-            parts = self.cols[key]
-            if not parts:
-                return np.zeros(0, dtype=dtype)
-            if all(np.ndim(p) == 0 for p in parts):
-                return np.repeat(np.asarray(parts, dtype=dtype), sizes)
-            return np.concatenate([np.full(n, p, dtype=dtype) if np.ndim(p) == 0
-                                   else np.asarray(p, dtype=dtype)
-                                   for p, n in zip(parts, self.sizes, strict=True)])
-
-        return OptionTable(
-            job=cat("job", np.int64), resource=cat("resource", np.int64),
-            devices=cat("devices", np.int64), cost_usd=cat("cost", float),
-            time_s=cat("time", float), co2_kg=cat("co2", float), capacity=res.cap,
-            job_ids=tuple(j.id for j in jobs), resource_names=res.names, spot=cat("spot", bool),
-            energy_kwh=cat("energy", float), run_s=cat("run", float),
-            transfer_s=cat("tr_s", float), transfer_usd=cat("tr_usd", float),
-            price=cat("price", float),
-            plan=tuple(p for p, n in zip(self.plans, self.sizes, strict=True)
-                       for _ in range(n)),
-            unplaceable=unplaceable)
+def pricing_key(site: SiteDescriptor, hardware: str, run_fn: RunFn, job: Job | None = None
+                ) -> MeasuredKey | None:
+    """The measured figures that price ``site``'s line ``hardware``, or None where declared
+    capability (catalog peaks x fitted efficiency) prices it. The one rule, used by the option
+    table, quotes and ``net place``: only the real training model (``perf_run``) knows measured
+    figures, so a custom ``run_fn`` or a serving ``job`` is priced declared."""
+    if run_fn is not perf_run or (job is not None and not isinstance(job, TrainJob)):
+        return None
+    return measured_key(site, hardware)
 
 
 def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = None,
@@ -238,9 +136,9 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
     # (the real perf model only: a custom run_fn knows no site)
     by_hw: dict[HwKey, np.ndarray] = {}
     for r, (site, item) in enumerate(zip(res.site, res.item, strict=True)):
-        key = (item.hardware, measured_key(site, item.hardware) if run_fn is perf_run else None)
+        key = (item.hardware, pricing_key(site, item.hardware, run_fn))
         by_hw[key] = np.append(by_hw.get(key, np.zeros(0, dtype=np.int64)), r)
-    acc, why = _Acc(), {}
+    acc, why = OptionRows(), {}
     links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
     train = [(j, job) for j, job in enumerate(jobs) if isinstance(job, TrainJob)]
     if run_fn is perf_run:  # many jobs at once (same rows, see train_batch)
@@ -265,13 +163,6 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
     return acc.table(jobs, res, {job.id: why[job.id] for job in jobs if job.id in why})
 
 
-@cache
-def _node_size(system: str) -> int:
-    from suanli.catalog import load_catalog
-
-    return load_catalog().system(system).devices_per_node
-
-
 def _check_models(jobs: Sequence[Job]) -> None:
     """Unknown models fail loudly here, not as 'fits nowhere' later."""
     from suanli.catalog import load_catalog
@@ -281,7 +172,7 @@ def _check_models(jobs: Sequence[Job]) -> None:
         cat.model(model)
 
 
-def _transfer(net: Network, source: str | None, res: _Res, nbytes: float,
+def _transfer(net: Network, source: str | None, res: Resources, nbytes: float,
               cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
               ) -> tuple[np.ndarray, np.ndarray]:
     """Seconds and USD to move the job's data to each resource's site (links cached per
@@ -301,9 +192,9 @@ def _transfer(net: Network, source: str | None, res: _Res, nbytes: float,
     return secs, usd
 
 
-def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
+def _train_options(net: Network, j: int, job: TrainJob, res: Resources,
                    by_hw: dict[HwKey, np.ndarray], filters: Filters, run_fn: RunFn,
-                   counts: Sequence[int], acc: _Acc,
+                   counts: Sequence[int], acc: OptionRows,
                    links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
                    ) -> list[str]:
     """Every (hardware, count, spot, site) option of one training job: per hardware type the
@@ -329,7 +220,7 @@ def _train_options(net: Network, j: int, job: TrainJob, res: _Res,
         ns = np.array([n for n, _ in runs], dtype=float)[:, None]  # [N, 1] devices
         run0 = np.array([r.run_s for _, r in runs])[:, None]  # [N, 1] seconds on demand
         power = np.array([r.power_w_per_device for _, r in runs])[:, None]  # watts
-        nodes = np.ceil(ns / _node_size(hw))
+        nodes = np.ceil(ns / node_size(hw))
         fits = cap[None, :] >= ns  # [N, S]
         out = {}
         for spot in spots:

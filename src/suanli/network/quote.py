@@ -18,9 +18,16 @@ from dataclasses import dataclass
 import numpy as np
 
 from suanli.errors import InfeasibleError, InputError
-from suanli.network.jobs import Filters, InferJob, Job, TrainJob
-from suanli.network.measured import TRAIN_DTYPE, MeasuredKey, measured_key
-from suanli.network.options import RunFn, ServeFn, build_table, perf_run, perf_serve
+from suanli.network.jobs import Filters, InferJob, Job
+from suanli.network.measured import TRAIN_DTYPE, MeasuredKey
+from suanli.network.options import (
+    RunFn,
+    ServeFn,
+    build_table,
+    perf_run,
+    perf_serve,
+    pricing_key,
+)
 from suanli.network.sites import Network
 
 RANKS = ("cost", "time", "carbon")
@@ -76,8 +83,7 @@ def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str =
         site_id, hw = table.resource_names[int(table.resource[k])].split("/", 1)
         site = net.site(site_id)
         item = next(i for i in site.inventory if i.hardware == hw)
-        mk = measured_key(site, hw) if isinstance(job, TrainJob) and run_fn is perf_run \
-            else None
+        mk = pricing_key(site, hw, run_fn, job)
         out.append(Offer(
             job=job.id, site=site_id, provider=site.provider, country=site.country,
             kind=site.kind, hardware=hw, devices=int(table.devices[k]),

@@ -6,24 +6,19 @@ capability (the measured section enters training only: :mod:`.measured`)."""
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from suanli.network import durations
 from suanli.network.jobs import Filters, InferJob
 from suanli.network.links import link
+from suanli.network.resources import HwKey, OptionRows, Resources, ServeFn, node_size
 from suanli.network.sites import Network
 
-if TYPE_CHECKING:
-    from suanli.network.options import HwKey, ServeFn, _Acc, _Res
 
-
-def infer_options(net: Network, j: int, job: InferJob, res: _Res,
+def infer_options(net: Network, j: int, job: InferJob, res: Resources,
                    by_hw: dict[HwKey, np.ndarray], filters: Filters, serve_fn: ServeFn,
-                   acc: _Acc) -> list[str]:
-    from suanli.network.options import _node_size
-
+                   acc: OptionRows) -> list[str]:
     rtt_cache: dict[str, float] = {}
     msgs: list[str] = []
     best_rtt, n_opts = math.inf, 0
@@ -41,7 +36,7 @@ def infer_options(net: Network, j: int, job: InferJob, res: _Res,
                 msgs.append(f"{hw} at {site.id}: {sr.reason.split(' Reasons')[0]}")
                 continue
             price = res.od[r]
-            node = _node_size(hw)
+            node = node_size(hw)
             n = math.ceil(sr.devices_total / node) * node  # whole machines are rented
             if np.isnan(price) or n > res.cap[r]:
                 continue

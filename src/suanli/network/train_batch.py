@@ -15,17 +15,14 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
 from suanli.network import durations
 from suanli.network.jobs import Filters, TrainJob
 from suanli.network.measured import train_rate as measured_rate
+from suanli.network.resources import HwKey, OptionRows, Resources, node_size
 from suanli.network.sites import Network
-
-if TYPE_CHECKING:
-    from suanli.network.options import HwKey, _Acc, _Res
 
 
 def train_groups(jobs: Sequence[tuple[int, TrainJob]], counts: Sequence[int]
@@ -38,18 +35,13 @@ def train_groups(jobs: Sequence[tuple[int, TrainJob]], counts: Sequence[int]
     return list(groups.values())
 
 
-def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: _Res,
+def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Resources,
                         by_hw: dict[HwKey, np.ndarray], filters: Filters, counts: Sequence[int],
-                        acc: _Acc,
+                        acc: OptionRows,
                         links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
                         ) -> dict[str, list[str]]:
     """Rows for every job of one group; returns the reasons of jobs left with no option."""
-    from suanli.network.options import (
-        _node_size,
-        _spot_waste,
-        _train_reasons,
-        _transfer,
-    )
+    from suanli.network.options import _spot_waste, _train_reasons, _transfer
 
     first = group[0][1]
     js = np.array([j for j, _ in group], dtype=np.int64)
@@ -85,7 +77,7 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: _R
         ns = np.array([n for n, _ in runs], dtype=float)[None, :, None]  # [1, N, 1]
         tps = np.array([r.tokens_per_s for _, r in runs])[None, :, None]
         power = np.array([r.power_w_per_device for _, r in runs])[None, :, None]  # watts
-        nodes = np.ceil(ns[0] / _node_size(hw))  # [N, 1]
+        nodes = np.ceil(ns[0] / node_size(hw))  # [N, 1]
         fits = (cap[None, :] >= ns[0])[None]  # [1, N, S]
         for spot in spots:
             price = np.broadcast_to((res.spot if spot else res.od)[ridx][None, :],

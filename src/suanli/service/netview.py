@@ -57,8 +57,8 @@ def site_gpu_price(net: Network, site_id: str, hardware: str | None) -> float | 
     """USD per device-hour on ``site_id``: the cheapest inventory line matching ``hardware``
     (any line when None), priced by :func:`suanli.network.pricing.device_hour_price`; None when
     the site is not a network site or has no such hardware."""
-    from suanli.network.options import hardware_matcher
     from suanli.network.pricing import device_hour_price
+    from suanli.network.resources import hardware_matcher
 
     site = net.sites.get(site_id)
     if site is None:

@@ -37,9 +37,9 @@ from suanli.service.models import Job
 __all__ = ["can_take", "devices_of", "next_offer", "offer_record", "offer_view"]
 
 
-def devices_of(offer: dict[str, Any]) -> tuple[float, str]:
-    """(GPUs the job asks for, why): the offer's devices for an accelerator, 0 for a CPU
-    part (its devices are sockets, not Ray GPUs; the job's ``cpus`` then apply)."""
+def devices_of(offer: dict[str, Any]) -> float:
+    """The GPUs a job from ``offer`` asks for: the offer's devices for an accelerator, 0 for a
+    CPU part (its devices are sockets, not Ray GPUs; the job's ``cpus`` then apply)."""
     from suanli.catalog import load_catalog
     from suanli.errors import NotFoundError
 
@@ -49,8 +49,8 @@ def devices_of(offer: dict[str, Any]) -> tuple[float, str]:
     except NotFoundError:
         family = ""
     if family == "cpu":
-        return 0.0, "CPU hardware: the job's cpus"
-    return float(offer["devices"]), f"{offer['devices']} x {offer['hardware']}"
+        return 0.0
+    return float(offer["devices"])
 
 
 def _free(session: Session, res: dict[str, dict[str, float]]) -> dict[str, tuple[float, int]]:
@@ -93,7 +93,7 @@ def next_offer(offers: list[dict[str, Any]], skip: int, cpus: float,
     """The best-ranked other offer of the quote whose site can take the job now, as
     ``{"offer": index, **offer}``; None when no offer can."""
     for i, o in enumerate(offers):
-        if i != skip and can_take(o, cpus, devices_of(o)[0], res, free) is None:
+        if i != skip and can_take(o, cpus, devices_of(o), res, free) is None:
             return {"offer": i, **o}
     return None
 
@@ -104,7 +104,7 @@ def check_offer(session: Session, executor: Any, offers: list[dict[str, Any]], i
     res = executor.resources()
     free = _free(session, res)
     offer = offers[idx]
-    why = can_take(offer, cpus, devices_of(offer)[0], res, free)
+    why = can_take(offer, cpus, devices_of(offer), res, free)
     if why is None:
         return None
     return why, next_offer(offers, idx, cpus, res, free)

@@ -25,7 +25,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from suanli.errors import InputError
+from suanli.ports import free_loopback_port
 
 __all__ = ["HeadInfo", "add_site_node", "adopt_head", "auth_env", "ensure_token", "site_resource",
            "start_head", "stop_head"]
@@ -61,13 +61,6 @@ class HeadInfo:
     gcs_address: str  # host:port of the GCS
     dashboard_url: str  # http://127.0.0.1:<port>, the Jobs API
     temp_dir: str  # Ray's --temp-dir; every process of this head has it in its command line
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def _temp_dir(data_dir: Path) -> Path:
@@ -139,13 +132,14 @@ def start_head(data_dir: Path, sites: dict[str, dict[str, float]], *, num_cpus: 
     custom.update({k: n for v in sites.values() for k, n in v.items() if k.startswith("hw:")})
     temp = _temp_dir(data_dir)
     token = ensure_token(data_dir)
-    gcs_port, dash_port = _free_port(), _free_port()
+    gcs_port, dash_port = free_loopback_port(), free_loopback_port()
     cmd = [
         str(ray_bin), "start", "--head", f"--port={gcs_port}", "--node-ip-address=127.0.0.1",
         f"--num-cpus={int(cpus)}", f"--num-gpus={int(gpus)}", f"--resources={json.dumps(custom)}",
         f"--object-store-memory={object_store_mb * 1024 * 1024}", "--include-dashboard=true",
         "--dashboard-host=127.0.0.1", f"--dashboard-port={dash_port}",
-        f"--dashboard-agent-listen-port={_free_port()}", f"--ray-client-server-port={_free_port()}",
+        f"--dashboard-agent-listen-port={free_loopback_port()}",
+        f"--ray-client-server-port={free_loopback_port()}",
         f"--temp-dir={temp}", "--disable-usage-stats",
     ]
     proc = subprocess.run(cmd, capture_output=True, text=True,
@@ -181,7 +175,7 @@ def add_site_node(info: HeadInfo, site: str, cpus: float = 1.0, gpus: float = 0.
            f"--num-cpus={int(cpus)}", f"--num-gpus={int(gpus)}",
            f"--resources={json.dumps({site_resource(site): max(cpus, 1.0)})}",
            f"--object-store-memory={object_store_mb * 1024 * 1024}",
-           f"--dashboard-agent-listen-port={_free_port()}", f"--temp-dir={info.temp_dir}",
+           f"--dashboard-agent-listen-port={free_loopback_port()}", f"--temp-dir={info.temp_dir}",
            "--disable-usage-stats"]
     # Ray refuses a second node in its loopback-only mode; multi-node mode uses the host's
     # network address (see ``_env``), so this is for machines where that is allowed.

@@ -117,7 +117,7 @@ def _offer_job(session: SessionDep, tenant: CurrentTenant, state: StateDep,
             "detail": f"offer {body.offer} of quote '{body.quote_id}' cannot run now: {why}; "
                       f"{hint}", "reason": why, "next_offer": nxt})
     offer = offers[body.offer]
-    return offer_record(body.quote_id, body.offer, offer, request), devices_of(offer)[0]
+    return offer_record(body.quote_id, body.offer, offer, request), devices_of(offer)
 
 
 def _from_plan(body: JobCreate) -> float:
