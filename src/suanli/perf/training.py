@@ -208,6 +208,7 @@ def estimate(job: TrainingJob, plan: Plan, eff: Efficiency | None = None) -> Est
                                          "t_tp_comm", "t_ep_comm", "t_cp_comm", "t_pp_comm",
                                          "t_bubble", "t_dp_comm", "t_fsdp_comm", "t_optimizer")},
         "time_sum_s": step,
+        "gemm_flop_rate": r["gemm_flops"] / r["t_gemm"] if r["t_gemm"] > 0 else 0.0,
         "exposed_comm_s": comm_exposed,
         "dp_grad_sync_raw_s": r["t_dp_sync_raw"],
         "weights_gb_max_stage": r["mem_weights_max"] * gb,
