@@ -222,3 +222,27 @@ def test_gemm_efficiency_follows_the_shape(catalog, mb, tp):
     if tp > 1:
         assert rate(wider) > rate(base)
     assert rate(base) < ceiling
+
+
+def test_an_fp32_residual_stream_costs_its_extra_bytes(catalog):
+    """Autocast over fp32 parameters (llm-foundry 2023) keeps the residual stream in fp32: the
+    element-wise term grows by 2 B for each of its 16 reads and writes per token and layer,
+    nothing else changes (no SP, no FP8, no ZeRO-3 casts)."""
+    from suanli.perf.stack import get_stack
+    from suanli.perf.train_terms import RESIDUAL_ACCESSES
+
+    assert get_stack("llm-foundry-2023").residual_bytes == 4.0
+    assert get_stack("megatron-core-2024").residual_bytes == 2.0
+    plan = Plan(tp=1, pp=1, dp=8, micro_batch=4, zero=1, recompute="none")
+    j = replace(_mpt_job(catalog), global_batch=64)
+    fp32 = estimate(replace(j, stack="llm-foundry-2023"), plan)
+    bf16 = estimate(replace(j, stack="megatron-core-2024"), plan)
+    from suanli.perf.efficiency import load_efficiency
+
+    eff = load_efficiency().for_family(j.accelerator.family)
+    m = j.model
+    extra = (m.layers * 4 * j.seq_len * 2.0 * RESIDUAL_ACCESSES * m.hidden
+             / (j.accelerator.memory_bw * eff.mem_eff))
+    n_micro = fp32.breakdown["micro_batches_per_step"]
+    got = fp32.breakdown["time_s"]["elementwise"] - bf16.breakdown["time_s"]["elementwise"]
+    assert got == pytest.approx(n_micro * extra, rel=1e-9)
