@@ -65,6 +65,7 @@ class Case:
     publication: str = ""  # leave-one-publication-out drops every row of one publication
     memory_note: str | None = None  # why the memory model may call this run "does not fit"
     flops_per_seq: float | None = None  # the source's own model FLOPs per sequence (its MFU)
+    optimizer_state: str = "fp32"  # Adam state precision the source's optimizer keeps
 
 
 # Real trainings lose time to failures, restarts, checkpoints and evaluation: Meta reports
@@ -146,6 +147,7 @@ def load_cases(runs_file: Path = RUNS_FILE, cases_file: Path = CASES_FILE,
             flash=c.get("flash"), fixed=fixed, stack=c.get("stack"),
             memory_note=c.get("memory_note"),
             flops_per_seq=float(c["flops_per_seq"]) if c.get("flops_per_seq") else None,
+            optimizer_state=str(c.get("optimizer_state", "fp32")),
             publication=str(c.get("pub") or r["source"].split(",")[0].strip()),
             quality="recalled" if "recalled" in r["notes"] else "verified",
             exclude=c.get("exclude"), assume=c.get("assume"), source=r["source"],
@@ -161,6 +163,7 @@ def _job(case: Case, cat: Catalog) -> TrainingJob:
     return TrainingJob(model=model, system=system, accelerator=acc, tokens=tokens,
                        seq_len=case.seq_len, global_batch=case.global_batch or 1,
                        dtype=case.dtype, flash_attention=case.flash, stack=case.stack,
+                       optimizer_state=case.optimizer_state,
                        goodput=REAL_RUN_GOODPUT if case.set == "budget" else 1.0)
 
 

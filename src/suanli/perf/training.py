@@ -56,6 +56,7 @@ class TrainingJob:
     flash_attention: bool | None = None  # None: what the stack uses
     stack: str | None = None  # software stack id (perf/data/stacks.yaml); None: the default
     causal_flops: bool = False  # FLOP convention for MFU: False = full s^2 (Megatron, PaLM)
+    optimizer_state: str = "fp32"  # Adam state precision: fp32 (master + m + v) or bf16
     price_usd_per_device_hour: float | None = None
     pue: float = 1.0
     carbon_g_per_kwh: float | None = None
