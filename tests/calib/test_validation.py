@@ -1,8 +1,9 @@
 """The golden validation suite: Suanli against published training runs.
 
 Bounds (issue 2): on rows with a full parallel config, median |error| <= 10% and max <= 25%
-on the published metric; on budget rows, device-hours within 30%. Rows carrying an
-``exclude`` reason in training-cases.yaml are reported by `suanli validate` but not held.
+on the published metric (max tightened to 18%, what the model reaches in sample); on budget
+rows, device-hours within 30%. Rows carrying an ``exclude`` reason in training-cases.yaml are
+reported by `suanli validate` but not held.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def test_full_config_rows_within_bounds(results):
     errs = np.array([abs(r.error) for r in rows])
     assert all(r.predicted is not None for r in rows)
     assert np.median(errs) <= 0.10, errs
-    assert errs.max() <= 0.25, {r.case.id: round(r.error, 3) for r in rows}
+    assert errs.max() <= 0.18, {r.case.id: round(r.error, 3) for r in rows}
 
 
 def test_every_family_of_full_rows_is_covered(results):
