@@ -1,8 +1,9 @@
 """The golden validation suite: Suanli against published training runs.
 
 Bounds (issue 2): on rows with a full parallel config, median |error| <= 10% and max <= 25%
-on the published metric; on budget rows, device-hours within 30%. Rows carrying an
-``exclude`` reason in training-cases.yaml are reported by `suanli validate` but not held.
+on the published metric (max tightened to 18%, what the model reaches in sample); on budget
+rows, device-hours within 30%. Rows carrying an ``exclude`` reason in training-cases.yaml are
+reported by `suanli validate` but not held.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def test_full_config_rows_within_bounds(results):
     errs = np.array([abs(r.error) for r in rows])
     assert all(r.predicted is not None for r in rows)
     assert np.median(errs) <= 0.10, errs
-    assert errs.max() <= 0.25, {r.case.id: round(r.error, 3) for r in rows}
+    assert errs.max() <= 0.18, {r.case.id: round(r.error, 3) for r in rows}
 
 
 def test_every_family_of_full_rows_is_covered(results):
@@ -88,3 +89,44 @@ def test_efficiency_file_was_fitted_on_the_full_rows():
     meta = load_efficiency().meta
     held = sorted(c.id for c in load_cases() if c.set == "full" and not c.exclude)
     assert sorted(meta["rows"]) == held
+
+
+def test_a_source_s_own_flop_count_is_compared_as_step_time(results):
+    """NeMo's MFU counts every layer as multi-head attention (1.01e16 FLOPs per Nemotron
+    sample); the prediction is that count over the predicted step, not the model's own MFU,
+    whose GQA-aware FLOPs are lower."""
+    from dataclasses import replace
+
+    from suanli.calib.published import metric_of, predict
+    from suanli.catalog import load_catalog
+    from suanli.perf.training import Plan, estimate
+
+    row = next(r for r in results if r.case.id == "T062")
+    assert row.case.flops_per_seq == pytest.approx(1.01e16)
+    est = estimate(_job_of(row.case), Plan(**row.plan))
+    peak = est.job.accelerator.peak_flops("bf16")
+    expected = 1.01e16 * est.global_batch / est.step_time_s / est.plan.devices / peak * 100
+    assert row.predicted == pytest.approx(expected, rel=1e-9)
+    assert row.predicted > est.mfu * 100 * 1.1  # the MHA count is >10% above the model's
+    own = predict(replace(row.case, flops_per_seq=None), None, load_catalog())
+    assert own.predicted == pytest.approx(metric_of(replace(row.case, flops_per_seq=None), est))
+
+
+def _job_of(case):
+    from suanli.calib.published import _job
+    from suanli.catalog import load_catalog
+
+    return _job(case, load_catalog())
+
+
+def test_every_fitted_number_lists_the_rows_that_set_it():
+    from suanli.perf.efficiency import load_efficiency
+
+    meta = load_efficiency().meta
+    fitted = meta["fitted_parameters"]
+    by_family = meta["rows_by_family"]
+    for fam, rows in by_family.items():
+        for name in ("gemm_max", "gemm_half"):
+            assert fitted[f"{fam}.{name}"]["rows"] == ", ".join(rows)
+    assert set(fitted) == {f"{f}.{n}" for f in by_family for n in ("gemm_max", "gemm_half")} \
+        | {"elem_bytes", "overlap_slowdown"}

@@ -67,6 +67,22 @@ class FitResult:
             out.setdefault(_family_of(c), []).append(c.id)
         return out
 
+    def parameters_and_rows(self) -> dict[str, dict[str, Any]]:
+        """Every fitted number with its value and the rows that set it: a family's
+        ``gemm_max``/``gemm_half`` by that family's rows, the shared ones by all rows."""
+        out: dict[str, dict[str, Any]] = {}
+        by_fam = self.rows_by_family()
+        for fam, rows in by_fam.items():
+            for name, _, _ in FAMILY_PARAMS:
+                out[f"{fam}.{name}"] = {"value": round(getattr(self.table.families[fam], name),
+                                                       4), "rows": ", ".join(rows)}
+        every = [c.id for c in self.cases]
+        for name, _, _ in GLOBAL_PARAMS:
+            value = (getattr(next(iter(self.table.families.values())), name)
+                     if name in SHARED_FIELDS else self.table.globals[name])
+            out[name] = {"value": round(float(value), 4), "rows": f"all {len(every)} rows"}
+        return out
+
     def lopo_by_publication(self) -> dict[str, dict[str, float]]:
         """Per publication: rows, median and max |LOPO error|."""
         pubs: dict[str, list[float]] = {}
@@ -185,6 +201,7 @@ def write_table(result: FitResult, path: Path = EFFICIENCY_FILE) -> None:
             "date": dt.date.today().isoformat(),
             "rows": [c.id for c in result.cases],
             "rows_by_family": result.rows_by_family(),
+            "fitted_parameters": result.parameters_and_rows(),
             "in_sample": _stats(result.in_sample),
             "leave_one_publication_out": _stats(result.loo),
             "lopo_by_publication": result.lopo_by_publication(),
@@ -192,7 +209,7 @@ def write_table(result: FitResult, path: Path = EFFICIENCY_FILE) -> None:
                               "lopo": round(result.loo[c.id], 4) if c.id in result.loo
                               else None} for c in result.cases},
         },
-        "globals": old["globals"],
+        "globals": dict(old["globals"]),
         "default": {k: round(v, 4) for k, v in vars(result.table.default).items()},
         "families": {f: {k: round(v, 4) for k, v in vars(e).items()}
                      for f, e in result.table.families.items()},

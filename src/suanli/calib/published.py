@@ -7,7 +7,11 @@ metric* under the source's own definition:
 * ``achieved_tflops_per_gpu`` (Megatron 2021 Table 1): hardware FLOP/s per GPU, FLOPs counted
   with eq. 3 *including* activation recompute, i.e. our ``hw_flops``;
 * ``mfu`` (PaLM appendix B definition, used by Korthikanti, MosaicML, NVIDIA): model FLOPs with
-  full ``s^2`` attention, no recompute, over the dense peak of the training precision;
+  full ``s^2`` attention, no recompute, over the dense peak of the training precision. Where
+  the source counts FLOPs its own way (``flops_per_seq`` in the case: NVIDIA's NeMo recipes
+  count every layer as multi-head attention, 24 L h^2 per token for the projections, so a
+  GQA model's MFU is inflated by its missing K/V FLOPs), the prediction is that count over the
+  predicted step time, i.e. the step time is what is compared;
 * ``iteration_time``: seconds per optimizer step;
 * ``gpu_hours`` / ``wall_time``: from the best plan the planner finds on the stated hardware;
 * ``total_train_compute``: model FLOPs of the run (6ND is only a check).
@@ -60,6 +64,8 @@ class Case:
     stack: str | None = None  # software stack (perf/data/stacks.yaml) the source states
     publication: str = ""  # leave-one-publication-out drops every row of one publication
     memory_note: str | None = None  # why the memory model may call this run "does not fit"
+    flops_per_seq: float | None = None  # the source's own model FLOPs per sequence (its MFU)
+    optimizer_state: str = "fp32"  # Adam state precision the source's optimizer keeps
 
 
 # Real trainings lose time to failures, restarts, checkpoints and evaluation: Meta reports
@@ -140,6 +146,8 @@ def load_cases(runs_file: Path = RUNS_FILE, cases_file: Path = CASES_FILE,
             seq_len=seq, global_batch=gb, tokens=tokens, dtype=c.get("dtype", "bf16"),
             flash=c.get("flash"), fixed=fixed, stack=c.get("stack"),
             memory_note=c.get("memory_note"),
+            flops_per_seq=float(c["flops_per_seq"]) if c.get("flops_per_seq") else None,
+            optimizer_state=str(c.get("optimizer_state", "fp32")),
             publication=str(c.get("pub") or r["source"].split(",")[0].strip()),
             quality="recalled" if "recalled" in r["notes"] else "verified",
             exclude=c.get("exclude"), assume=c.get("assume"), source=r["source"],
@@ -155,6 +163,7 @@ def _job(case: Case, cat: Catalog) -> TrainingJob:
     return TrainingJob(model=model, system=system, accelerator=acc, tokens=tokens,
                        seq_len=case.seq_len, global_batch=case.global_batch or 1,
                        dtype=case.dtype, flash_attention=case.flash, stack=case.stack,
+                       optimizer_state=case.optimizer_state,
                        goodput=REAL_RUN_GOODPUT if case.set == "budget" else 1.0)
 
 
@@ -178,6 +187,9 @@ def metric_of(case: Case, est: Estimate) -> float:
     if metric == "achieved_tflops_per_gpu":
         return est.hardware_flops / est.steps / est.step_time_s / n / 1e12
     if metric == "mfu":
+        if case.flops_per_seq:  # the source's FLOP count over the predicted step time
+            peak = est.job.accelerator.peak_flops(est.job.dtype)
+            return case.flops_per_seq * est.global_batch / est.step_time_s / n / peak * 100.0
         return est.mfu * 100.0
     if metric == "model_tflops_per_gpu":
         return est.tflops_per_device

@@ -6,7 +6,9 @@ published runs. Per accelerator family:
 
 * ``gemm_max``, ``gemm_half``: dense matmul efficiency as a saturating curve of the per-device
   hidden slice ``x = hidden / tp`` (narrow TP shards run smaller, less efficient GEMMs):
-  ``eff_gemm(x) = gemm_max * x / (x + gemm_half)``
+  ``eff_gemm(x) = gemm_max * x / (x + gemm_half)``; the time model adds each GEMM's operand
+  and output traffic over HBM (``train_terms.gemm_traffic``), which carries the M/N/K and
+  precision dependence
 * ``attn_eff``: attention-core (QK^T, AV) FLOP efficiency of fused (FlashAttention) kernels,
   not fitted: FlashAttention-2 reaches 50-73% of A100 peak (Dao 2023), FlashAttention-3 75% of
   H100 peak forward (Shah et al. 2024). Unfused attention runs as batched GEMMs over the head

@@ -4,6 +4,14 @@ Sources:
 * Mixed-precision Adam keeps 2 (bf16 weights) + 2 (bf16 grads) + 12 (fp32 master, m, v) bytes
   per parameter; ZeRO stage 1/2/3 shards the optimizer / + gradients / + weights over the
   data-parallel group (Rajbhandari et al. 2020, Fig. 1).
+* The optimizer-state precision is an input (``TrainingJob.optimizer_state``). ``fp32`` (the
+  default): fp32 master weights + fp32 m + v, 12 bytes per parameter. ``bf16``: Apex's
+  ``DistributedFusedAdam`` with ``dtype=bf16`` (NeMo's ``optim.name: distributed_fused_adam``)
+  keeps its parameter shard (``store_params``, default True), ``exp_avg`` and ``exp_avg_sq``
+  all in ``dtype`` (apex/contrib/optimizers/distributed_fused_adam.py: "dtype: datatype for
+  optimizer state", ``StateBucket``): 3 x 2 = 6 bytes. With ZeRO >= 1 over ``d`` ranks a device
+  holds ``n (2 + 2 + o / d)`` bytes for ``n`` parameters, ``o`` = 12 or 6, so bf16 state saves
+  ``6 n / d`` bytes.
 * Activations per layer per micro-batch (Korthikanti et al. 2022, Sec. 4, Table 2, 2-byte
   activations): ``s b h (34 + 5 a s / h)`` for a GPT layer; with tensor parallel ``t`` and
   sequence parallel everything divides by ``t``; without SP, ``10 s b h`` (layer-norm inputs,
@@ -47,6 +55,8 @@ F = NDArray[np.float64]
 WEIGHT_BYTES = 2.0  # bf16/fp16 working copy (also under FP8 training: FP8 casts are transient)
 GRAD_BYTES = 2.0
 OPTIMIZER_BYTES = 12.0  # fp32 master weights + Adam m and v
+# bytes per parameter of optimizer state by its precision (see the module docstring)
+OPTIMIZER_STATE_BYTES = {"fp32": OPTIMIZER_BYTES, "bf16": 6.0}
 RESERVED_BYTES = 1.5e9  # default stack's reserve: CUDA context, cuBLAS/NCCL workspaces
 ALLOCATOR_SLACK = 0.05  # conservative fragmentation share when no stack is named
 
@@ -97,8 +107,20 @@ def stage_params(shape: ModelShape, layers: int, t: F, frac: F, e: F) -> tuple[F
     return dense, expert
 
 
-def model_state_bytes(dense: F, expert: F, d: F, e: F, zero: F) -> F:
-    """Weights + gradients + optimizer bytes with ZeRO stage ``zero`` over ``d`` DP ranks.
+def optimizer_bytes(state: str) -> float:
+    """Bytes per parameter of Adam state kept in precision ``state`` (``fp32`` or ``bf16``)."""
+    if state not in OPTIMIZER_STATE_BYTES:
+        from suanli.errors import InputError
+
+        raise InputError(f"unknown optimizer state precision '{state}'; choose one of: "
+                         f"{', '.join(OPTIMIZER_STATE_BYTES)}")
+    return OPTIMIZER_STATE_BYTES[state]
+
+
+def model_state_bytes(dense: F, expert: F, d: F, e: F, zero: F,
+                      opt_bytes: float = OPTIMIZER_BYTES) -> F:
+    """Weights + gradients + optimizer bytes with ZeRO stage ``zero`` over ``d`` DP ranks;
+    ``opt_bytes`` per parameter of optimizer state (``optimizer_bytes``).
 
     Expert parameters are replicated over ``d / e`` ranks (expert data parallel)."""
     d_exp = np.maximum(d / e, 1.0)
@@ -106,7 +128,7 @@ def model_state_bytes(dense: F, expert: F, d: F, e: F, zero: F) -> F:
     def shard(n: F, ranks: F) -> F:
         w = np.where(zero >= 3, WEIGHT_BYTES / ranks, WEIGHT_BYTES)
         g = np.where(zero >= 2, GRAD_BYTES / ranks, GRAD_BYTES)
-        o = np.where(zero >= 1, OPTIMIZER_BYTES / ranks, OPTIMIZER_BYTES)
+        o = np.where(zero >= 1, opt_bytes / ranks, opt_bytes)
         return n * (w + g + o)
 
     return shard(dense, d) + shard(expert, d_exp)
@@ -196,9 +218,10 @@ def memory_terms(job: TrainingJob, lay: Layout, stack: Stack, flash: bool) -> di
     acts_mid = np.where(p > 2, held(np.ones_like(p), lay.layers_stage), 0.0)
     expert_first = lay.expert_p * lay.layers_first / lay.layers_stage
     expert_last = lay.expert_p * lay.layers_last / lay.layers_stage
-    state_first = model_state_bytes(lay.first_p, expert_first, d, e, z)
-    state_last = model_state_bytes(lay.last_p, expert_last, d, e, z)
-    state_mid = np.where(p > 2, model_state_bytes(lay.middle_p, lay.expert_p, d, e, z), 0.0)
+    ob = optimizer_bytes(job.optimizer_state)
+    state_first = model_state_bytes(lay.first_p, expert_first, d, e, z, ob)
+    state_last = model_state_bytes(lay.last_p, expert_last, d, e, z, ob)
+    state_mid = np.where(p > 2, model_state_bytes(lay.middle_p, lay.expert_p, d, e, z, ob), 0.0)
     logits = lay.tok * m.vocab / t * 4.0 * 2.0  # fp32 logits and their gradient (last stage)
     params = lay.dense_p + lay.expert_p
     fsdp_buf = np.where(z >= 3, 2.0 * params / np.maximum(lay.layers_stage, 1.0) * 2.0, 0.0)

@@ -64,6 +64,16 @@ class Stack:
         the compute precision."""
         return 18.0 if self.fsdp_param_bytes > 2.0 else 0.0
 
+    @property
+    def residual_bytes(self) -> float:
+        """Bytes per element of the residual stream. A stack that keeps fp32 parameters and
+        runs GEMMs under autocast (``fsdp_param_bytes`` 4: Composer's ``DEFAULT`` mixed
+        precision) has an fp32 residual stream: the embedding lookup is not autocast, so its
+        output is fp32, and every residual add of a bf16 branch output promotes back to fp32
+        (PyTorch autocast docs, "ops that can autocast to float32 / type promotion"); its
+        gradient is fp32 too. Else the stream is bf16 (2)."""
+        return 4.0 if self.fsdp_param_bytes > 2.0 else 2.0
+
     def attn_eff(self, family: str, fallback: float) -> float:
         """Fused-attention efficiency of this stack's kernel on ``family`` (fwd + bwd)."""
         table = self.attention_eff or {}

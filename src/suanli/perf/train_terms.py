@@ -28,8 +28,16 @@ F = NDArray[np.float64]
 SOFTMAX_BYTES = 39.0  # unfused attention, per score element, fwd + bwd: fwd 13 B (scores,
 # softmax in/out, dropout mask/out, AV read, 2-byte elements) and 2x that in backward
 SOFTMAX_BYTES_NO_DROPOUT = 24.0  # fwd 8 B (scores, softmax in/out, AV read), 2x in backward
+RESIDUAL_ACCESSES = 16.0  # residual-stream element reads + writes per token per layer, fwd +
+# bwd: forward LN1 and LN2 read it (2), the two residual adds read and write it (4); backward
+# each norm's input gradient is written back in the stream's precision and accumulated into
+# the stream's gradient (read 2, write 1: 4 per norm, 8) and each branch's output gradient is
+# read from it (2). Counted only beyond 2 bytes (``Stack.residual_bytes``): the fitted
+# ``elem_bytes`` holds the bf16 traffic of these kernels.
 OPTIMIZER_TRAFFIC = 28.0  # bytes per local parameter per Adam step: read/write fp32 master, m,
-# v (24), read grad (2), write bf16 weights (2)
+# v (24), read grad (2), write bf16 weights (2); with bf16 optimizer state (memory.py) the
+# parameter copy, m and v move 2 bytes each: 12 + 2 + 2 = 16
+OPTIMIZER_TRAFFIC_BY_STATE = {"fp32": OPTIMIZER_TRAFFIC, "bf16": 16.0}
 
 
 @dataclass(frozen=True)
@@ -117,8 +125,10 @@ def compute_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
     gemm_passes = 3.0 + lay.full  # fwd + 2x bwd (+ fwd again under full recompute)
     core_passes = 3.0 + np.maximum(lay.full, lay.sel)
     gemm_eff = fam.gemm(h / t)
-    t_gemm = gemm_fwd * gemm_passes / (peak * gemm_eff)
-    t_logits = logit_fwd * 3.0 / (peak * gemm_eff) + tok * m.vocab / t * 4.0 * 4 / hbm
+    layer_bytes, logit_bytes = gemm_traffic(job, lay)
+    t_gemm = gemm_passes * (gemm_fwd / (peak * gemm_eff) + layer_bytes / hbm)
+    t_logits = 3.0 * (logit_fwd / (peak * gemm_eff) + logit_bytes / hbm) \
+        + tok * m.vocab / t * 4.0 * 4 / hbm
     # fused (FlashAttention) kernels run at attn_eff; unfused attention is two batched GEMMs
     # whose inner dimension is the head size, plus its softmax/dropout traffic
     attn_eff = stack.attn_eff(acc.family, fam.attn_eff) if flash else fam.gemm(float(m.d_head))
@@ -133,10 +143,62 @@ def compute_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
     ffn_width = ffn * (1.5 if m.gated else 1.0)
     sp_div = np.where(lay.sp > 0, t, 1.0)
     elem_per_tok = fam.elem_bytes * (h / sp_div + ffn_width / t)
-    t_elem = lay.layers_stage * tok * elem_per_tok * gemm_passes / 3.0 / hbm
+    resid = (stack.residual_bytes - 2.0) * RESIDUAL_ACCESSES * h / sp_div  # fp32 stream
+    t_elem = lay.layers_stage * tok * (elem_per_tok + resid) * gemm_passes / 3.0 / hbm
     casts = cast_bytes(job, lay, stack, ffn, sp_div) / hbm
     return {"t_gemm": t_gemm, "t_attention": t_core, "t_elementwise": t_elem + casts,
-            "t_logits": t_logits}
+            "t_logits": t_logits, "gemm_flops": gemm_fwd * gemm_passes}
+
+
+def gemm_traffic(job: TrainingJob, lay: Layout) -> tuple[F, F]:
+    """HBM bytes one pass of the busiest stage's GEMMs moves per micro-batch on one device:
+    for each GEMM ``[M, K] x [K, N]`` its operands and output, ``(M K + K N) x in + M N x out``
+    (layers of the stage, then the output head).
+
+    The matmul roofline adds this traffic to the FLOP time (``t = FLOPs / (peak x eff) +
+    bytes / HBM``) instead of taking the larger of the two: tiles are loaded while the tensor
+    cores run, but the prologue, the epilogue (writing ``M x N``) and the weight stream are not
+    hidden, so GEMMs whose arithmetic intensity ``2 M N K / bytes`` is near the chip's ridge
+    point (``peak / bandwidth``) run below ``eff``. That is the shape effect: a narrow hidden
+    size, few tokens per micro-batch (or per expert) and FP8 (twice the peak, half the operand
+    bytes, the same bf16 output) all lower the intensity (Williams et al. 2009, "Roofline";
+    NVIDIA "Matrix Multiplication Background" user guide: math- vs memory-limited GEMMs).
+    Operands are 1 byte under FP8 (Transformer Engine casts both), else the dtype's size;
+    outputs are bf16 (fp32 when training in fp32)."""
+    m = job.model
+    t, tok = lay.t, lay.tok
+    in_b = {"fp8": 1.0, "fp32": 4.0, "tf32": 4.0}.get(job.dtype, 2.0)
+    out_b = 4.0 if job.dtype in ("fp32", "tf32") else 2.0
+    h = float(m.hidden)
+    L = float(m.layers)
+
+    def gemm(mm: F | float, k: F | float, n: F | float, weights: F | float) -> F:
+        return np.asarray((mm * k) * in_b + weights * in_b + mm * n * out_b, dtype=np.float64)
+
+    fw = ops.forward_flops_per_token(m, job.seq_len, job.causal_flops)
+    qkv_n = fw.qkv / (2.0 * h * L) / t + 2.0 * m.d_head * (lay.kv_local - m.n_kv_heads / t)
+    out_k = fw.attn_out / (2.0 * h * L) / t
+    attn = gemm(tok, h, qkv_n, h * qkv_n) + gemm(tok, out_k, h, out_k * h)
+    n_moe = float(ops.moe_layer_count(m))
+    n_dense = L - n_moe
+    up = 2.0 if m.gated else 1.0
+
+    def ffn(inner: float, tokens: F, weights_per: float) -> F:  # one FFN block (FC1 + FC2)
+        k2 = inner / t
+        return gemm(tokens, h, up * k2, weights_per * up * h * k2) + gemm(
+            tokens, k2, h, weights_per * k2 * h)
+
+    mlp = n_dense * ffn(float(m.ffn_hidden), tok, 1.0)
+    if m.moe is not None and n_moe:
+        mo = m.moe
+        local = mo.num_experts / lay.e  # routed experts on this device, all read
+        routed = ffn(float(mo.expert_ffn_hidden), tok * mo.top_k, 0.0) + local * ffn(
+            float(mo.expert_ffn_hidden), np.zeros_like(tok), 1.0)
+        shared = mo.shared_experts * ffn(float(mo.expert_ffn_hidden), tok, 1.0)
+        mlp = mlp + n_moe * (routed + shared)
+    per_layer = attn + mlp / L
+    logits = gemm(tok, h, m.vocab / t, h * m.vocab / t)
+    return lay.layers_stage * per_layer, logits
 
 
 FP8_CAST_BYTES = 4.0  # per element: read bf16 (2), write FP8 (1) and its transpose (1)
@@ -241,6 +303,8 @@ def step_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
     t_fsdp = np.where(z >= 3, lay.n_micro * exposed(fsdp_mb, eff.fsdp_overlap * t_micro, slow),
                       0.0)
     local = np.where(z >= 1, params / d, params)
-    t_opt = local * OPTIMIZER_TRAFFIC / (acc.memory_bw * eff.mem_eff)
+    memory.optimizer_bytes(job.optimizer_state)  # a clear error for an unknown precision
+    traffic = OPTIMIZER_TRAFFIC_BY_STATE[job.optimizer_state]
+    t_opt = local * traffic / (acc.memory_bw * eff.mem_eff)
     return {"t_bubble": (lay.p - 1.0) / lay.v * t_micro, "t_dp_comm": t_dp,
             "t_fsdp_comm": t_fsdp, "t_optimizer": t_opt, "t_dp_sync_raw": t_sync}

@@ -56,6 +56,7 @@ class TrainingJob:
     flash_attention: bool | None = None  # None: what the stack uses
     stack: str | None = None  # software stack id (perf/data/stacks.yaml); None: the default
     causal_flops: bool = False  # FLOP convention for MFU: False = full s^2 (Megatron, PaLM)
+    optimizer_state: str = "fp32"  # Adam state precision: fp32 (master + m + v) or bf16
     price_usd_per_device_hour: float | None = None
     pue: float = 1.0
     carbon_g_per_kwh: float | None = None
@@ -208,6 +209,7 @@ def estimate(job: TrainingJob, plan: Plan, eff: Efficiency | None = None) -> Est
                                          "t_tp_comm", "t_ep_comm", "t_cp_comm", "t_pp_comm",
                                          "t_bubble", "t_dp_comm", "t_fsdp_comm", "t_optimizer")},
         "time_sum_s": step,
+        "gemm_flop_rate": r["gemm_flops"] / r["t_gemm"] if r["t_gemm"] > 0 else 0.0,
         "exposed_comm_s": comm_exposed,
         "dp_grad_sync_raw_s": r["t_dp_sync_raw"],
         "weights_gb_max_stage": r["mem_weights_max"] * gb,
