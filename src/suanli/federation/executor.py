@@ -4,7 +4,10 @@ site, whose agent pulls it.
 
 - ``resources()``: every registered site (key not revoked) with the capacity it offers (its
   last heartbeat; what it declared before any); the scheduler subtracts what its jobs hold.
-- ``submit(spec)``: an assignment of the attempt at ``spec.site`` (:mod:`.leases`).
+- ``submit(spec)``: an assignment of the attempt at ``spec.site`` (:mod:`.leases`); inside
+  ``with executor.batch():`` (the scheduler's hand-offs of one pass) the assignments are
+  written in one transaction when the block ends, before the scheduler commits their handles
+  (one write-lock acquisition per pass, not one per job).
 - ``status(handle)``: the assignment's state; a lease that ran out is expired here and the run
   reported LOST, so the scheduler requeues the job (``max_retries``) and places it again.
 - ``logs``/``cancel``/``reattach``: the tail the site streamed; a cancel request the agent sees
@@ -19,6 +22,8 @@ feasible ones the cheapest in USD (the site's price x the catalog's fx rate) win
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -33,6 +38,7 @@ _STATES = {"assigned": RunState.PENDING, "running": RunState.RUNNING,
            "cancelled": RunState.CANCELLED, "expired": RunState.LOST}
 MARKET_TTL_S = 0.2  # seconds the placer reuses its read of the sites' state
 SNAPSHOT_TTL_S = 0.1  # seconds status() reuses its read of the assignments
+RECENT_S = 120.0  # ended assignments the snapshot keeps (older ones: read one by one)
 
 
 class FederatedExecutor:
@@ -43,6 +49,8 @@ class FederatedExecutor:
         self.sessions: sessionmaker[Session] | None = None
         self._market: tuple[float, dict[str, tuple[bool, float, float]]] = (0.0, {})
         self._snap: tuple[float, dict[str, tuple[Any, ...]]] = (0.0, {})
+        # during batch(): the sites read once, and the hand-offs written when it ends
+        self._batch: tuple[dict[str, FedSite], list[JobSpec]] | None = None
 
     def bind(self, sessions: sessionmaker[Session]) -> None:
         self.sessions = sessions
@@ -59,13 +67,46 @@ class FederatedExecutor:
         pass
 
     def submit(self, spec: JobSpec) -> str:
-        from suanli.federation.leases import assign
+        from suanli.federation.leases import assign, assignment_id
 
+        if self._batch is not None:
+            sites, specs = self._batch
+            self._check(sites.get(spec.site or ""), spec)
+            specs.append(spec)
+            return assignment_id(spec)
         with self._s() as s:
             site = s.get(FedSite, spec.site or "")
-            if site is None or site.revoked_at is not None:
-                raise RuntimeError(f"site '{spec.site}' is not a federated site")
-            return assign(s, spec, site, self.lease_s, time.time())
+            return assign(s, spec, self._check(site, spec), self.lease_s, time.time())
+
+    @staticmethod
+    def _check(site: FedSite | None, spec: JobSpec) -> FedSite:
+        if site is None or site.revoked_at is not None:
+            raise RuntimeError(f"site '{spec.site}' is not a federated site")
+        return site
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hand-offs inside the block are written together when it ends (one transaction,
+        :func:`~suanli.federation.leases.assign_many`), so they are durable before the caller
+        commits the handles ``submit`` returned; ``submit`` still refuses a site that is not
+        (or no longer) federated at once. A batch that meets an attempt handed off before
+        falls back to one hand-off at a time (each finds or creates its row)."""
+        from suanli.federation.leases import assign, assign_many
+
+        with self._s() as s:
+            sites = {r.id: r for r in s.scalars(select(FedSite))}
+            specs: list[JobSpec] = []
+            self._batch = (sites, specs)
+            try:
+                yield
+            finally:  # also when the block failed: what submit accepted is written
+                self._batch = None
+                if specs:
+                    now = time.time()
+                    rows = [(sp, sites[sp.site or ""]) for sp in specs]
+                    if not assign_many(s, rows, self.lease_s, now):
+                        for sp, site in rows:
+                            assign(s, sp, site, self.lease_s, now)
 
     def _snapshot(self, now: float) -> dict[str, tuple[Any, ...]]:
         """Every live or recently ended assignment, read in one query and reused for
@@ -78,7 +119,7 @@ class FederatedExecutor:
         with self._s() as s:
             rows = s.execute(select(c.id, c.state, c.exit_code, c.message, c.started_at,
                                     c.finished_at, c.expires_at, c.site_id).where(
-                c.state.in_(LEASE_ACTIVE) | (c.finished_at > now - 3600.0)))
+                c.state.in_(LEASE_ACTIVE) | (c.finished_at > now - RECENT_S)))
             snap = {r[0]: tuple(r[1:]) for r in rows}
         self._snap = (now, snap)
         return snap
