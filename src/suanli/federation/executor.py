@@ -17,6 +17,10 @@ site, whose agent pulls it.
 within a lease period, healthy, not draining, inside an availability window), and among the
 feasible ones the cheapest in USD (the site's price x the catalog's fx rate) wins
 (:meth:`suanli.sched.placement.base.Placer.place`'s ``prefer``); the wrapped placer breaks ties.
+A job that names its input dataset is placed where its whole bill is lowest instead: compute
+at the site's price over the run and the time to move the data there, plus the egress to move
+it (:mod:`.locality`, over the links the quotes use), so it stays with its data unless another
+site is cheaper overall.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ _STATES = {"assigned": RunState.PENDING, "running": RunState.RUNNING,
 MARKET_TTL_S = 0.2  # seconds the placer reuses its read of the sites' state
 SNAPSHOT_TTL_S = 0.1  # seconds status() reuses its read of the assignments
 RECENT_S = 120.0  # ended assignments the snapshot keeps (older ones: read one by one)
+NETWORK_TTL_S = 5.0  # seconds the placer reuses the sites' locations (and links from them)
 
 
 class FederatedExecutor:
@@ -49,6 +54,7 @@ class FederatedExecutor:
         self.sessions: sessionmaker[Session] | None = None
         self._market: tuple[float, dict[str, tuple[bool, float, float]]] = (0.0, {})
         self._snap: tuple[float, dict[str, tuple[Any, ...]]] = (0.0, {})
+        self._links: tuple[float, Any, dict[tuple[str, str], Any]] = (0.0, None, {})
         # during batch(): the sites read once, and the hand-offs written when it ends
         self._batch: tuple[dict[str, FedSite], list[JobSpec]] | None = None
 
@@ -183,6 +189,25 @@ class FederatedExecutor:
         self._market = (now, out)
         return out
 
+    def links(self, source: str, sites: list[str]) -> list[Any]:
+        """The link from place ``source`` to each of ``sites`` (:func:`.locality.move_link`),
+        on a network of the sites re-read every :data:`NETWORK_TTL_S`."""
+        from suanli.federation.locality import move_link, site_network
+
+        t, net, cache = self._links
+        now = time.time()
+        if net is None or now - t >= NETWORK_TTL_S:
+            with self._s() as s:
+                net, cache = site_network(s), {}
+            self._links = (now, net, cache)
+        out = []
+        for site in sites:
+            lk = cache.get((source, site))
+            if lk is None:
+                lk = cache[(source, site)] = move_link(net, source, site)
+            out.append(lk)
+        return out
+
     def wrap_placer(self, inner: Any) -> PriceFirst:
         return PriceFirst(inner, self)
 
@@ -203,6 +228,22 @@ class PriceFirst:
         price = np.array([r[2] if gpu else r[1] for r in rows], dtype=float)
         got = self.inner.place(cluster, demand, rng, prefer=price if prefer is None else prefer)
         return None if got is not None and len(got.parts) > 1 else got  # no cross-site gangs
+
+    def place_job(self, cluster: Any, demand: Any, rng: np.random.Generator, job: Any) -> Any:
+        """:meth:`place` for ``job``: with an input dataset, by its whole bill at each site
+        (:mod:`.locality`); without one, by price as :meth:`place`."""
+        from suanli.federation.locality import DEFAULT_RUN_S, bills, input_of, moves, rank
+
+        data = input_of(job)
+        if data is None:
+            return self.place(cluster, demand, rng)
+        m = self.executor.market()
+        rows = [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
+        rate = np.array([job.cpus * r[1] + job.gpus * r[2] for r in rows], dtype=float)
+        secs, egress = moves(self.executor.links(data[0], list(cluster.names)), data[1])
+        run_s = float(job.predicted_duration_s or DEFAULT_RUN_S)
+        usd = bills(np.nan_to_num(rate, nan=np.inf), secs, egress, run_s)
+        return self.place(cluster, demand, rng, prefer=rank(usd, secs))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
