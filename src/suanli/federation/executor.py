@@ -42,7 +42,9 @@ _STATES = {"assigned": RunState.PENDING, "running": RunState.RUNNING,
            "cancelled": RunState.CANCELLED, "expired": RunState.LOST}
 MARKET_TTL_S = 0.2  # seconds the placer reuses its read of the sites' state
 SNAPSHOT_TTL_S = 0.1  # seconds status() reuses its read of the assignments
-RECENT_S = 120.0  # ended assignments the snapshot keeps (older ones: read one by one)
+RECENT_S = 10.0  # ended assignments the snapshot keeps (older ones: read one by one)
+LOG_PREFETCH = 15  # logs read along with the one asked for (logs(); <= 16 MiB in all)
+LOG_FRESH_S = 0.25  # seconds a log read ahead may be served (within the pass that read it)
 NETWORK_TTL_S = 5.0  # seconds the placer reuses the sites' locations (and links from them)
 
 
@@ -54,6 +56,9 @@ class FederatedExecutor:
         self.sessions: sessionmaker[Session] | None = None
         self._market: tuple[float, dict[str, tuple[bool, float, float]]] = (0.0, {})
         self._snap: tuple[float, dict[str, tuple[Any, ...]]] = (0.0, {})
+        # logs read ahead: handle -> (when, its state then, log); served only in that state
+        self._prefetched: dict[str, tuple[float, str | None, str | None]] = {}
+        self._served: dict[str, float] = {}  # ended handles whose log was read (when)
         self._links: tuple[float, Any, dict[tuple[str, str], Any]] = (0.0, None, {})
         # during batch(): the sites read once, and the hand-offs written when it ends
         self._batch: tuple[dict[str, FedSite], list[JobSpec]] | None = None
@@ -154,9 +159,35 @@ class FederatedExecutor:
         return self.status(handle)
 
     def logs(self, handle: str, tail: int = 200) -> str:
-        with self._s() as s:
-            a = s.get(FedAssignment, handle)
-            lines = [] if a is None else a.logs.splitlines()
+        """The tail the site streamed. The scheduler asks for each handed-off job's log in
+        turn during a pass (throttled per job, and once at the end), so one read also brings
+        up to :data:`LOG_PREFETCH` others the pass is likely to ask for next: ended ones not
+        asked for yet (their log is final) and ones not started (their log is empty or
+        short); each is served once, within :data:`LOG_FRESH_S` of its read and only while
+        the snapshot shows it in the state it had then (a run that ended since is read again,
+        so its final log is never an earlier one): a read per batch of jobs, not per job."""
+        now = time.time()
+        hit = self._prefetched.pop(handle, None)
+        snap = self._snap[1]
+        state = snap[handle][0] if handle in snap else None
+        if hit is None or now - hit[0] > LOG_FRESH_S or hit[1] != state:  # read again
+            self._prefetched = {h: v for h, v in self._prefetched.items()
+                                if now - v[0] <= LOG_FRESH_S}
+            more = [h for h, r in snap.items() if h != handle and h not in self._prefetched
+                    and (r[0] == "assigned" or (r[0] not in LEASE_ACTIVE
+                                                and h not in self._served))][:LOG_PREFETCH]
+            with self._s() as s:  # the one column (not the rows with their specs)
+                got = dict(s.execute(select(FedAssignment.id, FedAssignment.logs)
+                                     .where(FedAssignment.id.in_([handle, *more]))).all())
+            for h in more:
+                if h in got:
+                    self._prefetched[h] = (now, snap[h][0], got[h])
+            hit = (now, state, got.get(handle))
+        if state is not None and state not in LEASE_ACTIVE:
+            self._served[handle] = now
+            if len(self._served) > 50_000:  # ended long before: out of the snapshot anyway
+                self._served = {h: t for h, t in self._served.items() if t > now - 2 * RECENT_S}
+        lines = [] if hit[2] is None else hit[2].splitlines()
         return "\n".join(lines[-tail:]) + ("\n" if lines else "")
 
     def cancel(self, handle: str) -> None:
