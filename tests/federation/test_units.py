@@ -148,3 +148,52 @@ def test_the_example_agent_site_file_loads_with_its_descriptor() -> None:
     cfg = load_site(Path(__file__).parents[2] / "examples" / "agent-site.yaml")
     assert cfg.site == parse_descriptor(cfg.descriptor).id
     assert len(cfg.windows) == 2 and cfg.price["currency"] == "CNY"
+
+
+def test_batched_hand_offs_and_read_ahead_logs_never_serve_a_stale_final_log(
+        tmp_path: Path) -> None:
+    from sqlalchemy import update
+
+    from suanli.federation.executor import FederatedExecutor
+    from suanli.federation.models import FedAssignment
+    from suanli.service.executors.base import JobSpec, RunState
+    from suanli.service.models import Job
+
+    sessions, tenant_id = _db_with_job(tmp_path, cpus=1.0, gpus=0.0, state="placed")
+    with sessions() as s:
+        for i in (2, 3):
+            s.add(Job(id=f"j{i}", tenant_id=tenant_id, name="n", kind="command",
+                      command="true", args_json="{}", cpus=1.0, gpus=0.0, memory_mb=0,
+                      state="placed", created_at=0.0))
+        s.commit()
+    ex = FederatedExecutor(lease_s=30.0)
+    ex.bind(sessions)
+
+    def spec(job: str, site: str = "s") -> JobSpec:
+        return JobSpec(job_id=job, tenant_id=tenant_id, kind="command", command="true",
+                       entrypoint=None, site=site, env={"SUANLI_JOB_ID": job})
+
+    with ex.batch():
+        handles = [ex.submit(spec(j)) for j in ("j1", "j2")]
+        with pytest.raises(RuntimeError, match="not a federated site"):
+            ex.submit(spec("j3", site="nowhere"))  # refused at once, as outside a batch
+        with sessions() as s:  # nothing written before the block ends
+            assert s.get(FedAssignment, handles[0]) is None
+    with sessions() as s:
+        assert {a.id for a in s.query(FedAssignment)} == set(handles)
+    with ex.batch():  # the same attempts again (a restart): found, not duplicated
+        assert ex.submit(spec("j1")) == handles[0]
+    with sessions() as s:
+        assert s.query(FedAssignment).count() == 2
+
+    assert all(ex.status(h).state is RunState.PENDING for h in handles)
+    assert ex.logs(handles[0]) == ""  # reads j2's (empty, not started) log ahead too
+    with sessions() as s:  # j2 ends with its log before the scheduler asks for it
+        s.execute(update(FedAssignment).where(FedAssignment.id == handles[1])
+                  .values(state="succeeded", finished_at=1.0, logs="final\n"))
+        s.commit()
+    import time
+
+    time.sleep(0.15)  # the snapshot is re-read
+    assert ex.status(handles[1]).state is RunState.SUCCEEDED
+    assert ex.logs(handles[1]) == "final\n"  # not the empty one read ahead

@@ -80,7 +80,7 @@ def up(broker: str = typer.Option(..., "--broker", help="The broker's URL, e.g. 
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per request otherwise
     ex.start()
     agent = Agent(broker, key, site, ex, engine=executor, local_site=local_site,
-                  heartbeat_s=heartbeat_s, poll_s=poll_s)
+                  heartbeat_s=heartbeat_s, poll_s=poll_s, cfg=cfg)
     signal.signal(signal.SIGTERM, lambda *_: agent.stop())
     typer.echo(f"suanli agent for site {cfg.site} -> {broker} (engine {executor})", err=True)
     try:

@@ -79,12 +79,14 @@ def load_site(path: Path) -> SiteConfig:
         return value
 
     def check(model: Any, value: Any, where: str) -> dict[str, Any]:
+        from suanli.network.descriptor import _error_text
+
         try:
             return dict(model.model_validate(value).model_dump())
         except ValidationError as exc:
-            e = exc.errors()[0]
-            raise InputError(f"{path}: {'.'.join([where, *map(str, e['loc'])])}: "
-                             f"{str(e['msg']).removeprefix('Value error, ')}") from None
+            loc, msg = _error_text(exc)
+            raise InputError(f"{path}: {'.'.join(p for p in (where, loc) if p)}: "
+                             f"{msg}") from None
 
     price = check(Price, raw.get("price") or {}, "price")
     if not isinstance(raw.get("windows") or [], list):
@@ -117,11 +119,11 @@ class Agent:
     def __init__(self, broker: str, key: str, site_file: Path, executor: Executor, *,
                  engine: str = "subprocess", local_site: str | None = None,
                  heartbeat_s: float | None = None, poll_s: float = 0.5,
-                 log_s: float = 1.0) -> None:
+                 log_s: float = 1.0, cfg: SiteConfig | None = None) -> None:
         import httpx
 
         self.site_file, self.executor, self.engine = site_file, executor, engine
-        self.cfg = load_site(site_file)
+        self.cfg = cfg if cfg is not None else load_site(site_file)  # already read: reused
         self.local_site = local_site  # the site name on the local engine (Ray), None: local
         self.heartbeat_s, self.poll_s, self.log_s = heartbeat_s, poll_s, log_s
         self.http = httpx.Client(base_url=broker.rstrip("/"), timeout=10.0,

@@ -33,6 +33,12 @@ class LeaseConflict(Exception):
     """A request about a lease the caller does not hold (HTTP 409)."""
 
 
+def site_text(text: str) -> str:
+    """A log tail a site sent, as stored: NUL bytes replaced (U+FFFD), capped as job logs
+    are (:func:`suanli.service.joblogs.cap_log`)."""
+    return cap_log(text.replace("\x00", "\ufffd"))
+
+
 def assignment_id(spec: JobSpec) -> str:
     return "fa-" + spec.job_id
 
@@ -42,24 +48,46 @@ def attempt_of(spec: JobSpec) -> int:
     return int(run) if head and run.isdigit() else 0
 
 
+def _row(spec: JobSpec, site: FedSite, lease_s: float, now: float) -> dict[str, Any]:
+    price = {"currency": site.currency, "cpu_hour": site.cpu_price, "gpu_hour": site.gpu_price}
+    return {"id": assignment_id(spec), "job_id": spec.env.get("SUANLI_JOB_ID", spec.job_id),
+            "site_id": site.id, "attempt": attempt_of(spec),
+            "spec_json": json.dumps(asdict(spec)), "price_json": json.dumps(price),
+            "state": "assigned", "created_at": now, "expires_at": now + lease_s,
+            "cancel_requested": False, "message": "", "logs": ""}
+
+
 def assign(s: Session, spec: JobSpec, site: FedSite, lease_s: float, now: float) -> str:
     """Create (or find) the assignment of ``spec`` at ``site``; its handle."""
     from sqlalchemy.exc import IntegrityError
 
-    aid = assignment_id(spec)
-    price = {"currency": site.currency, "cpu_hour": site.cpu_price, "gpu_hour": site.gpu_price}
-    s.add(FedAssignment(id=aid, job_id=spec.env.get("SUANLI_JOB_ID", spec.job_id),
-                        site_id=site.id, attempt=attempt_of(spec),
-                        spec_json=json.dumps(asdict(spec)), price_json=json.dumps(price),
-                        state="assigned", created_at=now, expires_at=now + lease_s,
-                        cancel_requested=False, message="", logs=""))
+    row = _row(spec, site, lease_s, now)
+    s.add(FedAssignment(**row))
     try:
         s.commit()
     except IntegrityError:  # handed off before (a scheduler restart): the same attempt
         s.rollback()
-        if s.get(FedAssignment, aid) is None:
+        if s.get(FedAssignment, row["id"]) is None:
             raise
-    return aid
+    return str(row["id"])
+
+
+def assign_many(s: Session, rows: list[tuple[JobSpec, FedSite]], lease_s: float,
+                now: float) -> bool:
+    """Create the assignments of ``rows`` in one INSERT and one commit; False (nothing
+    written) when one of them exists already (the caller then goes one by one, :func:`assign`).
+    """
+    from sqlalchemy import insert
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        s.execute(insert(FedAssignment), [_row(spec, site, lease_s, now)
+                                          for spec, site in rows])
+        s.commit()
+    except IntegrityError:
+        s.rollback()
+        return False
+    return True
 
 
 def expire(s: Session, a: FedAssignment, now: float) -> bool:
@@ -104,13 +132,19 @@ def pull(s: Session, site: FedSite, n: int, lease_s: float, now: float) -> list[
     return out
 
 
-def held(s: Session, site: FedSite, ref: LeaseRef, now: float) -> FedAssignment:
-    """The live assignment ``ref`` names, if ``site`` holds it with the right token."""
-    a = s.get(FedAssignment, ref.id)
+def _own(a: FedAssignment | None, site: FedSite, ref: LeaseRef) -> None:
+    """:class:`LeaseConflict` unless ``a`` is ``site``'s and ``ref`` has its token."""
     if a is None or a.site_id != site.id:  # never say whose it is
         raise LeaseConflict(f"lease '{ref.id}' is not held by site '{site.id}'")
     if a.token_hash is None or not secrets.compare_digest(a.token_hash, hash_key(ref.token)):
         raise LeaseConflict(f"lease '{ref.id}': wrong lease token")
+
+
+def held(s: Session, site: FedSite, ref: LeaseRef, now: float) -> FedAssignment:
+    """The live assignment ``ref`` names, if ``site`` holds it with the right token."""
+    a = s.get(FedAssignment, ref.id)
+    _own(a, site, ref)
+    assert a is not None
     if expire(s, a, now) or a.state not in LEASE_ACTIVE:
         raise LeaseConflict(f"lease '{ref.id}' has ended ({a.state}): {a.message or 'done'}; "
                             "stop the run, its result is not accepted")
@@ -121,20 +155,23 @@ def renew(s: Session, site: FedSite, refs: list[LeaseRef], lease_s: float,
           now: float) -> dict[str, list[str]]:
     """Renew every lease in ``refs``. Another site's lease or a wrong token anywhere: 409 and
     nothing renewed; an own lease that has ended is listed under ``abandon`` (the agent stops
-    its run); a live one whose job was cancelled under ``cancel``."""
+    its run); a live one whose job was cancelled under ``cancel``. The leases are read in one
+    query and renewed in one UPDATE (the checks are :func:`held`'s)."""
+    rows = {a.id: a for a in s.scalars(select(FedAssignment).where(
+        FedAssignment.id.in_({r.id for r in refs})))} if refs else {}
     live, abandon = [], []
     for ref in refs:
-        try:
-            live.append(held(s, site, ref, now))
-        except LeaseConflict:
-            a = s.get(FedAssignment, ref.id)
-            if a is None or a.site_id != site.id or a.token_hash is None or \
-                    not secrets.compare_digest(a.token_hash, hash_key(ref.token)):
-                s.rollback()
-                raise
+        a = rows.get(ref.id)
+        _own(a, site, ref)
+        assert a is not None
+        if expire(s, a, now) or a.state not in LEASE_ACTIVE:
             abandon.append(ref.id)
-    for a in live:
-        a.expires_at = now + lease_s
+        else:
+            live.append(a)
+    if live:
+        s.execute(update(FedAssignment).where(FedAssignment.id.in_([a.id for a in live]),
+                                              FedAssignment.state.in_(LEASE_ACTIVE))
+                  .values(expires_at=now + lease_s).execution_options(synchronize_session=False))
     # Work handed to the site but not pulled yet waits on the site, not the other way round:
     # a heartbeat keeps those leases too (one not pulled before its lease ended stays ended).
     s.execute(update(FedAssignment).where(FedAssignment.site_id == site.id,
@@ -148,7 +185,7 @@ def renew(s: Session, site: FedSite, refs: list[LeaseRef], lease_s: float,
 def post_logs(s: Session, site: FedSite, body: LogTail, lease_s: float,
               now: float) -> dict[str, Any]:
     a = held(s, site, body, now)
-    a.logs = cap_log(body.text.replace("\x00", "\ufffd"))
+    a.logs = site_text(body.text)
     if body.running and a.state == "assigned":
         a.state, a.started_at = "running", a.started_at or now
     a.expires_at = now + lease_s
@@ -157,7 +194,9 @@ def post_logs(s: Session, site: FedSite, body: LogTail, lease_s: float,
 
 
 def post_result(s: Session, site: FedSite, body: Result, now: float) -> FedAssignment:
-    """Accept the result of a live lease (once: the lease then ends)."""
+    """Accept the result of a live lease (once: the lease then ends). Not committed: the
+    caller settles the job in the same transaction (:func:`suanli.federation.ledger.settle`),
+    so an accepted result and its ledger row are written together or not at all."""
     a = held(s, site, body, now)
     res = s.execute(update(FedAssignment).where(FedAssignment.id == a.id,
                                                 FedAssignment.state.in_(LEASE_ACTIVE))
@@ -165,7 +204,7 @@ def post_result(s: Session, site: FedSite, body: Result, now: float) -> FedAssig
                             message=body.message[:4000],
                             started_at=max(body.started_at, a.created_at),
                             finished_at=min(body.finished_at, now),
-                            logs=cap_log(body.logs.replace("\x00", "\ufffd")) or a.logs,
+                            logs=site_text(body.logs) or a.logs,
                             result_json=None if body.record is None
                             else json.dumps(body.record))
                     .execution_options(synchronize_session=False))
@@ -174,8 +213,7 @@ def post_result(s: Session, site: FedSite, body: Result, now: float) -> FedAssig
         raise LeaseConflict(f"lease '{a.id}' ended while its result arrived")
     col = FedSite.completed_jobs if body.state == "succeeded" else FedSite.failed_jobs
     s.execute(update(FedSite).where(FedSite.id == site.id).values({col.key: col + 1}))
-    s.commit()
-    s.refresh(a)
+    s.refresh(a)  # the row as written (one read inside the transaction)
     return a
 
 

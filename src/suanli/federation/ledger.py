@@ -35,9 +35,11 @@ def usd_per_unit(currency: str) -> float:
 
 
 def settle(s: Session, a: FedAssignment, fee_rate: float, now: float) -> FedLedger:
-    """The ledger row of ``a``'s job (written once; an existing one is returned)."""
+    """The ledger row of ``a``'s job (written once; an existing one is returned), committed
+    with whatever the session holds (the accepted result: :func:`~.leases.post_result`)."""
     old = s.scalar(select(FedLedger).where(FedLedger.job_id == a.job_id))
     if old is not None:
+        s.commit()
         return old
     job = s.get(Job, a.job_id)
     assert job is not None

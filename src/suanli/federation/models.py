@@ -53,7 +53,10 @@ class FedAssignment(Base):
 
     __tablename__ = "fed_assignments"
     __table_args__ = (UniqueConstraint("job_id", "attempt", name="uq_fed_attempt"),
-                      Index("ix_fed_assign_site_state", "site_id", "state"))
+                      Index("ix_fed_assign_site_state", "site_id", "state"),
+                      # the executor's snapshot: live ones OR recently ended (0007_input)
+                      Index("ix_fed_assign_state", "state"),
+                      Index("ix_fed_assign_finished", "finished_at"))
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the executor handle
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id"), index=True)

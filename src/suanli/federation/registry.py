@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import func, select
@@ -107,9 +108,14 @@ def bench_profile(bench: dict[str, Any]) -> Any:
 def _measured(site: FedSite) -> dict[str, Any] | None:
     """What the site's bench profile measured: its best GEMM rate (TFLOP/s) and streaming
     bandwidth (GB/s) (:class:`~suanli.bench.profile.DeviceProfile`), hardware, threads."""
-    if not site.bench_json:
-        return None
-    prof = bench_profile(json.loads(site.bench_json))
+    return None if not site.bench_json else dict(_measured_of(site.bench_json))
+
+
+@lru_cache(maxsize=1024)
+def _measured_of(bench_json: str) -> dict[str, Any]:
+    """:func:`_measured` of one stored profile, validated once (the board is read often, a
+    profile changes only when its site registers again)."""
+    prof = bench_profile(json.loads(bench_json))
     return {"hardware": prof.hardware.get("name"), "threads": prof.hardware.get("threads"),
             "gemm_tflops": round(prof.peak_gemm_flops / 1e12, 4),
             "stream_gbs": round(prof.memory_bw / 1e9, 2)}
@@ -125,16 +131,15 @@ def _declared(site: FedSite) -> dict[str, Any]:
 def broker_view(session: Session, now: float, lease_s: float) -> list[dict[str, Any]]:
     """One row per site: state, capacity declared vs offered now, what it runs (utilization),
     price, earnings per currency, measured capability, reliability."""
-    busy = dict(session.execute(
-        select(FedAssignment.site_id, func.count()).where(FedAssignment.state.in_(LEASE_ACTIVE))
-        .group_by(FedAssignment.site_id)).all())
-    held: dict[str, float] = {}
     from suanli.service.models import Job
 
-    for sid, cpus in session.execute(
-            select(FedAssignment.site_id, Job.cpus).join(Job, Job.id == FedAssignment.job_id)
-            .where(FedAssignment.state.in_(LEASE_ACTIVE))):
-        held[sid] = held.get(sid, 0.0) + float(cpus)
+    busy: dict[str, int] = {}
+    held: dict[str, float] = {}
+    for sid, n, cpus in session.execute(  # live assignments and the CPUs they hold, one scan
+            select(FedAssignment.site_id, func.count(), func.sum(Job.cpus))
+            .join(Job, Job.id == FedAssignment.job_id)
+            .where(FedAssignment.state.in_(LEASE_ACTIVE)).group_by(FedAssignment.site_id)):
+        busy[sid], held[sid] = int(n), float(cpus or 0.0)
     earned = {sid: (float(e), float(u), int(n)) for sid, e, u, n in session.execute(
         select(FedLedger.site_id, func.sum(FedLedger.site_earning),
                func.sum(FedLedger.site_earning_usd), func.count()).group_by(FedLedger.site_id))}

@@ -27,6 +27,7 @@ off again under the same submission id.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -297,6 +298,8 @@ class LiveScheduler:
                 node = nodes[0]
                 place = Placement(((node, best_fit_gpus(cl.gpu_free[node], d)),)) \
                     if cl.feasible(d)[node] else None
+            elif hasattr(self.placer, "place_job"):  # the broker's: the job's data counts
+                place = self.placer.place_job(cl, d, self.rng, job)
             else:
                 place = self.placer.place(cl, d, self.rng)
             if place is None:
@@ -312,9 +315,11 @@ class LiveScheduler:
             placed += 1
         s.commit()  # the jobs failed above
         claimed = self._claim(s, decided, now)
-        for job in claimed:  # hand-offs; one commit for their handles
-            yield_gil()
-            self._submit(s, job, now, commit=False)
+        batch = getattr(self.executor, "batch", None)  # hand-offs written together (broker)
+        with batch() if batch is not None and claimed else contextlib.nullcontext():
+            for job in claimed:  # hand-offs; one commit for their handles
+                yield_gil()
+                self._submit(s, job, now, commit=False)
         s.commit()
 
     def _claim(self, s: Session, decided: list[tuple[Job, str]], now: float) -> list[Job]:

@@ -6,6 +6,7 @@ with the field named before anything reaches the database or the scheduler.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -57,6 +58,16 @@ class WorkloadCreate(_Strict):
     seed: int | None = Field(default=None, ge=0, le=2**31)
 
 
+class InputData(_Strict):
+    """A job's input dataset: where it lives (a federated site's name, a network site id, or a
+    city / provider region of ``suanli net``'s locations) and its size in GB (1e9 bytes, the unit
+egress is priced in; the request guard bounds numbers to 1e12). The broker's
+    placement charges moving it to the chosen site (docs/federation.md, "Data locality")."""
+
+    location: str = Field(min_length=1, max_length=100, pattern=r"^[\w.:\-]+$")
+    gb: float = Field(ge=0, le=1e12)
+
+
 class JobCreate(_Strict):
     name: str = Field(min_length=1, max_length=200, pattern=r"^[\w.\- ]+$")
     kind: Literal["command", "python", "train", "serve"]
@@ -79,6 +90,7 @@ class JobCreate(_Strict):
     network: Literal["none", "egress"] = "none"  # the job's network: none, or outbound only
     wall_time_s: float | None = Field(default=None, gt=0, le=YEAR)  # hard limit, seconds
     workload: WorkloadCreate | None = None  # kinds train and serve
+    input: InputData | None = None  # the input dataset: where it lives, its size in GB
 
     @model_validator(mode="after")
     def _consistent(self) -> JobCreate:
@@ -162,6 +174,7 @@ class JobPublic(BaseModel):
     # a job from a quote's offer (suanli.service.offers.offer_view): the offer it came from,
     # its quoted figures (for the quoted workload, not this job) and a note saying so
     offer: dict[str, Any] | None = None
+    input: dict[str, Any] | None = None  # the input dataset as submitted (location, gb)
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -175,7 +188,9 @@ class JobPublic(BaseModel):
         from suanli.service.workload_jobs import views
 
         doc = {name: getattr(obj, name) for name in cls.model_fields if hasattr(obj, name)}
-        return {**doc, **views(obj), "offer": offer_view(obj)}
+        raw = getattr(obj, "input_json", None)
+        return {**doc, **views(obj), "offer": offer_view(obj),
+                "input": None if raw is None else json.loads(raw)}
 
 
 class JobList(BaseModel):

@@ -63,14 +63,14 @@ def register(body: Register, session: SessionDep, site: CurrentSite,
         from pydantic import ValidationError
 
         from suanli.federation.registry import bench_profile
+        from suanli.network.descriptor import _error_text
 
         try:
             bench_profile(body.bench)
         except ValidationError as exc:
-            e = exc.errors()[0]
+            loc, msg = _error_text(exc)
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "bench: not a `suanli "
-                                f"bench -o` profile: {'.'.join(map(str, e['loc']))}: "
-                                f"{e['msg']}") from None
+                                f"bench -o` profile: {loc}: {msg}") from None
     do(session, site, body, time.time())
     return {"site": site.id, "lease_s": _lease_s(state),
             "heartbeat_s": max(0.05, _lease_s(state) / 3)}

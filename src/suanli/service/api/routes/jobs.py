@@ -163,6 +163,15 @@ def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response
         site, hardware = offer["site"], offer["hardware"]
     elif body.model is not None and body.predicted_duration_s is None:
         predicted = (_from_plan(body), body.predicted_cost_usd)
+    if body.input is not None:  # a place the network knows, or 422 naming close ones
+        from suanli.errors import InputError
+        from suanli.federation.locality import check_place
+
+        try:
+            check_place(session, body.input.location)
+        except InputError as exc:
+            raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, f"input.location: "
+                                f"{exc}") from None
     job = Job(id="j" + secrets.token_hex(10), tenant_id=tenant.id,
               idempotency_key=idempotency_key, request_hash=digest, name=body.name,
               kind=body.kind,
@@ -174,7 +183,8 @@ def submit(body: JobCreate, session: SessionDep, tenant: CurrentTenant, response
               cancel_requested=False, usd_per_hour=0.0, max_retries=body.max_retries,
               attempts=0, network=body.network, wall_time_s=body.wall_time_s,
               predicted_json=None if figures is None else json.dumps(figures),
-              offer_json=None if offer is None else json.dumps(offer))
+              offer_json=None if offer is None else json.dumps(offer),
+              input_json=None if body.input is None else json.dumps(body.input.model_dump()))
     session.add(job)
     try:
         session.commit()
