@@ -181,22 +181,28 @@ class _Backend:
 
     def add(self, nbytes: int, cold: bool = False) -> float:
         """``a + b`` into a fresh output, as eager frameworks run element-wise ops: the time
-        includes allocating and first touching the output's pages. ``cold``: the inputs are
-        cycled through a pool of more than ``COLD_BYTES`` (views of the random pool), as a
-        training step reads activations it wrote long before."""
+        includes allocating the output. An output at or above the allocator's mmap
+        threshold is written into a buffer already mapped instead: a fresh one's page faults
+        are priced apart (``fresh_pages``, for the tensors that large), and this row is the
+        stream alone. ``cold``: the inputs are cycled through a pool of more than
+        ``COLD_BYTES`` (views of the random pool), as a training step reads activations it
+        wrote long before."""
         n = nbytes // 12
+        out = self.torch.empty(n) if self.torch is not None and \
+            4 * n >= MMAP_THRESHOLD_BYTES else None
         if cold:
             slots = self._slots(n, 2)
             it = iter(range(1 << 62))
 
             def add_cold() -> object:
                 i = next(it)
-                return slots[i % len(slots)] + slots[(i + 1) % len(slots)]
+                a, b = slots[i % len(slots)], slots[(i + 1) % len(slots)]
+                return a + b if out is None else self.torch.add(a, b, out=out)
 
             return self._t(add_cold)
         if self.torch is not None:
             a, b = (self.torch.rand(n) for _ in range(2))
-            return self._t(lambda: a + b)
+            return self._t(lambda: a + b if out is None else self.torch.add(a, b, out=out))
         x, y = (self.np.random.rand(n).astype("f4") for _ in range(2))
         return self._t(lambda: x + y)
 

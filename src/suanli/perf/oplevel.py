@@ -31,7 +31,8 @@ term per kind:
   mul/addcmul, decay, sqrt/add/div and addcdiv passes of torch's implementation).
 * ``overhead``: the framework's own time per step (Python, module calls, dispatch, autograd
   bookkeeping, optimizer loop), measured by ``suanli bench`` as the step time of the same GPT
-  at negligible size (hidden 16, one token): a fixed part plus a part per layer.
+  at negligible size (hidden 16; two tokens, so the causal mask's ops run, one in decode): a
+  fixed part plus a part per layer.
 
 A training step touches far more memory (saved activations, weights, gradients, optimizer
 state) than a core's caches hold, so its element-wise kernels, loss and optimizer are priced
