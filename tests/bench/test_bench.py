@@ -43,6 +43,14 @@ def test_measurements_are_physical(profile):
         assert profile.warm_fraction(min(per_byte)) == 1.0
         assert profile.warm_fraction(max(per_byte)) == 0.0
         assert profile.hardware["clock"] == "thread"  # one thread: CPU seconds
+        # cold inputs (cycled through 128 MiB) never stream faster than reused ones, at
+        # the size where reuse keeps them in the caches (a little slack for noise)
+        hot, cold = dict(profile.elementwise), dict(profile.elementwise_cold)
+        assert set(hot) == set(cold) and cold[786432.0] > 0.8 * hot[786432.0]
+        assert set(profile.kernels_cold_s_per_element) == set(profile.kernels_s_per_element)
+        # a fresh 64 MiB tensor's pages are faulted in and zeroed: a cost per byte of its
+        # own, between 0.01 and 100 ns (a 4 KiB page in 0.04..400 us)
+        assert 1e-11 < profile.fresh_page_s_per_byte < 1e-7
 
 
 def test_profile_round_trip_and_catalog_row(profile, tmp_path: Path):
@@ -119,6 +127,34 @@ def test_declared_profile_is_the_datasheet_roofline():
     assert p.overhead("train", 4) == 0.0
     with pytest.raises(InputError, match="share"):
         declared_profile(acc, share=2.0)
+
+
+def test_cold_and_fresh_page_lookups():
+    old = _inline(kernels_s_per_element={"gelu": 1e-9})  # an older profile: no cold rows
+    assert old.elementwise_seconds(1e6, cold=True) == old.elementwise_seconds(1e6)
+    assert old.kernel_seconds("gelu", 1e6, 4e6, cold=True) == pytest.approx(1e-3)
+    assert old.fresh_seconds(1e9) == 0.0  # no first-touch cost measured
+    p = _inline(kernels_s_per_element={"gelu": 1e-9}, kernels_cold_s_per_element={
+        "gelu": 2e-9}, elementwise_cold=[(1e3, 2e-6), (1e9, 0.2)], fresh_page_s_per_byte=1e-10)
+    assert p.kernel_seconds("gelu", 1e6, 4e6, cold=True) == pytest.approx(2e-3)
+    assert p.kernel_seconds("gelu", 1e6, 4e6) == pytest.approx(1e-3)
+    assert p.elementwise_seconds(1e9, cold=True) == pytest.approx(0.2)
+    assert p.elementwise_seconds(1e9) == pytest.approx(0.1)
+    # the allocator maps afresh only at or above its mmap threshold (glibc: 32 MiB at most)
+    from suanli.bench.profile import MMAP_THRESHOLD_BYTES
+    assert p.fresh_seconds(MMAP_THRESHOLD_BYTES - 1) == 0.0
+    assert p.fresh_seconds(2 * MMAP_THRESHOLD_BYTES) == pytest.approx(
+        2 * MMAP_THRESHOLD_BYTES * 1e-10)
+
+
+def test_grids_are_built_once_and_follow_a_copy():
+    p = _inline()
+    rate = p.gemm_rate(32, 128, 128)
+    assert p._grids[("gemm", "fp32")][2] is p._grid_of("gemm", "fp32")  # cached
+    slower = p.model_copy(update={"gemm": {"fp32": [(m, n, k, 2 * s) for m, n, k, s in
+                                                    p.gemm["fp32"]]}})
+    assert slower.gemm_rate(32, 128, 128) == pytest.approx(rate / 2)
+    assert p.gemm_rate(32, 128, 128) == rate
 
 
 def test_lookups_take_the_per_op_dispatch_off_once():

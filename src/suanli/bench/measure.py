@@ -19,10 +19,9 @@ import platform
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from functools import partial
 from typing import Any
 
-from suanli.bench.profile import DeviceProfile
+from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
 
@@ -121,16 +120,26 @@ class _Backend:
         per call (``torch.bmm``, contiguous operands, as autograd saves them), for QK^T
         (M = N = s, K = d_head) and AV (M = K = s, N = d_head). Rows (M, N, K, seconds per
         matrix): many small matrices run at their own rate, below one GEMM of the same total
-        shape (each re-reads its own operands; packing is per matrix)."""
+        shape (each re-reads its own operands; packing is per matrix). The operands are
+        cycled through more than ``COLD_BYTES`` (views of the random pool): attention's
+        inputs in a training step or a prompt's forward were written by earlier ops, and
+        the backward's were saved by the forward, long out of the caches."""
         if self.torch is None:
             return []
         torch, rows = self.torch, []
         for s in seqs:
             for dh in heads:
                 for m, n, k in ((s, s, dh), (s, dh, s)):
-                    a = torch.randn(BMM_COUNT, m, k)
-                    b = torch.randn(BMM_COUNT, k, n)
-                    rows.append((m, n, k, self._t(partial(torch.bmm, a, b)) / BMM_COUNT))
+                    a_s = self._slots(BMM_COUNT * m * k, 2)
+                    b_s = self._slots(BMM_COUNT * k * n, 2)
+                    it = iter(range(1 << 62))
+
+                    def call(a_s=a_s, b_s=b_s, m=m, n=n, k=k, it=it) -> object:
+                        i = next(it)
+                        return torch.bmm(a_s[i % len(a_s)].view(BMM_COUNT, m, k),
+                                         b_s[(i + 1) % len(b_s)].view(BMM_COUNT, k, n))
+
+                    rows.append((m, n, k, self._t(call) / BMM_COUNT))
         return rows
 
     def kv_read(self) -> list[tuple[float, float]]:
@@ -170,45 +179,95 @@ class _Backend:
         return [(self.torch.ones(b, nh, 2 * s, dh), self.torch.ones(b, nh, 2 * s, dh))
                 for _ in range(copies)]
 
-    def add(self, nbytes: int) -> float:
+    def add(self, nbytes: int, cold: bool = False) -> float:
         """``a + b`` into a fresh output, as eager frameworks run element-wise ops: the time
-        includes allocating and first touching the output's pages."""
+        includes allocating the output. An output at or above the allocator's mmap
+        threshold is written into a buffer already mapped instead: a fresh one's page faults
+        are priced apart (``fresh_pages``, for the tensors that large), and this row is the
+        stream alone. ``cold``: the inputs are cycled through a pool of more than
+        ``COLD_BYTES`` (views of the random pool), as a training step reads activations it
+        wrote long before."""
         n = nbytes // 12
+        out = self.torch.empty(n) if self.torch is not None and \
+            4 * n >= MMAP_THRESHOLD_BYTES else None
+        if cold:
+            slots = self._slots(n, 2)
+            it = iter(range(1 << 62))
+
+            def add_cold() -> object:
+                i = next(it)
+                a, b = slots[i % len(slots)], slots[(i + 1) % len(slots)]
+                return a + b if out is None else self.torch.add(a, b, out=out)
+
+            return self._t(add_cold)
         if self.torch is not None:
             a, b = (self.torch.rand(n) for _ in range(2))
-            return self._t(lambda: a + b)
+            return self._t(lambda: a + b if out is None else self.torch.add(a, b, out=out))
         x, y = (self.np.random.rand(n).astype("f4") for _ in range(2))
         return self._t(lambda: x + y)
 
-    def kernels(self) -> dict[str, float]:
+    def _slots(self, n: int, least: int) -> list[Any]:
+        """At least ``least`` disjoint fp32 views of ``n`` elements into the random pool,
+        as many as fill ``COLD_BYTES`` (the pool grows to hold ``least``)."""
+        pool = self._pool(max(least * n, COLD_BYTES // 4), "fp32")
+        count = max(least, min(pool.shape[0] // n, -(-COLD_BYTES // (4 * n))))
+        return [pool[i * n:(i + 1) * n] for i in range(count)]
+
+    def kernels(self, cold: bool = False) -> dict[str, float]:
         """Seconds per element of the kernels that are not plain streams (transcendentals,
         reductions, zero-filled fresh buffers, masked fills), on a 4M-element fp32 tensor of
         1,024-wide rows: softmax, log_softmax, GELU forward and backward, ``zeros``, the
-        causal mask's ``masked_fill`` and the bias gradient's sum over rows."""
+        causal mask's ``masked_fill``, the bias gradient's sum over rows and greedy sampling's
+        ``argmax`` over rows. ``cold``: every
+        call's inputs are the next of views cycled through more than ``COLD_BYTES`` (a
+        training step's regime); hot: the same inputs every call."""
         if self.torch is None:
             return {}
         torch, n_rows, width = self.torch, 4096, 1024
         n = n_rows * width
-        x = torch.randn(n_rows, width)
-        g = torch.randn(n_rows, width)
         fns = torch.nn.functional
-        y_sm, y_lsm = fns.softmax(x, -1), fns.log_softmax(x, -1)
+        slots = [v.view(n_rows, width) for v in self._slots(n, 2)] if cold else \
+            [torch.randn(n_rows, width), torch.randn(n_rows, width)]
+        it = iter(range(1 << 62))
+
+        def pair() -> tuple[Any, Any]:  # (input, incoming gradient) of this call
+            i = next(it)
+            return slots[i % len(slots)], slots[(i + 1) % len(slots)]
+
         causal = torch.ones(width, width, dtype=torch.bool).tril()
         out = {
-            "softmax": self._t(lambda: fns.softmax(x, -1)),
-            "softmax_bwd": self._t(lambda: torch._softmax_backward_data(g, y_sm, -1, x.dtype)),
-            "log_softmax": self._t(lambda: fns.log_softmax(x, -1)),
+            "softmax": self._t(lambda: fns.softmax(pair()[0], -1)),
+            # backward kernels read (gradient, output): their values do not change the time
+            "softmax_bwd": self._t(
+                lambda: torch._softmax_backward_data(*pair(), -1, torch.float32)),
+            "log_softmax": self._t(lambda: fns.log_softmax(pair()[0], -1)),
             "log_softmax_bwd": self._t(
-                lambda: torch._log_softmax_backward_data(g, y_lsm, -1, x.dtype)),
-            "gelu": self._t(lambda: fns.gelu(x)),
-            "gelu_bwd": self._t(lambda: torch.ops.aten.gelu_backward(g, x)),
+                lambda: torch._log_softmax_backward_data(*pair(), -1, torch.float32)),
+            "gelu": self._t(lambda: fns.gelu(pair()[0])),
+            "gelu_bwd": self._t(lambda: torch.ops.aten.gelu_backward(*pair())),
             "zeros": self._t(lambda: torch.zeros(n)),
             # a Linear's bias gradient: the output gradient summed over its rows (strided)
-            "sum_rows": self._t(lambda: g.sum(0)),
+            "sum_rows": self._t(lambda: pair()[1].sum(0)),
             # the causal mask: a [rows, rows] boolean broadcast over the batch of score rows
-            "masked_fill": self._t(lambda: x.view(-1, width, width).masked_fill(~causal, -1e9)),
+            "masked_fill": self._t(
+                lambda: pair()[0].view(-1, width, width).masked_fill(~causal, -1e9)),
+            # greedy sampling: the index of each row's largest logit
+            "argmax": self._t(lambda: pair()[0].argmax(-1, keepdim=True)),
         }
         return {k: v / n for k, v in out.items()}
+
+    def fresh_pages(self) -> float:
+        """Seconds per byte to fault in a freshly mapped tensor: ``empty(64 MiB).fill_`` (above
+        the allocator's mmap threshold, so mapped, faulted and zeroed anew each call, and
+        unmapped when freed) less the same fill into a buffer already mapped. 0 without
+        torch (NumPy's own allocation path is not what the workloads run)."""
+        if self.torch is None:
+            return 0.0
+        n = 2 * MMAP_THRESHOLD_BYTES // 4
+        buf = self.torch.empty(n)
+        fresh = self._t(lambda: self.torch.empty(n).fill_(1.0), min_s=0.05)
+        warm = self._t(lambda: buf.fill_(1.0), min_s=0.05)
+        return max(fresh - warm, 0.0) / (4 * n)
 
     def op_overheads(self) -> tuple[float, float]:
         """(seconds of one tiny eager op, extra seconds per op when autograd records it)."""
@@ -232,7 +291,10 @@ class _Backend:
 
     def step_overheads(self) -> dict[str, dict[str, float]]:
         """Framework seconds per GPT step at negligible size, split into a fixed part and a
-        per-layer part from a 1-layer and a 3-layer model (the difference over 2 layers)."""
+        per-layer part from a 1-layer and a 3-layer model (the difference over 2 layers).
+        Training and prefill run two tokens, so that the step runs every op the real one
+        does (the causal mask is built and applied only for more than one query token);
+        decode runs one against the cache."""
         if self.torch is None:
             return {}
         from suanli.workloads.gpt import GPT
@@ -245,11 +307,11 @@ class _Backend:
                               max_seq_len=16)
             model = GPT(m)
             opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-            tok = torch.zeros(1, 2, dtype=torch.long)
+            tok = torch.zeros(1, 3, dtype=torch.long)
 
             def train_step(model=model, opt=opt, tok=tok) -> None:
-                out = torch.nn.functional.cross_entropy(model(tok[:, :1]).reshape(-1, 16),
-                                                        tok[:, 1])
+                out = torch.nn.functional.cross_entropy(model(tok[:, :2]).reshape(-1, 16),
+                                                        tok[:, 1:].reshape(-1))
                 opt.zero_grad(set_to_none=True)
                 out.backward()
                 opt.step()
@@ -257,13 +319,12 @@ class _Backend:
             times["train"][layers] = self._t(train_step)
             with torch.inference_mode():
                 caches = model.new_caches(1, 16, torch.float32)
-                one = tok[:, :1]
 
-                def forward(pos: int, model=model, caches=caches, one=one) -> None:
-                    model(one, caches, pos)
+                def forward(t: int, pos: int, model=model, caches=caches, tok=tok) -> None:
+                    model(tok[:, :t], caches, pos)
 
-                times["prefill"][layers] = self._t(lambda: forward(0))
-                times["decode"][layers] = self._t(lambda: forward(4))
+                times["prefill"][layers] = self._t(lambda: forward(2, 0))
+                times["decode"][layers] = self._t(lambda: forward(1, 4))
         out = {}
         for phase, t in times.items():
             per_layer = max((t[3] - t[1]) / 2.0, 0.0)
@@ -314,6 +375,7 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         gemm_warm[dtype] = [(m, n, k, be.gemm(m, n, k, dtype, cold=False))
                             for m, n, k, _ in rows if m <= WARM_MAX_M]
     elementwise = [(float(b), be.add(b)) for b in ELEMENTWISE_BYTES]
+    elementwise_cold = [(float(b), be.add(b, cold=True)) for b in ELEMENTWISE_BYTES]
     say("element-wise bandwidth")
     plain, autograd = be.op_overheads()
     coll: dict[str, Any] | None = None
@@ -334,6 +396,8 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
                   "clock": "thread" if be.clock is time.thread_time else "wall"},
         gemm=gemm, gemm_warm={d: r for d, r in gemm_warm.items() if r},
         elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
-        kernels_s_per_element=be.kernels(), bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
+        kernels_s_per_element=be.kernels(), elementwise_cold=elementwise_cold,
+        kernels_cold_s_per_element=be.kernels(cold=True), fresh_page_s_per_byte=be.fresh_pages(),
+        bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
         step_overhead=be.step_overheads(),
         copy_gbs=be.copy_gbs(), collective=coll)

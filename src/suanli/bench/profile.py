@@ -4,6 +4,14 @@ Each timed op includes the framework's dispatch; the op-level model counts that 
 its ``overhead`` term (the step measured at negligible size), so GEMM and stream lookups use
 the op's time less ``op_overhead_s``.
 
+Cold and hot: a training step touches far more memory than a core's caches hold, so the
+activations an op reads were written long before and come from memory, not the caches; the
+bench times each stream and kernel both ways (inputs reused, and inputs cycled through more
+memory than the caches hold) and the model picks the regime its step is in. A tensor above the
+C allocator's mmap threshold (glibc: 32 MiB at most, ``mallopt(3)`` M_MMAP_THRESHOLD) is
+mapped fresh at every allocation and its pages are faulted in and zeroed by the kernel on first
+touch: ``fresh_page_s_per_byte`` prices that.
+
 Interpolation: GEMM seconds are measured on a grid of (M, N, K); between grid points the
 *rate* (FLOP/s) is interpolated linearly in log2(M), log2(N), log2(K) (multilinear over the
 enclosing cell) and clamped at the grid's edges, so a shape between two measured ones gets a
@@ -18,11 +26,16 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 from suanli.errors import InputError
 
-__all__ = ["DeviceProfile", "declared_profile", "load_profile"]
+__all__ = ["MMAP_THRESHOLD_BYTES", "DeviceProfile", "declared_profile", "load_profile"]
+
+# glibc malloc serves requests at or above its mmap threshold with a fresh mapping; the
+# threshold adapts to freed chunks but never exceeds 32 MiB on 64-bit (mallopt(3),
+# DEFAULT_MMAP_THRESHOLD_MAX), so a tensor this large is faulted in afresh every time
+MMAP_THRESHOLD_BYTES = 32 * 2**20
 
 
 class DeviceProfile(BaseModel):
@@ -52,8 +65,16 @@ class DeviceProfile(BaseModel):
     bmm: list[tuple[int, int, int, float]] = Field(default_factory=list)
     # decode attention over a strided KV cache: [(working set bytes, seconds per byte read)]
     kv_read: list[tuple[float, float]] = Field(default_factory=list)
+    # the same streams and kernels with cold inputs (cycled through more memory than the
+    # caches hold), as a training step meets its activations. Empty in older profiles.
+    elementwise_cold: list[tuple[float, float]] = Field(default_factory=list)
+    kernels_cold_s_per_element: dict[str, float] = Field(default_factory=dict)
+    # first touch of a freshly mapped tensor (page faults + the kernel's zeroing), s per byte
+    fresh_page_s_per_byte: float = Field(default=0.0, ge=0)
     copy_gbs: float | None = None  # host <-> device (CPU: memcpy) GB/s
     collective: dict[str, Any] | None = None  # backend, world, allreduce [(bytes, s)]
+    _grids: dict[tuple[str, str], tuple[Any, float, dict[str, Any]]] = PrivateAttr(
+        default_factory=dict)
 
     # -- lookups -------------------------------------------------------------------------------
     def gemm_rate(self, m: float, n: float, k: float, dtype: str = "fp32") -> float:
@@ -62,9 +83,18 @@ class DeviceProfile(BaseModel):
         if not rows:
             raise InputError(f"the profile has no {dtype} GEMM measurements; run `suanli bench "
                              f"--dtype {dtype}` on this site")
-        grid = _grid(self._net(rows))
-        return 2.0 ** _multilinear(grid, (math.log2(max(m, 1)), math.log2(max(n, 1)),
-                                          math.log2(max(k, 1))))
+        return 2.0 ** _multilinear(self._grid_of("gemm", dtype), _log_point(m, n, k))
+
+    def _grid_of(self, table: str, dtype: str) -> dict[str, Any]:
+        """The interpolation grid of ``table`` (gemm, gemm_warm, bmm) for ``dtype``, built
+        once per table of rows."""
+        rows = self.bmm if table == "bmm" else getattr(self, table)[dtype]
+        hit = self._grids.get((table, dtype))
+        # a model_copy(update=...) shares this cache: rebuild if it brought new rows or dispatch
+        if hit is None or hit[0] is not rows or hit[1] != self.op_overhead_s:
+            hit = self._grids[(table, dtype)] = (rows, self.op_overhead_s, _grid(
+                rows if table == "bmm" else self._net(rows)))
+        return hit[2]
 
     def gemm_seconds(self, m: float, n: float, k: float, dtype: str = "fp32",
                      count: float = 1.0, warm: float = 0.0) -> float:
@@ -77,8 +107,7 @@ class DeviceProfile(BaseModel):
         if warm <= 0.0 or not rows or m * count > max(r[0] for r in rows):
             return cold
         hot = count * 2.0 * m * n * k / 2.0 ** _multilinear(
-            _grid(self._net(rows)), (math.log2(max(m * count, 1)), math.log2(max(n, 1)),
-                          math.log2(max(k, 1))))
+            self._grid_of("gemm_warm", dtype), _log_point(m * count, n, k))
         return (1.0 - warm) * cold + warm * hot
 
     def warm_fraction(self, working_set: float) -> float:
@@ -103,9 +132,7 @@ class DeviceProfile(BaseModel):
         profile without bmm rows (older, or not fp32) prices them as one GEMM."""
         if not self.bmm or dtype != "fp32":
             return self.gemm_seconds(m, n, k, dtype, count)
-        rate = 2.0 ** _multilinear(_grid(self.bmm), (math.log2(max(m, 1)),
-                                                     math.log2(max(n, 1)),
-                                                     math.log2(max(k, 1))))
+        rate = 2.0 ** _multilinear(self._grid_of("bmm", dtype), _log_point(m, n, k))
         return count * 2.0 * m * n * k / rate
 
     def kv_seconds(self, nbytes: float, working_set: float) -> float:
@@ -128,16 +155,23 @@ class DeviceProfile(BaseModel):
     def _net(self, rows: list[tuple[int, int, int, float]]) -> list[tuple[int, int, int, float]]:
         return [(m, n, k, self._net_s(t)) for m, n, k, t in rows]
 
-    def bandwidth(self, nbytes: float) -> float:
-        """Achieved bytes/s of a streaming element-wise op moving ``nbytes`` in total."""
-        pts = sorted(self.elementwise)
+    def bandwidth(self, nbytes: float, cold: bool = False) -> float:
+        """Achieved bytes/s of a streaming element-wise op moving ``nbytes`` in total; with
+        ``cold``, its inputs coming from memory rather than the caches (where measured)."""
+        pts = sorted(self.elementwise_cold if cold and self.elementwise_cold
+                     else self.elementwise)
         xs = [math.log2(b) for b, _ in pts]
         ys = [math.log2(b / self._net_s(s)) for b, s in pts]
         return float(2.0 ** _interp1(xs, ys, math.log2(max(nbytes, 1.0))))
 
-    def elementwise_seconds(self, nbytes: float) -> float:
+    def elementwise_seconds(self, nbytes: float, cold: bool = False) -> float:
         """Seconds to stream ``nbytes`` through one element-wise kernel (no overhead)."""
-        return nbytes / self.bandwidth(nbytes)
+        return nbytes / self.bandwidth(nbytes, cold)
+
+    def fresh_seconds(self, nbytes: float) -> float:
+        """Seconds to fault in a fresh tensor of ``nbytes`` (0 below the mmap threshold,
+        where the allocator reuses pages it already has)."""
+        return nbytes * self.fresh_page_s_per_byte if nbytes >= MMAP_THRESHOLD_BYTES else 0.0
 
     @property
     def peak_gemm_flops(self) -> float:
@@ -151,11 +185,14 @@ class DeviceProfile(BaseModel):
         b, s = max(self.elementwise)
         return b / s
 
-    def kernel_seconds(self, name: str, elements: float, fallback_bytes: float) -> float:
-        """Seconds of kernel ``name`` over ``elements``; a stream of ``fallback_bytes`` at the
-        measured bandwidth when the profile did not time that kernel."""
-        rate = self.kernels_s_per_element.get(name)
-        return elements * rate if rate is not None else self.elementwise_seconds(fallback_bytes)
+    def kernel_seconds(self, name: str, elements: float, fallback_bytes: float,
+                       cold: bool = False) -> float:
+        """Seconds of kernel ``name`` over ``elements`` (``cold``: inputs from memory, where
+        measured); a stream of ``fallback_bytes`` when the profile did not time it."""
+        rate = (self.kernels_cold_s_per_element.get(name) if cold else None) or \
+            self.kernels_s_per_element.get(name)
+        return elements * rate if rate is not None else \
+            self.elementwise_seconds(fallback_bytes, cold)
 
     def overhead(self, phase: str, layers: int) -> float:
         """Framework seconds of one ``phase`` step of a ``layers``-layer GPT at zero size."""
@@ -231,6 +268,10 @@ def _grid(rows: list[tuple[int, int, int, float]]) -> dict[str, Any]:
     vals = {(math.log2(m), math.log2(n), math.log2(k)): math.log2(2.0 * m * n * k / s)
             for m, n, k, s in rows}
     return {"axes": axes, "vals": vals}
+
+
+def _log_point(m: float, n: float, k: float) -> tuple[float, float, float]:
+    return math.log2(max(m, 1)), math.log2(max(n, 1)), math.log2(max(k, 1))
 
 
 def _bracket(axis: list[float], x: float) -> tuple[float, float, float]:

@@ -19,12 +19,12 @@ from typing import Any
 
 from suanli.calib.observed import Observation
 from suanli.errors import InputError
+from suanli.workloads.record import on_own_core
 
 __all__ = ["log_observations", "read_records", "records_observations"]
 
 _MEASURED = {"train": ("step_time_min_s", "step_time_s"), "serve": ("tpot_min_s", "tpot_s")}
-# one thread: the fastest step in CPU seconds, the step on a core of its own (ResultRecord)
-_CPU = {"train": "step_time_cpu_s", "serve": "tpot_cpu_s"}
+_FIGURE = {"train": "step_time", "serve": "tpot"}  # the figure compared, per kind
 
 
 def read_records(path: Path) -> list[dict[str, Any]]:
@@ -63,8 +63,7 @@ def records_observations(records: list[dict[str, Any]], profile: Any = None
         kind = r["kind"]
         key_min, key_med = _MEASURED[kind]
         hw = r.get("hardware") or {}
-        measured = (r.get(_CPU[kind]) if hw.get("threads") == 1 else None) or \
-            r.get(key_min) or r.get(key_med)
+        measured = on_own_core(r, _FIGURE[kind]) or r.get(key_med)
         predicted: float | None
         if profile is not None:
             predicted = _predict_record(r, profile)

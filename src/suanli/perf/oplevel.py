@@ -24,14 +24,25 @@ term per kind:
   priced per element at their measured rates: softmax and the causal mask's fill over the
   scores, GELU, and the loss
   (log-softmax over ``B T V`` and the zeroed gradient buffer of its backward).
+* ``pages``: tensors above the C allocator's mmap threshold (the ``B T V`` logits and the
+  loss's tensors of that size) are mapped afresh at each allocation and faulted in page by
+  page: their bytes at the measured first-touch cost (``DeviceProfile.fresh_seconds``).
 * ``optimizer``: AdamW (``foreach``) streams ~20 parameter-sized tensors per step (the lerp,
   mul/addcmul, decay, sqrt/add/div and addcdiv passes of torch's implementation).
 * ``overhead``: the framework's own time per step (Python, module calls, dispatch, autograd
   bookkeeping, optimizer loop), measured by ``suanli bench`` as the step time of the same GPT
-  at negligible size (hidden 16, one token): a fixed part plus a part per layer.
+  at negligible size (hidden 16; two tokens, so the causal mask's ops run, one in decode): a
+  fixed part plus a part per layer.
+
+A training step touches far more memory (saved activations, weights, gradients, optimizer
+state) than a core's caches hold, so its element-wise kernels, loss and optimizer are priced
+at the rates ``suanli bench`` measured with *cold* inputs (cycled through more memory than the
+caches); serving's forward passes keep the hot rates. Each Linear's forward is an ``addmm``
+that first broadcasts the bias into its output: one stream of the output's bytes.
 
 Decode (serving) is the same walk with ``T = 1`` query token against ``S`` cached keys and no
-backward; prefill is the forward of ``T = prompt`` tokens.
+backward, ended by greedy sampling (an argmax over the vocabulary); prefill is the forward of
+``T = prompt`` tokens.
 """
 
 from __future__ import annotations
@@ -55,10 +66,12 @@ class StepTime:
     elementwise: float
     optimizer: float
     overhead: float
+    pages: float = 0.0
 
     @property
     def total(self) -> float:
-        return self.gemm + self.attention + self.elementwise + self.optimizer + self.overhead
+        return (self.gemm + self.attention + self.elementwise + self.optimizer + self.overhead
+                + self.pages)
 
 
 def _bytes(dtype: str) -> int:
@@ -140,40 +153,66 @@ def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
     return out
 
 
+def bias_bytes(m: WorkloadModel, tokens: int, dtype: str) -> list[float]:
+    """Bytes each Linear's forward (``addmm``) streams to broadcast its bias into the output
+    before the matmul accumulates onto it (written, then read back by the GEMM)."""
+    per_layer = [2.0 * tokens * n * _bytes(dtype)
+                 for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden)]
+    return per_layer * m.layers
+
+
 def kernel_seconds(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, kv_len: int,
-                   dtype: str, backward: bool) -> float:
+                   dtype: str, backward: bool, cold: bool = False) -> float:
     """Softmax over the attention scores, the causal mask's fill over them and GELU over the
     FFN activations, per element at the measured kernel rates (their backward too when
-    ``backward``)."""
+    ``backward``; ``cold``: at the rates measured with cold inputs)."""
     e = _bytes(dtype)
     scores = float(batch * m.heads * q_len * kv_len)  # elements
     ffn = float(batch * q_len * m.ffn_hidden)
-    t = p.kernel_seconds("softmax", scores, 2 * scores * e) + \
-        p.kernel_seconds("gelu", ffn, 2 * ffn * e)
+    t = p.kernel_seconds("softmax", scores, 2 * scores * e, cold) + \
+        p.kernel_seconds("gelu", ffn, 2 * ffn * e, cold)
     masked = q_len > 1  # the causal mask (a single decode query sees every cached key)
     if masked:
-        t += p.kernel_seconds("masked_fill", scores, 2 * scores * e)
+        t += p.kernel_seconds("masked_fill", scores, 2 * scores * e, cold)
     if backward:
-        t += p.kernel_seconds("softmax_bwd", scores, 3 * scores * e) + \
-            p.kernel_seconds("gelu_bwd", ffn, 3 * ffn * e)
+        t += p.kernel_seconds("softmax_bwd", scores, 3 * scores * e, cold) + \
+            p.kernel_seconds("gelu_bwd", ffn, 3 * ffn * e, cold)
         if masked:  # the gradient is masked the same way
-            t += p.kernel_seconds("masked_fill", scores, 2 * scores * e)
+            t += p.kernel_seconds("masked_fill", scores, 2 * scores * e, cold)
     return m.layers * t
 
 
-def loss_seconds(p: DeviceProfile, m: WorkloadModel, tokens: int) -> float:
+def loss_seconds(p: DeviceProfile, m: WorkloadModel, tokens: int, cold: bool = False) -> float:
     """Cross-entropy over the vocabulary (fp32 logits) and its gradient: log-softmax forward
     and backward, and the zero-filled gradient buffer NLL's backward scatters into; plus the
     zeroed embedding gradient (the embedding backward is a scatter-add into zeros)."""
     n = float(tokens * m.vocab)
-    return (p.kernel_seconds("log_softmax", n, 8 * n) + p.kernel_seconds("log_softmax_bwd", n,
-                                                                          12 * n)
+    return (p.kernel_seconds("log_softmax", n, 8 * n, cold)
+            + p.kernel_seconds("log_softmax_bwd", n, 12 * n, cold)
             + p.kernel_seconds("zeros", n, 4 * n)
             + p.kernel_seconds("zeros", float(m.vocab * m.hidden), 4.0 * m.vocab * m.hidden))
 
 
-def _elementwise_seconds(p: DeviceProfile, sizes: list[float]) -> float:
-    return sum(p.elementwise_seconds(b) for b in sizes)
+LOGIT_SIZED_TRAIN = 4  # logits, log-softmax output, its gradient, NLL's zeroed gradient
+
+
+def pages_seconds(p: DeviceProfile, m: WorkloadModel, tokens: int, count: int) -> float:
+    """First touch of ``count`` fresh fp32 tensors of ``tokens x vocab`` (the logits and the
+    loss's tensors of their size): only those above the allocator's mmap threshold are
+    mapped afresh each step (:meth:`DeviceProfile.fresh_seconds`); everything smaller reuses
+    pages the allocator kept."""
+    return count * p.fresh_seconds(4.0 * tokens * m.vocab)
+
+
+def sample_seconds(p: DeviceProfile, m: WorkloadModel, batch: int) -> float:
+    """Greedy sampling of the next token: an argmax over each sequence's ``vocab`` logits
+    (timed with the step it ends, in prefill and in decode)."""
+    n = float(batch * m.vocab)
+    return p.kernel_seconds("argmax", n, 4 * n)
+
+
+def _elementwise_seconds(p: DeviceProfile, sizes: list[float], cold: bool = False) -> float:
+    return sum(p.elementwise_seconds(b, cold) for b in sizes)
 
 
 def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
@@ -186,15 +225,18 @@ def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
     # bias gradients: each Linear's backward sums its output gradient over the B*T rows, a
     # reduction across rows priced per element at its measured rate
     bias_grads = sum(float(bt * n) for n in (3 * m.hidden, m.hidden, m.ffn_hidden, m.hidden))
-    elem = (_elementwise_seconds(p, fwd_elem) * 3.0  # backward streams twice the bytes
-            + m.layers * p.kernel_seconds("sum_rows", bias_grads, bias_grads * e)
-            + kernel_seconds(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, backward=True)
-            + loss_seconds(p, m, bt))
+    elem = (_elementwise_seconds(p, fwd_elem, cold=True) * 3.0  # backward: twice the bytes
+            + _elementwise_seconds(p, bias_bytes(m, bt, s.dtype), cold=True)
+            + m.layers * p.kernel_seconds("sum_rows", bias_grads, bias_grads * e, cold=True)
+            + kernel_seconds(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, backward=True,
+                             cold=True)
+            + loss_seconds(p, m, bt, cold=True))
     n_params = param_count(m.to_spec())
-    opt = ADAMW_PASSES * p.elementwise_seconds(n_params * 4.0)  # fp32 master state
+    opt = ADAMW_PASSES * p.elementwise_seconds(n_params * 4.0, cold=True)  # fp32 state
     return StepTime(gemm=gemm_term(p, m, bt, s.dtype, backward=True),
                     attention=attention_term(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, True),
-                    elementwise=elem, optimizer=opt, overhead=p.overhead("train", m.layers))
+                    elementwise=elem, optimizer=opt, overhead=p.overhead("train", m.layers),
+                    pages=pages_seconds(p, m, bt, LOGIT_SIZED_TRAIN))
 
 
 def prefill(p: DeviceProfile, s: ServeShape) -> StepTime:
@@ -202,12 +244,15 @@ def prefill(p: DeviceProfile, s: ServeShape) -> StepTime:
     m = s.model
     elem = elementwise_bytes(m, s.batch, s.prompt_len, s.prompt_len, s.dtype)
     elem += [2 * s.batch * s.prompt_len * m.hidden * _bytes(s.dtype)] * 2 * m.layers  # KV write
+    elem += bias_bytes(m, s.batch * s.prompt_len, s.dtype)
     kern = kernel_seconds(p, m, s.batch, s.prompt_len, s.prompt_len, s.dtype, backward=False)
     return StepTime(gemm=gemm_term(p, m, s.batch * s.prompt_len, s.dtype, backward=False),
                     attention=attention_term(p, m, s.batch, s.prompt_len, s.prompt_len,
                                              s.dtype, False),
-                    elementwise=_elementwise_seconds(p, elem) + kern, optimizer=0.0,
-                    overhead=p.overhead("prefill", m.layers))
+                    elementwise=_elementwise_seconds(p, elem) + kern
+                    + sample_seconds(p, m, s.batch), optimizer=0.0,
+                    overhead=p.overhead("prefill", m.layers),
+                    pages=pages_seconds(p, m, s.batch * s.prompt_len, 1))
 
 
 def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> StepTime:
@@ -218,9 +263,11 @@ def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> 
     e = _bytes(s.dtype)
     elem = elementwise_bytes(m, s.batch, 1, ctx, s.dtype)
     elem += [2 * s.batch * m.hidden * e] * 2 * m.layers  # this token's K and V written
+    elem += bias_bytes(m, s.batch, s.dtype)
     kern = kernel_seconds(p, m, s.batch, 1, ctx, s.dtype, backward=False)
     warm = p.warm_fraction(decode_working_set(m, s.batch, ctx, s.dtype))
     return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False, warm=warm),
                     attention=decode_attention(p, m, s.batch, ctx, s.dtype),
-                    elementwise=_elementwise_seconds(p, elem) + kern, optimizer=0.0,
+                    elementwise=_elementwise_seconds(p, elem) + kern
+                    + sample_seconds(p, m, s.batch), optimizer=0.0,
                     overhead=p.overhead("decode", m.layers))

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import os
 import platform
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["HardwareInfo", "ResultRecord", "hardware_info"]
+__all__ = ["HardwareInfo", "ResultRecord", "hardware_info", "on_own_core"]
 
 
 class HardwareInfo(BaseModel):
@@ -56,15 +57,27 @@ class ResultRecord(BaseModel):
 
     def on_own_core(self, figure: str) -> float | None:
         """A figure (``step_time``, ``tpot``, ``ttft``) as the run's hardware gives it
-        undisturbed: with one thread, the fastest step in CPU seconds (the step on a core of
-        its own); with more, the fastest in wall seconds (``ttft``: the one measurement)."""
-        if self.hardware.threads == 1:
-            cpu = getattr(self, f"{figure}_cpu_s", None)
-            if cpu is not None:
-                return float(cpu)
-        key = {"step_time": "step_time_min_s", "tpot": "tpot_min_s", "ttft": "ttft_s"}[figure]
-        value = getattr(self, key)
-        return None if value is None else float(value)
+        undisturbed (:func:`on_own_core`)."""
+        return on_own_core(self.model_dump(), figure)
+
+
+_FASTEST = {"step_time": "step_time_min_s", "tpot": "tpot_min_s", "ttft": "ttft_s"}
+
+
+def on_own_core(record: Mapping[str, Any], figure: str) -> float | None:
+    """The one rule for a measured figure (``step_time``, ``tpot``, ``ttft``) of a result
+    record, given as a plain dict (a ``ResultRecord``'s dump or its JSON): with one thread,
+    the fastest step in CPU seconds (the step on a core of its own, blind to other tenants'
+    time slices; ``suanli bench`` times the same way); with more, or without that figure,
+    the fastest in wall seconds (``ttft``: the one measurement)."""
+    if figure not in _FASTEST:
+        raise ValueError(f"unknown figure {figure!r}: one of {', '.join(_FASTEST)}")
+    if (record.get("hardware") or {}).get("threads") == 1:
+        cpu = record.get(f"{figure}_cpu_s")
+        if cpu:
+            return float(cpu)
+    value = record.get(_FASTEST[figure])
+    return None if value is None else float(value)
 
 
 def cpu_name() -> str:
