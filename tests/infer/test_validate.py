@@ -39,12 +39,12 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 60
     # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
-    # 20%): 11.0% / 45% / 90%; was 10.7% / 87% / 79% before the request overhead per serving
-    # stack, the all-gather MoE workspace and the few-row families' own compute fraction,
-    # 14.6% / 276% / 71% before that
-    assert s["median_abs_error"] <= 0.111, s
+    # 20%): 10.7% / 45% / 94% with trtllm-bench's own batch limits; 11.0% / 45% / 90% before
+    # them; 10.7% / 87% / 79% before the request overhead per serving stack, the all-gather MoE
+    # workspace and the few-row families' own compute fraction, 14.6% / 276% / 71% before that
+    assert s["median_abs_error"] <= 0.108, s
     assert s["max_abs_error"] <= 0.46, s
-    assert s["share_within_20pct"] >= 0.90, s
+    assert s["share_within_20pct"] >= 0.93, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:

@@ -155,6 +155,7 @@ LOPO_FILE = DATA / "validation_lopo.yaml"
 # files are unchanged (rows, mapping, fitted parameters and the model's code)
 _MODEL_FILES = ("model.py", "moe.py", "estimate.py", "memory.py", "disagg.py", "curves.py",
                 "compression.py", "efficiency.py", "validate.py", "fit.py", "stacks.py",
+                "benchsettings.py",
                 "data/moe.yaml", "data/stacks.yaml", "data/efficiency.yaml",
                 "data/validation_cases.yaml", "data/published-serving.csv")
 

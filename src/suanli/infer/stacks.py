@@ -20,6 +20,9 @@ feature with its source; nothing here is fitted.
   gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
   so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
   DeepEP-style all-to-all sends each rank only its experts' rows.
+* ``bench_limits``: the stack's benchmark harness sets ``max_batch_size`` and
+  ``max_num_tokens`` itself from a memory estimate (``trtllm-bench``;
+  ``infer.benchsettings``); max-load rows of that stack run under those limits.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ class Stack:
     legacy_gqa_kernel: bool = False
     step_overhead: bool = False
     moe_gather: bool = False
+    bench_limits: bool = False
     source: str = ""
 
 
@@ -54,7 +58,8 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
     for sid, v in raw.items():
         st = Stack(str(sid), str(v.get("allreduce", "peer")),
                    bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
-                   bool(v.get("moe_gather", False)), str(v.get("source", "")))
+                   bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
+                   str(v.get("source", "")))
         if st.allreduce not in ALLREDUCE:
             raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
                                f"'{st.allreduce}'", file=str(path), row=sid)

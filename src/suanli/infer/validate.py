@@ -20,7 +20,7 @@ from __future__ import annotations
 import csv
 import os
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -118,9 +118,11 @@ def _family(case: Case) -> str:
 def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     """The model's value for ``case`` in the published unit (None: no configuration)."""
     from suanli.catalog import load_catalog
+    from suanli.infer.benchsettings import trtllm_bench_limits
     from suanli.infer.curves import max_load
     from suanli.infer.estimate import deployment, estimate, step_model
     from suanli.infer.model import total_s
+    from suanli.infer.stacks import stack
 
     s = case.spec
     if "model" not in s:
@@ -158,8 +160,14 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
         e = estimate(dep, prompt_len=s["prompt"], output_len=s["output"], batch=s["batch"],
                      eff=eff)
     else:
+        max_batch = MAX_LOAD_BATCH
+        if stack(s.get("stack")).bench_limits:  # the harness's own limits (infer.benchsettings)
+            max_batch, tokens = trtllm_bench_limits(
+                model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
+                isl=s["prompt"], osl=s["output"], kv_fraction=dep.kv_mem_fraction)
+            dep = replace(dep, chunk_tokens=tokens)
         e = max_load(dep, prompt_len=s["prompt"], output_len=s["output"],
-                     max_batch=MAX_LOAD_BATCH, requests=s.get("requests"), eff=eff)
+                     max_batch=max_batch, requests=s.get("requests"), eff=eff)
     tps = e.output_tokens_per_s
     return tps / dep.devices if s["per"] == "gpu" else tps
 
