@@ -203,7 +203,8 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
     return StepModel(dep.model, dep.accelerator, dep.system, dep.compression,
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
                      attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
-                     allreduce=dep.allreduce, step_overhead=dep.step_overhead)
+                     allreduce=dep.allreduce, step_overhead=dep.step_overhead,
+                     moe_gather=dep.moe_gather)
 
 
 def check_weights_fit(dep: Deployment) -> None:

@@ -15,8 +15,9 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   expected distinct experts per layer ``E x (1 - (1 - k/E)^tokens)`` (uniform routing), and the
   FLOPs use the ``top_k`` (+ shared) **active** experts per token. Under expert parallelism a
   rank computes ``1/ep`` of the (token, expert) pairs times the load imbalance, in tiles of
-  ``gemm_tile_m`` rows, and dispatch/combine all-to-alls move the tokens
-  (``suanli.infer.moe``, which also has the attention-DP layout and the two-batch overlap).
+  ``gemm_tile_m`` rows, and dispatch/combine all-to-alls move the tokens (or, on stacks with
+  ``moe_gather``, an all-gather and a reduce-scatter; ``suanli.infer.moe``, which also has the
+  attention-DP layout and the two-batch overlap).
 * Efficiency by shape: an op's time is the p-norm ``(c^p + m^p)^(1/p)`` of its compute and
   memory times (``Efficiency.roofline_sharpness``; p = inf is the plain roofline), so GEMMs with
   M near the ridge reach neither peak; grouped expert GEMMs compute whole tiles of
@@ -47,6 +48,8 @@ from suanli.infer.moe import (
     a2a_bytes,
     a2a_time_s,
     experts_per_rank,
+    gather_bytes,
+    gather_time_s,
     load_imbalance,
     moe_params,
     nodes_spanned,
@@ -144,7 +147,7 @@ class StepModel:
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, allreduce: str = "peer",
-                 step_overhead: bool = True) -> None:
+                 step_overhead: bool = True, moe_gather: bool = False) -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
@@ -211,6 +214,7 @@ class StepModel:
         n_ar = 0.0 if (tp == 1 or attn_dp) else float(m.layers)  # after attention
         n_ar += n_dense if (tp > 1 and not attn_dp) else 0.0
         self.moe_a2a = bool(n_moe and ep > 1)
+        self.moe_gather = moe_gather and attn_dp  # all-gather / reduce-scatter path (moe.py)
         if n_moe and tp > 1 and ep == 1 and not attn_dp:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
@@ -220,6 +224,7 @@ class StepModel:
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
         self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
         self.nodes = nodes_spanned(ep, system.devices_per_node)
+        self.dp_nodes = nodes_spanned(tp, system.devices_per_node)  # all-gather path
         ce = self.mp.comm_efficiency
         self.a2a_up_bw = system.scale_up_gbs * 1e9 * ce  # bytes/s per rank
         self.a2a_out_bw = system.scale_out_gbs * 1e9 * ce
@@ -286,9 +291,20 @@ class StepModel:
         moe = self.model.moe
         if self.moe_a2a and moe is not None:
             per_rank = tokens / self.tp  # tokens each rank dispatches
+            t = nbytes = 0.0
+            if self.moe_gather:
+                for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):
+                    t += gather_time_s(per_rank, hidden=self.hidden, ranks=self.tp,
+                                       nodes=self.dp_nodes, elem_bytes=eb,
+                                       scale_up_bw=self.a2a_up_bw,
+                                       scale_out_bw=self.a2a_out_bw, alpha=self.a2a_alpha)
+                    nbytes += sum(gather_bytes(per_rank, hidden=self.hidden, ranks=self.tp,
+                                               nodes=self.dp_nodes, elem_bytes=eb))
+                n = self.n_moe_per_device
+                out.append(("ep_gather_scatter", n * nbytes, n * t))
+                return out
             imb = self.imbalance if self.imbalance is not None else load_imbalance(
                 tokens, moe.top_k, moe.num_experts, self.ep, self.mp.expert_load_cv)
-            t = nbytes = 0.0
             for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):  # dispatch, combine
                 t += a2a_time_s(per_rank, hidden=self.hidden, top_k=moe.top_k, ep=self.ep,
                                 nodes=self.nodes, elem_bytes=eb, scale_up_bw=self.a2a_up_bw,
