@@ -74,3 +74,7 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
         assert dict(shipped.request_overhead_by_stack).keys() == fit_stacks.keys(), fam
         for st, v in shipped.request_overhead_by_stack:
             assert v == pytest.approx(fit_stacks[st], abs=3e-4), (fam, st)
+        fit_classes = dict(eff.kernel_s_by_launch)
+        assert dict(shipped.kernel_s_by_launch).keys() == fit_classes.keys(), fam
+        for cl, v in shipped.kernel_s_by_launch:
+            assert v == pytest.approx(fit_classes[cl], abs=0.5e-6), (fam, cl)

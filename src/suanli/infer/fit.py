@@ -6,8 +6,9 @@ rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimis
 ``sum(log(predicted / published)^2)`` (scipy ``least_squares`` from ``PRIOR``, within
 ``BOUNDS``); rows marked "recalled" in the CSV are never fitted on. Families without enough
 rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
-family's own MoE rows set; the request overhead is fitted per serving stack from its TTFT rows
-(``default`` fit, shared by every family). :func:`leave_one_publication_out` refits without
+family's own MoE rows set; the cost per kernel launch (``infer.launch``) is fitted per
+kernel-launch class of the serving stacks from their TTFT rows (``default`` fit, shared by every
+family). :func:`leave_one_publication_out` refits without
 each publication in turn and reports its rows' errors: the honest out-of-sample number.
 """
 
@@ -28,7 +29,8 @@ MIN_ROWS = 8  # a family gets its own parameters only with this many fitted rows
 BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
           "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1),
           "roofline_sharpness": (1.0, 16.0), "seq_overhead_s": (0.0, 1e-4),
-          "expert_efficiency": (0.2, 1.0)}
+          "expert_efficiency": (0.2, 1.0),
+          "kernel_s": (0.0, 50e-6)}
 # Not fitted: the fraction of HBM bandwidth a weight-streaming kernel reaches. Microbenchmarks
 # put sustained device-memory bandwidth at ~88-92% of the datasheet on V100/A100/H100 (Jia et al.
 # 2018 "Dissecting the NVIDIA Volta GPU architecture via microbenchmarking", table 3.1: 88%;
@@ -57,45 +59,76 @@ def _stack_id(case: Case) -> str:
     return stack(case.spec.get("stack")).id
 
 
+# where the per-kernel host cost starts (``infer.launch``): each of these, the best fit kept.
+# A step is max(GPU work, host enqueue), so the cost is flat in kernel_s wherever every row is
+# GPU-bound: one start below that region can stay there (5 us did, at 6.3% in-sample median
+# against 6.28% from 20 us), hence a few starts over the plausible range of launch costs
+LAUNCH_STARTS = (5e-6, 20e-6, 40e-6)
+
+
+def launch_fields(cases: list[Case]) -> list[str]:
+    """The fixed costs the TTFT rows determine: ``kernel_s@CLASS`` for each modelled
+    kernel-launch class (``infer.stacks`` ``launch: engine``; one value per class, shared by
+    its stacks, so it transfers between their publications; ``infer.launch``), which replaces
+    the per-request overhead there, and ``request_overhead_s@STACK`` for the other stacks."""
+    from suanli.infer.stacks import stack
+
+    sts = sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})
+    out = [f"kernel_s@{cl}" for cl in sorted({stack(st).launch for st in sts}) if cl == "engine"]
+    return out + [f"request_overhead_s@{st}" for st in sts if stack(st).launch != "engine"]
+
+
 def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) -> Efficiency:
     """Least squares over ``free`` (default: every unfixed field; ``expert_efficiency`` only
-    where MoE rows determine it), the other fields kept at ``start``. The request overhead is
-    fitted per serving stack with TTFT rows (``request_overhead_s@STACK``, into
-    ``Efficiency.request_overhead_by_stack``); ``request_overhead_s`` itself, used by stacks
-    without such rows, stays at ``start`` (the prior unless a caller frees it)."""
+    where MoE rows determine it), the other fields kept at ``start``. The cost per kernel is
+    fitted per kernel-launch class of the stacks with TTFT rows (``kernel_s@CLASS``:
+    :func:`launch_fields`, into ``Efficiency.kernel_s_by_launch``, which replaces the request
+    overhead there); ``request_overhead_s``, used by the other classes, stays at ``start`` (the
+    prior unless a caller frees it)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     if free is None:
         free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
-        free += [f"request_overhead_s@{st}" for st in
-                 sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})]
+        free += launch_fields(cases)
     if not any(_is_moe(c) for c in cases):
         free = [f for f in free if f != "expert_efficiency"]
     lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
     hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
-    units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6}
+    units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6,
+             "kernel_s": 1e-6}
     scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us
     base = {f: getattr(start, f) for f in FIELDS}
+    kern = dict(start.kernel_s_by_launch)
     by_stack = dict(start.request_overhead_by_stack)
 
     def make(x: Any) -> Efficiency:
         v: dict[str, Any] = {f: float(a) for f, a in zip(free, x * scale, strict=True)}
-        stacks = {**by_stack, **{f.split("@")[1]: a for f, a in v.items() if "@" in f}}
+        classes = {**kern, **{f.split("@")[1]: a for f, a in v.items()
+                              if f.startswith("kernel_s@")}}
+        stacks = {**by_stack, **{f.split("@")[1]: a for f, a in v.items()
+                                 if f.startswith("request_overhead_s@")}}
         plain = {f: a for f, a in v.items() if "@" not in f}
         return Efficiency(**{**base, **plain, **FIXED},
-                          request_overhead_by_stack=tuple(sorted(stacks.items())))
+                          request_overhead_by_stack=tuple(sorted(stacks.items())),
+                          kernel_s_by_launch=tuple(sorted(classes.items())))
 
     def resid(x: Any) -> Any:
         eff = make(x)
         return np.array([math.log(max(predict(c, eff) or 1e-9, 1e-9) / c.published)
                          for c in cases])
 
-    x0 = np.array([start.request_overhead(f.split("@")[1]) if "@" in f
-                   else min(getattr(start, f), 1e6) for f in free])
-    x0 = np.clip(x0 / scale, lo / scale, hi / scale)
-    res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
-    return make(res.x)
+    best = None
+    for k0 in LAUNCH_STARTS if any(f.startswith("kernel_s@") for f in free) else (0.0,):
+        x0 = np.array([k0 if f.startswith("kernel_s@")
+                       else start.request_overhead(f.split("@")[1]) if "@" in f
+                       else min(getattr(start, f), 1e6) for f in free])
+        x0 = np.clip(x0 / scale, lo / scale, hi / scale)
+        res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
+        if best is None or res.cost < best.cost:
+            best = res
+    assert best is not None
+    return make(best.x)
 
 
 def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
@@ -104,8 +137,8 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     peak, which even a few rows determine) and, with MoE rows, ``expert_efficiency``.
     Grouped-GEMM kernels differ per architecture (and stack), so a family's
     ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
-    any, the prior (grouped GEMMs as efficient as dense ones). The request overhead per serving
-    stack is software, not chip: fitted once in ``default`` and kept by every family."""
+    any, the prior (grouped GEMMs as efficient as dense ones). The cost per kernel launch of a
+    stack class is software, not chip: fitted once in ``default`` and kept by every family."""
     default = _fit(cases, PRIOR)
     out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
     by_fam: dict[str, list[Case]] = {}
@@ -113,7 +146,7 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
         by_fam.setdefault(_family(c), []).append(c)
     for fam, cs in sorted(by_fam.items()):
         start = replace(default, expert_efficiency=PRIOR.expert_efficiency)
-        if len(cs) >= MIN_ROWS:  # the per-stack request overheads stay the default fit's
+        if len(cs) >= MIN_ROWS:  # the per-kernel launch costs stay the default fit's
             free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
             out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
                                + ", ".join(c.id for c in cs))
@@ -211,5 +244,7 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"expert_efficiency: {e.expert_efficiency:.4f}, "
                      "request_overhead_by_stack: {"
                      + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
+                     + "}, kernel_s_by_launch: {"
+                     + ", ".join(f"{cl}: {k:.8f}" for cl, k in e.kernel_s_by_launch)
                      + f"}}, source: \"{e.source}\"}}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

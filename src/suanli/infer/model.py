@@ -43,6 +43,7 @@ from functools import lru_cache
 from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
+from suanli.infer.launch import kernels_per_step, launch_bound_s, launch_s
 from suanli.infer.memory import kv_bytes_per_token_per_device
 from suanli.infer.moe import (
     a2a_bytes,
@@ -147,11 +148,13 @@ class StepModel:
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, allreduce: str = "peer",
-                 step_overhead: bool = True, moe_gather: bool = False) -> None:
+                 step_overhead: bool = True, moe_gather: bool = False,
+                 launch: str = "graphs") -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
         self.step_s = eff.step_overhead_s if step_overhead else 0.0  # seconds per step
+        self.fixed_s = 0.0  # host time enqueueing a step's kernels (``infer.launch``)
         self.mp = moe_params()
         m = model
         dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts
@@ -218,6 +221,8 @@ class StepModel:
         if n_moe and tp > 1 and ep == 1 and not attn_dp:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
+        self.fixed_s = launch_s(kernels_per_step(m.layers / pp, n_moe / pp, self.ar_per_step),
+                                eff.kernel_s(launch))
         inside = tp <= system.scale_up_domain
         self.inside = inside and allreduce == "peer"  # NCCL: the ring even inside the domain
         link = system.scale_up_gbs if inside else system.scale_out_gbs
@@ -333,6 +338,9 @@ class StepModel:
         out += comm
         if saved < 0:
             out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
+        wait = launch_bound_s(total_s(out), self.fixed_s)
+        if wait:  # the GPU waits for the host to enqueue the step's kernels
+            out.append(OpCost("launch_bound", 0.0, 0.0, 0.0, 0.0, wait))
         out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.step_s
                           + self.eff.seq_overhead_s * seqs * self.tok_share))
         return out
@@ -351,10 +359,11 @@ class StepModel:
         if self.expert_w or self.attn_dp or self.model.mla is not None:
             comp = self._compute_s(tokens, seqs, pairs, kv_read_tokens)
             comm = sum(t for _, _, t in self._comm(tokens))
-            return comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
-                                                      comp, comm) \
-                + self.step_s + self.eff.seq_overhead_s * seqs * self.tok_share
-        t = self.step_s + self.eff.seq_overhead_s * seqs
+            gpu = comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
+                                                     comp, comm)
+            return max(gpu, self.fixed_s) + self.step_s \
+                + self.eff.seq_overhead_s * seqs * self.tok_share
+        t = 0.0
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
         for _, wbytes, flops_tok, act in self.gemm_coeffs:
             t += roofline(flops_tok * tokens / peak, (wbytes + act * tokens) / bw, p)
@@ -370,7 +379,7 @@ class StepModel:
             t += self.ar_per_step * serving_allreduce_s(tokens * self.hidden * 2.0, self.tp,
                                                         self.link_bw, self.link_alpha,
                                                         self.inside)
-        return t
+        return max(t, self.fixed_s) + self.step_s + self.eff.seq_overhead_s * seqs
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
     def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192,
