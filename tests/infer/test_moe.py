@@ -17,6 +17,8 @@ from suanli.infer.moe import (
     a2a_bytes,
     a2a_time_s,
     experts_per_rank,
+    gather_bytes,
+    gather_time_s,
     load_imbalance,
     moe_params,
     padded_rows,
@@ -155,3 +157,30 @@ def test_tp_must_divide_heads_with_a_hint() -> None:
 def test_parameters_carry_sources() -> None:
     p = moe_params()
     assert 0 <= p.expert_load_cv < 1 and p.gemm_tile_m >= 1 and 0 < p.comm_efficiency <= 1
+
+
+def test_all_gather_path_moves_ep_over_k_times_the_all_to_all_bytes() -> None:
+    """TensorRT-LLM's all-gather MoE path: each rank receives every other rank's rows, so it
+    equals the all-to-all's dispatch when ep = top_k and moves ep / top_k times more below."""
+    for k, ep in ((8, 8), (2, 8), (4, 16)):
+        a2a = sum(a2a_bytes(100, hidden=4096, top_k=k, ep=ep, nodes=1, elem_bytes=1.0))
+        gat = sum(gather_bytes(100, hidden=4096, ranks=ep, nodes=1, elem_bytes=1.0))
+        assert gat == pytest.approx(a2a * ep / k)
+    # across nodes the remote rows cross the NIC; the slower link sets the time
+    nvl, nic = gather_bytes(100, hidden=4096, ranks=16, nodes=2, elem_bytes=1.0)
+    assert nvl == pytest.approx(7 * 100 * 4096) and nic == pytest.approx(8 * 100 * 4096)
+    t = gather_time_s(100, hidden=4096, ranks=16, nodes=2, elem_bytes=1.0,
+                      scale_up_bw=400e9, scale_out_bw=50e9, alpha=1e-5)
+    assert t == pytest.approx(1e-5 + nic / 50e9)
+    assert gather_time_s(100, hidden=4096, ranks=1, nodes=1, elem_bytes=1.0,
+                         scale_up_bw=1.0, scale_out_bw=1.0, alpha=1.0) == 0.0
+
+
+def test_trtllm_attention_dp_uses_the_gather_path() -> None:
+    dep = deployment("qwen3-235b-a22b", "hgx-h200", tp=8, ep=8, precision="fp8", attn_dp=True,
+                     stack="trtllm-1.x")
+    names = {o.name for o in step_model(dep).decode_ops(512, 3000)}
+    assert "ep_gather_scatter" in names and "ep_dispatch_combine" not in names
+    dep = deployment("qwen3-235b-a22b", "hgx-h200", tp=8, ep=8, precision="fp8", attn_dp=True)
+    names = {o.name for o in step_model(dep).decode_ops(512, 3000)}
+    assert "ep_dispatch_combine" in names and "ep_gather_scatter" not in names

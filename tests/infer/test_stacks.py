@@ -69,9 +69,10 @@ def test_batch1_decode_within_15pct_of_the_bandwidth_floor(name: str, hw: str, t
 
 
 def test_request_overhead_is_the_stacks_and_the_same_on_every_chip() -> None:
-    """The fixed time before the first token is the runtime's request path (software): fitted
-    per stack from that stack's TTFT rows, shared by every family; stacks without TTFT rows
-    (current runtimes) keep the generic value."""
+    """The fixed time before the first token is software: fitted per stack from that stack's
+    TTFT rows, shared by every family; stacks without TTFT rows keep the generic value. A
+    kernel-launch class with a fitted per-kernel cost replaces it (none is enabled: every
+    shipped stack is ``graphs``; docs/inference.md, "Fixed costs per kernel")."""
     import yaml
 
     from suanli.infer.efficiency import Efficiency, efficiency_for
@@ -79,11 +80,50 @@ def test_request_overhead_is_the_stacks_and_the_same_on_every_chip() -> None:
 
     ttft_stacks = {c.get("stack", "default") for c in yaml.safe_load(CASES.read_text())
                    if c.get("kind") == "ttft" and c.get("include", True)}
+    assert all(st.launch == "graphs" for st in stacks().values())
     effs = [efficiency_for(f) for f in ("default", "hopper", "ampere")]
     assert {k for k, _ in effs[0].request_overhead_by_stack} == ttft_stacks
     assert all(e.request_overhead_by_stack == effs[0].request_overhead_by_stack for e in effs)
     for e in effs:
         assert e.request_overhead("default") == e.request_overhead_s
+        assert e.kernel_s_by_launch == () and e.kernel_s("engine") == 0
     e = Efficiency(0.5, 0.9, 0.8, 0.0, request_overhead_s=1e-3,
-                   request_overhead_by_stack=(("trtllm-0.5", 8e-3),))
+                   request_overhead_by_stack=(("trtllm-0.5", 8e-3),),
+                   kernel_s_by_launch=(("engine", 2e-5),))
     assert e.request_overhead("trtllm-0.5") == 8e-3 and e.request_overhead("trtllm-0.9") == 1e-3
+    assert e.request_overhead("trtllm-0.5", "engine") == 0  # replaced by the per-kernel cost
+    assert e.kernel_s("engine") == 2e-5 and e.kernel_s("graphs") == 0
+
+
+def test_launch_cost_grows_with_layers_and_all_reduces_and_hides_behind_gpu_work() -> None:
+    """The host enqueue time is kernels x kernel_s (layers, MoE layers and TP all-reduces add
+    kernels); a step takes max(GPU work, host time): it binds a 128-token prefill of a 7B,
+    not a 2048-token one, and adds nothing under the ``graphs`` class."""
+    from dataclasses import replace
+
+    from suanli.infer.launch import kernels_per_step
+    from suanli.infer.model import StepModel
+
+    assert kernels_per_step(80, 0, 160) > kernels_per_step(80, 0, 0) > kernels_per_step(32, 0, 0)
+    assert kernels_per_step(32, 32, 0) > kernels_per_step(32, 0, 0)
+
+    def sm(model: str, tp: int, launch: str = "engine") -> StepModel:
+        dep = deployment(model, "dgx-h100", tp=tp, precision="fp8", stack="trtllm-0.5")
+        base = step_model(dep)
+        eff = replace(base.eff, kernel_s_by_launch=(("engine", 2e-5),))
+        return StepModel(dep.model, dep.accelerator, dep.system, dep.compression, eff, tp=tp,
+                         allreduce=dep.allreduce, launch=launch)
+
+    seven, small, big = sm("llama2-7b", 1), sm("llama2-70b", 4), sm("falcon-180b", 8)
+    assert seven.fixed_s < small.fixed_s == pytest.approx(big.fixed_s)  # both 80 layers, 160 ARs
+    assert small.fixed_s == pytest.approx((80 * 9 + 160 + 3) * 2e-5)
+    short = {o.name: o.time_s for o in seven.prefill_ops(1, 128)}
+    long = {o.name: o.time_s for o in seven.prefill_ops(1, 2048)}
+    gpu = sum(t for n, t in short.items() if n not in ("launch_bound", "step_overhead"))
+    assert short["launch_bound"] == pytest.approx(seven.fixed_s - gpu)
+    assert "launch_bound" not in long
+    graphs = sm("llama2-7b", 1, launch="graphs")
+    assert graphs.fixed_s == 0 and "launch_bound" not in {o.name for o in
+                                                           graphs.prefill_ops(1, 128)}
+    assert total_s(seven.prefill_ops(1, 128)) == pytest.approx(
+        seven.time(128, 1, 128 * 129 / 2, 0), rel=1e-9)

@@ -39,12 +39,15 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 60
     # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
-    # 20%): 11.0% / 45% / 90%; was 10.7% / 87% / 79% before the request overhead per serving
-    # stack, the all-gather MoE workspace and the few-row families' own compute fraction,
-    # 14.6% / 276% / 71% before that
-    assert s["median_abs_error"] <= 0.111, s
+    # 20%): 10.9% / 45% / 94% with the all-gather MoE communication of trtllm-1.x (the bound
+    # was 0.108 for the 10.7% reached just before it: that algorithm, more faithful, moved the
+    # refit's rows by <= 1 point and the median up by 0.2, said in docs/inference.md);
+    # 11.0% / 45% / 90% before trtllm-bench's own batch limits; 10.7% / 87% / 79% before the
+    # request overhead per serving stack, the all-gather MoE workspace and the few-row
+    # families' own compute fraction, 14.6% / 276% / 71% before that
+    assert s["median_abs_error"] <= 0.109, s
     assert s["max_abs_error"] <= 0.46, s
-    assert s["share_within_20pct"] >= 0.90, s
+    assert s["share_within_20pct"] >= 0.93, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:
@@ -71,3 +74,7 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
         assert dict(shipped.request_overhead_by_stack).keys() == fit_stacks.keys(), fam
         for st, v in shipped.request_overhead_by_stack:
             assert v == pytest.approx(fit_stacks[st], abs=3e-4), (fam, st)
+        fit_classes = dict(eff.kernel_s_by_launch)
+        assert dict(shipped.kernel_s_by_launch).keys() == fit_classes.keys(), fam
+        for cl, v in shipped.kernel_s_by_launch:
+            assert v == pytest.approx(fit_classes[cl], abs=0.5e-6), (fam, cl)

@@ -15,8 +15,9 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   expected distinct experts per layer ``E x (1 - (1 - k/E)^tokens)`` (uniform routing), and the
   FLOPs use the ``top_k`` (+ shared) **active** experts per token. Under expert parallelism a
   rank computes ``1/ep`` of the (token, expert) pairs times the load imbalance, in tiles of
-  ``gemm_tile_m`` rows, and dispatch/combine all-to-alls move the tokens
-  (``suanli.infer.moe``, which also has the attention-DP layout and the two-batch overlap).
+  ``gemm_tile_m`` rows, and dispatch/combine all-to-alls move the tokens (or, on stacks with
+  ``moe_gather``, an all-gather and a reduce-scatter; ``suanli.infer.moe``, which also has the
+  attention-DP layout and the two-batch overlap).
 * Efficiency by shape: an op's time is the p-norm ``(c^p + m^p)^(1/p)`` of its compute and
   memory times (``Efficiency.roofline_sharpness``; p = inf is the plain roofline), so GEMMs with
   M near the ridge reach neither peak; grouped expert GEMMs compute whole tiles of
@@ -42,11 +43,14 @@ from functools import lru_cache
 from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
+from suanli.infer.launch import kernels_per_step, launch_bound_s, launch_s
 from suanli.infer.memory import kv_bytes_per_token_per_device
 from suanli.infer.moe import (
     a2a_bytes,
     a2a_time_s,
     experts_per_rank,
+    gather_bytes,
+    gather_time_s,
     load_imbalance,
     moe_params,
     nodes_spanned,
@@ -144,11 +148,13 @@ class StepModel:
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, allreduce: str = "peer",
-                 step_overhead: bool = True) -> None:
+                 step_overhead: bool = True, moe_gather: bool = False,
+                 launch: str = "graphs") -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
         self.step_s = eff.step_overhead_s if step_overhead else 0.0  # seconds per step
+        self.fixed_s = 0.0  # host time enqueueing a step's kernels (``infer.launch``)
         self.mp = moe_params()
         m = model
         dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts
@@ -211,15 +217,19 @@ class StepModel:
         n_ar = 0.0 if (tp == 1 or attn_dp) else float(m.layers)  # after attention
         n_ar += n_dense if (tp > 1 and not attn_dp) else 0.0
         self.moe_a2a = bool(n_moe and ep > 1)
+        self.moe_gather = moe_gather and attn_dp  # all-gather / reduce-scatter path (moe.py)
         if n_moe and tp > 1 and ep == 1 and not attn_dp:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
+        self.fixed_s = launch_s(kernels_per_step(m.layers / pp, n_moe / pp, self.ar_per_step),
+                                eff.kernel_s(launch))
         inside = tp <= system.scale_up_domain
         self.inside = inside and allreduce == "peer"  # NCCL: the ring even inside the domain
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
         self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
         self.nodes = nodes_spanned(ep, system.devices_per_node)
+        self.dp_nodes = nodes_spanned(tp, system.devices_per_node)  # all-gather path
         ce = self.mp.comm_efficiency
         self.a2a_up_bw = system.scale_up_gbs * 1e9 * ce  # bytes/s per rank
         self.a2a_out_bw = system.scale_out_gbs * 1e9 * ce
@@ -286,9 +296,20 @@ class StepModel:
         moe = self.model.moe
         if self.moe_a2a and moe is not None:
             per_rank = tokens / self.tp  # tokens each rank dispatches
+            t = nbytes = 0.0
+            if self.moe_gather:
+                for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):
+                    t += gather_time_s(per_rank, hidden=self.hidden, ranks=self.tp,
+                                       nodes=self.dp_nodes, elem_bytes=eb,
+                                       scale_up_bw=self.a2a_up_bw,
+                                       scale_out_bw=self.a2a_out_bw, alpha=self.a2a_alpha)
+                    nbytes += sum(gather_bytes(per_rank, hidden=self.hidden, ranks=self.tp,
+                                               nodes=self.dp_nodes, elem_bytes=eb))
+                n = self.n_moe_per_device
+                out.append(("ep_gather_scatter", n * nbytes, n * t))
+                return out
             imb = self.imbalance if self.imbalance is not None else load_imbalance(
                 tokens, moe.top_k, moe.num_experts, self.ep, self.mp.expert_load_cv)
-            t = nbytes = 0.0
             for eb in (self.mp.dispatch_bytes, self.mp.combine_bytes):  # dispatch, combine
                 t += a2a_time_s(per_rank, hidden=self.hidden, top_k=moe.top_k, ep=self.ep,
                                 nodes=self.nodes, elem_bytes=eb, scale_up_bw=self.a2a_up_bw,
@@ -317,6 +338,9 @@ class StepModel:
         out += comm
         if saved < 0:
             out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
+        wait = launch_bound_s(total_s(out), self.fixed_s)
+        if wait:  # the GPU waits for the host to enqueue the step's kernels
+            out.append(OpCost("launch_bound", 0.0, 0.0, 0.0, 0.0, wait))
         out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.step_s
                           + self.eff.seq_overhead_s * seqs * self.tok_share))
         return out
@@ -335,10 +359,11 @@ class StepModel:
         if self.expert_w or self.attn_dp or self.model.mla is not None:
             comp = self._compute_s(tokens, seqs, pairs, kv_read_tokens)
             comm = sum(t for _, _, t in self._comm(tokens))
-            return comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
-                                                      comp, comm) \
-                + self.step_s + self.eff.seq_overhead_s * seqs * self.tok_share
-        t = self.step_s + self.eff.seq_overhead_s * seqs
+            gpu = comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
+                                                     comp, comm)
+            return max(gpu, self.fixed_s) + self.step_s \
+                + self.eff.seq_overhead_s * seqs * self.tok_share
+        t = 0.0
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
         for _, wbytes, flops_tok, act in self.gemm_coeffs:
             t += roofline(flops_tok * tokens / peak, (wbytes + act * tokens) / bw, p)
@@ -354,7 +379,7 @@ class StepModel:
             t += self.ar_per_step * serving_allreduce_s(tokens * self.hidden * 2.0, self.tp,
                                                         self.link_bw, self.link_alpha,
                                                         self.inside)
-        return t
+        return max(t, self.fixed_s) + self.step_s + self.eff.seq_overhead_s * seqs
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
     def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192,

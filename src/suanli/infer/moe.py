@@ -27,6 +27,12 @@ all-reduce), and only the routed experts exchange tokens.
 
   with ``B_nvlink = T_r k h b (ep-1)/ep`` and ``B_nic = T_r h b (N-1)(1 - (1 - 1/N)^k)`` for
   ``N`` nodes; all peers in parallel (bandwidth-bound with one latency, not one per peer).
+* **All-gather path** (TensorRT-LLM's CUTLASS fused MoE under attention-DP, stack flag
+  ``moe_gather``): instead of sending each token to its ``k`` experts' ranks, every rank
+  all-gathers all ranks' tokens (the dispatch) and reduce-scatters the expert outputs back
+  (the combine). A rank receives ``(ranks - 1) T_r h b`` in each, whatever the routing: the same
+  bytes as the all-to-all when ``ep = k`` (Qwen3-235B: 8 and 8), ``ep / k`` times more when
+  ``k < ep``, and no imbalance factor (every rank gets every row).
 * **Two-micro-batch overlap** (DeepSeek's dual-batch overlap; SGLang TBO): the step runs as two
   halves whose communication hides behind the other's compute:
   ``t = max(2 x compute(T/2), comm(T))``, else ``compute(T) + comm(T)``; the runtime keeps the
@@ -151,6 +157,30 @@ def a2a_time_s(tokens_per_rank: float, *, hidden: int, top_k: int, ep: int, node
     if nvl == 0.0 and nic == 0.0:
         return 0.0
     return alpha + imbalance * max(nvl / scale_up_bw, nic / scale_out_bw if nic else 0.0)
+
+
+def gather_bytes(tokens_per_rank: float, *, hidden: int, ranks: int, nodes: int,
+                 elem_bytes: float) -> tuple[float, float]:
+    """(bytes over NVLink, bytes over the NIC) one rank receives in one all-gather of every
+    rank's ``tokens_per_rank`` rows, or sends in the matching reduce-scatter (module doc)."""
+    if ranks <= 1:
+        return 0.0, 0.0
+    per_peer = tokens_per_rank * hidden * elem_bytes
+    local = ranks / max(nodes, 1)  # ranks per node
+    return per_peer * (local - 1), per_peer * (ranks - local)
+
+
+def gather_time_s(tokens_per_rank: float, *, hidden: int, ranks: int, nodes: int,
+                  elem_bytes: float, scale_up_bw: float, scale_out_bw: float,
+                  alpha: float) -> float:
+    """Seconds of one all-gather (or reduce-scatter) of the MoE's all-gather path: one latency,
+    then the NVLink and NIC parts in parallel; every rank moves the same bytes (no routing
+    imbalance: each rank gets every token, routed or not)."""
+    nvl, nic = gather_bytes(tokens_per_rank, hidden=hidden, ranks=ranks, nodes=nodes,
+                            elem_bytes=elem_bytes)
+    if nvl == 0.0 and nic == 0.0:
+        return 0.0
+    return alpha + max(nvl / scale_up_bw, nic / scale_out_bw if nic else 0.0)
 
 
 def overlapped_s(compute_half_s: float, comm_s: float) -> float:

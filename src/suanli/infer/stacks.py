@@ -20,6 +20,15 @@ feature with its source; nothing here is fitted.
   gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
   so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
   DeepEP-style all-to-all sends each rank only its experts' rows.
+* ``launch``: how a step's kernels reach the GPU. ``engine``: a TensorRT engine enqueued per
+  step without CUDA graphs (TensorRT-LLM v0.5-v0.9 gptSession: ``gptSessionBenchmark`` runs
+  without ``--enable_cuda_graph`` in the documented commands), each kernel a launch with its gap;
+  ``graphs``: CUDA-graph replay (TensorRT-LLM PyTorch backend, vLLM, SGLang). The per-kernel
+  time of ``engine`` is fitted (``Efficiency.kernel_s``, ``infer.launch``), one value for every
+  stack of that class, so it transfers between their publications; ``graphs`` is not charged.
+* ``bench_limits``: the stack's benchmark harness sets ``max_batch_size`` and
+  ``max_num_tokens`` itself from a memory estimate (``trtllm-bench``;
+  ``infer.benchsettings``); max-load rows of that stack run under those limits.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ from suanli.errors import CatalogError, InputError
 DATA = Path(__file__).parent / "data" / "stacks.yaml"
 DEFAULT = "default"
 ALLREDUCE = ("peer", "nccl")
+LAUNCH = ("engine", "graphs")
 
 
 @dataclass(frozen=True)
@@ -42,6 +52,8 @@ class Stack:
     legacy_gqa_kernel: bool = False
     step_overhead: bool = False
     moe_gather: bool = False
+    bench_limits: bool = False
+    launch: str = "graphs"
     source: str = ""
 
 
@@ -54,7 +66,11 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
     for sid, v in raw.items():
         st = Stack(str(sid), str(v.get("allreduce", "peer")),
                    bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
-                   bool(v.get("moe_gather", False)), str(v.get("source", "")))
+                   bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
+                   str(v.get("launch", "graphs")), str(v.get("source", "")))
+        if st.launch not in LAUNCH:
+            raise CatalogError(f"launch must be one of {', '.join(LAUNCH)}, got '{st.launch}'",
+                               file=str(path), row=sid)
         if st.allreduce not in ALLREDUCE:
             raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
                                f"'{st.allreduce}'", file=str(path), row=sid)

@@ -1,4 +1,5 @@
-"""Validation of the serving model against published runs, and the efficiency fit.
+"""Validation of the serving model against published runs: the rows and the model's value
+for each.
 
 Rows: the ``infer`` rows of ``shared/data/validation/published-runs.csv``; how each maps onto a
 deployment and which metric definition it uses is data (``data/validation_cases.yaml``):
@@ -11,20 +12,12 @@ deployment and which metric definition it uses is data (``data/validation_cases.
   batch sizes whose KV cache fits (``suanli.infer.curves.max_load``);
 * TTFT rows: prefill of one prompt at batch 1.
 
-The fit (:func:`fit_efficiency`): per accelerator family with at least ``MIN_ROWS`` included
-rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimise
-``sum(log(predicted / published)^2)`` (scipy ``least_squares`` from ``PRIOR``, within
-``BOUNDS``); rows marked "recalled" in the CSV are never fitted on. Families without enough
-rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
-family's own MoE rows set; the request overhead is fitted per serving stack from its TTFT rows
-(``default`` fit, shared by every family). :func:`leave_one_publication_out` refits without
-each publication in turn and reports its rows' errors: the honest out-of-sample number.
+The fit and leave-one-publication-out validation: ``infer.fit``.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import os
 import statistics
 from dataclasses import dataclass, replace
@@ -32,25 +25,11 @@ from pathlib import Path
 from typing import Any
 
 from suanli.errors import InputError, SuanliError
-from suanli.infer.efficiency import DATA as EFF_FILE
-from suanli.infer.efficiency import FIELDS, Efficiency, efficiency_for
+from suanli.infer.efficiency import Efficiency, efficiency_for
 
 DATA = Path(__file__).parent / "data"
 CASES = DATA / "validation_cases.yaml"
 EXTRA_ROWS = DATA / "published-serving.csv"  # rows added here, same columns as the shared CSV
-MIN_ROWS = 8  # a family gets its own parameters only with this many fitted rows (7 parameters)
-# physical plausibility bounds: no kernel streams HBM at >95% of the datasheet rate, and
-# serving GEMMs reach 20-90% of dense peak
-BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
-          "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1),
-          "roofline_sharpness": (1.0, 16.0), "seq_overhead_s": (0.0, 1e-4),
-          "expert_efficiency": (0.2, 1.0)}
-# Not fitted: the fraction of HBM bandwidth a weight-streaming kernel reaches. Microbenchmarks
-# put sustained device-memory bandwidth at ~88-92% of the datasheet on V100/A100/H100 (Jia et al.
-# 2018 "Dissecting the NVIDIA Volta GPU architecture via microbenchmarking", table 3.1: 88%;
-# nvbandwidth / STREAM-like copies on A100 and H100 ~90%). Fitting it lets it absorb per-step
-# costs that are not bandwidth, and batch-1 decode then drifts from its bandwidth floor.
-FIXED = {"memory": 0.90}
 # trtllm-bench (PyTorch backend) default max_batch_size; recalled from TensorRT-LLM's LlmArgs,
 # not re-checked. The runtime picks the batch below it.
 MAX_LOAD_BATCH = int(os.environ.get("SUANLI_MAX_LOAD_BATCH", "2048"))
@@ -139,9 +118,11 @@ def _family(case: Case) -> str:
 def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     """The model's value for ``case`` in the published unit (None: no configuration)."""
     from suanli.catalog import load_catalog
+    from suanli.infer.benchsettings import trtllm_bench_limits
     from suanli.infer.curves import max_load
     from suanli.infer.estimate import deployment, estimate, step_model
     from suanli.infer.model import total_s
+    from suanli.infer.stacks import stack
 
     s = case.spec
     if "model" not in s:
@@ -179,8 +160,14 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
         e = estimate(dep, prompt_len=s["prompt"], output_len=s["output"], batch=s["batch"],
                      eff=eff)
     else:
+        max_batch = MAX_LOAD_BATCH
+        if stack(s.get("stack")).bench_limits:  # the harness's own limits (infer.benchsettings)
+            max_batch, tokens = trtllm_bench_limits(
+                model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
+                isl=s["prompt"], osl=s["output"], kv_fraction=dep.kv_mem_fraction)
+            dep = replace(dep, chunk_tokens=tokens)
         e = max_load(dep, prompt_len=s["prompt"], output_len=s["output"],
-                     max_batch=MAX_LOAD_BATCH, requests=s.get("requests"), eff=eff)
+                     max_batch=max_batch, requests=s.get("requests"), eff=eff)
     tps = e.output_tokens_per_s
     return tps / dep.devices if s["per"] == "gpu" else tps
 
@@ -237,180 +224,15 @@ def summary_of(errors: list[float]) -> dict[str, float]:
             "share_within_20pct": sum(e <= 0.2 for e in errs) / len(errs)}
 
 
-# --- fitting ---------------------------------------------------------------------------------
-# Where every fit starts: mid-range physical values, never a previous fit (a held-out refit that
-# started from the shipped parameters would start from numbers its own rows shaped). Expert
-# GEMMs start as efficient as dense ones: tile padding and load imbalance are modelled apart.
-PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
-                   step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
-                   seq_overhead_s=1e-5, expert_efficiency=1.0)
+_FIT_NAMES = ("PRIOR", "BOUNDS", "FIXED", "MIN_ROWS", "fit_efficiency", "leave_one_publication_out",
+              "fingerprint", "write_lopo", "stored_lopo", "write_efficiency", "LOPO_FILE")
 
 
-def _is_moe(case: Case) -> bool:
-    from suanli.catalog import load_catalog
+def __getattr__(name: str) -> Any:
+    """The fit and the stored leave-one-publication-out errors live in ``infer.fit``; kept
+    reachable here (``suanli infer validate`` and older callers use ``validate.NAME``)."""
+    if name in _FIT_NAMES:
+        from suanli.infer import fit
 
-    return "model" in case.spec and load_catalog().model(case.spec["model"]).moe is not None
-
-
-def _stack_id(case: Case) -> str:
-    from suanli.infer.stacks import stack
-
-    return stack(case.spec.get("stack")).id
-
-
-def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) -> Efficiency:
-    """Least squares over ``free`` (default: every unfixed field; ``expert_efficiency`` only
-    where MoE rows determine it), the other fields kept at ``start``. The request overhead is
-    fitted per serving stack with TTFT rows (``request_overhead_s@STACK``, into
-    ``Efficiency.request_overhead_by_stack``); ``request_overhead_s`` itself, used by stacks
-    without such rows, stays at ``start`` (the prior unless a caller frees it)."""
-    import numpy as np
-    from scipy.optimize import least_squares
-
-    if free is None:
-        free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
-        free += [f"request_overhead_s@{st}" for st in
-                 sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})]
-    if not any(_is_moe(c) for c in cases):
-        free = [f for f in free if f != "expert_efficiency"]
-    lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
-    hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
-    units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6}
-    scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us
-    base = {f: getattr(start, f) for f in FIELDS}
-    by_stack = dict(start.request_overhead_by_stack)
-
-    def make(x: Any) -> Efficiency:
-        v: dict[str, Any] = {f: float(a) for f, a in zip(free, x * scale, strict=True)}
-        stacks = {**by_stack, **{f.split("@")[1]: a for f, a in v.items() if "@" in f}}
-        plain = {f: a for f, a in v.items() if "@" not in f}
-        return Efficiency(**{**base, **plain, **FIXED},
-                          request_overhead_by_stack=tuple(sorted(stacks.items())))
-
-    def resid(x: Any) -> Any:
-        eff = make(x)
-        return np.array([math.log(max(predict(c, eff) or 1e-9, 1e-9) / c.published)
-                         for c in cases])
-
-    x0 = np.array([start.request_overhead(f.split("@")[1]) if "@" in f
-                   else min(getattr(start, f), 1e6) for f in free])
-    x0 = np.clip(x0 / scale, lo / scale, hi / scale)
-    res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
-    return make(res.x)
-
-
-def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
-    """``default`` over all ``cases``, then each family: its own fit with >= MIN_ROWS rows,
-    else ``default`` with the family's own ``compute`` (a chip's achieved fraction of its
-    peak, which even a few rows determine) and, with MoE rows, ``expert_efficiency``.
-    Grouped-GEMM kernels differ per architecture (and stack), so a family's
-    ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
-    any, the prior (grouped GEMMs as efficient as dense ones). The request overhead per serving
-    stack is software, not chip: fitted once in ``default`` and kept by every family."""
-    default = _fit(cases, PRIOR)
-    out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
-    by_fam: dict[str, list[Case]] = {}
-    for c in cases:
-        by_fam.setdefault(_family(c), []).append(c)
-    for fam, cs in sorted(by_fam.items()):
-        start = replace(default, expert_efficiency=PRIOR.expert_efficiency)
-        if len(cs) >= MIN_ROWS:  # the per-stack request overheads stay the default fit's
-            free = [f for f in FIELDS if f not in FIXED and f != "request_overhead_s"]
-            out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
-                               + ", ".join(c.id for c in cs))
-        else:  # few rows: the chip's compute fraction (and its MoE rows' expert efficiency)
-            free = ["compute", "expert_efficiency"]  # _fit drops the latter without MoE rows
-            eff = _fit(cs, start, free)
-            out[fam] = replace(eff, source=f"default, compute and expert_efficiency from "
-                               f"{len(cs)} rows")
-    return out
-
-
-def fit_efficiency(path: Path | None = None) -> dict[str, Efficiency]:
-    """The shipped parameters: :func:`_fit_families` over all included rows."""
-    return _fit_families([c for c in load_cases(path) if c.include])
-
-
-def leave_one_publication_out(path: Path | None = None) -> list[tuple[str, float]]:
-    """(row id, relative error) with the parameters refitted (:func:`_fit_families`, from the
-    prior) without the row's whole publication (every row sharing its ``source``): the honest
-    transfer number, since rows of one table share a software version, a benchmark harness
-    and its definitions."""
-    cases = [c for c in load_cases(path) if c.include]
-    groups: dict[str, list[Case]] = {}
-    for c in cases:
-        groups.setdefault(c.publication, []).append(c)
-    out: dict[str, float] = {}
-    for pub, held in groups.items():
-        effs = _fit_families([d for d in cases if d.publication != pub])
-        for c in held:
-            eff = effs.get(_family(c), replace(effs["default"],
-                                               expert_efficiency=PRIOR.expert_efficiency))
-            pred = predict(c, eff)
-            out[c.id] = ((pred or 0.0) - c.published) / c.published
-    return [(c.id, out[c.id]) for c in cases]
-
-
-LOPO_FILE = DATA / "validation_lopo.yaml"
-# the model's inputs: a stored leave-one-publication-out result is current only while these
-# files are unchanged (rows, mapping, fitted parameters and the model's code)
-_MODEL_FILES = ("model.py", "moe.py", "estimate.py", "memory.py", "disagg.py", "curves.py",
-                "compression.py", "efficiency.py", "validate.py", "stacks.py", "data/moe.yaml",
-                "data/stacks.yaml",
-                "data/efficiency.yaml", "data/validation_cases.yaml",
-                "data/published-serving.csv")
-
-
-def fingerprint(path: Path | None = None) -> str:
-    """sha256 over the validation rows, their mapping, the parameters and the model code."""
-    import hashlib
-
-    h = hashlib.sha256()
-    here = Path(__file__).parent
-    for f in [path or default_csv(), *(here / n for n in _MODEL_FILES)]:
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
-
-
-def write_lopo(errors: list[tuple[str, float]], path: Path | None = None,
-               out: Path = LOPO_FILE) -> None:
-    """Store leave-one-publication-out errors with the fingerprint they belong to."""
-    lines = ["# GENERATED by `suanli infer validate --fit` (validate.leave_one_publication_out):",
-             "# per-row error with the parameters refitted without the row's publication.",
-             f"fingerprint: {fingerprint(path)}", "errors:"]
-    lines += [f"  {rid}: {err:.5f}" for rid, err in errors]
-    out.write_text("\n".join(lines) + "\n", encoding="utf-8")
-
-
-def stored_lopo(path: Path | None = None, src: Path = LOPO_FILE
-                ) -> list[tuple[str, float]] | None:
-    """The stored leave-one-publication-out errors if they are current, else None."""
-    import yaml
-
-    if not src.is_file():
-        return None
-    raw = yaml.safe_load(src.read_text(encoding="utf-8")) or {}
-    if raw.get("fingerprint") != fingerprint(path):
-        return None
-    return [(str(k), float(v)) for k, v in (raw.get("errors") or {}).items()]
-
-
-def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None:
-    """Write the fitted parameters (with their provenance) to ``efficiency.yaml``."""
-    lines = ["# Serving efficiency parameters, per accelerator family. GENERATED by",
-             "# `suanli infer validate --fit` (suanli.infer.validate.fit_efficiency): least",
-             "# squares on log(predicted/published) over the included rows of",
-             "# shared/data/validation/published-runs.csv (docs/inference.md). Do not hand-edit.",
-             "source: suanli.infer.validate.fit_efficiency", "families:"]
-    for fam, e in effs.items():
-        lines.append(f"  {fam}: {{compute: {e.compute:.4f}, memory: {e.memory:.4f}, "
-                     f"attention_memory: {e.attention_memory:.4f}, "
-                     f"step_overhead_s: {e.step_overhead_s:.6f}, "
-                     f"request_overhead_s: {e.request_overhead_s:.6f}, "
-                     f"roofline_sharpness: {e.roofline_sharpness:.3f}, "
-                     f"seq_overhead_s: {e.seq_overhead_s:.8f}, "
-                     f"expert_efficiency: {e.expert_efficiency:.4f}, "
-                     "request_overhead_by_stack: {"
-                     + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
-                     + f"}}, source: \"{e.source}\"}}")
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        return getattr(fit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
