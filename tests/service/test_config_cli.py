@@ -21,10 +21,27 @@ from suanli.service.security import hash_key, new_api_key, redact
     ({"poll_interval_s": 0}, "positive"),
     ({"executor": "k8s"}, "subprocess"),
     ({"port": 70000}, "port"),
+    ({"api_threads": 0}, "api_threads"),
 ])
 def test_unsafe_settings_are_refused(kw, words, tmp_path: Path):
     with pytest.raises(InputError, match=words):
         Settings.from_env(data_dir=tmp_path, **kw)
+
+
+def test_the_api_runs_its_blocking_handlers_on_api_threads(tmp_path: Path):
+    """The service caps the threads of its blocking handlers at ``api_threads`` (anyio's
+    default is 40; docs/federation.md says why few are faster)."""
+    import anyio.to_thread
+    from fastapi.testclient import TestClient
+
+    from .conftest import build
+
+    app, _ = build(tmp_path, scheduler=False, api_threads=3)
+    with TestClient(app) as client:
+        assert client.portal is not None
+        assert client.portal.call(
+            lambda: anyio.to_thread.current_default_thread_limiter().total_tokens) == 3
+        assert client.get("/health").status_code == 200
 
 
 def test_remote_bind_needs_the_explicit_flag(tmp_path: Path):

@@ -45,6 +45,9 @@ class Settings(BaseModel):
     bench_profile: Path | None = None  # `suanli bench -o` file: predicts train/serve jobs
     lease_s: float = 30.0  # federation: s a site may go unheard before its work is requeued
     broker_fee: float = Field(default=0.05, ge=0, le=1)  # federation: fee / site earning
+    # threads for the API's blocking handlers (anyio's default is 40): few keep SQLite's one
+    # writer from waiting for the GIL behind many runnable request threads
+    api_threads: int = Field(default=8, ge=1, le=256)
 
     @model_validator(mode="after")
     def _safe(self) -> Settings:
