@@ -342,9 +342,9 @@ def revoke_site_cmd(name: str = typer.Argument(..., help="Federated site name.")
 
 @admin.command("fed-sites")
 def fed_sites_cmd(db: str = _DB, data_dir: Path = _DATA,
-                  lease_s: float = typer.Option(30.0, "--lease-s", help="The broker's lease "
+                  lease_s: float = typer.Option(None, "--lease-s", help="The broker's lease "
                                                 "period (s): a site unheard longer is "
-                                                "offline."),
+                                                "offline (default: SUANLI_LEASE_S, else 30)."),
                   as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """The broker's board: each federated site's state, utilization, price, earnings,
     declared vs measured capability and reliability; and the ledger's totals."""
@@ -354,8 +354,10 @@ def fed_sites_cmd(db: str = _DB, data_dir: Path = _DATA,
     from suanli.cli.federation_view import print_board
     from suanli.federation.ledger import totals
     from suanli.federation.registry import broker_view
+    from suanli.service.config import Settings
 
-    rows, tot = _in_session(db, data_dir, lambda s: (broker_view(s, time.time(), lease_s),
+    lease = lease_s if lease_s is not None else Settings.from_env(data_dir=data_dir).lease_s
+    rows, tot = _in_session(db, data_dir, lambda s: (broker_view(s, time.time(), lease),
                                                      totals(s)))
     if as_json:
         print_json({"sites": rows, "ledger": tot})

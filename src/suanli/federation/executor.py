@@ -149,7 +149,7 @@ class FederatedExecutor:
                 expire(s, a, now)
                 row = (a.state, a.exit_code, a.message, a.started_at, a.finished_at,
                        a.expires_at, a.site_id)
-        state, code, message, started, finished, _, site = row[:7]
+        state, code, message, started, finished, _, site = row
         st = _STATES[state]
         msg = message or ("" if st is not RunState.PENDING else
                           f"assigned to site '{site}', waiting for its agent")
@@ -250,14 +250,22 @@ class PriceFirst:
         self.inner, self.executor = inner, executor
         self.name = f"price-first({getattr(inner, 'name', 'placer')})"
 
+    def _rows(self, cluster: Any) -> list[tuple[bool, float, float]]:
+        """(live, CPU-hour price, GPU-hour price) of each of ``cluster``'s sites."""
+        m = self.executor.market()
+        return [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
+
     def place(self, cluster: Any, demand: Any, rng: np.random.Generator,
               prefer: np.ndarray | None = None) -> Any:
-        m = self.executor.market()
-        rows = [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
+        return self._place(self._rows(cluster), cluster, demand, rng, prefer)
+
+    def _place(self, rows: list[tuple[bool, float, float]], cluster: Any, demand: Any,
+               rng: np.random.Generator, prefer: np.ndarray | None) -> Any:
         cluster.available[:] = np.array([r[0] for r in rows], dtype=bool)
-        gpu = demand.num_gpu > 0
-        price = np.array([r[2] if gpu else r[1] for r in rows], dtype=float)
-        got = self.inner.place(cluster, demand, rng, prefer=price if prefer is None else prefer)
+        if prefer is None:
+            gpu = demand.num_gpu > 0
+            prefer = np.array([r[2] if gpu else r[1] for r in rows], dtype=float)
+        got = self.inner.place(cluster, demand, rng, prefer=prefer)
         return None if got is not None and len(got.parts) > 1 else got  # no cross-site gangs
 
     def place_job(self, cluster: Any, demand: Any, rng: np.random.Generator, job: Any) -> Any:
@@ -265,16 +273,15 @@ class PriceFirst:
         (:mod:`.locality`); without one, by price as :meth:`place`."""
         from suanli.federation.locality import DEFAULT_RUN_S, bills, input_of, moves, rank
 
+        rows = self._rows(cluster)
         data = input_of(job)
         if data is None:
-            return self.place(cluster, demand, rng)
-        m = self.executor.market()
-        rows = [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
+            return self._place(rows, cluster, demand, rng, None)
         rate = np.array([job.cpus * r[1] + job.gpus * r[2] for r in rows], dtype=float)
         secs, egress = moves(self.executor.links(data[0], list(cluster.names)), data[1])
         run_s = float(job.predicted_duration_s or DEFAULT_RUN_S)
         usd = bills(np.nan_to_num(rate, nan=np.inf), secs, egress, run_s)
-        return self.place(cluster, demand, rng, prefer=rank(usd, secs))
+        return self._place(rows, cluster, demand, rng, rank(usd, secs))
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)

@@ -140,12 +140,19 @@ def _own(a: FedAssignment | None, site: FedSite, ref: LeaseRef) -> None:
         raise LeaseConflict(f"lease '{ref.id}': wrong lease token")
 
 
-def held(s: Session, site: FedSite, ref: LeaseRef, now: float) -> FedAssignment:
-    """The live assignment ``ref`` names, if ``site`` holds it with the right token."""
-    a = s.get(FedAssignment, ref.id)
+def _ended(s: Session, a: FedAssignment | None, site: FedSite, ref: LeaseRef,
+           now: float) -> tuple[FedAssignment, bool]:
+    """``a`` if ``site`` holds it with ``ref``'s token (:func:`_own`), and whether its lease
+    has ended (run out now, or no longer active)."""
     _own(a, site, ref)
     assert a is not None
-    if expire(s, a, now) or a.state not in LEASE_ACTIVE:
+    return a, expire(s, a, now) or a.state not in LEASE_ACTIVE
+
+
+def held(s: Session, site: FedSite, ref: LeaseRef, now: float) -> FedAssignment:
+    """The live assignment ``ref`` names, if ``site`` holds it with the right token."""
+    a, ended = _ended(s, s.get(FedAssignment, ref.id), site, ref, now)
+    if ended:
         raise LeaseConflict(f"lease '{ref.id}' has ended ({a.state}): {a.message or 'done'}; "
                             "stop the run, its result is not accepted")
     return a
@@ -161,10 +168,8 @@ def renew(s: Session, site: FedSite, refs: list[LeaseRef], lease_s: float,
         FedAssignment.id.in_({r.id for r in refs})))} if refs else {}
     live, abandon = [], []
     for ref in refs:
-        a = rows.get(ref.id)
-        _own(a, site, ref)
-        assert a is not None
-        if expire(s, a, now) or a.state not in LEASE_ACTIVE:
+        a, ended = _ended(s, rows.get(ref.id), site, ref, now)
+        if ended:
             abandon.append(ref.id)
         else:
             live.append(a)

@@ -47,10 +47,11 @@ DEFAULT_RUN_S = 3600.0  # a job with no predicted duration (as the scheduler's p
 def check_place(s: Session, place: str) -> None:
     """:class:`InputError` unless ``place`` is a federated site, a network site (built-in,
     registered or joined) or a known location; the message names close matches."""
-    if s.get(FedSite, place) is not None:
-        return
-    from suanli.network.links import place_coords
+    from suanli.network.links import locations, place_coords
     from suanli.service.netview import network_with_joined
+
+    if place in locations() or s.get(FedSite, place) is not None:
+        return  # a city, or a federated site: no need to build the network
 
     try:
         place_coords(network_with_joined(s), place)

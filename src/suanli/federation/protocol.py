@@ -15,8 +15,8 @@ from suanli.service.hardening import check_text
 
 SITE_NAME = r"^[A-Za-z0-9][\w.\-]{0,99}$"
 _HHMM = re.compile(r"^([01]\d|2[0-3]):[0-5]\d$")
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 Day = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAYS: tuple[Day, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class _Strict(BaseModel):
@@ -28,17 +28,13 @@ class _Strict(BaseModel):
         return check_text(v, multiline=True) if isinstance(v, str) else v
 
 
-def _every_day() -> list[Day]:
-    return ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
 class Window(_Strict):
     """An availability window in UTC: ``start``..``end`` (HH:MM; ``end`` before ``start``
     wraps past midnight) on ``days`` (default every day)."""
 
     start: str
     end: str
-    days: list[Day] = Field(default_factory=lambda: _every_day(), max_length=7)
+    days: list[Day] = Field(default_factory=lambda: list(DAYS), max_length=7)
 
     @field_validator("start", "end")
     @classmethod

@@ -89,12 +89,20 @@ def heartbeat(session: Session, site: FedSite, body: Heartbeat, now: float) -> N
     site.heartbeats += 1
 
 
+def site_state(site: FedSite, now: float, lease_s: float) -> str:
+    """revoked, new (never registered), offline (not heard from within a lease period),
+    unhealthy, draining, closed (outside its availability windows) or live."""
+    return ("revoked" if site.revoked_at is not None
+            else "new" if site.registered_at is None
+            else "offline" if site.last_seen is None or now - site.last_seen > lease_s
+            else "unhealthy" if not site.healthy else "draining" if site.draining
+            else "closed" if not in_window(json.loads(site.windows_json), now) else "live")
+
+
 def live(site: FedSite, now: float, lease_s: float) -> bool:
     """May the broker give ``site`` new work now? Registered, key valid, heard from within a
     lease period, healthy, not draining, inside an availability window."""
-    return (site.revoked_at is None and site.last_seen is not None
-            and now - site.last_seen <= lease_s and site.healthy and not site.draining
-            and in_window(json.loads(site.windows_json), now))
+    return site_state(site, now, lease_s) == "live"
 
 
 def bench_profile(bench: dict[str, Any]) -> Any:
@@ -145,10 +153,7 @@ def broker_view(session: Session, now: float, lease_s: float) -> list[dict[str, 
                func.sum(FedLedger.site_earning_usd), func.count()).group_by(FedLedger.site_id))}
     rows = []
     for s in session.scalars(select(FedSite).order_by(FedSite.id)):
-        state = ("revoked" if s.revoked_at is not None else "new" if s.registered_at is None
-                 else "offline" if s.last_seen is None or now - s.last_seen > lease_s
-                 else "unhealthy" if not s.healthy else "draining" if s.draining
-                 else "closed" if not in_window(json.loads(s.windows_json), now) else "live")
+        state = site_state(s, now, lease_s)
         e, u, n = earned.get(s.id, (0.0, 0.0, 0))
         cap = s.cpus or s.declared_cpus
         attempts = s.completed_jobs + s.failed_jobs + s.missed_leases

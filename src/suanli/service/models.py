@@ -82,7 +82,7 @@ class Job(Base):
     predicted_json: Mapped[str | None] = mapped_column(Text, nullable=True)
     # a job submitted from a quote's offer: the offer it came from (suanli.service.offers)
     offer_json: Mapped[str | None] = mapped_column(Text, nullable=True)
-    # the job's input dataset: {"location": place, "bytes": size}; the broker's placement
+    # the job's input dataset: {"location": place, "gb": size}; the broker's placement
     # charges moving it to the chosen site (suanli.federation.locality)
     input_json: Mapped[str | None] = mapped_column(Text, nullable=True)
 

@@ -34,18 +34,25 @@ def get_session(state: StateDep) -> Iterator[Session]:
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_tenant(request: Request, session: SessionDep) -> Tenant:
-    header = request.headers.get("authorization", "")
-    scheme, _, key = header.partition(" ")
+def unauthorized(detail: str) -> HTTPException:
+    return HTTPException(status.HTTP_401_UNAUTHORIZED, detail,
+                         headers={"WWW-Authenticate": "Bearer"})
+
+
+def bearer_key(request: Request, missing: str) -> str:
+    """The key of an ``Authorization: Bearer <key>`` header; 401 with ``missing`` without one."""
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
     if scheme.lower() != "bearer" or not key.strip():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED,
-                            "missing API key: send 'Authorization: Bearer <key>' (create one "
-                            "with `suanli service admin create-tenant NAME`)",
-                            headers={"WWW-Authenticate": "Bearer"})
-    tenant = session.scalar(select(Tenant).where(Tenant.key_hash == hash_key(key.strip())))
+        raise unauthorized(missing)
+    return key.strip()
+
+
+def get_tenant(request: Request, session: SessionDep) -> Tenant:
+    key = bearer_key(request, "missing API key: send 'Authorization: Bearer <key>' (create one "
+                              "with `suanli service admin create-tenant NAME`)")
+    tenant = session.scalar(select(Tenant).where(Tenant.key_hash == hash_key(key)))
     if tenant is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid API key",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorized("invalid API key")
     # hand the connection back while the request waits for a worker thread for its endpoint:
     # parked requests holding connections starve the threads that need one (pool timeouts)
     session.commit()

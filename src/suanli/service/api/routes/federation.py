@@ -16,7 +16,13 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Request, status
 
 from suanli.federation.models import FedSite
 from suanli.federation.protocol import Heartbeat, LogTail, Pull, Register, Result
-from suanli.service.api.deps import CurrentTenant, SessionDep, StateDep
+from suanli.service.api.deps import (
+    CurrentTenant,
+    SessionDep,
+    StateDep,
+    bearer_key,
+    unauthorized,
+)
 
 router = APIRouter(prefix="/api/v1/federation", tags=["federation"])
 LeaseId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[\w-]+$")]
@@ -25,16 +31,11 @@ LeaseId = Annotated[str, Path(min_length=1, max_length=40, pattern=r"^[\w-]+$")]
 def get_site(request: Request, session: SessionDep) -> FedSite:
     from suanli.federation.registry import site_for_key
 
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing site key: send "
-                            "'Authorization: Bearer <site key>' (create one with `suanli "
-                            "service admin create-site NAME`)",
-                            headers={"WWW-Authenticate": "Bearer"})
-    site = site_for_key(session, key.strip())
+    key = bearer_key(request, "missing site key: send 'Authorization: Bearer <site key>' "
+                              "(create one with `suanli service admin create-site NAME`)")
+    site = site_for_key(session, key)
     if site is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "invalid or revoked site key",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise unauthorized("invalid or revoked site key")
     session.commit()  # the connection goes back to the pool until the endpoint runs
     return site
 
@@ -72,8 +73,8 @@ def register(body: Register, session: SessionDep, site: CurrentSite,
             raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, "bench: not a `suanli "
                                 f"bench -o` profile: {loc}: {msg}") from None
     do(session, site, body, time.time())
-    return {"site": site.id, "lease_s": _lease_s(state),
-            "heartbeat_s": max(0.05, _lease_s(state) / 3)}
+    lease = _lease_s(state)
+    return {"site": site.id, "lease_s": lease, "heartbeat_s": max(0.05, lease / 3)}
 
 
 @router.post("/heartbeat")
