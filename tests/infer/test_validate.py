@@ -7,13 +7,8 @@ from pathlib import Path
 import pytest
 
 from suanli.infer.efficiency import efficiency_for
-from suanli.infer.validate import (
-    fit_efficiency,
-    stored_lopo,
-    summary,
-    summary_of,
-    validate_inference,
-)
+from suanli.infer.fit import fit_efficiency, stored_lopo
+from suanli.infer.validate import summary, summary_of, validate_inference
 
 
 @pytest.fixture(scope="module")

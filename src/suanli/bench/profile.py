@@ -110,13 +110,29 @@ class DeviceProfile(BaseModel):
             self._grid_of("gemm_warm", dtype), _log_point(m * count, n, k))
         return (1.0 - warm) * cold + warm * hot
 
+    def _curve(self, name: str, rows: list[tuple[float, float]],
+               point: Any) -> dict[str, Any]:
+        """``rows`` sorted (``pts``) and mapped by ``point`` to log-log ``xs``/``ys``, built
+        once per table of rows (cached as :meth:`_grid_of`'s grids)."""
+        hit = self._grids.get((name, ""))
+        if hit is None or hit[0] is not rows or hit[1] != self.op_overhead_s:
+            pts = sorted(rows)
+            xy = [point(a, b) for a, b in pts]
+            hit = self._grids[(name, "")] = (rows, self.op_overhead_s, {
+                "pts": pts, "xs": [x for x, _ in xy], "ys": [y for _, y in xy]})
+        return hit[2]
+
+    def _kv_curve(self) -> dict[str, Any]:
+        return self._curve("kv_read", self.kv_read,
+                           lambda w, t: (math.log2(w), math.log2(max(t, 1e-15))))
+
     def warm_fraction(self, working_set: float) -> float:
         """Where a step touching ``working_set`` bytes sits between all-in-cache (1) and
         all-from-DRAM (0), read off the measured KV-read cost per byte: (cold - cost at that
         working set) / (cold - warm), the ends being the smallest and largest sets timed."""
         if len(self.kv_read) < 2:
             return 0.0
-        pts = sorted(self.kv_read)
+        pts = self._kv_curve()["pts"]
         warm, cold = pts[0][1], pts[-1][1]
         if cold <= warm or working_set >= pts[-1][0]:
             return 0.0
@@ -142,10 +158,9 @@ class DeviceProfile(BaseModel):
         Without kv rows: a stream at the largest working set's bandwidth."""
         if not self.kv_read:
             return nbytes / self.memory_bw
-        pts = sorted(self.kv_read)
-        xs = [math.log2(w) for w, _ in pts]
-        ys = [math.log2(max(s, 1e-15)) for _, s in pts]
-        return nbytes * float(2.0 ** _interp1(xs, ys, math.log2(max(working_set, 1.0))))
+        c = self._kv_curve()
+        return nbytes * float(2.0 ** _interp1(c["xs"], c["ys"],
+                                              math.log2(max(working_set, 1.0))))
 
     def _net_s(self, seconds: float) -> float:
         """A timed op less the framework's per-op dispatch (``op_overhead_s``), which the
@@ -158,11 +173,10 @@ class DeviceProfile(BaseModel):
     def bandwidth(self, nbytes: float, cold: bool = False) -> float:
         """Achieved bytes/s of a streaming element-wise op moving ``nbytes`` in total; with
         ``cold``, its inputs coming from memory rather than the caches (where measured)."""
-        pts = sorted(self.elementwise_cold if cold and self.elementwise_cold
-                     else self.elementwise)
-        xs = [math.log2(b) for b, _ in pts]
-        ys = [math.log2(b / self._net_s(s)) for b, s in pts]
-        return float(2.0 ** _interp1(xs, ys, math.log2(max(nbytes, 1.0))))
+        name = "elementwise_cold" if cold and self.elementwise_cold else "elementwise"
+        c = self._curve(name, getattr(self, name),
+                        lambda b, t: (math.log2(b), math.log2(b / self._net_s(t))))
+        return float(2.0 ** _interp1(c["xs"], c["ys"], math.log2(max(nbytes, 1.0))))
 
     def elementwise_seconds(self, nbytes: float, cold: bool = False) -> float:
         """Seconds to stream ``nbytes`` through one element-wise kernel (no overhead)."""

@@ -21,17 +21,18 @@ def validate(
 ) -> None:
     """Compare the model with the published inference runs. Headline: leave-one-publication-out
     errors (each publication predicted by parameters fitted without it), beside in-sample."""
+    from suanli.infer import fit as f
     from suanli.infer import validate as v
 
     if fit:
-        v.write_efficiency(v.fit_efficiency())
+        f.write_efficiency(f.fit_efficiency())
         from suanli.infer.efficiency import _table as eff_cache
 
         eff_cache.cache_clear()
-        v.write_lopo(v.leave_one_publication_out())
+        f.write_lopo(f.leave_one_publication_out())
     rows = v.validate_inference()
     summ = v.summary(rows)
-    lopo = v.leave_one_publication_out() if loo else v.stored_lopo()
+    lopo = f.leave_one_publication_out() if loo else f.stored_lopo()
     lopo_map = dict(lopo or [])
     lopo_summ = v.summary_of(list(lopo_map.values())) if lopo_map else None
     if as_json:

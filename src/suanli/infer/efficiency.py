@@ -2,7 +2,7 @@
 
 ``data/efficiency.yaml`` holds, per accelerator family (with a ``default``), the fractions of
 peak FLOP/s and of memory bandwidth that serving kernels reach, and a fixed overhead per
-forward step. The values are fitted by one procedure, ``suanli.infer.validate.fit_efficiency``
+forward step. The values are fitted by one procedure, ``suanli.infer.fit.fit_efficiency``
 (least squares on log errors over the published validation rows); see docs/inference.md.
 """
 

@@ -280,9 +280,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     ttft_cb = mixed_prefill_s(dep, sm, batch, prompt_len, output_len) + tpot_cb / 2
     out_tps = batch * output_len / e2e
     tot_tps = batch * context / e2e
-    mem = memory_breakdown(m, acc, comp, tp=dep.tp, pp=dep.pp, batch=batch, context=context,
-                           max_step_tokens=dep.chunk_tokens, kv_mem_fraction=dep.kv_mem_fraction,
-                           attn_dp=dep.attn_dp, ep=dep.ep, moe_gather=dep.moe_gather)
+    mem = memory_only(dep, batch, context)
     price = price_of(dep, price_usd_per_device_hour)
     usd_in = usd_out = usd_all = None
     if price is not None:

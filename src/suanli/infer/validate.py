@@ -222,17 +222,3 @@ def summary_of(errors: list[float]) -> dict[str, float]:
     return {"rows": float(len(errs)), "median_abs_error": statistics.median(errs),
             "max_abs_error": max(errs),
             "share_within_20pct": sum(e <= 0.2 for e in errs) / len(errs)}
-
-
-_FIT_NAMES = ("PRIOR", "BOUNDS", "FIXED", "MIN_ROWS", "fit_efficiency", "leave_one_publication_out",
-              "fingerprint", "write_lopo", "stored_lopo", "write_efficiency", "LOPO_FILE")
-
-
-def __getattr__(name: str) -> Any:
-    """The fit and the stored leave-one-publication-out errors live in ``infer.fit``; kept
-    reachable here (``suanli infer validate`` and older callers use ``validate.NAME``)."""
-    if name in _FIT_NAMES:
-        from suanli.infer import fit
-
-        return getattr(fit, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

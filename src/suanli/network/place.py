@@ -56,8 +56,6 @@ LAGRANGE_ITERS = 100  # subgradient steps before the LP (its start; the LP does 
 LP_FULL_MAX_JOBS = 2_500  # above: capacity prices from the LP of a sample of jobs
 LP_SAMPLE_JOBS = 600
 MIN_MILP_S = 0.5  # "auto" skips the MILP polish with less time than this left
-PLACED = ("feasible", "optimal")  # statuses of an answer that places every job (a MILP
-# answer proven optimal is "optimal", and must compete with the others)
 ROUND_MILP_JOBS = 2_000  # fractional LP jobs placed by a small MILP (more: greedy)
 ROUND_COLUMNS = 20  # subgradient steps before the LP (its start; the LP does the rest)
 
@@ -83,7 +81,7 @@ class PlaceResult:
     @property
     def heuristic_gap(self) -> float | None:
         """(heuristic - bound) / |heuristic|, signed: how far the greedy alone was."""
-        if self.heuristic is None or self.bound is None or self.heuristic.status != "feasible":
+        if self.heuristic is None or self.bound is None or not self.heuristic.placed:
             return None
         return relative_gap(self.heuristic.value, self.bound)
 
@@ -139,7 +137,7 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
                                  time_budget_s=max(0.0, left() / 3))
     else:
         rel = lp_relaxation(table, w, start, budget_usd=budget_usd, mu0=mu,
-                            elastic=heur.status != "feasible",
+                            elastic=not heur.placed,
                             time_budget_s=max(0.0, left() / 2))
     stage["lp_s"] = time.perf_counter() - t1
     if rel.converged and rel.shortfall > 1e-6:
@@ -150,13 +148,13 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
     answers = {"heuristic": heur, "lp-rounding": rounded}
     bound = rel.bound
     exact, n_milp = None, 0
-    upper = min((p.value for p in answers.values() if p.status in PLACED), default=None)
+    upper = min((p.value for p in answers.values() if p.placed), default=None)
     use_milp = method in ("milp", "both") or (
         method == "auto" and left() > MIN_MILP_S and table.n_jobs <= LP_FULL_MAX_JOBS
         and (upper is None or relative_gap(upper, bound) > mip_rel_gap))
     if use_milp:
         t3 = time.perf_counter()
-        incumbent = min((p for p in answers.values() if p.status in PLACED),
+        incumbent = min((p for p in answers.values() if p.placed),
                         key=lambda p: p.value, default=heur)
         exact, bound, n_milp = _polish(table, objective, rel, upper, incumbent.choice,
                                        budget_usd, prune_to, max(left(), MIN_MILP_S),
@@ -164,7 +162,7 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
         stage["milp_s"] = time.perf_counter() - t3
         if exact is not None:
             answers["milp"] = exact
-    feasible = [p for p in answers.values() if p.status in PLACED]
+    feasible = [p for p in answers.values() if p.placed]
     if not feasible:  # explain with the answer that leaves the fewest jobs out
         raise explain(table, min(answers.values(), key=lambda p: (
             int((p.choice < 0).sum()), p.value)), rel, budget_usd)
@@ -177,13 +175,13 @@ def place_table(table: OptionTable, *, objective: str = "cost", method: str = "a
                  f"{'converged' if rel.converged else 'stopped early: its Lagrangian value'})")
     basis += " tightened by the MILP" if bound > rel.bound else ""
     return PlaceResult(table, best, exact, heur, before, bound, basis, n_milp,
-                       {k: p.value for k, p in answers.items() if p.status in PLACED},
+                       {k: p.value for k, p in answers.items() if p.placed},
                        stage)
 
 
 def _proven(p: Placement, bound: float | None, tol: float) -> Placement:
     """Status "optimal" when the answer is within ``tol`` of the full problem's bound."""
-    if bound is not None and p.status in PLACED and relative_gap(p.value, bound) <= tol:
+    if bound is not None and p.placed and relative_gap(p.value, bound) <= tol:
         return replace(p, status="optimal")
     return p
 
@@ -239,7 +237,7 @@ def _round(table: OptionTable, objective: str, w: np.ndarray, rel: Relaxation,
     for start in tries:
         first = complete(table, objective, priced, start, budget_usd=budget_usd)
         out.append(complete(table, objective, w, first.choice, budget_usd=budget_usd))
-    best = min(out, key=lambda p: (p.status != "feasible", p.value))
+    best = min(out, key=lambda p: (not p.placed, p.value))
     return replace(best, method="lp-rounding")
 
 
@@ -300,17 +298,17 @@ def _makespan(table: OptionTable, heur: Placement, method: str, budget_usd: floa
                                                    idx[np.maximum(p.choice, 0)], -1))
                 answers["milp"] = exact
             except InfeasibleError:
-                if heur.status != "feasible":
+                if not heur.placed:
                     raise
             stage["milp_s"] = time.perf_counter() - t3
             n_milp = len(idx)
-    feasible = [p for p in answers.values() if p.status in PLACED]
+    feasible = [p for p in answers.values() if p.placed]
     if not feasible:
         raise explain(table, heur, None, budget_usd)
     best = min(feasible, key=lambda p: (p.value, float(table.cost_usd[p.choice].sum())))
     return PlaceResult(table, best, exact, heur, before, heur.bound,
                        "slowest job's fastest option", n_milp,
-                       {k: p.value for k, p in answers.items() if p.status in PLACED},
+                       {k: p.value for k, p in answers.items() if p.placed},
                        stage)
 
 

@@ -329,7 +329,9 @@ def estimate_finetune(job: FinetuneJob, plan: FinetunePlan,
 def memory_traffic_adam(job: FinetuneJob) -> float:
     """HBM bytes per trainable parameter in one on-device Adam step."""
     if job.method == "full":
-        return 28.0  # as perf.training.OPTIMIZER_TRAFFIC: fp32 master, m, v r/w + grad + weight
+        from suanli.perf.train_terms import optimizer_traffic
+
+        return optimizer_traffic("fp32")  # fp32 master, m, v read + written, grad, weight
     return ADAPTER_GRAD_BYTES + 2 * (ADAPTER_WEIGHT_BYTES + ADAM_MOMENT_BYTES)
 
 

@@ -115,14 +115,16 @@ def attention_term(p: DeviceProfile, m: WorkloadModel, batch: int, q_len: int, k
 
 
 def decode_attention(p: DeviceProfile, m: WorkloadModel, batch: int, ctx: int,
-                     dtype: str) -> float:
+                     dtype: str, working_set: float | None = None) -> float:
     """One query token against ``ctx`` cached keys per head: two matrix-vector products
     that read the cached K and V once (B * ctx * hidden elements each, per layer), so their
     time is the bytes read at the measured KV-read rate (``suanli bench``'s ``kv_read``)
     for the step's working set: every layer's cache plus the weights, all touched once per
-    token, stay in the CPU's caches from one token to the next only if they fit."""
+    token, stay in the CPU's caches from one token to the next only if they fit
+    (``working_set``: :func:`decode_working_set`, computed here when not given)."""
     kv = 2.0 * batch * ctx * m.hidden * _bytes(dtype)  # bytes of K and V per layer
-    return m.layers * p.kv_seconds(kv, decode_working_set(m, batch, ctx, dtype))
+    ws = decode_working_set(m, batch, ctx, dtype) if working_set is None else working_set
+    return m.layers * p.kv_seconds(kv, ws)
 
 
 def decode_working_set(m: WorkloadModel, batch: int, ctx: int, dtype: str) -> float:
@@ -265,9 +267,10 @@ def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> 
     elem += [2 * s.batch * m.hidden * e] * 2 * m.layers  # this token's K and V written
     elem += bias_bytes(m, s.batch, s.dtype)
     kern = kernel_seconds(p, m, s.batch, 1, ctx, s.dtype, backward=False)
-    warm = p.warm_fraction(decode_working_set(m, s.batch, ctx, s.dtype))
-    return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False, warm=warm),
-                    attention=decode_attention(p, m, s.batch, ctx, s.dtype),
+    ws = decode_working_set(m, s.batch, ctx, s.dtype)
+    return StepTime(gemm=gemm_term(p, m, s.batch, s.dtype, backward=False,
+                                   warm=p.warm_fraction(ws)),
+                    attention=decode_attention(p, m, s.batch, ctx, s.dtype, ws),
                     elementwise=_elementwise_seconds(p, elem) + kern
                     + sample_seconds(p, m, s.batch), optimizer=0.0,
                     overhead=p.overhead("decode", m.layers))

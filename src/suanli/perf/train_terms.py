@@ -34,10 +34,13 @@ RESIDUAL_ACCESSES = 16.0  # residual-stream element reads + writes per token per
 # the stream's gradient (read 2, write 1: 4 per norm, 8) and each branch's output gradient is
 # read from it (2). Counted only beyond 2 bytes (``Stack.residual_bytes``): the fitted
 # ``elem_bytes`` holds the bf16 traffic of these kernels.
-OPTIMIZER_TRAFFIC = 28.0  # bytes per local parameter per Adam step: read/write fp32 master, m,
-# v (24), read grad (2), write bf16 weights (2); with bf16 optimizer state (memory.py) the
-# parameter copy, m and v move 2 bytes each: 12 + 2 + 2 = 16
-OPTIMIZER_TRAFFIC_BY_STATE = {"fp32": OPTIMIZER_TRAFFIC, "bf16": 16.0}
+
+
+def optimizer_traffic(state: str) -> float:
+    """Bytes per local parameter per Adam step: the optimizer state read and written (fp32
+    master, m, v: 2 x 12; bf16 state, memory.py: 2 x 6), the gradient read and the bf16
+    weights written (2 + 2): 28 or 16."""
+    return 2.0 * memory.optimizer_bytes(state) + memory.GRAD_BYTES + memory.WEIGHT_BYTES
 
 
 @dataclass(frozen=True)
@@ -303,8 +306,6 @@ def step_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
     t_fsdp = np.where(z >= 3, lay.n_micro * exposed(fsdp_mb, eff.fsdp_overlap * t_micro, slow),
                       0.0)
     local = np.where(z >= 1, params / d, params)
-    memory.optimizer_bytes(job.optimizer_state)  # a clear error for an unknown precision
-    traffic = OPTIMIZER_TRAFFIC_BY_STATE[job.optimizer_state]
-    t_opt = local * traffic / (acc.memory_bw * eff.mem_eff)
+    t_opt = local * optimizer_traffic(job.optimizer_state) / (acc.memory_bw * eff.mem_eff)
     return {"t_bubble": (lay.p - 1.0) / lay.v * t_micro, "t_dp_comm": t_dp,
             "t_fsdp_comm": t_fsdp, "t_optimizer": t_opt, "t_dp_sync_raw": t_sync}

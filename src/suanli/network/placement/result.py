@@ -22,6 +22,12 @@ class Placement:
     bound: float | None = None  # the solver's dual bound on the objective
     reasons: list[str] = field(default_factory=list)  # for infeasible results
 
+    @property
+    def placed(self) -> bool:
+        """Does this answer place every job? A MILP answer proven optimal is "optimal", the
+        others at best "feasible"; both must compete."""
+        return self.status in ("feasible", "optimal")
+
     def totals(self, table: OptionTable) -> dict[str, float]:
         k = self.choice[self.choice >= 0]
         co2 = table.co2_kg[k]
