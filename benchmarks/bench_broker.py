@@ -37,6 +37,7 @@ from typing import Any
 
 import httpx
 import numpy as np
+from service_harness import announced_url, cpu_seconds, wait_healthy
 
 CLI = [sys.executable, "-m", "suanli.cli.main"]
 
@@ -57,25 +58,18 @@ def _setup(data: Path, agents: int) -> tuple[list[str], dict[str, str]]:
 
 
 def _start(data: Path, lease_s: float) -> tuple[subprocess.Popen[bytes], str]:
-    import re
-
     env = {**os.environ, "SUANLI_DATA_DIR": str(data), "SUANLI_LEASE_S": str(lease_s)}
     log = open(data / "broker.log", "wb")  # noqa: SIM115 (lives as long as the broker)
     proc = subprocess.Popen([*CLI, "service", "up", "--port", "0", "--executor", "federated"],
                             env=env, stdout=log, stderr=subprocess.STDOUT)
-    end = time.time() + 60
-    while time.time() < end:
-        m = re.search(rb"service on (http://127\.0\.0\.1:\d+)", (data / "broker.log").read_bytes())
-        if m:
-            url = m.group(1).decode()
-            try:
-                if httpx.get(url + "/health", timeout=1).status_code == 200:
-                    return proc, url
-            except httpx.HTTPError:
-                pass
-        time.sleep(0.1)
-    proc.kill()
-    raise SystemExit("broker did not start:\n" + (data / "broker.log").read_text()[-2000:])
+    try:
+        url = announced_url(data / "broker.log", proc, 60.0)
+    except RuntimeError:
+        url = ""
+    if not url or not wait_healthy(url, 60.0):
+        proc.kill()
+        raise SystemExit("broker did not start:\n" + (data / "broker.log").read_text()[-2000:])
+    return proc, url
 
 
 class Stats:
@@ -162,15 +156,6 @@ def _pct(xs: list[float]) -> str:
     return f"p50 {p[0]:.0f} ms, p95 {p[1]:.0f} ms, p99 {p[2]:.0f} ms"
 
 
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    try:
-        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return float("nan")
-    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
-
-
 async def run(url: str, tkeys: list[str], skeys: dict[str, str], args: argparse.Namespace,
               pid: int) -> Stats:
     st = Stats()
@@ -179,10 +164,10 @@ async def run(url: str, tkeys: list[str], skeys: dict[str, str], args: argparse.
               for k, o in zip(skeys.values(), offsets, strict=True)]
     await asyncio.sleep(args.heartbeat_s + 1.0)  # all registered and live
     st.lat.clear()
-    st.t0, st.cpu0 = time.time(), _cpu_s(pid)
+    st.t0, st.cpu0 = time.time(), cpu_seconds(pid)
     stop = st.t0 + args.seconds
     await tenants(url, tkeys, st, args.rate, stop)
-    st.t1, st.cpu1 = time.time(), _cpu_s(pid)
+    st.t1, st.cpu1 = time.time(), cpu_seconds(pid)
     st.backlog = len(st.submitted) - sum(1 for t in st.pulled_at if t <= st.t1)
     await asyncio.sleep(2.0)  # the last jobs are pulled
     for a in agents:

@@ -18,19 +18,12 @@ import argparse
 import os
 import threading
 import time
-from pathlib import Path
 
 import httpx
 import numpy as np
-from service_harness import running_service
+from service_harness import cpu_seconds, running_service
 
 TARGET_P99_MS = 150.0  # the issue's target at 100 submissions/s
-
-
-def _cpu_s(pid: int) -> float:
-    """User + system CPU seconds of process ``pid`` so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _server_mean_ms(url: str) -> float:
@@ -80,14 +73,14 @@ def main() -> None:
                                      "cpus": 0.01})
                     lat[i], codes[i] = time.perf_counter() - due, r.status_code
 
-        cpu0 = _cpu_s(svc.pid)
+        cpu0 = cpu_seconds(svc.pid)
         threads = [threading.Thread(target=worker) for _ in range(args.workers)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         wall = time.perf_counter() - t0
-        cpu = _cpu_s(svc.pid) - cpu0
+        cpu = cpu_seconds(svc.pid) - cpu0
         with httpx.Client(base_url=url, headers=auth) as c:
             started = sum(c.get(f"/api/v1/jobs?state={s}&limit=1000").json()["count"]
                           for s in ("running", "succeeded", "failed"))

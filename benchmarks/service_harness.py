@@ -26,7 +26,7 @@ class Service:
     data: Path
 
 
-def _announced_url(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
+def announced_url(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -> str:
     """The URL ``service up --port 0`` prints once it holds its socket (no chosen-then-bound
     port, which another process could take in between)."""
     end = time.time() + timeout_s
@@ -38,6 +38,28 @@ def _announced_url(log: Path, proc: subprocess.Popen[bytes], timeout_s: float) -
             break
         time.sleep(0.1)
     raise RuntimeError(f"the service did not start; see {log}")
+
+
+def wait_healthy(url: str, timeout_s: float) -> bool:
+    """Poll ``url``/health until it answers 200 (True) or ``timeout_s`` passes (False)."""
+    end = time.time() + timeout_s
+    while time.time() < end:
+        try:
+            if httpx.get(url + "/health", timeout=1).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    return False
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (Linux /proc; NaN if gone)."""
+    try:
+        f = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return float("nan")
+    return (int(f[11]) + int(f[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @contextmanager
@@ -54,14 +76,8 @@ def running_service(scheduler: bool, prefix: str, start_timeout_s: float = 60.0
         proc = subprocess.Popen([*cli, "up", "--port", "0", "--executor", "subprocess"],
                                 env=env, stdout=log, stderr=subprocess.STDOUT)
         try:
-            url = _announced_url(data / "service.log", proc, start_timeout_s)
-            end = time.time() + start_timeout_s
-            while time.time() < end:
-                try:
-                    if httpx.get(url + "/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.1)
+            url = announced_url(data / "service.log", proc, start_timeout_s)
+            wait_healthy(url, start_timeout_s)
             yield Service(url, {"Authorization": f"Bearer {key}"}, proc.pid, data)
         finally:
             proc.terminate()
