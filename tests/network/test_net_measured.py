@@ -61,6 +61,32 @@ def test_measured_gemm_and_bandwidth_replace_the_declared_rates_they_equal():
     assert s.cost_usd / d.cost_usd == pytest.approx(s.run_s / d.run_s)  # cost = time x price
 
 
+def test_measured_and_declared_rates_take_one_path_with_the_global_batch():
+    """The measured rate is the planner's own (``durations.train_rate``, ``measured=``): it
+    honours the global batch as the declared one does (a small batch is slower per token on
+    64 devices), and equals the planner run with the measured efficiency."""
+    from suanli.catalog import load_catalog
+    from suanli.network import durations
+    from suanli.network.measured import efficiency
+    from suanli.plan.api import best_training_plan
+
+    acc = load_catalog().accelerator("H100-SXM")
+    key = (0.6 * acc.peak_flops("bf16"), 0.5 * acc.memory_bw)
+    default = durations.train_rate("llama3-8b", "dgx-h100", 64, measured=key)
+    small = durations.train_rate("llama3-8b", "dgx-h100", 64, global_batch_tokens=2**17,
+                                 measured=key)
+    declared = durations.train_rate("llama3-8b", "dgx-h100", 64, global_batch_tokens=2**17)
+    assert isinstance(default, durations.TrainRate) and isinstance(small, durations.TrainRate)
+    assert isinstance(declared, durations.TrainRate)
+    assert small.tokens_per_s < 0.9 * default.tokens_per_s  # the batch reached the planner
+    assert small.tokens_per_s < declared.tokens_per_s  # and so did the measured figures
+    plan = best_training_plan("llama3-8b", "dgx-h100", 64, durations.REFERENCE_TOKENS,
+                              global_batch_tokens=2**17, eff=efficiency("dgx-h100", key))
+    assert small.tokens_per_s == plan.tokens_per_s and small.plan == plan.plan
+    too_big = durations.train_rate("llama3-405b", "dgx-h100", 8, measured=key)
+    assert isinstance(too_big, durations.Infeasible)  # a reason, not an exception
+
+
 def test_an_fp32_bench_is_not_a_bf16_rate():
     """Only the memory bandwidth of an fp32-only bench is the same quantity for a bf16 job."""
     m = _site("m", {"date": "2026-12-07", "gemm_tflops": {"fp32": 40.0},

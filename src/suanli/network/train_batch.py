@@ -20,7 +20,6 @@ import numpy as np
 
 from suanli.network import durations
 from suanli.network.jobs import Filters, TrainJob
-from suanli.network.measured import train_rate as measured_rate
 from suanli.network.resources import HwKey, OptionRows, Resources, node_size
 from suanli.network.sites import Network
 
@@ -67,7 +66,7 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Re
         for n in first.counts or counts:
             if not (cap >= n).any():
                 continue
-            rate = measured_rate(first.model, hw, n, first.seq_len, measured)
+            rate = durations.train_rate(first.model, hw, n, first.seq_len, measured=measured)
             if isinstance(rate, durations.Infeasible):
                 fit_msgs.append(f"{n} x {hw}: {rate.reason.split(' Reasons')[0]}")
                 continue
