@@ -105,8 +105,7 @@ class Measured(BaseModel):
 
 def from_profile(prof: Any, hardware: str = "") -> Measured:
     """The descriptor's section from a :class:`~suanli.bench.profile.DeviceProfile`."""
-    gemm = {d: max(2.0 * m * n * k / s for m, n, k, s in rows) / 1e12
-            for d, rows in prof.gemm.items() if rows}
+    gemm = {d: flops / 1e12 for d, flops in prof.best_gemm_flops.items()}
     coll, how = None, ""
     if prof.collective and prof.collective.get("allreduce"):
         coll = max(b / s for b, s in prof.collective["allreduce"]) / 1e9
