@@ -191,3 +191,25 @@ def test_a_measured_key_in_the_site_file_may_be_the_bench_output_itself(tmp_path
     res = runner.invoke(app, ["net", "join", str(bad), "--bench", str(tmp_path / "nope.json")])
     assert isinstance(res.exception, InputError) and "cannot read the bench profile" in str(
         res.exception)
+
+
+def test_net_place_marks_each_placement_with_the_quote_rule(tmp_path, _empty_registry):
+    """``net place`` labels a placement as quotes label offers (measured.capability): the
+    training job on the measured line says measured, the same job on a declared site says
+    declared."""
+    _empty_registry.mkdir(parents=True, exist_ok=True)
+    for sid, measured in (("slow", {"date": "2026-12-07", "memory_bw_gbs": 1500.0}),
+                          ("decl", None)):
+        raw = {**BASE, "id": sid, **({"measured": measured} if measured else {})}
+        (_empty_registry / f"{sid}.yaml").write_text(yaml.safe_dump(raw))
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(yaml.safe_dump({"jobs": [{"id": "j", "model": "llama3-8b", "kind": "train",
+                                              "tokens": 1e9, "counts": [8]}]}))
+    for sid, label in (("slow", "measured"), ("decl", "declared")):
+        res = runner.invoke(app, ["net", "place", str(jobs), "--site", sid, "--json"])
+        assert res.exit_code == 0, res.output
+        (row,) = json.loads(res.stdout)["placements"]
+        assert row["placed"] and row["site"] == sid and row["capability"] == label
+        offers = quote(Network({sid: _site(sid, {"date": "2026-12-07", "memory_bw_gbs": 1500.0}
+                                           if sid == "slow" else None)}), JOB, top=1)
+        assert offers[0].capability == label

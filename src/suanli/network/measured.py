@@ -38,7 +38,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 if TYPE_CHECKING:
     from suanli.perf.efficiency import Efficiency
 
-__all__ = ["Measured", "MeasuredKey", "efficiency", "from_profile", "measured_key"]
+__all__ = ["Measured", "MeasuredKey", "capability", "efficiency", "from_profile",
+           "measured_key"]
 
 MAX_TFLOPS = 100_000.0  # per device; the largest parts are ~10^4 TFLOP/s (fp4, sparse)
 MAX_GBS = 1_000_000.0  # GB/s per device
@@ -129,6 +130,13 @@ def measured_key(site: Any, hardware: str) -> MeasuredKey | None:
         return None
     key = m.key()
     return None if key == (None, None) else key
+
+
+def capability(key: MeasuredKey | None) -> Literal["measured", "declared"]:
+    """The label an offer or placement carries: ``measured`` when measured figures ``key``
+    priced it (:func:`measured_key`), ``declared`` (catalog peaks x fitted efficiency) when
+    None. The one rule, used by quotes and ``net place``."""
+    return "declared" if key is None else "measured"
 
 
 def efficiency(system: str, key: MeasuredKey) -> Efficiency:
