@@ -164,9 +164,7 @@ def _check_models(jobs: Sequence[Job]) -> None:
 
 def _train_options(net: Network, j: int, job: TrainJob, res: Resources,
                    by_hw: dict[HwKey, np.ndarray], filters: Filters, run_fn: RunFn,
-                   counts: Sequence[int], acc: OptionRows,
-                   links: LinkCache
-                   ) -> list[str]:
+                   counts: Sequence[int], acc: OptionRows, links: LinkCache) -> list[str]:
     """Every (hardware, count, spot, site) option of one training job: per hardware type the
     arithmetic runs on [counts x sites] arrays at once (module docstring for the formulas)."""
     tr_s, tr_usd = transfer_arrays(net, job.data_location, res, job.data_bytes, links)

@@ -42,9 +42,7 @@ def train_groups(jobs: Sequence[tuple[int, TrainJob]], counts: Sequence[int]
 
 def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Resources,
                         by_hw: dict[HwKey, np.ndarray], filters: Filters, counts: Sequence[int],
-                        acc: OptionRows,
-                        links: LinkCache
-                        ) -> dict[str, list[str]]:
+                        acc: OptionRows, links: LinkCache) -> dict[str, list[str]]:
     """Rows for every job of one group; returns the reasons of jobs left with no option."""
     first = group[0][1]
     js = np.array([j for j, _ in group], dtype=np.int64)
@@ -120,7 +118,6 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Re
     for g in np.flatnonzero(n_opts == 0):
         job = group[int(g)][1]
         why[job.id] = train_reasons(job, filters, float(best_t[g]), float(best_c[g]),
-                                     float(best_co2[g]) if math.isfinite(best_co2[g])
-                                     else math.inf, fit_msgs, max_free,
-                                     job.counts or counts)
+                                    float(best_co2[g]) if math.isfinite(best_co2[g])
+                                    else math.inf, fit_msgs, max_free, job.counts or counts)
     return why
