@@ -2,7 +2,9 @@
 
 Training: :func:`suanli.plan.api.best_training_plan`. Its best plan for (model, system, devices)
 does not depend on the token count, and run time is ``tokens / tokens_per_s``; so one call per
-(model, system, devices, seq_len, batch) with a reference token count is cached and scaled::
+(model, system, devices, seq_len, batch, measured figures) with a reference token count is
+cached and scaled (a site's measured figures, :mod:`suanli.network.measured`, change only the
+efficiency the same planner runs with)::
 
     run_s(tokens) = tokens / tokens_per_s            # seconds
 
