@@ -16,8 +16,10 @@ and measured when it ends.
       error = predicted / measured - 1     (per figure; +10% = predicted 10% slow)
 
 The compared figures are the fastest measured step (``step_time_min_s``; the uncontended
-speed the profile's rates describe, as ``suanli workload --profile`` compares) and for serving
-the time to first token and the fastest decode step (``ttft_s``, ``tpot_min_s``).
+speed the profile's rates describe) and for serving the time to first token and the fastest
+decode step (``ttft_s``, ``tpot_min_s``), each read in the bench's clock by
+:func:`~suanli.workloads.record.on_own_core` (one thread: CPU seconds), as ``suanli workload
+--profile`` and ``calibrate --from-runs`` read them.
 """
 
 from __future__ import annotations
@@ -42,7 +44,10 @@ FIGURES = {"train": ("step_time_min_s",), "serve": ("ttft_s", "tpot_min_s")}
 _MODEL_FIELDS = ("layers", "hidden", "heads", "ffn_hidden", "vocab", "max_seq_len")
 _ONLY = {"train": ("seq_len", "steps", "warmup"), "serve": ("prompt_len", "gen_len")}
 _SHOWN = ("step_time_min_s", "step_time_s", "tokens_per_s", "final_loss", "ttft_s", "tpot_s",
-          "tpot_min_s", "output_tokens_per_s", "peak_memory_bytes")
+          "tpot_min_s", "output_tokens_per_s", "peak_memory_bytes", "step_time_cpu_s",
+          "ttft_cpu_s", "tpot_cpu_s")
+# a compared figure -> its name in on_own_core
+_OWN_CORE = {"step_time_min_s": "step_time", "ttft_s": "ttft", "tpot_min_s": "tpot"}
 MAX_RECORD_CHARS = 200_000  # a record line longer than this is not ours
 
 
@@ -210,15 +215,23 @@ def views(job: Job) -> dict[str, Any]:
         measured = rec if "absent" in rec else {
             **{k: rec[k] for k in _SHOWN if rec.get(k) is not None},
             "hardware": rec.get("hardware")}
-    if "absent" not in pred and "absent" not in measured:
-        pred = {**pred, "error": {k: pred[k] / measured[k] - 1.0 for k in FIGURES[job.kind]
-                                  if k in pred and measured.get(k)}}
+    if "absent" not in measured:
+        from suanli.workloads.record import on_own_core
+
+        own = {k: on_own_core(measured, _OWN_CORE[k]) for k in FIGURES[job.kind]}
+        measured["compared"] = own  # what an error divides by (the dashboard shows it)
+        if "absent" not in pred:
+            pred = {**pred, "error": {k: pred[k] / v - 1.0 for k, v in own.items()
+                                      if k in pred and v}}
     return {"workload": json.loads(job.args_json), "measured": measured, "predicted": pred}
 
 
 def compare_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per compared figure of each workload job (JobPublic JSON): job, name, kind,
-    state, figure, measured s, predicted s, error (None where a side is absent, with why)."""
+    state, figure, measured s (in the bench's clock), predicted s, error (None where a side is
+    absent, with why)."""
+    from suanli.workloads.record import on_own_core
+
     rows = []
     for j in jobs:
         kind = j.get("kind")
@@ -230,7 +243,8 @@ def compare_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         if "absent" in d)
         for fig in FIGURES[kind]:
             rows.append({"job": j["id"], "name": j["name"], "kind": kind, "state": j["state"],
-                         "figure": fig, "measured_s": meas.get(fig),
+                         "figure": fig, "measured_s": None if "absent" in meas
+                         else on_own_core(meas, _OWN_CORE[fig]),
                          "predicted_s": pred.get(fig),
                          "error": (pred.get("error") or {}).get(fig), "why": why})
     return rows
@@ -245,4 +259,5 @@ def as_record(job: dict[str, Any]) -> dict[str, Any] | None:
         return None
     pred = job.get("predicted") or {}
     return {"_id": job["id"], "kind": job["kind"], "shape": job.get("workload") or {},
-            **meas, "predicted": {k: pred[k] for k in FIGURES[job["kind"]] if k in pred}}
+            **{k: v for k, v in meas.items() if k != "compared"},
+            "predicted": {k: pred[k] for k in FIGURES[job["kind"]] if k in pred}}
