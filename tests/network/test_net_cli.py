@@ -12,6 +12,7 @@ import yaml
 from typer.testing import CliRunner
 
 from suanli.cli.main import app
+from suanli.network.placement.result import ROUNDING
 
 from .conftest import EXAMPLES
 
@@ -58,7 +59,9 @@ def test_place_batch_json(tmp_path: Path) -> None:
     assert all(p["placed"] for p in out["placements"])
     s = out["summary"]
     assert s["status"] == "optimal" and 0 <= s["gap"] <= 1e-4
-    assert s["heuristic_value"] >= s["value"] - 1e-6 and s["lower_bound"] <= s["value"]
+    # the bound and the answer are the same sum in different orders: equal up to rounding
+    assert s["heuristic_value"] >= s["value"] - 1e-6
+    assert s["lower_bound"] <= s["value"] * (1 + ROUNDING)
     assert s["cost_usd"] == sum(p["cost_usd"] for p in out["placements"])
     assert chart.stat().st_size > 10_000
 

@@ -59,11 +59,15 @@ class Placement:
         return out
 
 
+ROUNDING = 1e-12  # relative difference that float summation order alone can make
+
+
 def relative_gap(upper: float, lower: float) -> float:
     """(upper - lower) / |upper|, SIGNED (HiGHS' definition of the MIP gap, without its
     absolute value): >= 0 when ``lower`` is a valid bound on an answer worth ``upper``; a
     negative value means the bound is not one and must be shown, never hidden. 0 when both
-    are 0."""
-    if upper == lower:
+    are 0, and 0 when they differ by rounding only (the same sum in another order: within
+    ``ROUNDING`` of each other, relative)."""
+    if abs(upper - lower) <= ROUNDING * max(abs(upper), abs(lower)):
         return 0.0
     return (upper - lower) / max(abs(upper), 1e-12)
