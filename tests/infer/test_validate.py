@@ -18,11 +18,12 @@ def rows(validation_csv: Path) -> list:
 
 def test_error_bounds_on_included_rows(rows: list) -> None:
     """In-sample over the 99 rows (23 shared + 37 TensorRT-LLM v0.5-v1 + 37 more rows of the
-    v0.5/v0.6.1 and v0.9 pages + 2 DeepSeek): median 5.9%, within the issue's 8%. Two rows are
-    beyond 30% (S033 Mixtral FP16 A100 TTFT at 128 tokens +36%, S036 Qwen3 on H100 +32%) and no
+    v0.5/v0.6.1 and v0.9 pages + 2 DeepSeek): median 5.8%, within the issue's 8%. Two rows are
+    beyond 30% (S033 Mixtral FP16 A100 TTFT at 128 tokens +36%, S036 Qwen3 on H100 +33%) and no
     other; on the 62-row set before the v0.5/v0.9 pages' remaining rows were added, none was
     beyond 30% (docs/inference.md): the set grew, the bound did not move for the rows it held.
-    Before the v0.9 engines' custom all-reduce (``infer.allreduce``): 7.2% / 42.7%."""
+    Before the v0.9 engines' custom all-reduce and the achieved link fraction of the TP
+    all-reduce (``infer.allreduce``): 7.2% / 42.7%."""
     s = summary(rows)
     assert s["rows"] >= 99
     assert s["median_abs_error"] <= 0.06, s
@@ -39,15 +40,16 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 99
     # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
-    # 20%): 9.2% / 38.6% / 92% over 99 rows with the v0.9 engines' custom all-reduce
-    # (``infer.allreduce``; 9.6% / 41.5% / 84% before it, S074 Falcon-180B A100 -42%), every
+    # 20%): 8.6% / 41.7% / 91% over 99 rows (S036 Qwen3 on H100 +42%) with the v0.9 engines'
+    # custom all-reduce and the TP all-reduce at the achieved link fraction (``infer.allreduce``;
+    # 9.2% / 38.6% / 92% with the first alone; 9.6% / 41.5% / 84% before both, S074 -42%), every
     # row of the v0.5, v0.6.1 and v0.9 pages the catalog's models allow included (37 more); on
     # the 62-row set before them 10.9% / 45% / 94%, 11.0% / 45% / 90% before trtllm-bench's own
     # batch limits, 14.6% / 276% / 71% before the request overhead per stack and the few-row
     # families' own compute fraction
-    assert s["median_abs_error"] <= 0.093, s
-    assert s["max_abs_error"] <= 0.39, s
-    assert s["share_within_20pct"] >= 0.91, s
+    assert s["median_abs_error"] <= 0.087, s
+    assert s["max_abs_error"] <= 0.42, s
+    assert s["share_within_20pct"] >= 0.90, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:

@@ -28,9 +28,11 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   layer; MLA decode with absorbed up-projections: ``2 h (2 c + r)`` per layer); bytes = KV
   cache read (decode: every cached token) + written (new tokens), at the
   ``attention_memory`` efficiency.
-* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019); inside the
-  scale-up domain the one-shot / two-shot peer-access algorithms of the serving runtimes
-  (``serving_allreduce_s``), across nodes the ring (``suanli.perf.comm``, scalar forms).
+* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), by the serving
+  stack's algorithm (``suanli.infer.allreduce``: peer-access one-shot / two-shot, the NCCL ring,
+  or the TensorRT-LLM engine-era custom kernel), on links at the achieved fraction
+  ``comm_efficiency`` of their rate (``data/moe.yaml``: nccl-tests bus bandwidth is 70-85% of
+  the link rate; the EP all-to-all uses the same fraction).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
 
@@ -210,7 +212,8 @@ class StepModel:
         self.ar_kernel_bw = eff.custom_allreduce_gbs * 1e9  # the ``custom`` kernel's bytes/s
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
-        self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
+        # bytes/s reached on the link (achieved fraction, module doc), seconds per hop
+        self.link_bw, self.link_alpha = link * 1e9 * self.mp.comm_efficiency, lat * 1e-6
         self.nodes = nodes_spanned(ep, system.devices_per_node)
         self.dp_nodes = nodes_spanned(tp, system.devices_per_node)  # all-gather path
         ce = self.mp.comm_efficiency
