@@ -40,16 +40,16 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     s = summary_of([e for _, e in lopo])
     assert s["rows"] >= 99
     # the bounds reached (docs/inference.md), not the issue's (median <= 8%, every row within
-    # 20%): 8.6% / 41.7% / 91% over 99 rows (S036 Qwen3 on H100 +42%) with the v0.9 engines'
-    # custom all-reduce and the TP all-reduce at the achieved link fraction (``infer.allreduce``;
-    # 9.2% / 38.6% / 92% with the first alone; 9.6% / 41.5% / 84% before both, S074 -42%), every
-    # row of the v0.5, v0.6.1 and v0.9 pages the catalog's models allow included (37 more); on
-    # the 62-row set before them 10.9% / 45% / 94%, 11.0% / 45% / 90% before trtllm-bench's own
-    # batch limits, 14.6% / 276% / 71% before the request overhead per stack and the few-row
-    # families' own compute fraction
-    assert s["median_abs_error"] <= 0.087, s
+    # 20%): 9.7% / 41.7% / 90% over 99 rows (S036 Qwen3 on H100 +42%) with the v0.9 engines'
+    # custom all-reduce (its kernel rate held out at the sgl-kernel measurement, 200 GB/s) and
+    # the TP all-reduce at the achieved link fraction (``infer.allreduce``); 9.6% / 41.5% / 84%
+    # before them (S074 Falcon-180B A100 -42%). Every row of the v0.5, v0.6.1 and v0.9 pages
+    # the catalog's models allow is included (37 more); on the 62-row set before them 10.9% /
+    # 45% / 94%, 11.0% / 45% / 90% before trtllm-bench's own batch limits, 14.6% / 276% / 71%
+    # before the request overhead per stack and the few-row families' own compute fraction
+    assert s["median_abs_error"] <= 0.097, s
     assert s["max_abs_error"] <= 0.42, s
-    assert s["share_within_20pct"] >= 0.90, s
+    assert s["share_within_20pct"] >= 0.89, s
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:
@@ -77,3 +77,21 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
         for st, v in shipped.request_overhead_by_stack:
             assert v == pytest.approx(fit_stacks[st], abs=3e-4), (fam, st)
         assert shipped.custom_allreduce_gbs == pytest.approx(eff.custom_allreduce_gbs, rel=0.02)
+
+
+def test_held_out_custom_allreduce_rate_is_the_measured_prior(validation_csv: Path) -> None:
+    """Only the v0.9 rows run TensorRT-LLM's engine-era custom all-reduce: fitted without
+    them, its kernel rate stays at the prior measured apart from the rows (sgl-kernel's H100
+    microbenchmark, ``fit.PRIOR_CUSTOM_ALLREDUCE_GBS``), never a number those rows shaped; with
+    them it is fitted once and shared by every family."""
+    from suanli.infer.fit import PRIOR_CUSTOM_ALLREDUCE_GBS, _fit_families
+    from suanli.infer.stacks import stack
+    from suanli.infer.validate import load_cases
+
+    cases = [c for c in load_cases(validation_csv) if c.include]
+    custom = [c for c in cases if stack(c.spec.get("stack")).allreduce == "custom"]
+    assert custom and {c.publication for c in custom} == {custom[0].publication}
+    held = _fit_families([c for c in cases if c.publication != custom[0].publication])
+    assert all(e.custom_allreduce_gbs == PRIOR_CUSTOM_ALLREDUCE_GBS for e in held.values())
+    shipped = efficiency_for("default").custom_allreduce_gbs
+    assert shipped != PRIOR_CUSTOM_ALLREDUCE_GBS and 20 <= shipped <= 450
