@@ -22,10 +22,13 @@ def test_stored_fit_covers_every_held_row_and_publication():
     assert sorted(r for rows in by_family.values() for r in rows) == sorted(c.id for c in held)
 
 
-def test_lopo_median_meets_the_target():
-    """Issue 10 target: median |LOPO error| <= 8% (the max target is not met: see docs)."""
+def test_lopo_median_and_max_meet_the_target():
+    """Issue 10 target: median |LOPO error| <= 8%, max <= 20%. Reached (2026-12-07, fourth
+    pass: the slowest pipeline stage paces the pipeline, DeepSpeed's bf16 accumulation pass):
+    median 3.1%, max 16.5% (X003, Llama 3 405B on 8,192 H100); held a little above that."""
     lopo = np.abs([v["lopo"] for v in load_efficiency().meta["errors"].values()])
-    assert np.median(lopo) <= 0.08
+    assert np.median(lopo) <= 0.04
+    assert lopo.max() <= 0.17
 
 
 def test_publications_are_whole_papers():

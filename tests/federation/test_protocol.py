@@ -3,8 +3,11 @@ placement by price and liveness, requeue after a missed lease, settlement."""
 
 from __future__ import annotations
 
+import logging
 import math
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 from .conftest import FED, Broker
@@ -234,3 +237,45 @@ def test_tenant_cancel_reaches_the_site_through_its_heartbeat(broker: Broker) ->
     assert j["state"] == "cancelled"
     # the ended lease is abandoned on the next heartbeat
     assert broker.beat("east", leases=lease).json()["abandon"] == [a["id"]]
+
+
+def test_the_agent_rereads_its_site_file_only_when_it_changes(broker: Broker, tmp_path: Path,
+                                                              caplog: Any) -> None:
+    """A real agent (subprocess engine) heartbeating the real broker: an unchanged site file is
+    not parsed again, an edit (new mtime) reaches the broker on the next beat, and a broken
+    edit keeps the last good file, warned about once."""
+    from suanli.federation.agent import Agent
+    from suanli.service.local_subprocess import SubprocessExecutor
+
+    path = tmp_path / "site.yaml"
+
+    def write(text: str, bump_s: float) -> None:
+        path.write_text(text)
+        t = path.stat().st_mtime + bump_s  # a new mtime even on a coarse-grained filesystem
+        os.utime(path, (t, t))
+
+    write("site: east\ncpus: 2\nprice: {currency: USD, cpu_hour: 1.0}\n", 0)
+    agent = Agent("http://testserver", "unused", path,
+                  SubprocessExecutor(tmp_path / "runs", require_sandbox=False))
+    agent.http = broker.client
+    broker.client.headers.update(broker.sites["east"])
+    agent.register()
+    first = agent.cfg
+    agent.beat()
+    agent.beat()
+    assert agent.cfg is first  # not re-read
+    row = _site_row(broker, "east")
+    assert row["heartbeats"] == 2 and row["cpu_price"] == 1.0
+    write("site: east\ncpus: 2\nprice: {currency: USD, cpu_hour: 2.5}\n", 5)
+    agent.beat()
+    assert agent.cfg is not first and agent.cfg.price["cpu_hour"] == 2.5
+    assert _site_row(broker, "east")["cpu_price"] == 2.5
+    good = agent.cfg
+    write("site: east\ncpus: -1\n", 10)
+    with caplog.at_level(logging.WARNING, logger="suanli.agent"):
+        agent.beat()
+        agent.beat()
+    assert agent.cfg is good
+    row = _site_row(broker, "east")
+    assert row["heartbeats"] == 5 and row["cpu_price"] == 2.5
+    assert sum("site file not re-read" in r.message for r in caplog.records) == 1

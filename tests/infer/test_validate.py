@@ -8,7 +8,7 @@ import pytest
 
 from suanli.infer.efficiency import efficiency_for
 from suanli.infer.fit import fit_efficiency, stored_lopo
-from suanli.infer.validate import summary, summary_of, validate_inference
+from suanli.infer.validate import load_cases, summary, summary_of, validate_inference
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +86,6 @@ def test_held_out_custom_allreduce_rate_is_the_measured_prior(validation_csv: Pa
     them it is fitted once and shared by every family."""
     from suanli.infer.fit import PRIOR_CUSTOM_ALLREDUCE_GBS, _fit_families
     from suanli.infer.stacks import stack
-    from suanli.infer.validate import load_cases
 
     cases = [c for c in load_cases(validation_csv) if c.include]
     custom = [c for c in cases if stack(c.spec.get("stack")).allreduce == "custom"]
@@ -95,3 +94,52 @@ def test_held_out_custom_allreduce_rate_is_the_measured_prior(validation_csv: Pa
     assert all(e.custom_allreduce_gbs == PRIOR_CUSTOM_ALLREDUCE_GBS for e in held.values())
     shipped = efficiency_for("default").custom_allreduce_gbs
     assert shipped != PRIOR_CUSTOM_ALLREDUCE_GBS and 20 <= shipped <= 450
+
+
+# Batch-1 decode rows (issue 10: "batch-1 decode rows within 15%"): gpt-fast S076-S094 (tokens/s
+# per user) and NIM S095-S096 (inter-token latency). S086/S087 are excluded for a configuration
+# the catalog does not have (int4 with group 32), not for the model's error.
+BATCH1_CONFIG_EXCLUDED = {"S086", "S087"}
+
+
+def _batch1_cases(validation_csv: Path) -> list:
+    return [c for c in load_cases(validation_csv)
+            if c.spec.get("kind") in ("decode_speed", "tpot") and c.spec.get("batch") == 1
+            and "model" in c.spec]
+
+
+def test_batch1_decode_rows_are_reported_and_not_below_the_bandwidth_floor(
+        validation_csv: Path, rows: list) -> None:
+    """Every batch-1 decode row is predicted and reported, and no published step is faster than
+    reading the step's bytes once at the datasheet HBM bandwidth (the check that excluded S028:
+    a row below that floor cannot be the configuration it states)."""
+    from suanli.catalog import load_catalog
+    from suanli.infer.estimate import deployment, step_model
+
+    cases = _batch1_cases(validation_csv)
+    assert len(cases) >= 21
+    by_id = {r.id: r for r in rows}
+    cat = load_catalog()
+    for c in cases:
+        r = by_id[c.id]
+        assert r.predicted is not None and r.predicted > 0 and r.normalization, c.id
+        s = c.spec
+        dep = deployment(cat.model(s["model"]), s["hardware"], tp=s["tp"],
+                         precision=s["precision"], stack=s.get("stack"))
+        ops = step_model(dep).decode_ops(1, s["prompt"] + s["output"] / 2)
+        floor_s = sum(o.bytes for o in ops) / (dep.accelerator.memory_bw_gbs * 1e9)
+        step_s = c.published / 1e3 if s["kind"] == "tpot" else 1.0 / c.published
+        assert step_s >= floor_s, (c.id, step_s, floor_s)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 10: the serving model's batch-1 step sits at "
+                   "1.1-1.8x the weight-bytes / bandwidth floor, these runs at 1.4-5.8x (no time "
+                   "per kernel under CUDA graphs, no floor per TP all-reduce); when this passes, "
+                   "include the rows (validation_cases.yaml) and drop the xfail")
+def test_batch1_decode_rows_within_15pct(rows: list, validation_csv: Path) -> None:
+    """The issue's bound on the batch-1 decode rows, in-sample."""
+    ids = {c.id for c in _batch1_cases(validation_csv)} - BATCH1_CONFIG_EXCLUDED
+    errs = {r.id: r.error for r in rows if r.id in ids}
+    assert len(errs) >= 19
+    far = {k: round(v, 3) for k, v in errs.items() if v is None or abs(v) > 0.15}
+    assert not far, far

@@ -61,6 +61,32 @@ def test_measured_gemm_and_bandwidth_replace_the_declared_rates_they_equal():
     assert s.cost_usd / d.cost_usd == pytest.approx(s.run_s / d.run_s)  # cost = time x price
 
 
+def test_measured_and_declared_rates_take_one_path_with_the_global_batch():
+    """The measured rate is the planner's own (``durations.train_rate``, ``measured=``): it
+    honours the global batch as the declared one does (a small batch is slower per token on
+    64 devices), and equals the planner run with the measured efficiency."""
+    from suanli.catalog import load_catalog
+    from suanli.network import durations
+    from suanli.network.measured import efficiency
+    from suanli.plan.api import best_training_plan
+
+    acc = load_catalog().accelerator("H100-SXM")
+    key = (0.6 * acc.peak_flops("bf16"), 0.5 * acc.memory_bw)
+    default = durations.train_rate("llama3-8b", "dgx-h100", 64, measured=key)
+    small = durations.train_rate("llama3-8b", "dgx-h100", 64, global_batch_tokens=2**17,
+                                 measured=key)
+    declared = durations.train_rate("llama3-8b", "dgx-h100", 64, global_batch_tokens=2**17)
+    assert isinstance(default, durations.TrainRate) and isinstance(small, durations.TrainRate)
+    assert isinstance(declared, durations.TrainRate)
+    assert small.tokens_per_s < 0.9 * default.tokens_per_s  # the batch reached the planner
+    assert small.tokens_per_s < declared.tokens_per_s  # and so did the measured figures
+    plan = best_training_plan("llama3-8b", "dgx-h100", 64, durations.REFERENCE_TOKENS,
+                              global_batch_tokens=2**17, eff=efficiency("dgx-h100", key))
+    assert small.tokens_per_s == plan.tokens_per_s and small.plan == plan.plan
+    too_big = durations.train_rate("llama3-405b", "dgx-h100", 8, measured=key)
+    assert isinstance(too_big, durations.Infeasible)  # a reason, not an exception
+
+
 def test_an_fp32_bench_is_not_a_bf16_rate():
     """Only the memory bandwidth of an fp32-only bench is the same quantity for a bf16 job."""
     m = _site("m", {"date": "2026-12-07", "gemm_tflops": {"fp32": 40.0},
@@ -165,3 +191,25 @@ def test_a_measured_key_in_the_site_file_may_be_the_bench_output_itself(tmp_path
     res = runner.invoke(app, ["net", "join", str(bad), "--bench", str(tmp_path / "nope.json")])
     assert isinstance(res.exception, InputError) and "cannot read the bench profile" in str(
         res.exception)
+
+
+def test_net_place_marks_each_placement_with_the_quote_rule(tmp_path, _empty_registry):
+    """``net place`` labels a placement as quotes label offers (measured.capability): the
+    training job on the measured line says measured, the same job on a declared site says
+    declared."""
+    _empty_registry.mkdir(parents=True, exist_ok=True)
+    for sid, measured in (("slow", {"date": "2026-12-07", "memory_bw_gbs": 1500.0}),
+                          ("decl", None)):
+        raw = {**BASE, "id": sid, **({"measured": measured} if measured else {})}
+        (_empty_registry / f"{sid}.yaml").write_text(yaml.safe_dump(raw))
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(yaml.safe_dump({"jobs": [{"id": "j", "model": "llama3-8b", "kind": "train",
+                                              "tokens": 1e9, "counts": [8]}]}))
+    for sid, label in (("slow", "measured"), ("decl", "declared")):
+        res = runner.invoke(app, ["net", "place", str(jobs), "--site", sid, "--json"])
+        assert res.exit_code == 0, res.output
+        (row,) = json.loads(res.stdout)["placements"]
+        assert row["placed"] and row["site"] == sid and row["capability"] == label
+        offers = quote(Network({sid: _site(sid, {"date": "2026-12-07", "memory_bw_gbs": 1500.0}
+                                           if sid == "slow" else None)}), JOB, top=1)
+        assert offers[0].capability == label

@@ -12,7 +12,8 @@ import pytest
 from suanli.errors import InfeasibleError, NotFoundError
 from suanli.network.jobs import Filters, parse_job
 from suanli.network.links import link
-from suanli.network.options import build_table, spot_waste, table_run
+from suanli.network.option_terms import spot_waste
+from suanli.network.options import build_table, table_run
 from suanli.network.quote import quote
 
 DAY = 86400.0

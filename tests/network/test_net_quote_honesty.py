@@ -15,7 +15,8 @@ import yaml
 from suanli.catalog import load_catalog
 from suanli.network.descriptor import parse_descriptor
 from suanli.network.jobs import Filters, parse_job
-from suanli.network.options import build_table, spot_waste
+from suanli.network.option_terms import spot_waste
+from suanli.network.options import build_table
 from suanli.network.quote import quote
 from suanli.network.resources import DEFAULT_PREEMPTIONS_PER_HOUR
 from suanli.network.sites import DATA_DIR, Network, check_hardware

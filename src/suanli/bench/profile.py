@@ -188,10 +188,20 @@ class DeviceProfile(BaseModel):
         return nbytes * self.fresh_page_s_per_byte if nbytes >= MMAP_THRESHOLD_BYTES else 0.0
 
     @property
+    def best_gemm_flops(self) -> dict[str, float]:
+        """The best measured dense GEMM rate per dtype, FLOP/s, dtypes with no rows left out:
+        the one rule for a profile's peak, read by :attr:`peak_gemm_flops`, the catalog row
+        (:meth:`to_accelerator_row`) and the site's ``measured`` section."""
+        return {d: max(2.0 * m * n * k / s for m, n, k, s in rows)
+                for d, rows in self.gemm.items() if rows}
+
+    @property
     def peak_gemm_flops(self) -> float:
         """The best measured GEMM rate, FLOP/s (fp32 unless only another dtype was run)."""
-        rows = self.gemm.get("fp32") or next(iter(self.gemm.values()))
-        return max(2.0 * m * n * k / s for m, n, k, s in rows)
+        best = self.best_gemm_flops
+        if not best:
+            raise InputError("the profile has no GEMM measurements; run `suanli bench` again")
+        return best["fp32"] if "fp32" in best else next(iter(best.values()))
 
     @property
     def memory_bw(self) -> float:
@@ -216,7 +226,7 @@ class DeviceProfile(BaseModel):
     def to_accelerator_row(self, acc_id: str, memory_gb: float) -> dict[str, str]:
         """This machine as a catalog accelerator row (``accelerators*.csv``), its peaks the
         best *measured* rates, so a measured CPU (or GPU) site plans like any catalog part."""
-        rows = {d: max(2.0 * m * n * k / s for m, n, k, s in r) for d, r in self.gemm.items()}
+        rows = self.best_gemm_flops
         name = str(self.hardware.get("name", acc_id))
         return {
             "id": acc_id, "name": f"{name} (measured, {self.hardware.get('threads')} threads)",

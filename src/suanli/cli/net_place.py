@@ -28,13 +28,13 @@ from suanli.cli.net import (
 def _with_capability(net: Any, jobs: dict[str, Any], row: dict[str, Any]) -> dict[str, Any]:
     """A placement row with ``capability``: measured when the site's bench figures priced a
     training job's line (:mod:`suanli.network.measured`), else declared."""
+    from suanli.network.measured import capability
     from suanli.network.options import perf_run, pricing_key
 
     if not row.get("placed"):
         return row
-    measured = pricing_key(net.site(str(row["site"])), str(row["hardware"]), perf_run,
-                           jobs[row["job"]]) is not None
-    return {**row, "capability": "measured" if measured else "declared"}
+    return {**row, "capability": capability(pricing_key(
+        net.site(str(row["site"])), str(row["hardware"]), perf_run, jobs[row["job"]]))}
 
 
 @app.command("place")

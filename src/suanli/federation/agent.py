@@ -2,8 +2,9 @@
 
 Only outbound HTTP(S) to the broker: the site opens no port. Two loops (threads):
 
-- heartbeat, every ``heartbeat_s``: re-reads the site file (so the operator's price,
-  availability windows and drain flag take effect without a restart), reports capacity and
+- heartbeat, every ``heartbeat_s``: re-reads the site file when it changed (its mtime or
+  size; so the operator's price, availability windows and drain flag take effect without a
+  restart, and an unchanged file is not parsed again), reports capacity and
   health (does the engine answer?) and lists the leases it holds, which renews them. The
   broker answers with leases to abandon (ended: the run is stopped) and runs to cancel;
 - work, every ``poll_s``: pulls new assignments (unless draining), submits each to the local
@@ -104,6 +105,15 @@ def load_site(path: Path) -> SiteConfig:
                       bench=sub("bench", raw["bench"]) if raw.get("bench") else None)
 
 
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """What says the site file changed: its mtime (ns) and size; None when it cannot be read."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_mtime_ns, st.st_size
+
+
 @dataclass
 class _Run:
     token: str
@@ -123,6 +133,7 @@ class Agent:
         import httpx
 
         self.site_file, self.executor, self.engine = site_file, executor, engine
+        self.stamp = _stamp(site_file)  # before the read: an edit during it is read next beat
         self.cfg = cfg if cfg is not None else load_site(site_file)  # already read: reused
         self.local_site = local_site  # the site name on the local engine (Ray), None: local
         self.heartbeat_s, self.poll_s, self.log_s = heartbeat_s, poll_s, log_s
@@ -168,11 +179,23 @@ class Agent:
             self.heartbeat_s = float(got["heartbeat_s"])
 
     # ---- heartbeat loop ----------------------------------------------------------------
-    def beat(self) -> None:
+    def reload(self) -> bool:
+        """Re-read the site file if it changed since the last read (the operator's edits take
+        effect); a bad or missing file keeps the last good one and is warned about once per
+        change. True when a new configuration was loaded."""
+        stamp = _stamp(self.site_file)
+        if stamp == self.stamp:
+            return False
+        self.stamp = stamp
         try:
-            self.cfg = load_site(self.site_file)  # the operator's edits take effect
+            self.cfg = load_site(self.site_file)
         except InputError as exc:
             log.warning("site file not re-read, keeping the last good one: %s", exc)
+            return False
+        return True
+
+    def beat(self) -> None:
+        self.reload()
         healthy = True
         try:
             self.executor.resources()

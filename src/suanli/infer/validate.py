@@ -10,7 +10,11 @@ deployment and which metric definition it uses is data (``data/validation_cases.
 * static batching (``static``): the stated batch, ``batch x osl / (TTFT + (osl-1) x TPOT)``;
 * max-load rows (``max_load``, batch chosen by the runtime): the best output throughput over
   batch sizes whose KV cache fits (``suanli.infer.curves.max_load``);
-* TTFT rows: prefill of one prompt at batch 1.
+* TTFT rows: prefill of one prompt at batch 1;
+* ``tpot`` rows (inter-token latency, ms): one decode step at ``batch`` with the context at the
+  output's midpoint, ``prompt + output / 2``;
+* ``decode_speed`` rows (tokens/s per user, e.g. batch-1 decode): ``output / e2e`` of one
+  request of the static batch, ``e2e = TTFT + (output - 1) x TPOT``.
 
 The fit and leave-one-publication-out validation: ``infer.fit``.
 """
@@ -149,9 +153,13 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     if kind == "ttft":
         return 1e3 * estimate(dep, prompt_len=s["prompt"], output_len=1, batch=s["batch"],
                               eff=eff).ttft_s
+    if kind == "decode_speed":  # tokens/s one user sees: output / (TTFT + (output-1) x TPOT)
+        return estimate(dep, prompt_len=s["prompt"], output_len=s["output"], batch=s["batch"],
+                        eff=eff).output_tokens_per_s / s["batch"]
     sm = step_model(dep, eff)
-    if kind == "tpot":
-        return 1e3 * total_s(sm.decode_ops(s["batch"], s["prompt"]))
+    if kind == "tpot":  # one decode step at the mean context of the output
+        ctx = s["prompt"] + s.get("output", 1) / 2
+        return 1e3 * total_s(sm.decode_ops(s["batch"], ctx))
     if kind == "prefill_mfu":
         ops = sm.prefill_ops(s["batch"], s["prompt"], dep.chunk_tokens)
         return 100.0 * sum(o.flops for o in ops) / total_s(ops) / (
@@ -180,6 +188,7 @@ def _normalization(case: Case) -> str:
     bits = [f"{s['model']} on {n} {s['hardware']} {s['precision']}",
             {"static": f"static batch {s.get('batch')}", "max_load": "max-load (best batch "
              "that fits)", "ttft": "TTFT at batch 1", "tpot": f"decode step at batch "
+             f"{s.get('batch')}", "decode_speed": f"output tok/s per user at batch "
              f"{s.get('batch')}", "prefill_mfu": "prefill MFU",
              "disagg_prefill": "prefill pool, input tok/s per node",
              "disagg_decode": "decode pool at the per-user speed, output tok/s per node"

@@ -2,7 +2,9 @@
 
 Training: :func:`suanli.plan.api.best_training_plan`. Its best plan for (model, system, devices)
 does not depend on the token count, and run time is ``tokens / tokens_per_s``; so one call per
-(model, system, devices, seq_len, batch) with a reference token count is cached and scaled::
+(model, system, devices, seq_len, batch, measured figures) with a reference token count is
+cached and scaled (a site's measured figures, :mod:`suanli.network.measured`, change only the
+efficiency the same planner runs with)::
 
     run_s(tokens) = tokens / tokens_per_s            # seconds
 
@@ -18,9 +20,12 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suanli.errors import InfeasibleError, InputError, SuanliError
+
+if TYPE_CHECKING:
+    from suanli.network.measured import MeasuredKey
 
 REFERENCE_TOKENS = 1e12  # tokens asked of the planner; results are per token
 TTFT_BUCKET_S = 0.005
@@ -69,13 +74,22 @@ class ServeRate:
 
 @cache
 def train_rate(model: str, system: str, n_devices: int, seq_len: int | None = None,
-               global_batch_tokens: float | None = None) -> TrainRate | Infeasible:
-    """Throughput of the best plan, memoized (the same key is asked many times)."""
+               global_batch_tokens: float | None = None,
+               measured: MeasuredKey | None = None) -> TrainRate | Infeasible:
+    """Throughput of the best plan, memoized (the same key is asked many times). ``measured``:
+    a site's measured figures (:mod:`suanli.network.measured`), planned with the efficiency
+    they give; None: the declared capability (the family's fitted efficiency)."""
     from suanli.plan.api import best_training_plan
 
     try:
+        eff = None
+        if measured is not None:
+            from suanli.network.measured import efficiency
+
+            eff = efficiency(system, measured)
         q = best_training_plan(model, system, n_devices, REFERENCE_TOKENS, seq_len=seq_len,
-                               global_batch_tokens=global_batch_tokens, objective="time")
+                               global_batch_tokens=global_batch_tokens, objective="time",
+                               eff=eff)
     except NotImplementedError as exc:
         raise PerfModelUnavailable(
             "the training perf model (suanli.plan.api.best_training_plan) is not available "

@@ -31,16 +31,15 @@ offer says which it used (``capability``: ``measured`` or ``declared``).
 from __future__ import annotations
 
 from dataclasses import replace
-from functools import cache
 from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 if TYPE_CHECKING:
-    from suanli.network import durations
     from suanli.perf.efficiency import Efficiency
 
-__all__ = ["Measured", "MeasuredKey", "from_profile", "measured_key", "train_rate"]
+__all__ = ["Measured", "MeasuredKey", "capability", "efficiency", "from_profile",
+           "measured_key"]
 
 MAX_TFLOPS = 100_000.0  # per device; the largest parts are ~10^4 TFLOP/s (fp4, sparse)
 MAX_GBS = 1_000_000.0  # GB/s per device
@@ -107,8 +106,7 @@ class Measured(BaseModel):
 
 def from_profile(prof: Any, hardware: str = "") -> Measured:
     """The descriptor's section from a :class:`~suanli.bench.profile.DeviceProfile`."""
-    gemm = {d: max(2.0 * m * n * k / s for m, n, k, s in rows) / 1e12
-            for d, rows in prof.gemm.items() if rows}
+    gemm = {d: flops / 1e12 for d, flops in prof.best_gemm_flops.items()}
     coll, how = None, ""
     if prof.collective and prof.collective.get("allreduce"):
         coll = max(b / s for b, s in prof.collective["allreduce"]) / 1e9
@@ -134,6 +132,13 @@ def measured_key(site: Any, hardware: str) -> MeasuredKey | None:
     return None if key == (None, None) else key
 
 
+def capability(key: MeasuredKey | None) -> Literal["measured", "declared"]:
+    """The label an offer or placement carries: ``measured`` when measured figures ``key``
+    priced it (:func:`measured_key`), ``declared`` (catalog peaks x fitted efficiency) when
+    None. The one rule, used by quotes and ``net place``."""
+    return "declared" if key is None else "measured"
+
+
 def efficiency(system: str, key: MeasuredKey) -> Efficiency:
     """The fitted efficiency of ``system``'s family with the measured figures in place of
     ``peak x gemm_max`` and ``memory_bw x mem_eff`` (the module's rule)."""
@@ -148,32 +153,3 @@ def efficiency(system: str, key: MeasuredKey) -> Efficiency:
         eff.family, gemm_max=gemm / acc.peak_flops(TRAIN_DTYPE))
     return replace(eff, family=fam,
                    mem_eff=eff.mem_eff if mem is None else mem / acc.memory_bw)
-
-
-@cache
-def train_rate(model: str, system: str, n_devices: int, seq_len: int | None,
-               key: MeasuredKey | None) -> durations.TrainRate | durations.Infeasible:
-    """:func:`suanli.network.durations.train_rate` with the measured figures ``key`` (None:
-    the declared one itself). Same planner, same plan space; only the efficiency differs."""
-    from dataclasses import asdict
-
-    from suanli.errors import InfeasibleError, InputError
-    from suanli.network import durations
-    from suanli.perf.training import power_per_device_w
-    from suanli.plan.api import make_job
-    from suanli.plan.search import search
-
-    if key is None:
-        return durations.train_rate(model, system, n_devices, seq_len)
-    try:
-        job = make_job(model, system, durations.REFERENCE_TOKENS, seq_len=seq_len)
-        est = search(job, n_devices, objective="time", top=1,
-                     eff=efficiency(system, key)).best[0]
-    except (InfeasibleError, InputError) as exc:
-        return durations.Infeasible(str(exc))
-    if not est.fits or not est.tokens_per_s > 0:
-        return durations.Infeasible(f"{model} does not fit on {n_devices} x {system}")
-    return durations.TrainRate(model, job.system.id, n_devices, float(est.tokens_per_s),
-                               float(power_per_device_w(job)), float(est.mfu),
-                               float(est.step_time_s), float(est.memory_per_device_gb),
-                               dict(asdict(est.plan)))

@@ -11,9 +11,10 @@ For training job ``j`` on ``n`` devices of hardware ``h`` at site ``s`` (prices 
 ``waste`` is 0 on demand. On spot it is the expected overhead of preemptions at rate lambda per
 hour with checkpoints every sqrt(2C/lambda) hours (Young, "A first order approximation to the
 optimum checkpoint interval", CACM 1974): waste = sqrt(2 C lambda) + lambda R, with checkpoint
-cost C and restart cost R (both ASSUMED, below). A job on ``m`` nodes stops when any node is
-preempted: lambda = m x the site's rate per node-hour. Spot is not offered when waste >= 1
-(the run would more than double; Young's first-order formula no longer holds there).
+cost C and restart cost R (both ASSUMED, :mod:`.option_terms`). A job on ``m`` nodes stops
+when any node is preempted: lambda = m x the site's rate per node-hour. Spot is not offered
+when waste >= 1 (the run would more than double; Young's first-order formula no longer holds
+there).
 
 Inference job on site ``s``: the TTFT budget is the SLO minus the round trip to the farthest
 user region; the serving model sizes replicas for the traffic; the job rents WHOLE machines
@@ -38,8 +39,13 @@ import numpy as np
 from suanli.network import durations
 from suanli.network.descriptor import SiteDescriptor
 from suanli.network.jobs import Filters, InferJob, Job, TrainJob
-from suanli.network.links import link
 from suanli.network.measured import MeasuredKey, measured_key
+from suanli.network.option_terms import (
+    LinkCache,
+    spot_waste_array,
+    train_reasons,
+    transfer_arrays,
+)
 from suanli.network.placement.table import OptionTable
 from suanli.network.pricing import device_power_w
 from suanli.network.resources import (
@@ -51,10 +57,8 @@ from suanli.network.resources import (
     node_size,
 )
 from suanli.network.sites import Network
-from suanli.units import format_duration, format_usd
+from suanli.network.train_batch import train_groups, train_options_batch
 
-CHECKPOINT_H = 0.05  # ASSUMED: 3 min to write a checkpoint
-RESTART_H = 0.25  # ASSUMED: 15 min to get capacity back, reload and warm up
 DEFAULT_COUNTS = (8, 16, 32, 64, 128, 256, 512, 1024, 2048)
 
 
@@ -68,18 +72,6 @@ class Run:
 
 
 RunFn = Callable[[TrainJob, str, int], "Run | durations.Infeasible"]
-
-
-def spot_waste(preemptions_per_hour: float) -> float:
-    """Expected fractional time lost to preemptions (Young 1974; module docstring)."""
-    lam = max(preemptions_per_hour, 0.0)
-    return math.sqrt(2.0 * CHECKPOINT_H * lam) + lam * RESTART_H
-
-
-def _spot_waste(preemptions_per_hour: np.ndarray) -> np.ndarray:
-    """:func:`spot_waste` over an array of rates."""
-    lam = np.maximum(preemptions_per_hour, 0.0)
-    return np.sqrt(2.0 * CHECKPOINT_H * lam) + lam * RESTART_H
 
 
 def perf_run(job: TrainJob, system: str, n: int) -> Run | durations.Infeasible:
@@ -139,11 +131,9 @@ def build_table(net: Network, jobs: Sequence[Job], *, filters: Filters | None = 
         key = (item.hardware, pricing_key(site, item.hardware, run_fn))
         by_hw[key] = np.append(by_hw.get(key, np.zeros(0, dtype=np.int64)), r)
     acc, why = OptionRows(), {}
-    links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+    links: LinkCache = {}
     train = [(j, job) for j, job in enumerate(jobs) if isinstance(job, TrainJob)]
     if run_fn is perf_run:  # many jobs at once (same rows, see train_batch)
-        from suanli.network.train_batch import train_groups, train_options_batch
-
         for group in train_groups(train, counts):
             why.update(train_options_batch(net, group, res, by_hw, filters, counts, acc,
                                            links))
@@ -172,34 +162,12 @@ def _check_models(jobs: Sequence[Job]) -> None:
         cat.model(model)
 
 
-def _transfer(net: Network, source: str | None, res: Resources, nbytes: float,
-              cache: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-              ) -> tuple[np.ndarray, np.ndarray]:
-    """Seconds and USD to move the job's data to each resource's site (links cached per
-    source: latency, bandwidth, egress and same-place flag per resource)."""
-    if source is None or nbytes <= 0:
-        return np.zeros(len(res.site)), np.zeros(len(res.site))
-    if source not in cache:
-        links = {s.id: link(net, source, s.id) for s in res.site}
-        per = [links[s.id] for s in res.site]
-        cache[source] = (np.array([lk.latency_ms / 1000.0 for lk in per]),
-                         np.array([lk.bandwidth_gbps for lk in per]),
-                         np.array([lk.egress_usd_per_gb for lk in per]),
-                         np.array([lk.a == lk.b for lk in per]))
-    lat_s, gbps, egress, same = cache[source]
-    secs = np.where(same, 0.0, lat_s + nbytes * 8.0 / (gbps * 1e9))  # as Link.transfer_s
-    usd = np.where(same, 0.0, nbytes / 1e9 * egress)  # as Link.transfer_usd
-    return secs, usd
-
-
 def _train_options(net: Network, j: int, job: TrainJob, res: Resources,
                    by_hw: dict[HwKey, np.ndarray], filters: Filters, run_fn: RunFn,
-                   counts: Sequence[int], acc: OptionRows,
-                   links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-                   ) -> list[str]:
+                   counts: Sequence[int], acc: OptionRows, links: LinkCache) -> list[str]:
     """Every (hardware, count, spot, site) option of one training job: per hardware type the
     arithmetic runs on [counts x sites] arrays at once (module docstring for the formulas)."""
-    tr_s, tr_usd = _transfer(net, job.data_location, res, job.data_bytes, links)
+    tr_s, tr_usd = transfer_arrays(net, job.data_location, res, job.data_bytes, links)
     best_t, best_c, best_co2, n_opts, max_free = math.inf, math.inf, math.inf, 0, 0
     fit_msgs: list[str] = []
     spots = (False, True) if (job.spot_ok and filters.spot) else (False,)
@@ -225,7 +193,7 @@ def _train_options(net: Network, j: int, job: TrainJob, res: Resources,
         out = {}
         for spot in spots:
             price = np.broadcast_to((res.spot if spot else res.od)[ridx][None, :], fits.shape)
-            waste = _spot_waste(res.preempt[ridx][None, :] * nodes) if spot \
+            waste = spot_waste_array(res.preempt[ridx][None, :] * nodes) if spot \
                 else np.zeros(fits.shape)
             price = np.where(waste < 1.0, price, np.nan)  # too many preemptions: no spot
             run_s = run0 * (1.0 + waste)  # [N, S] seconds
@@ -260,26 +228,4 @@ def _train_options(net: Network, j: int, job: TrainJob, res: Resources,
                         tr_usd=tr_usd[ridx[idx]], price=price[i, idx])
     if n_opts:
         return []
-    return _train_reasons(job, filters, best_t, best_c, best_co2, fit_msgs, max_free, counts)
-
-
-def _train_reasons(job: TrainJob, filters: Filters, best_t: float, best_c: float,
-                   best_co2: float, fit_msgs: list[str], max_free: int,
-                   counts: Sequence[int]) -> list[str]:
-    if not math.isfinite(best_t):
-        if fit_msgs:
-            return [f"{job.model} fits on none of the allowed hardware and counts; e.g. "
-                    + fit_msgs[0]]
-        return [f"no allowed site has {min(counts)} free devices (largest: {max_free}) at an "
-                "allowed price"]
-    out = []
-    if job.deadline_s is not None and best_t > job.deadline_s:
-        out.append(f"infeasible deadline: the fastest offer takes {format_duration(best_t)} > "
-                   f"deadline {format_duration(job.deadline_s)}")
-    elif job.budget_usd is not None and best_c > job.budget_usd:
-        out.append(f"budget: the cheapest offer within the deadline costs {format_usd(best_c)} "
-                   f"> budget {format_usd(job.budget_usd)}")
-    elif filters.carbon_cap_kg is not None:
-        out.append(f"carbon cap: the lowest-carbon offer emits {best_co2:,.0f} kg CO2 > cap "
-                   f"{filters.carbon_cap_kg:,.0f} kg (sites with unknown carbon are excluded)")
-    return out or ["no offer passes the filters"]
+    return train_reasons(job, filters, best_t, best_c, best_co2, fit_msgs, max_free, counts)

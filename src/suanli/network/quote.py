@@ -19,7 +19,7 @@ import numpy as np
 
 from suanli.errors import InfeasibleError, InputError
 from suanli.network.jobs import Filters, InferJob, Job
-from suanli.network.measured import TRAIN_DTYPE, MeasuredKey
+from suanli.network.measured import TRAIN_DTYPE, MeasuredKey, capability
 from suanli.network.options import (
     RunFn,
     ServeFn,
@@ -93,7 +93,7 @@ def quote(net: Network, job: Job, *, filters: Filters | None = None, rank: str =
             cost_usd=float(table.cost_usd[k]), energy_kwh=float(table.energy_kwh[k]),
             co2_kg=None if np.isnan(table.co2_kg[k]) else float(table.co2_kg[k]),
             example_inventory=item.example, example_site=site.example,
-            capability="declared" if mk is None else "measured",
+            capability=capability(mk),
             measured_figures="" if mk is None else _figures(mk)))
     return out
 

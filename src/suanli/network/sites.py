@@ -110,7 +110,7 @@ def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
         seen.add(item.hardware)
     site = site.model_copy(update={"inventory": lines})
     if site.measured is not None:
-        site = _check_measured(site, [i.hardware for i in site.inventory])
+        site = _check_measured(site)
     for i, item in enumerate(site.inventory):
         try:
             device_hour_price(item, site)
@@ -122,18 +122,17 @@ def check_hardware(site: SiteDescriptor) -> SiteDescriptor:
     return site
 
 
-def _check_measured(site: SiteDescriptor, systems: list[str]) -> SiteDescriptor:
+def _check_measured(site: SiteDescriptor) -> SiteDescriptor:
     """Name the measured line by its system id, and refuse figures above the declared peaks
-    of that hardware (the bench then ran on something else). Per device, same dtype."""
+    of that hardware (the bench then ran on something else). Per device, same dtype. The
+    descriptor already refused a ``measured.hardware`` that is no inventory line (names match
+    case-insensitively, and the catalog resolves both names to one system)."""
     from suanli.catalog import load_catalog
 
     m = site.measured
     assert m is not None
     cat = load_catalog()
     system = cat.system(m.hardware)
-    if system.id not in systems:
-        raise CatalogError(f"'{m.hardware}' is not an inventory line of this site",
-                           file=f"site {site.id}", field="measured.hardware")
     acc = cat.accelerator(system.accelerator)
     if m.kind and (m.kind == "cpu") != (acc.family == "cpu"):
         raise CatalogError(f"the bench ran on a {m.kind.upper()}, but {system.id} is "

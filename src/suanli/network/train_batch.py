@@ -20,7 +20,12 @@ import numpy as np
 
 from suanli.network import durations
 from suanli.network.jobs import Filters, TrainJob
-from suanli.network.measured import train_rate as measured_rate
+from suanli.network.option_terms import (
+    LinkCache,
+    spot_waste_array,
+    train_reasons,
+    transfer_arrays,
+)
 from suanli.network.resources import HwKey, OptionRows, Resources, node_size
 from suanli.network.sites import Network
 
@@ -37,12 +42,8 @@ def train_groups(jobs: Sequence[tuple[int, TrainJob]], counts: Sequence[int]
 
 def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Resources,
                         by_hw: dict[HwKey, np.ndarray], filters: Filters, counts: Sequence[int],
-                        acc: OptionRows,
-                        links: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
-                        ) -> dict[str, list[str]]:
+                        acc: OptionRows, links: LinkCache) -> dict[str, list[str]]:
     """Rows for every job of one group; returns the reasons of jobs left with no option."""
-    from suanli.network.options import _spot_waste, _train_reasons, _transfer
-
     first = group[0][1]
     js = np.array([j for j, _ in group], dtype=np.int64)
     tokens = np.array([job.tokens for _, job in group])[:, None, None]
@@ -50,7 +51,7 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Re
                          for _, job in group])[:, None, None]
     budget = np.array([job.budget_usd if job.budget_usd is not None else np.inf
                        for _, job in group])[:, None, None]
-    trs = [_transfer(net, job.data_location, res, job.data_bytes, links) for _, job in group]
+    trs = [transfer_arrays(net, job.data_location, res, job.data_bytes, links) for _, job in group]
     tr_s = np.stack([t[0] for t in trs])  # [J, R] seconds
     tr_usd = np.stack([t[1] for t in trs])  # [J, R] USD
     n_jobs = len(group)
@@ -67,7 +68,7 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Re
         for n in first.counts or counts:
             if not (cap >= n).any():
                 continue
-            rate = measured_rate(first.model, hw, n, first.seq_len, measured)
+            rate = durations.train_rate(first.model, hw, n, first.seq_len, measured=measured)
             if isinstance(rate, durations.Infeasible):
                 fit_msgs.append(f"{n} x {hw}: {rate.reason.split(' Reasons')[0]}")
                 continue
@@ -82,7 +83,7 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Re
         for spot in spots:
             price = np.broadcast_to((res.spot if spot else res.od)[ridx][None, :],
                                     fits.shape[1:])
-            waste = (_spot_waste(res.preempt[ridx][None, :] * nodes) if spot
+            waste = (spot_waste_array(res.preempt[ridx][None, :] * nodes) if spot
                      else np.zeros(fits.shape[1:]))  # [N, S]
             price = np.where(waste < 1.0, price, np.nan)[None]  # too many preemptions: none
             run_s = tokens / tps * (1.0 + waste[None])  # [J, N, S] seconds
@@ -116,8 +117,7 @@ def train_options_batch(net: Network, group: list[tuple[int, TrainJob]], res: Re
     why: dict[str, list[str]] = {}
     for g in np.flatnonzero(n_opts == 0):
         job = group[int(g)][1]
-        why[job.id] = _train_reasons(job, filters, float(best_t[g]), float(best_c[g]),
-                                     float(best_co2[g]) if math.isfinite(best_co2[g])
-                                     else math.inf, fit_msgs, max_free,
-                                     job.counts or counts)
+        why[job.id] = train_reasons(job, filters, float(best_t[g]), float(best_c[g]),
+                                    float(best_co2[g]) if math.isfinite(best_co2[g])
+                                    else math.inf, fit_msgs, max_free, job.counts or counts)
     return why

@@ -25,6 +25,10 @@ physical term of the model; none is a fudge factor:
   parameters are gathered in bf16, 4 when FSDP gathers the fp32 parameters and autocast casts
   them per GEMM (Composer's 2023 ``mixed_precision: DEFAULT``, llm-foundry's default). Such a
   stack also pays the casts in HBM traffic (``param_cast_bytes`` per parameter per micro-batch).
+* ``grad_accum_bytes``: HBM bytes per local parameter per micro-batch that a separate gradient
+  accumulation pass moves (0 where the accumulation happens inside the weight-gradient GEMM,
+  Megatron's ``gradient_accumulation_fusion``, or on a 1/DP shard, FSDP). DeepSpeed's bf16
+  pipeline path runs one after every micro-batch's backward (``train_terms.grad_accum_time``).
 """
 
 from __future__ import annotations
@@ -54,6 +58,7 @@ class Stack:
     source: str
     attention_eff: dict[str, float] | None = None  # fused-kernel FLOP efficiency by family
     fsdp_param_bytes: float = 2.0  # bytes per parameter in a ZeRO-3/FSDP all-gather
+    grad_accum_bytes: float = 0.0  # HBM bytes per parameter per micro-batch, separate pass
 
     @property
     def param_cast_bytes(self) -> float:
@@ -104,7 +109,7 @@ class StackTable:
 
 
 def _stack(sid: str, raw: object) -> Stack:
-    optional = {"attention_eff", "fsdp_param_bytes"}
+    optional = {"attention_eff", "fsdp_param_bytes", "grad_accum_bytes"}
     names = [f.name for f in fields(Stack) if f.name != "id" and f.name not in optional]
     if not isinstance(raw, dict) or set(raw) - optional != set(names):
         raise CatalogError(f"expected keys {sorted(names)}", file=str(STACKS_FILE),
@@ -114,6 +119,9 @@ def _stack(sid: str, raw: object) -> Stack:
         if not 0.0 <= float(getattr(st, name)) <= 1.0:
             raise CatalogError(f"{name} must be within [0, 1]", file=str(STACKS_FILE),
                                field=f"stacks.{sid}.{name}")
+    if not 0.0 <= float(st.grad_accum_bytes) <= 64.0:
+        raise CatalogError("grad_accum_bytes must be within [0, 64] bytes per parameter",
+                           file=str(STACKS_FILE), field=f"stacks.{sid}.grad_accum_bytes")
     if float(st.fsdp_param_bytes) not in (2.0, 4.0):
         raise CatalogError("fsdp_param_bytes must be 2 (bf16/fp16 gather) or 4 (fp32 gather)",
                            file=str(STACKS_FILE), field=f"stacks.{sid}.fsdp_param_bytes")

@@ -238,6 +238,58 @@ def cast_bytes(job: TrainingJob, lay: Layout, stack: Stack, ffn: float, sp_div: 
     return out
 
 
+def grad_accum_time(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack) -> F:
+    """Seconds per micro-batch of a separate gradient accumulation pass over the device's
+    parameters (``stack.grad_accum_bytes`` each, memory-bound). Only DeepSpeed's bf16 pipeline
+    path has one (``BF16_Optimizer.update_hp_grads`` after every micro-batch's backward:
+    deepspeed/runtime/pipe/engine.py ``_exec_backward_pass``; perf/data/stacks.yaml); fp16 and
+    fp32 runs accumulate in the parameters' own gradients."""
+    if job.dtype != "bf16" or not stack.grad_accum_bytes:
+        return np.zeros_like(lay.t)
+    params = lay.dense_p + lay.expert_p
+    return params * stack.grad_accum_bytes / (job.accelerator.memory_bw * eff.mem_eff)
+
+
+LAYER_TERMS = ("t_gemm", "t_attention", "t_elementwise", "gemm_flops", "t_tp_comm",
+               "t_ep_comm", "t_cp_comm")  # seconds (or FLOPs) that scale with a stage's layers
+
+
+def slowest_stage(lay: Layout, comp: dict[str, F],
+                  net: dict[str, F]) -> tuple[dict[str, F], dict[str, F]]:
+    """The per-micro-batch compute and communication terms of the slowest pipeline stage,
+    which paces the pipeline (every stage runs the same schedule; the others wait for it).
+
+    ``compute_terms`` and ``comm_terms`` cost the ``layers_stage`` layers of a full stage plus
+    the output head. When the split is uneven, the first and last stages hold one layer fewer
+    (``layout``): then the last stage runs ``layers_last`` layers plus the head, a middle stage
+    ``layers_stage`` layers and no head, and the first ``layers_first`` layers plus the embedding
+    lookup (a gather, no FLOPs to speak of). The slowest of the three is returned: the
+    ``LAYER_TERMS`` scaled to its layer count, the head kept only if it is the last stage. With
+    an even split the last stage (all layers plus the head) is the slowest, as before. This is
+    the imbalance Meta removed: "After the last layer of the model, we need to calculate output
+    and loss, making this stage the execution latency bottleneck. [...] To balance the
+    pipeline, we reduce one Transformer layer each from the first and the last stages" (Dubey
+    et al. 2024, arXiv:2407.21783, Sec. 3.3.2); BLOOM's ``--pp-partition-method
+    'type:transformer|embedding'`` does the same. Per-device terms (the p2p sends, the gradient
+    accumulation pass) are the same on every stage: unchanged."""
+    terms = {**comp, **net}
+    per_layer = sum(terms[k] for k in LAYER_TERMS if k != "gemm_flops") / lay.layers_stage
+    t_mid = np.where(lay.p > 2, lay.layers_stage * per_layer, 0.0)
+    t_first = np.where(lay.p > 1, lay.layers_first * per_layer, 0.0)
+    t_last = lay.layers_last * per_layer + terms["t_logits"]
+    stage = np.argmax(np.stack([t_last, t_mid, t_first]), axis=0)  # ties: the last stage
+    layers = np.choose(stage, [lay.layers_last, lay.layers_stage, lay.layers_first])
+
+    def pace(part: dict[str, F]) -> dict[str, F]:
+        out = {k: v * layers / lay.layers_stage if k in LAYER_TERMS else v
+               for k, v in part.items()}
+        if "t_logits" in out:
+            out["t_logits"] = np.where(stage == 0, part["t_logits"], 0.0)
+        return out
+
+    return pace(comp), pace(net)
+
+
 def comm_terms(job: TrainingJob, lay: Layout, eff: Efficiency, stack: Stack,
                t_core: F) -> dict[str, F]:
     """Exposed communication per micro-batch: TP all-reduces, EP all-to-all, CP ring, PP p2p."""

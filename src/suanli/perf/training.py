@@ -5,9 +5,11 @@ candidate grid at once); ``estimate(job, plan)`` wraps one plan into an :class:`
 The terms live in ``train_terms`` (time) and ``memory`` (bytes); ``stack`` says which kernels
 and overlaps the software stack has; ``plan_rules`` says which plans are valid.
 
-Step time of the slowest (last) pipeline stage, with ``m`` micro-batches per step:
+Step time of the slowest pipeline stage (the last, with the output head, unless the split is
+uneven: ``train_terms.slowest_stage``), with ``m`` micro-batches per step:
 
-    T_mb    = gemm + attention + elementwise + logits + exposed TP + EP + CP + PP comm
+    T_mb    = gemm + attention + elementwise + logits + gradient accumulation pass
+              + exposed TP + EP + CP + PP comm      # of the slowest stage (slowest_stage)
     T_step  = (m + (p - 1) / v) * T_mb          # 1F1B with v interleaved chunks; the
                                                 # (p - 1) / v * T_mb part is the bubble
               + exposed DP gradient reduction   # after the last backward (overlap partly)
@@ -33,12 +35,24 @@ from suanli.perf import memory, ops
 from suanli.perf.efficiency import Efficiency, load_efficiency
 from suanli.perf.plan_rules import explain_invalid, valid_mask
 from suanli.perf.stack import Stack, get_stack
-from suanli.perf.train_terms import comm_terms, compute_terms, exposed, layout, step_terms
+from suanli.perf.train_terms import (
+    comm_terms,
+    compute_terms,
+    exposed,
+    grad_accum_time,
+    layout,
+    slowest_stage,
+    step_terms,
+)
 
 F = NDArray[np.float64]
 PLAN_FIELDS = ("tp", "pp", "dp", "ep", "cp", "micro_batch", "interleave", "zero", "recompute",
                "sp")
-__all__ = ["PLAN_FIELDS", "Estimate", "Plan", "TrainingJob", "estimate", "evaluate",
+# every term of the step-time sum in ``evaluate``, per step (the breakdown an estimate shows)
+TIME_TERMS = ("t_gemm", "t_attention", "t_elementwise", "t_logits", "t_grad_accum", "t_tp_comm",
+              "t_ep_comm", "t_cp_comm", "t_pp_comm", "t_bubble", "t_dp_comm", "t_fsdp_comm",
+              "t_optimizer")
+__all__ = ["PLAN_FIELDS", "TIME_TERMS", "Estimate", "Plan", "TrainingJob", "estimate", "evaluate",
            "explain_invalid", "exposed", "valid_mask"]
 
 
@@ -107,16 +121,20 @@ def evaluate(job: TrainingJob, g: dict[str, F], eff: Efficiency | None = None) -
     """Every term of the model for every plan in the grid ``g`` (arrays of equal shape).
 
     The step time is the one visible sum below; each term comes from one function
-    (``train_terms.compute_terms``, ``comm_terms``, ``step_terms``; ``memory.memory_terms``).
+    (``train_terms.compute_terms``, ``grad_accum_time``, ``comm_terms``, ``step_terms``;
+    ``memory.memory_terms``), taken on the slowest pipeline stage (``slowest_stage``).
     Returns arrays of seconds, bytes and ratios; ``valid`` masks plans that break a rule.
     """
     eff = eff or load_efficiency().for_family(job.accelerator.family)
     stack = job.software_stack
     flash = job.flash
     lay = layout(job, g)
-    comp = compute_terms(job, lay, eff, stack, flash)
+    comp = {**compute_terms(job, lay, eff, stack, flash),
+            "t_grad_accum": grad_accum_time(job, lay, eff, stack)}
     net = comm_terms(job, lay, eff, stack, comp["t_attention"])
+    comp, net = slowest_stage(lay, comp, net)  # the stage that paces the pipeline
     t_micro = (comp["t_gemm"] + comp["t_attention"] + comp["t_elementwise"] + comp["t_logits"]
+               + comp["t_grad_accum"]
                + net["t_tp_comm"] + net["t_ep_comm"] + net["t_cp_comm"] + net["t_pp_comm"])
     per_step = step_terms(job, lay, eff, stack, t_micro)
     step = (lay.n_micro * t_micro + per_step["t_bubble"] + per_step["t_dp_comm"]
@@ -205,9 +223,7 @@ def estimate(job: TrainingJob, plan: Plan, eff: Efficiency | None = None) -> Est
     serial = (r["t_bubble"] + r["t_dp_comm"] + r["t_fsdp_comm"] + r["t_optimizer"]) / step
     gb = 1e-9
     breakdown = {
-        "time_s": {k[2:]: r[k] for k in ("t_gemm", "t_attention", "t_elementwise", "t_logits",
-                                         "t_tp_comm", "t_ep_comm", "t_cp_comm", "t_pp_comm",
-                                         "t_bubble", "t_dp_comm", "t_fsdp_comm", "t_optimizer")},
+        "time_s": {k[2:]: r[k] for k in TIME_TERMS},
         "time_sum_s": step,
         "gemm_flop_rate": r["gemm_flops"] / r["t_gemm"] if r["t_gemm"] > 0 else 0.0,
         "exposed_comm_s": comm_exposed,

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suanli.catalog.schema import ModelSpec
 from suanli.perf.training import TrainingJob
+
+if TYPE_CHECKING:
+    from suanli.perf.efficiency import Efficiency
 
 
 @dataclass(frozen=True)
@@ -72,7 +75,7 @@ def make_job(model: str | ModelSpec, hardware: str, tokens: float, *,
 @lru_cache(maxsize=4096)
 def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
           seq_len: int | None, global_batch_tokens: float | None, objective: str,
-          dtype: str = "bf16") -> TrainQuote:
+          dtype: str = "bf16", eff: Efficiency | None = None) -> TrainQuote:
     from dataclasses import asdict
 
     from suanli.perf.training import power_per_device_w
@@ -80,7 +83,7 @@ def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
 
     job = make_job(model, hardware, tokens, seq_len=seq_len,
                    global_batch_tokens=global_batch_tokens, dtype=dtype)
-    est = search(job, n_devices, objective=objective, top=1).best[0]
+    est = search(job, n_devices, objective=objective, top=1, eff=eff).best[0]
     return TrainQuote(
         model=job.model.id, system=job.system.id, accelerator=job.accelerator.id,
         n_devices=n_devices, tokens=tokens, step_time_s=est.step_time_s,
@@ -91,9 +94,12 @@ def _best(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float,
 
 def best_training_plan(model: str | ModelSpec, hardware: str, n_devices: int, tokens: float, *,
                        seq_len: int | None = None, global_batch_tokens: float | None = None,
-                       objective: str = "time", dtype: str = "bf16") -> TrainQuote:
+                       objective: str = "time", dtype: str = "bf16",
+                       eff: Efficiency | None = None) -> TrainQuote:
     """Best plan for training ``model`` on ``n_devices`` of ``hardware`` (system or accelerator
     name) over ``tokens`` tokens. Raises InfeasibleError (with reasons and fixes) if none fits.
-    Results are memoized: placement asks the same question for many sites."""
+    ``eff``: the efficiency to plan with instead of the hardware family's fitted one (a site's
+    measured figures, :func:`suanli.network.measured.efficiency`); same planner, same plan
+    space. Results are memoized: placement asks the same question for many sites."""
     return _best(model, hardware, int(n_devices), float(tokens), seq_len,
-                 global_batch_tokens, objective, dtype)
+                 global_batch_tokens, objective, dtype, eff)

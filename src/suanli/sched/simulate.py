@@ -9,7 +9,8 @@ A scheduling pass walks the waiting jobs in the policy's order and places each w
 with ``backfill`` a job that does not fit is skipped (later jobs may start), without it the pass
 stops at the first job that does not fit. Two exact shortcuts keep passes cheap: when no
 capacity was freed since the last pass only newly arrived jobs can start; and a job whose
-demand dominates one that already failed in this pass cannot fit either.
+demand dominates one that already failed in this pass cannot fit either (these and the other
+fit tests: :mod:`suanli.sched.fit`).
 
 Job run time on a placement is ``overhead + remaining / speed`` where ``speed`` is the slowest
 part's relative throughput (:class:`~suanli.sched.throughput.ThroughputTable`, 1.0 without one)
@@ -28,7 +29,8 @@ import numpy as np
 
 from suanli.events import Event, EventLoop
 from suanli.sched.cluster import Cluster, Placement
-from suanli.sched.job import MILLI, Demand, Workload
+from suanli.sched.fit import can_ever_run, dominates, may_fit
+from suanli.sched.job import Demand, Workload
 from suanli.sched.metrics import Accounting, SimResult
 from suanli.sched.placement.base import Placer
 from suanli.sched.policies.base import Policy, SchedView
@@ -36,12 +38,6 @@ from suanli.sched.preemption import CheckpointCost
 from suanli.sched.throughput import ThroughputTable
 
 PASS_PRIORITY = 10  # scheduling passes run after arrivals/finishes of the same instant
-
-
-def _dominates(a: Demand, b: Demand) -> bool:
-    """Does ``a`` ask for at least everything ``b`` asks for (same GPU type constraint)?"""
-    return (a.gpu_types == b.gpu_types and a.num_gpu >= b.num_gpu and a.gpu_milli >= b.gpu_milli
-            and a.cpu_milli >= b.cpu_milli and a.mem_mib >= b.mem_mib)
 
 
 def _chunked(*arrays: np.ndarray, size: int = 128) -> Iterator[tuple[Any, ...]]:
@@ -188,7 +184,9 @@ class Simulator:
         k = ev.payload
         j = int(self.order[k])
         d = self.demand(j)
-        accepted = self._can_ever_run(d)
+        accepted = self._capacity.get(d)
+        if accepted is None:  # one check per distinct demand
+            accepted = self._capacity[d] = can_ever_run(self.c, d)
         if not accepted:
             self.rejected[j] = True  # can never run here: report, do not wait forever
         else:
@@ -198,32 +196,6 @@ class Simulator:
             loop.at(float(self.w.submit[self.order[k + 1]]), self._arrive, k + 1)  # is due now
         if accepted:
             self.request_pass()
-
-    def _can_ever_run(self, d: Demand) -> bool:
-        """Could ``d`` run on the empty cluster? One node of an allowed type with enough GPUs,
-        CPU and memory; or, for a gang (more GPUs than any allowed node), the nodes the gang
-        rule takes on the empty cluster hold its CPU and memory shares. Jobs that cannot are
-        rejected on arrival (reported), instead of waiting forever."""
-        ok = self._capacity.get(d)
-        if ok is None:
-            c = self.c
-            typed = c.type_ok(d) if d.num_gpu else np.ones(len(c), dtype=bool)
-            fits = typed & (c.cpu_cap >= d.cpu_milli) & (c.mem_cap >= d.mem_mib) & (
-                c.gpu_count >= d.num_gpu)
-            gang = False
-            if (d.num_gpu > 1 and d.gpu_milli == MILLI and typed.any()
-                    and d.num_gpu > int(c.gpu_count[typed].max())):
-                # the gang rule on the empty cluster: most GPUs first, CPU/memory split evenly
-                count = np.where(typed, c.gpu_count, 0)
-                order = np.lexsort((np.arange(len(c)), -count))
-                take = np.cumsum(count[order])
-                k = int(np.searchsorted(take, d.num_gpu)) + 1
-                parts = order[:k]
-                gang = bool(k <= len(c) and take[-1] >= d.num_gpu
-                            and (c.cpu_cap[parts] >= d.cpu_milli // k).all()
-                            and (c.mem_cap[parts] >= d.mem_mib // k).all())
-            ok = self._capacity[d] = bool(fits.any() or gang)
-        return ok
 
     def _finish(self, loop: EventLoop, ev: Event) -> None:
         j = ev.payload
@@ -287,7 +259,8 @@ class Simulator:
         failed: list[Demand] = []
         free = self.c.free_milli()
         if len(cand) > 1:
-            cand, keys = self._maybe_fit(cand, keys, free, worst)
+            cand, keys = may_fit(self.c, self.w, self.policy, self.backfill, cand, keys, free,
+                                 worst)
         gpu_need = self.w.num_gpu[cand].astype(np.int64) * self.w.gpu_milli[cand]
         cpu_only_waiting = bool((gpu_need == 0).any())
         min_need = int(gpu_need[gpu_need > 0].min()) if (gpu_need > 0).any() else 0
@@ -299,7 +272,7 @@ class Simulator:
             if starved and not can_evict:
                 break
             d = self.demand(j)
-            if (need > free and not can_evict) or any(_dominates(d, f) for f in failed):
+            if (need > free and not can_evict) or any(dominates(d, f) for f in failed):
                 if not self.backfill:
                     break
                 continue
@@ -334,32 +307,6 @@ class Simulator:
         place = self.placer.place(self.c, d, self.rng, None)
         if place is not None:
             self._start(j, place)
-
-    def _maybe_fit(self, cand: np.ndarray, keys: np.ndarray, free: int,
-                   worst: Callable[[], float]) -> tuple[np.ndarray, np.ndarray]:
-        """Drop jobs that cannot fit now by a necessary condition (vectorized): GPUs needed
-        <= free; whole-GPU jobs no larger than the most idle GPUs on one available node (or,
-        for gangs, than all idle GPUs); sharing jobs <= the freest GPU. Without backfill the
-        list is cut at the first such job (it blocks the queue)."""
-        avail = self.c.available
-        max_whole = int(self.c.node_whole[avail].max()) if avail.any() else 0
-        max_gpu = int(self.c.gpu_free[avail].max()) if avail.any() else 0
-        total_whole = int(self.c.node_whole[avail].sum())
-        node_max = int(self.c.gpu_count.max())
-        ng, gm = self.w.num_gpu[cand], self.w.gpu_milli[cand]
-        need = ng.astype(np.int64) * gm
-        whole = gm == MILLI
-        ok = need <= free
-        ok &= np.where(whole, np.where(ng > node_max, ng <= total_whole, ng <= max_whole),
-                       gm <= max_gpu)
-        ok |= ng == 0
-        if self.policy.preemptive and not ok.all() and np.isfinite(worst()):
-            ok |= self.policy.can_preempt_many(keys, worst())
-        if not self.backfill:
-            bad = np.flatnonzero(~ok)
-            stop = int(bad[0]) if len(bad) else len(cand)
-            return cand[: stop + 1], keys[: stop + 1]
-        return cand[ok], keys[ok]
 
     def _make_room(self, j: int, key_j: float, d: Demand, view: SchedView, now: float,
                    prefer: np.ndarray | None) -> Placement | None:

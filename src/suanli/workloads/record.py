@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["HardwareInfo", "ResultRecord", "hardware_info", "on_own_core"]
+__all__ = ["FASTEST", "HardwareInfo", "ResultRecord", "hardware_info", "on_own_core"]
 
 
 class HardwareInfo(BaseModel):
@@ -61,7 +61,8 @@ class ResultRecord(BaseModel):
         return on_own_core(self.model_dump(), figure)
 
 
-_FASTEST = {"step_time": "step_time_min_s", "tpot": "tpot_min_s", "ttft": "ttft_s"}
+# figure -> the record's fastest wall-clock field, the key a prediction of it is stored under
+FASTEST = {"step_time": "step_time_min_s", "tpot": "tpot_min_s", "ttft": "ttft_s"}
 
 
 def on_own_core(record: Mapping[str, Any], figure: str) -> float | None:
@@ -70,13 +71,13 @@ def on_own_core(record: Mapping[str, Any], figure: str) -> float | None:
     the fastest step in CPU seconds (the step on a core of its own, blind to other tenants'
     time slices; ``suanli bench`` times the same way); with more, or without that figure,
     the fastest in wall seconds (``ttft``: the one measurement)."""
-    if figure not in _FASTEST:
-        raise ValueError(f"unknown figure {figure!r}: one of {', '.join(_FASTEST)}")
+    if figure not in FASTEST:
+        raise ValueError(f"unknown figure {figure!r}: one of {', '.join(FASTEST)}")
     if (record.get("hardware") or {}).get("threads") == 1:
         cpu = record.get(f"{figure}_cpu_s")
         if cpu:
             return float(cpu)
-    value = record.get(_FASTEST[figure])
+    value = record.get(FASTEST[figure])
     return None if value is None else float(value)
 
 
