@@ -16,11 +16,14 @@
   larger ones through the NCCL ring. Each rank reads every peer's whole buffer
   (``(t-1) B``); 24 CTAs cannot keep an NVLink port busy, so the bytes move at the kernel's
   own rate (``kernel_bw``: ``Efficiency.custom_allreduce_gbs``, fitted once for every chip,
-  since the CTA count, not the link, sets it), not the link's. The one-shot byte count is the
+  since the CTA count, not the link, sets it; held out, a prior measured on H100,
+  ``fit.PRIOR_CUSTOM_ALLREDUCE_GBS``), capped by the link's. The one-shot byte count is the
   one the published first-token rows follow: their time beyond the GEMMs grows as
   ``(t-1) B`` (Llama-2 70B and Falcon-180B on TP4, Falcon-180B on TP8: the same rate within
   a few percent), where the two-shot count ``2 (t-1)/t B`` would need TP8 twice as slow per
-  byte as TP4 (docs/inference.md, "TP all-reduce at small batch").
+  byte as TP4. The plugin's later ``selectImplementation`` picks two-shot above 1 MB (4 ranks)
+  / 500 KB (8); which one the v0.9 engines ran was not found (docs/inference.md, "TP
+  all-reduce at small batch").
 * Across nodes every algorithm is the ring.
 """
 
