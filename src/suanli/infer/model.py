@@ -126,8 +126,9 @@ class StepModel:
     since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them.
     ``overlap``: two-micro-batch overlap of the EP all-to-all (kept only where it is faster).
     ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
-    ``allreduce``: ``peer`` (one-shot / two-shot inside the domain) or ``nccl`` (the ring with
-    the domain's link and latency; ``infer.stacks``). ``step_overhead``: whether the stack
+    ``allreduce``: ``peer`` (one-shot / two-shot inside the domain), ``nccl`` (the ring with
+    the domain's link and latency) or ``custom`` (TensorRT-LLM v0.6-v0.9's kernel;
+    ``infer.allreduce``, ``infer.stacks``). ``step_overhead``: whether the stack
     exposes the fixed host time between steps (``Efficiency.step_overhead_s``); runtimes that
     replay CUDA graphs and prepare the next step while the GPU runs this one hide it.
     """
