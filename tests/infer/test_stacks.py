@@ -70,9 +70,8 @@ def test_batch1_decode_within_15pct_of_the_bandwidth_floor(name: str, hw: str, t
 
 def test_request_overhead_is_the_stacks_and_the_same_on_every_chip() -> None:
     """The fixed time before the first token is software: fitted per stack from that stack's
-    TTFT rows, shared by every family; stacks without TTFT rows keep the generic value. A
-    kernel-launch class with a fitted per-kernel cost replaces it (none is enabled: every
-    shipped stack is ``graphs``; docs/inference.md, "Fixed costs per kernel")."""
+    TTFT rows, shared by every family; stacks without TTFT rows keep the generic value. So is
+    the custom all-reduce kernel's rate (``infer.allreduce``)."""
     import yaml
 
     from suanli.infer.efficiency import Efficiency, efficiency_for
@@ -80,50 +79,55 @@ def test_request_overhead_is_the_stacks_and_the_same_on_every_chip() -> None:
 
     ttft_stacks = {c.get("stack", "default") for c in yaml.safe_load(CASES.read_text())
                    if c.get("kind") == "ttft" and c.get("include", True)}
-    assert all(st.launch == "graphs" for st in stacks().values())
     effs = [efficiency_for(f) for f in ("default", "hopper", "ampere")]
     assert {k for k, _ in effs[0].request_overhead_by_stack} == ttft_stacks
     assert all(e.request_overhead_by_stack == effs[0].request_overhead_by_stack for e in effs)
+    assert all(e.custom_allreduce_gbs == effs[0].custom_allreduce_gbs > 0 for e in effs)
     for e in effs:
         assert e.request_overhead("default") == e.request_overhead_s
-        assert e.kernel_s_by_launch == () and e.kernel_s("engine") == 0
     e = Efficiency(0.5, 0.9, 0.8, 0.0, request_overhead_s=1e-3,
-                   request_overhead_by_stack=(("trtllm-0.5", 8e-3),),
-                   kernel_s_by_launch=(("engine", 2e-5),))
+                   request_overhead_by_stack=(("trtllm-0.5", 8e-3),))
     assert e.request_overhead("trtllm-0.5") == 8e-3 and e.request_overhead("trtllm-0.9") == 1e-3
-    assert e.request_overhead("trtllm-0.5", "engine") == 0  # replaced by the per-kernel cost
-    assert e.kernel_s("engine") == 2e-5 and e.kernel_s("graphs") == 0
 
 
-def test_launch_cost_grows_with_layers_and_all_reduces_and_hides_behind_gpu_work() -> None:
-    """The host enqueue time is kernels x kernel_s (layers, MoE layers and TP all-reduces add
-    kernels); a step takes max(GPU work, host time): it binds a 128-token prefill of a 7B,
-    not a 2048-token one, and adds nothing under the ``graphs`` class."""
-    from dataclasses import replace
+def test_custom_allreduce_reads_every_peer_at_the_kernel_rate_up_to_its_workspace() -> None:
+    """TensorRT-LLM v0.6-v0.9's custom all-reduce: ``alpha + (t-1) B / kernel_bw`` up to the
+    IPC workspace (16 MB on 2 ranks, 8 MB above), the NCCL ring beyond it; never faster than
+    the link allows; ``peer`` (current runtimes) is at least as fast for the same message."""
+    from suanli.infer.allreduce import custom_workspace_bytes, serving_allreduce_s
+    from suanli.perf.comm import ring_allreduce_s
 
-    from suanli.infer.launch import kernels_per_step
-    from suanli.infer.model import StepModel
+    bw, alpha, kbw = 450e9, 4e-6, 120e9
+    small = 2e6
+    assert serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=kbw) == pytest.approx(
+        alpha + 3 * small / kbw)
+    assert serving_allreduce_s(small, 8, bw, alpha, "custom", kernel_bw=kbw) > \
+        serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=kbw)
+    assert serving_allreduce_s(small, 4, bw, alpha, "peer") <= \
+        serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=kbw)
+    big = custom_workspace_bytes(4) * 1.01
+    assert serving_allreduce_s(big, 4, bw, alpha, "custom", kernel_bw=kbw) == pytest.approx(
+        ring_allreduce_s(big, 4, bw, alpha))
+    assert custom_workspace_bytes(2) > custom_workspace_bytes(8)
+    assert serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=1e15) == pytest.approx(
+        alpha + 3 * small / bw)  # the link caps the kernel
+    assert serving_allreduce_s(small, 1, bw, alpha, "custom", kernel_bw=kbw) == 0.0
+    assert serving_allreduce_s(small, 4, bw, alpha, "custom", inside=False,
+                               kernel_bw=kbw) == pytest.approx(ring_allreduce_s(small, 4, bw,
+                                                                                alpha))
 
-    assert kernels_per_step(80, 0, 160) > kernels_per_step(80, 0, 0) > kernels_per_step(32, 0, 0)
-    assert kernels_per_step(32, 32, 0) > kernels_per_step(32, 0, 0)
 
-    def sm(model: str, tp: int, launch: str = "engine") -> StepModel:
-        dep = deployment(model, "dgx-h100", tp=tp, precision="fp8", stack="trtllm-0.5")
-        base = step_model(dep)
-        eff = replace(base.eff, kernel_s_by_launch=(("engine", 2e-5),))
-        return StepModel(dep.model, dep.accelerator, dep.system, dep.compression, eff, tp=tp,
-                         allreduce=dep.allreduce, launch=launch)
+def test_small_prefill_all_reduce_grows_with_peers_on_the_custom_stack() -> None:
+    """At 128 tokens the engine-era custom all-reduce costs Falcon-180B more on TP8 than on
+    TP4 per all-reduce (``(t-1) B``), and the 2048-token messages take the NCCL ring; the
+    step's ops and its hot-path time agree."""
+    def ar_ms(model: str, tp: int, prompt: int, hw: str = "dgx-h100") -> float:
+        dep = deployment(model, hw, tp=tp, precision="fp8", stack="trtllm-0.9")
+        sm = step_model(dep)
+        ops = sm.prefill_ops(1, prompt)
+        assert total_s(ops) == pytest.approx(sm.time(prompt, 1, prompt * (prompt + 1) / 2, 0),
+                                             rel=1e-9)
+        return 1e3 * sum(o.time_s for o in ops if o.name == "tp_allreduce")
 
-    seven, small, big = sm("llama2-7b", 1), sm("llama2-70b", 4), sm("falcon-180b", 8)
-    assert seven.fixed_s < small.fixed_s == pytest.approx(big.fixed_s)  # both 80 layers, 160 ARs
-    assert small.fixed_s == pytest.approx((80 * 9 + 160 + 3) * 2e-5)
-    short = {o.name: o.time_s for o in seven.prefill_ops(1, 128)}
-    long = {o.name: o.time_s for o in seven.prefill_ops(1, 2048)}
-    gpu = sum(t for n, t in short.items() if n not in ("launch_bound", "step_overhead"))
-    assert short["launch_bound"] == pytest.approx(seven.fixed_s - gpu)
-    assert "launch_bound" not in long
-    graphs = sm("llama2-7b", 1, launch="graphs")
-    assert graphs.fixed_s == 0 and "launch_bound" not in {o.name for o in
-                                                           graphs.prefill_ops(1, 128)}
-    assert total_s(seven.prefill_ops(1, 128)) == pytest.approx(
-        seven.time(128, 1, 128 * 129 / 2, 0), rel=1e-9)
+    assert ar_ms("falcon-180b", 8, 128) > 2 * ar_ms("falcon-180b", 4, 128)
+    assert ar_ms("falcon-180b", 4, 128) > ar_ms("llama2-70b", 4, 128)

@@ -17,7 +17,7 @@ from suanli.errors import CatalogError
 
 DATA = Path(__file__).parent / "data" / "efficiency.yaml"
 FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s",
-          "roofline_sharpness", "seq_overhead_s", "expert_efficiency")
+          "roofline_sharpness", "seq_overhead_s", "expert_efficiency", "custom_allreduce_gbs")
 
 
 @dataclass(frozen=True)
@@ -43,23 +43,15 @@ class Efficiency:
     # seconds): the fixed time before the first token, software rather than chip; other
     # stacks use ``request_overhead_s``
     request_overhead_by_stack: tuple[tuple[str, float], ...] = ()
-    # (launch class, seconds per kernel) of the kernel-launch classes (``infer.stacks``
-    # ``launch``) whose TTFT rows measure it (``infer.launch``: host time per kernel in every
-    # step, overlapped with the GPU), software rather than chip. It replaces the per-request
-    # overhead on the stacks of that class
-    kernel_s_by_launch: tuple[tuple[str, float], ...] = ()
+    # GB/s at which the TensorRT-LLM engine-era custom all-reduce kernel (24 CTAs) moves the
+    # bytes it reads from its peers (``infer.allreduce``, ``custom``): software, not chip, so
+    # fitted once (``default``) from the rows of the stacks that run it and kept by every family
+    custom_allreduce_gbs: float = 0.0
     source: str = ""
 
-    def request_overhead(self, stack: str, launch: str = "graphs") -> float:
-        """Seconds added once to a request's first token on ``stack`` (of kernel-launch class
-        ``launch``): 0 where its per-kernel cost is modelled (``kernel_s_by_launch``)."""
-        if launch in dict(self.kernel_s_by_launch):
-            return 0.0
+    def request_overhead(self, stack: str) -> float:
+        """Seconds added once to a request's first token on ``stack``."""
         return dict(self.request_overhead_by_stack).get(stack, self.request_overhead_s)
-
-    def kernel_s(self, launch: str) -> float:
-        """Seconds per kernel of a step under the ``launch`` class (0: not charged)."""
-        return dict(self.kernel_s_by_launch).get(launch, 0.0)
 
     def __post_init__(self) -> None:
         for name in ("compute", "memory", "attention_memory", "expert_efficiency"):
@@ -70,8 +62,7 @@ class Efficiency:
         if self.roofline_sharpness < 1:
             raise CatalogError("roofline_sharpness must be >= 1", file=str(DATA))
         if min(self.step_overhead_s, self.request_overhead_s, self.seq_overhead_s,
-               *(v for _, v in self.request_overhead_by_stack),
-               *(v for _, v in self.kernel_s_by_launch)) < 0:
+               self.custom_allreduce_gbs, *(v for _, v in self.request_overhead_by_stack)) < 0:
             raise CatalogError("overheads must be >= 0", file=str(DATA))
 
 
@@ -88,12 +79,10 @@ def _table(path: Path = DATA) -> dict[str, Efficiency]:
         missing = [f for f in FIELDS[:4] if f not in vals]
         if missing:
             raise CatalogError(f"missing {', '.join(missing)}", file=str(path), row=fam)
-        kern = tuple((str(k), float(v)) for k, v in
-                     (vals.get("kernel_s_by_launch") or {}).items())
         by_stack = tuple((str(k), float(v)) for k, v in
                          (vals.get("request_overhead_by_stack") or {}).items())
         out[fam] = Efficiency(**{f: float(vals[f]) for f in FIELDS if f in vals},
-                              request_overhead_by_stack=by_stack, kernel_s_by_launch=kern,
+                              request_overhead_by_stack=by_stack,
                               source=str(vals.get("source", raw.get("source", ""))))
     return out
 

@@ -4,8 +4,7 @@ Definitions (said, because tools differ):
 
 * **TTFT** = time to prefill the batch's prompts and emit each sequence's first token (static
   batch: all ``batch`` prompts arrive together, so every sequence sees the whole batch prefill),
-  plus a fixed per-request overhead (``Efficiency.request_overhead``) on stacks whose per-kernel
-  launch cost is not modelled (``infer.launch``: charged in every step where it is).
+  plus a fixed per-request overhead (``Efficiency.request_overhead``, fitted per stack).
 * **TPOT** = time per output token *after the first* = mean decode step time over contexts
   ``prompt+1 .. prompt+output-1``; end-to-end latency ``e2e = TTFT + (output-1) x TPOT``.
 * **Under continuous batching** (Yu et al. 2022 Orca; Kwon et al. 2023 vLLM) with ``batch``
@@ -71,7 +70,6 @@ class Deployment:
     step_overhead: bool = False  # the stack exposes host time between steps (``infer.stacks``)
     stack: str = "default"  # the serving stack's id (``infer.stacks``)
     moe_gather: bool = False  # attention-DP MoE over all ranks' gathered tokens (``infer.stacks``)
-    launch: str = "graphs"  # how the stack launches a step's kernels (``infer.stacks``, ``launch``)
 
     @property
     def devices(self) -> int:
@@ -157,7 +155,7 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
         raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
                       legacy_gqa_kernel or st.legacy_gqa_kernel, overlap, prefix_hit,
-                      st.allreduce, st.step_overhead, st.id, st.moe_gather, st.launch)
+                      st.allreduce, st.step_overhead, st.id, st.moe_gather)
 
 
 @dataclass(frozen=True)
@@ -206,7 +204,7 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
                      attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
                      allreduce=dep.allreduce, step_overhead=dep.step_overhead,
-                     moe_gather=dep.moe_gather, launch=dep.launch)
+                     moe_gather=dep.moe_gather)
 
 
 def check_weights_fit(dep: Deployment) -> None:
@@ -234,7 +232,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
     mb = max(batch / dep.pp, 1.0)  # sequences per micro-batch
     pre = sm.prefill_ops(mb, prompt, dep.step_chunk_tokens, dep.prefix_hit * prompt)
     # GPipe: the last of pp micro-batches leaves the last stage after (2 pp - 1) stage times
-    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead(dep.stack, dep.launch)
+    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead(dep.stack)
     steps = max(output - 1, 0)
     tpot, dec = 0.0, sm.decode_ops(mb, prompt + 1 + steps / 2)
     if steps:
@@ -324,7 +322,7 @@ def mixed_prefill_s(dep: Deployment, sm: StepModel, batch: int, prompt: int, out
     c = new / chunks
     pairs = new * (prompt - new) + new * (new + 1) / 2
     t = sm.time(c + others, 1 + others, pairs / chunks + others * ctx, others * ctx)
-    return dep.pp * chunks * t + sm.eff.request_overhead(dep.stack, dep.launch)
+    return dep.pp * chunks * t + sm.eff.request_overhead(dep.stack)
 
 
 def ops_table(ops: list[OpCost], pp: int = 1) -> list[dict[str, Any]]:

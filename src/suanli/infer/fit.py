@@ -6,9 +6,9 @@ rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimis
 ``sum(log(predicted / published)^2)`` (scipy ``least_squares`` from ``PRIOR``, within
 ``BOUNDS``); rows marked "recalled" in the CSV are never fitted on. Families without enough
 rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
-family's own MoE rows set; the cost per kernel launch (``infer.launch``) is fitted per
-kernel-launch class of the serving stacks from their TTFT rows (``default`` fit, shared by every
-family). :func:`leave_one_publication_out` refits without
+family's own MoE rows set; the software costs (each stack's request overhead, the custom
+all-reduce kernel's rate, ``infer.allreduce``) are fitted once in the ``default`` fit and kept by
+every family. :func:`leave_one_publication_out` refits without
 each publication in turn and reports its rows' errors: the honest out-of-sample number.
 """
 
@@ -30,23 +30,33 @@ BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
           "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1),
           "roofline_sharpness": (1.0, 16.0), "seq_overhead_s": (0.0, 1e-4),
           "expert_efficiency": (0.2, 1.0),
-          "kernel_s": (0.0, 50e-6)}
+          "custom_allreduce_gbs": (20.0, 450.0)}
 # Not fitted: the fraction of HBM bandwidth a weight-streaming kernel reaches. Microbenchmarks
 # put sustained device-memory bandwidth at ~88-92% of the datasheet on V100/A100/H100 (Jia et al.
 # 2018 "Dissecting the NVIDIA Volta GPU architecture via microbenchmarking", table 3.1: 88%;
 # nvbandwidth / STREAM-like copies on A100 and H100 ~90%). Fitting it lets it absorb per-step
 # costs that are not bandwidth, and batch-1 decode then drifts from its bandwidth floor.
 FIXED = {"memory": 0.90}
-# what a family's fit frees (the request overheads are per stack; launch costs per class)
-FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED and f != "request_overhead_s")
+# what a family's fit frees (the request overheads are per stack; the custom all-reduce rate is
+# the kernel's, fitted once in ``default``: :func:`software_fields`)
+FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED
+                    and f not in ("request_overhead_s", "custom_allreduce_gbs"))
 
 
 # Where every fit starts: mid-range physical values, never a previous fit (a held-out refit that
 # started from the shipped parameters would start from numbers its own rows shaped). Expert
 # GEMMs start as efficient as dense ones: tile padding and load imbalance are modelled apart.
+# The custom all-reduce kernel starts at a rate measured apart from the validation rows (a
+# held-out fit without the rows that run it keeps this): TensorRT-LLM's custom all-reduce
+# kernel as ported to sgl-kernel, on H100 without CUDA graphs, 4 MB messages (1,048,576 fp32
+# elements): 19.9 / 31.1 / 33.8 us on 2 / 4 / 8 ranks (github.com/sgl-project/sglang pull 2904,
+# 2025-01), i.e. ~200 GB/s of the bytes each rank reads from its peers under the kernel's own
+# one-shot (2 ranks) / two-shot (4, 8) choice, well below NVLink 4's 450 GB/s.
+PRIOR_CUSTOM_ALLREDUCE_GBS = 200.0
 PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
                    step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
-                   seq_overhead_s=1e-5, expert_efficiency=1.0)
+                   seq_overhead_s=1e-5, expert_efficiency=1.0,
+                   custom_allreduce_gbs=PRIOR_CUSTOM_ALLREDUCE_GBS)
 
 
 def _is_moe(case: Case) -> bool:
@@ -61,74 +71,58 @@ def _stack_id(case: Case) -> str:
     return stack(case.spec.get("stack")).id
 
 
-# where the per-kernel host cost starts (``infer.launch``): each of these, the best fit kept.
-# A step is max(GPU work, host enqueue), so the cost is flat in kernel_s wherever every row is
-# GPU-bound: one start below that region can stay there (5 us did, at 6.3% in-sample median
-# against 6.28% from 20 us), hence a few starts over the plausible range of launch costs
-LAUNCH_STARTS = (5e-6, 20e-6, 40e-6)
-
-
-def launch_fields(cases: list[Case]) -> list[str]:
-    """The fixed costs the TTFT rows determine: ``kernel_s@CLASS`` for each modelled
-    kernel-launch class (``infer.stacks`` ``launch: engine``; one value per class, shared by
-    its stacks, so it transfers between their publications; ``infer.launch``), which replaces
-    the per-request overhead there, and ``request_overhead_s@STACK`` for the other stacks."""
+def software_fields(cases: list[Case]) -> list[str]:
+    """The software costs the rows determine, fitted once over all families:
+    ``request_overhead_s@STACK`` for each stack with TTFT rows, and ``custom_allreduce_gbs``
+    where rows run the TensorRT-LLM engine-era custom all-reduce (``infer.allreduce``) with
+    TP > 1."""
     from suanli.infer.stacks import stack
 
     sts = sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})
-    out = [f"kernel_s@{cl}" for cl in sorted({stack(st).launch for st in sts}) if cl == "engine"]
-    return out + [f"request_overhead_s@{st}" for st in sts if stack(st).launch != "engine"]
+    out = ["custom_allreduce_gbs"] if any(
+        stack(c.spec.get("stack")).allreduce == "custom" and c.spec.get("tp", 1) > 1
+        for c in cases) else []
+    return out + [f"request_overhead_s@{st}" for st in sts]
 
 
 def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) -> Efficiency:
-    """Least squares over ``free`` (default: every unfixed field; ``expert_efficiency`` only
-    where MoE rows determine it), the other fields kept at ``start``. The cost per kernel is
-    fitted per kernel-launch class of the stacks with TTFT rows (``kernel_s@CLASS``:
-    :func:`launch_fields`, into ``Efficiency.kernel_s_by_launch``, which replaces the request
-    overhead there); ``request_overhead_s``, used by the other classes, stays at ``start`` (the
-    prior unless a caller frees it)."""
+    """Least squares over ``free`` (default: every unfixed field and the software costs,
+    :func:`software_fields`; ``expert_efficiency`` only where MoE rows determine it), the other
+    fields kept at ``start``. ``request_overhead_s@STACK`` goes into
+    ``Efficiency.request_overhead_by_stack``; ``request_overhead_s`` itself, used by stacks
+    without TTFT rows, stays at ``start`` (the prior unless a caller frees it)."""
     import numpy as np
     from scipy.optimize import least_squares
 
     if free is None:
-        free = [*FAMILY_FREE, *launch_fields(cases)]
+        free = [*FAMILY_FREE, *software_fields(cases)]
     if not any(_is_moe(c) for c in cases):
         free = [f for f in free if f != "expert_efficiency"]
     lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
     hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
     units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6,
-             "kernel_s": 1e-6}
-    scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us
+             "custom_allreduce_gbs": 100.0}
+    scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us / 100 GB/s
     base = {f: getattr(start, f) for f in FIELDS}
-    kern = dict(start.kernel_s_by_launch)
     by_stack = dict(start.request_overhead_by_stack)
 
     def make(x: Any) -> Efficiency:
         v: dict[str, Any] = {f: float(a) for f, a in zip(free, x * scale, strict=True)}
-        classes = {**kern, **{f.split("@")[1]: a for f, a in v.items()
-                              if f.startswith("kernel_s@")}}
         stacks = {**by_stack, **{f.split("@")[1]: a for f, a in v.items()
                                  if f.startswith("request_overhead_s@")}}
         plain = {f: a for f, a in v.items() if "@" not in f}
         return Efficiency(**{**base, **plain, **FIXED},
-                          request_overhead_by_stack=tuple(sorted(stacks.items())),
-                          kernel_s_by_launch=tuple(sorted(classes.items())))
+                          request_overhead_by_stack=tuple(sorted(stacks.items())))
 
     def resid(x: Any) -> Any:
         eff = make(x)
         return np.array([math.log(max(predict(c, eff) or 1e-9, 1e-9) / c.published)
                          for c in cases])
 
-    best = None
-    for k0 in LAUNCH_STARTS if any(f.startswith("kernel_s@") for f in free) else (0.0,):
-        x0 = np.array([k0 if f.startswith("kernel_s@")
-                       else start.request_overhead(f.split("@")[1]) if "@" in f
-                       else min(getattr(start, f), 1e6) for f in free])
-        x0 = np.clip(x0 / scale, lo / scale, hi / scale)
-        res = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
-        if best is None or res.cost < best.cost:
-            best = res
-    assert best is not None
+    x0 = np.array([start.request_overhead(f.split("@")[1]) if "@" in f
+                   else min(getattr(start, f), 1e6) for f in free])
+    x0 = np.clip(x0 / scale, lo / scale, hi / scale)
+    best = least_squares(resid, x0, bounds=(lo / scale, hi / scale), diff_step=1e-3)
     return make(best.x)
 
 
@@ -138,8 +132,9 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     peak, which even a few rows determine) and, with MoE rows, ``expert_efficiency``.
     Grouped-GEMM kernels differ per architecture (and stack), so a family's
     ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
-    any, the prior (grouped GEMMs as efficient as dense ones). The cost per kernel launch of a
-    stack class is software, not chip: fitted once in ``default`` and kept by every family."""
+    any, the prior (grouped GEMMs as efficient as dense ones). The software costs (request
+    overheads, the custom all-reduce rate) are not chip: fitted once in ``default`` and kept by
+    every family."""
     default = _fit(cases, PRIOR)
     out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
     by_fam: dict[str, list[Case]] = {}
@@ -147,7 +142,7 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
         by_fam.setdefault(_family(c), []).append(c)
     for fam, cs in sorted(by_fam.items()):
         start = replace(default, expert_efficiency=PRIOR.expert_efficiency)
-        if len(cs) >= MIN_ROWS:  # the per-kernel launch costs stay the default fit's
+        if len(cs) >= MIN_ROWS:  # the software costs stay the default fit's
             free = list(FAMILY_FREE)
             out[fam] = replace(_fit(cs, start, free), source=f"fit on {len(cs)} {fam} rows: "
                                + ", ".join(c.id for c in cs))
@@ -187,9 +182,9 @@ def leave_one_publication_out(path: Path | None = None) -> list[tuple[str, float
 LOPO_FILE = DATA / "validation_lopo.yaml"
 # the model's inputs: a stored leave-one-publication-out result is current only while these
 # files are unchanged (rows, mapping, fitted parameters and the model's code)
-_MODEL_FILES = ("model.py", "moe.py", "estimate.py", "memory.py", "disagg.py", "curves.py",
-                "compression.py", "efficiency.py", "validate.py", "fit.py", "stacks.py",
-                "benchsettings.py",
+_MODEL_FILES = ("model.py", "allreduce.py", "moe.py", "estimate.py", "memory.py", "disagg.py",
+                "curves.py", "compression.py", "efficiency.py", "validate.py", "fit.py",
+                "stacks.py", "benchsettings.py",
                 "data/moe.yaml", "data/stacks.yaml", "data/efficiency.yaml",
                 "data/validation_cases.yaml", "data/published-serving.csv")
 
@@ -243,9 +238,8 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"roofline_sharpness: {e.roofline_sharpness:.3f}, "
                      f"seq_overhead_s: {e.seq_overhead_s:.8f}, "
                      f"expert_efficiency: {e.expert_efficiency:.4f}, "
+                     f"custom_allreduce_gbs: {e.custom_allreduce_gbs:.2f}, "
                      "request_overhead_by_stack: {"
                      + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
-                     + "}, kernel_s_by_launch: {"
-                     + ", ".join(f"{cl}: {k:.8f}" for cl, k in e.kernel_s_by_launch)
                      + f"}}, source: \"{e.source}\"}}")
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")

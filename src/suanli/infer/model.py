@@ -28,9 +28,11 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   layer; MLA decode with absorbed up-projections: ``2 h (2 c + r)`` per layer); bytes = KV
   cache read (decode: every cached token) + written (new tokens), at the
   ``attention_memory`` efficiency.
-* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019); inside the
-  scale-up domain the one-shot / two-shot peer-access algorithms of the serving runtimes
-  (``serving_allreduce_s``), across nodes the ring (``suanli.perf.comm``, scalar forms).
+* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), by the serving
+  stack's algorithm (``suanli.infer.allreduce``: peer-access one-shot / two-shot, the NCCL ring,
+  or the TensorRT-LLM engine-era custom kernel), on links at the achieved fraction
+  ``comm_efficiency`` of their rate (``data/moe.yaml``: nccl-tests bus bandwidth is 70-85% of
+  the link rate; the EP all-to-all uses the same fraction).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
 
@@ -41,9 +43,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
+from suanli.infer.allreduce import serving_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
-from suanli.infer.launch import kernels_per_step, launch_bound_s, launch_s
 from suanli.infer.memory import kv_bytes_per_token_per_device
 from suanli.infer.moe import (
     a2a_bytes,
@@ -58,7 +60,6 @@ from suanli.infer.moe import (
     routed_expert_cost,
     touched_experts,
 )
-from suanli.perf.comm import ring_allreduce_s
 from suanli.perf.ops import (
     ForwardFlops,
     attention_params,
@@ -104,19 +105,6 @@ def _counts(m: ModelSpec) -> tuple[int, int, ForwardFlops]:
     return moe_layer_count(m), attention_params(m), forward_flops_per_token(m, 1)
 
 
-def serving_allreduce_s(nbytes: float, t: int, bw: float, alpha: float, inside: bool) -> float:
-    """Seconds of one TP all-reduce as serving runtimes run it. Inside an NVLink/NVSwitch domain
-    every rank reads its peers' buffers directly (TensorRT-LLM and vLLM custom all-reduce):
-    one-shot ``alpha + (t-1) B / bw`` for small messages, two-shot (reduce-scatter + all-gather
-    by direct peer access) ``2 alpha + 2 (t-1)/t B / bw`` for large ones, whichever is faster;
-    one latency per phase, not one per ring step. Across nodes: the ring (``perf.comm``)."""
-    if t <= 1:
-        return 0.0
-    if not inside:
-        return ring_allreduce_s(nbytes, t, bw, alpha)
-    return min(alpha + (t - 1) * nbytes / bw, 2.0 * alpha + 2.0 * (t - 1) / t * nbytes / bw)
-
-
 def roofline(c: float, m: float, p: float) -> float:
     """``(c^p + m^p)^(1/p)``: the roofline max for ``p = inf``, smoother near the ridge."""
     hi = c if c > m else m
@@ -138,8 +126,9 @@ class StepModel:
     since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them.
     ``overlap``: two-micro-batch overlap of the EP all-to-all (kept only where it is faster).
     ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
-    ``allreduce``: ``peer`` (one-shot / two-shot inside the domain) or ``nccl`` (the ring with
-    the domain's link and latency; ``infer.stacks``). ``step_overhead``: whether the stack
+    ``allreduce``: ``peer`` (one-shot / two-shot inside the domain), ``nccl`` (the ring with
+    the domain's link and latency) or ``custom`` (TensorRT-LLM v0.6-v0.9's kernel;
+    ``infer.allreduce``, ``infer.stacks``). ``step_overhead``: whether the stack
     exposes the fixed host time between steps (``Efficiency.step_overhead_s``); runtimes that
     replay CUDA graphs and prepare the next step while the GPU runs this one hide it.
     """
@@ -148,13 +137,11 @@ class StepModel:
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, allreduce: str = "peer",
-                 step_overhead: bool = True, moe_gather: bool = False,
-                 launch: str = "graphs") -> None:
+                 step_overhead: bool = True, moe_gather: bool = False) -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
         self.step_s = eff.step_overhead_s if step_overhead else 0.0  # seconds per step
-        self.fixed_s = 0.0  # host time enqueueing a step's kernels (``infer.launch``)
         self.mp = moe_params()
         m = model
         dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts
@@ -221,13 +208,13 @@ class StepModel:
         if n_moe and tp > 1 and ep == 1 and not attn_dp:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
-        self.fixed_s = launch_s(kernels_per_step(m.layers / pp, n_moe / pp, self.ar_per_step),
-                                eff.kernel_s(launch))
         inside = tp <= system.scale_up_domain
-        self.inside = inside and allreduce == "peer"  # NCCL: the ring even inside the domain
+        self.inside, self.ar_algo = inside, allreduce  # ``infer.allreduce``
+        self.ar_kernel_bw = eff.custom_allreduce_gbs * 1e9  # the ``custom`` kernel's bytes/s
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us
-        self.link_bw, self.link_alpha = link * 1e9, lat * 1e-6  # bytes/s, seconds
+        # bytes/s reached on the link (achieved fraction, module doc), seconds per hop
+        self.link_bw, self.link_alpha = link * 1e9 * self.mp.comm_efficiency, lat * 1e-6
         self.nodes = nodes_spanned(ep, system.devices_per_node)
         self.dp_nodes = nodes_spanned(tp, system.devices_per_node)  # all-gather path
         ce = self.mp.comm_efficiency
@@ -285,13 +272,17 @@ class StepModel:
         return sum(roofline(c, m, p) for _, _, _, c, m in
                    self._compute_ops(tokens, seqs, pairs, kv_read_tokens))
 
+    def _allreduce_s(self, nbytes: float) -> float:
+        """Seconds of one TP all-reduce of ``nbytes`` (``infer.allreduce``)."""
+        return serving_allreduce_s(nbytes, self.tp, self.link_bw, self.link_alpha,
+                                   self.ar_algo, self.inside, self.ar_kernel_bw)
+
     def _comm(self, tokens: float) -> list[tuple[str, float, float]]:
         """(name, bytes, seconds) of the step's collectives per device."""
         out = []
         if self.ar_per_step:
             msg = tokens * self.hidden * 2.0  # bytes per all-reduce
-            t = self.ar_per_step * serving_allreduce_s(msg, self.tp, self.link_bw,
-                                                       self.link_alpha, self.inside)
+            t = self.ar_per_step * self._allreduce_s(msg)
             out.append(("tp_allreduce", self.ar_per_step * msg, t))
         moe = self.model.moe
         if self.moe_a2a and moe is not None:
@@ -338,9 +329,6 @@ class StepModel:
         out += comm
         if saved < 0:
             out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
-        wait = launch_bound_s(total_s(out), self.fixed_s)
-        if wait:  # the GPU waits for the host to enqueue the step's kernels
-            out.append(OpCost("launch_bound", 0.0, 0.0, 0.0, 0.0, wait))
         out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.step_s
                           + self.eff.seq_overhead_s * seqs * self.tok_share))
         return out
@@ -361,7 +349,7 @@ class StepModel:
             comm = sum(t for _, _, t in self._comm(tokens))
             gpu = comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
                                                      comp, comm)
-            return max(gpu, self.fixed_s) + self.step_s \
+            return gpu + self.step_s \
                 + self.eff.seq_overhead_s * seqs * self.tok_share
         t = 0.0
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
@@ -376,10 +364,8 @@ class StepModel:
                       (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0)
                       / self.pp / bw, p)
         if self.ar_per_step:
-            t += self.ar_per_step * serving_allreduce_s(tokens * self.hidden * 2.0, self.tp,
-                                                        self.link_bw, self.link_alpha,
-                                                        self.inside)
-        return max(t, self.fixed_s) + self.step_s + self.eff.seq_overhead_s * seqs
+            t += self.ar_per_step * self._allreduce_s(tokens * self.hidden * 2.0)
+        return t + self.step_s + self.eff.seq_overhead_s * seqs
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
     def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192,

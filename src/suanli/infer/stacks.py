@@ -2,11 +2,12 @@
 change what a forward step costs on the same hardware. Data in ``data/stacks.yaml``, each
 feature with its source; nothing here is fitted.
 
-* ``allreduce``: how tensor-parallel all-reduces run inside an NVLink domain. ``peer``: the
-  one-shot / two-shot peer-access kernels of current runtimes (TensorRT-LLM custom all-reduce,
-  vLLM custom all-reduce), one latency per phase (``model.serving_allreduce_s``); ``nccl``: the
-  NCCL ring, ``2 (t-1)`` latencies per call (``perf.comm.ring_allreduce_s``), as runtimes did
-  before the custom kernels (a 70B on TP4 runs 160 all-reduces per step).
+* ``allreduce``: how tensor-parallel all-reduces run inside an NVLink domain
+  (``infer.allreduce``). ``peer``: the one-shot / two-shot peer-access kernels of current
+  runtimes (TensorRT-LLM >= v0.10 and vLLM custom all-reduce), one latency per phase;
+  ``nccl``: the NCCL ring, ``2 (t-1)`` latencies per call, as runtimes did before the custom
+  kernels (a 70B on TP4 runs 160 all-reduces per step); ``custom``: the TensorRT-LLM v0.6-v0.9
+  engine plugin, a 24-CTA peer-access kernel up to its workspace size, NCCL beyond it.
 * ``step_overhead``: the fixed host time between forward steps is exposed
   (``Efficiency.step_overhead_s``): runtimes that enqueue an engine per step and synchronise
   on it (TensorRT-LLM's static gptSession loop; its v0.10 release notes "reduced overheads
@@ -20,12 +21,6 @@ feature with its source; nothing here is fitted.
   gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
   so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
   DeepEP-style all-to-all sends each rank only its experts' rows.
-* ``launch``: how a step's kernels reach the GPU. ``engine``: a TensorRT engine enqueued per
-  step without CUDA graphs (TensorRT-LLM v0.5-v0.9 gptSession: ``gptSessionBenchmark`` runs
-  without ``--enable_cuda_graph`` in the documented commands), each kernel a launch with its gap;
-  ``graphs``: CUDA-graph replay (TensorRT-LLM PyTorch backend, vLLM, SGLang). The per-kernel
-  time of ``engine`` is fitted (``Efficiency.kernel_s``, ``infer.launch``), one value for every
-  stack of that class, so it transfers between their publications; ``graphs`` is not charged.
 * ``bench_limits``: the stack's benchmark harness sets ``max_batch_size`` and
   ``max_num_tokens`` itself from a memory estimate (``trtllm-bench``;
   ``infer.benchsettings``); max-load rows of that stack run under those limits.
@@ -41,8 +36,7 @@ from suanli.errors import CatalogError, InputError
 
 DATA = Path(__file__).parent / "data" / "stacks.yaml"
 DEFAULT = "default"
-ALLREDUCE = ("peer", "nccl")
-LAUNCH = ("engine", "graphs")
+ALLREDUCE = ("peer", "nccl", "custom")
 
 
 @dataclass(frozen=True)
@@ -53,7 +47,6 @@ class Stack:
     step_overhead: bool = False
     moe_gather: bool = False
     bench_limits: bool = False
-    launch: str = "graphs"
     source: str = ""
 
 
@@ -67,10 +60,7 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
         st = Stack(str(sid), str(v.get("allreduce", "peer")),
                    bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
                    bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
-                   str(v.get("launch", "graphs")), str(v.get("source", "")))
-        if st.launch not in LAUNCH:
-            raise CatalogError(f"launch must be one of {', '.join(LAUNCH)}, got '{st.launch}'",
-                               file=str(path), row=sid)
+                   str(v.get("source", "")))
         if st.allreduce not in ALLREDUCE:
             raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
                                f"'{st.allreduce}'", file=str(path), row=sid)
