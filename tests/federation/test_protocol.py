@@ -279,3 +279,18 @@ def test_the_agent_rereads_its_site_file_only_when_it_changes(broker: Broker, tm
     row = _site_row(broker, "east")
     assert row["heartbeats"] == 5 and row["cpu_price"] == 2.5
     assert sum("site file not re-read" in r.message for r in caplog.records) == 1
+
+
+def test_a_job_pinned_to_a_site_that_is_not_live_waits_for_it(broker: Broker) -> None:
+    # north drains: a job pinned to it is not handed over (it would sit on a site that takes
+    # no work) even when it is the first job the scheduler looks at in its pass
+    broker.join("east", price=1.0)
+    broker.join("north", price=0.5, draining=True)
+    pinned = broker.submit("alpha", site="north")
+    time.sleep(0.5)  # several scheduler passes (poll 0.05 s)
+    j = broker.job("alpha", pinned)
+    assert j["state"] not in ("queued", "running", "failed") and j["site"] is None, j
+    assert broker.site("north", "/pull", {"max": 4}).json()["assignments"] == []
+    # north is live again: the job goes there
+    broker.beat("north", price=0.5, draining=False)
+    assert _assigned(broker, "alpha", pinned)["site"] == "north"

@@ -255,6 +255,11 @@ class PriceFirst:
         m = self.executor.market()
         return [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
 
+    def mark_live(self, cluster: Any) -> None:
+        """Only live sites are available to this pass, the jobs pinned to a site included
+        (the scheduler calls this once per pass, before any job is placed)."""
+        cluster.available[:] = np.array([r[0] for r in self._rows(cluster)], dtype=bool)
+
     def place(self, cluster: Any, demand: Any, rng: np.random.Generator,
               prefer: np.ndarray | None = None) -> Any:
         return self._place(self._rows(cluster), cluster, demand, rng, prefer)

@@ -254,6 +254,9 @@ class LiveScheduler:
         self._net = None  # reload: sites may have joined since the last pass
         cl, index, active = cluster_of(s, self._resources())
         assert isinstance(cl, Cluster)
+        mark_live = getattr(self.placer, "mark_live", None)  # the broker's: live sites only
+        if mark_live is not None:
+            mark_live(cl)
         dem = [demand_of(j) for j in waiting]
         n = len(waiting)
         wl = Workload(submit=np.array([j.created_at for j in waiting]),
