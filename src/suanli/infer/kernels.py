@@ -20,7 +20,7 @@ fitted on the rows of stacks with a count, apart from the other parameters:
 serving stack's decoder-layer graph (``data/stacks.yaml`` ``kernels``, with their source). TP
 all-reduces are not counted here: ``infer.allreduce`` costs them with the link latency.
 
-At batch 1 the term is 20-40% of a 7B-70B step (docs/inference.md "Batch-1 decode"). It
+At batch 1 the term is 20-50% of a 7B-405B step (docs/inference.md "Batch-1 decode"). It
 vanishes once a kernel streams ``kernel_s`` worth of hidden states: ~1,400 tokens per step for
 a hidden size of 8,192 in BF16 on an H100 at 15 us. Stacks without a count charge nothing
 (their fitted host overheads hold it: ``step_overhead_s``, ``request_overhead_s``).
