@@ -78,5 +78,33 @@ def test_batch1_decode_streams_weights_at_achieved_bandwidth(name: str, hw: str,
     fixed = sum(o.time_s for o in ops.values()
                 if o.name in ("step_overhead", "tp_allreduce", "attention"))
     assert total_s(list(ops.values())) == pytest.approx(gemms + fixed, rel=1e-9)
+    kernels = sm.kernels_step * max(sm.eff.kernel_s - sm.kernel_tok_s, 0.0)  # infer.kernels
     if hw == "hgx-h200" and tp == 1:  # one device, large weights: within the issue's 15%
-        assert total_s(list(ops.values())) <= 1.15 * floor
+        assert total_s(list(ops.values())) - kernels <= 1.15 * floor
+
+
+@pytest.mark.parametrize(("name", "hw", "tp", "prec"), [
+    ("llama2-70b", "dgx-h100", 2, "fp8"), ("mixtral-8x7b", "dgx-a100-80gb", 2, "bf16"),
+    ("llama3.1-8b", "dgx-h100", 1, "fp8")])
+def test_kernel_time_is_counted_at_batch_1_and_vanishes_at_large_batch(
+        name: str, hw: str, tp: int, prec: str) -> None:
+    """``infer.kernels``: the counted kernels cost ``kernel_s`` each at batch 1 (their hidden
+    states take nanoseconds to stream), less as the step's tokens grow, nothing once streaming
+    them takes longer than ``kernel_s``; a stack without a count charges nothing."""
+    sm = step_model(deployment(name, hw, tp=tp, precision=prec))
+    bare = step_model(deployment(name, hw, tp=tp, precision=prec, stack="trtllm-1.x"))
+    m = sm.model
+    n_moe = m.layers if m.moe is not None else 0
+    assert sm.kernels_step == 5 * (m.layers - n_moe) + 8 * n_moe and bare.kernels_step == 0
+    k = sm.eff.kernel_s
+    assert k > 0
+
+    def extra(tokens: int) -> float:
+        s = sm.ops(tokens, tokens, tokens * 100, tokens * 100)
+        b = bare.ops(tokens, tokens, tokens * 100, tokens * 100)
+        return total_s(s) - total_s(b)
+
+    assert extra(1) == pytest.approx(sm.kernels_step * k, rel=0.01)
+    assert 0 < extra(64) < extra(1)
+    big = int(2 * k / sm.kernel_tok_s)  # streaming the hidden states takes 2 x kernel_s
+    assert extra(big) == pytest.approx(0.0, abs=1e-12)

@@ -17,7 +17,8 @@ from suanli.errors import CatalogError
 
 DATA = Path(__file__).parent / "data" / "efficiency.yaml"
 FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s",
-          "roofline_sharpness", "seq_overhead_s", "expert_efficiency", "custom_allreduce_gbs")
+          "roofline_sharpness", "seq_overhead_s", "expert_efficiency", "custom_allreduce_gbs",
+          "kernel_s")
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class Efficiency:
     # bytes it reads from its peers (``infer.allreduce``, ``custom``): software, not chip, so
     # fitted once (``default``) from the rows of the stacks that run it and kept by every family
     custom_allreduce_gbs: float = 0.0
+    # seconds of GPU time each kernel of a step costs at least (launch gap between dependent
+    # kernels under CUDA graphs, ramp-up and tail of a short grid), charged per kernel of the
+    # stacks whose decoder-layer graph is counted (``infer.kernels``); hardware, so per family
+    kernel_s: float = 0.0
     source: str = ""
 
     def request_overhead(self, stack: str) -> float:
@@ -62,7 +67,8 @@ class Efficiency:
         if self.roofline_sharpness < 1:
             raise CatalogError("roofline_sharpness must be >= 1", file=str(DATA))
         if min(self.step_overhead_s, self.request_overhead_s, self.seq_overhead_s,
-               self.custom_allreduce_gbs, *(v for _, v in self.request_overhead_by_stack)) < 0:
+               self.custom_allreduce_gbs, self.kernel_s,
+               *(v for _, v in self.request_overhead_by_stack)) < 0:
             raise CatalogError("overheads must be >= 0", file=str(DATA))
 
 

@@ -70,6 +70,7 @@ class Deployment:
     step_overhead: bool = False  # the stack exposes host time between steps (``infer.stacks``)
     stack: str = "default"  # the serving stack's id (``infer.stacks``)
     moe_gather: bool = False  # attention-DP MoE over all ranks' gathered tokens (``infer.stacks``)
+    kernels: tuple[float, float] = (0.0, 0.0)  # per dense / MoE layer (``infer.kernels``)
 
     @property
     def devices(self) -> int:
@@ -155,7 +156,7 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
         raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
                       legacy_gqa_kernel or st.legacy_gqa_kernel, overlap, prefix_hit,
-                      st.allreduce, st.step_overhead, st.id, st.moe_gather)
+                      st.allreduce, st.step_overhead, st.id, st.moe_gather, st.kernels)
 
 
 @dataclass(frozen=True)
@@ -204,7 +205,7 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
                      attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
                      allreduce=dep.allreduce, step_overhead=dep.step_overhead,
-                     moe_gather=dep.moe_gather)
+                     moe_gather=dep.moe_gather, kernels=dep.kernels)
 
 
 def check_weights_fit(dep: Deployment) -> None:

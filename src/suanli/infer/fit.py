@@ -30,7 +30,7 @@ BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
           "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1),
           "roofline_sharpness": (1.0, 16.0), "seq_overhead_s": (0.0, 1e-4),
           "expert_efficiency": (0.2, 1.0),
-          "custom_allreduce_gbs": (20.0, 450.0)}
+          "custom_allreduce_gbs": (20.0, 450.0), "kernel_s": (0.0, 3e-5)}
 # Not fitted: the fraction of HBM bandwidth a weight-streaming kernel reaches. Microbenchmarks
 # put sustained device-memory bandwidth at ~88-92% of the datasheet on V100/A100/H100 (Jia et al.
 # 2018 "Dissecting the NVIDIA Volta GPU architecture via microbenchmarking", table 3.1: 88%;
@@ -40,7 +40,7 @@ FIXED = {"memory": 0.90}
 # what a family's fit frees (the request overheads are per stack; the custom all-reduce rate is
 # the kernel's, fitted once in ``default``: :func:`software_fields`)
 FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED
-                    and f not in ("request_overhead_s", "custom_allreduce_gbs"))
+                    and f not in ("request_overhead_s", "custom_allreduce_gbs", "kernel_s"))
 
 
 # Where every fit starts: mid-range physical values, never a previous fit (a held-out refit that
@@ -53,10 +53,12 @@ FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED
 # 2025-01), i.e. ~200 GB/s of the bytes each rank reads from its peers under the kernel's own
 # one-shot (2 ranks) / two-shot (4, 8) choice, well below NVLink 4's 450 GB/s.
 PRIOR_CUSTOM_ALLREDUCE_GBS = 200.0
+# The per-kernel GPU time (``infer.kernels``) starts at 2 us, a mid-range value for a kernel
+# replayed from a CUDA graph; only rows of stacks with a counted graph determine it.
 PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
                    step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
                    seq_overhead_s=1e-5, expert_efficiency=1.0,
-                   custom_allreduce_gbs=PRIOR_CUSTOM_ALLREDUCE_GBS)
+                   custom_allreduce_gbs=PRIOR_CUSTOM_ALLREDUCE_GBS, kernel_s=2e-6)
 
 
 def _is_moe(case: Case) -> bool:
@@ -101,7 +103,7 @@ def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) ->
     lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
     hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
     units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6,
-             "custom_allreduce_gbs": 100.0}
+             "custom_allreduce_gbs": 100.0, "kernel_s": 1e-6}
     scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us / 100 GB/s
     base = {f: getattr(start, f) for f in FIELDS}
     by_stack = dict(start.request_overhead_by_stack)
@@ -134,7 +136,10 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
     any, the prior (grouped GEMMs as efficient as dense ones). The software costs (request
     overheads, the custom all-reduce rate) are not chip: fitted once in ``default`` and kept by
-    every family."""
+    every family. ``kernel_s`` comes after, from the rows of counted stacks only
+    (:func:`_fit_kernel_s`); the other fields from the rest, which do not depend on it."""
+    counted = [c for c in cases if _counted(c)]
+    cases = [c for c in cases if not _counted(c)]
     default = _fit(cases, PRIOR)
     out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
     by_fam: dict[str, list[Case]] = {}
@@ -151,6 +156,38 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
             eff = _fit(cs, start, free)
             out[fam] = replace(eff, source=f"default, compute and expert_efficiency from "
                                f"{len(cs)} rows")
+    return _fit_kernel_s(out, counted)
+
+
+def _counted(case: Case) -> bool:
+    """The row's stack has a counted decoder-layer graph (``infer.kernels``)."""
+    from suanli.infer.stacks import stack
+
+    return any(stack(case.spec.get("stack")).kernels)
+
+
+def _fit_kernel_s(effs: dict[str, Efficiency], counted: list[Case]) -> dict[str, Efficiency]:
+    """The per-kernel GPU time (``infer.kernels``), with every other field held at ``effs``:
+    in ``default`` over all ``counted`` rows (batch-1 decode of stacks whose kernels are
+    counted), then per family over its own counted rows; a family without any keeps
+    ``default``'s (held out: the other chips' value). Each source lists the rows."""
+    if not counted:
+        return effs
+    d = _fit(counted, effs["default"], ["kernel_s"]).kernel_s
+    out = {"default": replace(effs["default"], kernel_s=d)}
+    by_fam: dict[str, list[Case]] = {}
+    for c in counted:
+        by_fam.setdefault(_family(c), []).append(c)
+    for fam in sorted({*effs, *by_fam} - {"default"}):
+        eff = replace(effs.get(fam, out["default"]), kernel_s=d)
+        cs = by_fam.get(fam, [])
+        if cs:
+            eff = replace(eff, kernel_s=_fit(cs, eff, ["kernel_s"]).kernel_s,
+                          source=f"{eff.source}; kernel_s from {len(cs)} rows: "
+                          + ", ".join(c.id for c in cs))
+        out[fam] = eff
+    out["default"] = replace(out["default"], source=f"{effs['default'].source}; kernel_s "
+                             f"from {len(counted)} rows")
     return out
 
 
@@ -182,9 +219,9 @@ def leave_one_publication_out(path: Path | None = None) -> list[tuple[str, float
 LOPO_FILE = DATA / "validation_lopo.yaml"
 # the model's inputs: a stored leave-one-publication-out result is current only while these
 # files are unchanged (rows, mapping, fitted parameters and the model's code)
-_MODEL_FILES = ("model.py", "allreduce.py", "moe.py", "estimate.py", "memory.py", "disagg.py",
-                "curves.py", "compression.py", "efficiency.py", "validate.py", "fit.py",
-                "stacks.py", "benchsettings.py",
+_MODEL_FILES = ("model.py", "kernels.py", "allreduce.py", "moe.py", "estimate.py", "memory.py",
+                "disagg.py", "curves.py", "compression.py", "efficiency.py", "validate.py",
+                "fit.py", "stacks.py", "benchsettings.py",
                 "data/moe.yaml", "data/stacks.yaml", "data/efficiency.yaml",
                 "data/validation_cases.yaml", "data/published-serving.csv")
 
@@ -239,6 +276,7 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"seq_overhead_s: {e.seq_overhead_s:.8f}, "
                      f"expert_efficiency: {e.expert_efficiency:.4f}, "
                      f"custom_allreduce_gbs: {e.custom_allreduce_gbs:.2f}, "
+                     f"kernel_s: {e.kernel_s:.8f}, "
                      "request_overhead_by_stack: {"
                      + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
                      + f"}}, source: \"{e.source}\"}}")

@@ -5,7 +5,8 @@ A step processes ``tokens`` new tokens belonging to ``seqs`` sequences. Per devi
 
     time_op = max(flops_op / (peak x eff.compute), bytes_op / (bw x eff.memory))
 
-and the step time is the visible sum ``sum(time_op) + TP/EP communication + step overhead``.
+and the step time is the visible sum ``sum(time_op) + TP/EP communication + step overhead``
+(host time, and the GPU's minimum per kernel of small-batch decode: ``suanli.infer.kernels``).
 
 * GEMMs with weights (QKV, output projection, dense FFN, routed and shared experts, router,
   logits): ``flops = 2 x tokens x weights`` (``suanli.perf.ops``); bytes = weights read once
@@ -23,16 +24,14 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   M near the ridge reach neither peak; grouped expert GEMMs compute whole tiles of
   ``gemm_tile_m`` rows (small per-expert batches cost more FLOPs than they use; dense GEMMs at
   small M run GEMV/split-K kernels without padding).
-* Attention core: ``flops = pairs x f_attn`` where ``pairs`` counts (query, key) pairs and
-  ``f_attn = forward_flops_per_token(m, 1).attn_scores`` (QK^T and AV, 4 x heads x d_head per
-  layer; MLA decode with absorbed up-projections: ``2 h (2 c + r)`` per layer); bytes = KV
-  cache read (decode: every cached token) + written (new tokens), at the
-  ``attention_memory`` efficiency.
-* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), by the serving
-  stack's algorithm (``suanli.infer.allreduce``: peer-access one-shot / two-shot, the NCCL ring,
-  or the TensorRT-LLM engine-era custom kernel), on links at the achieved fraction
-  ``comm_efficiency`` of their rate (``data/moe.yaml``: nccl-tests bus bandwidth is 70-85% of
-  the link rate; the EP all-to-all uses the same fraction).
+* Attention core: ``flops = pairs x f_attn`` (``pairs``: (query, key) pairs; ``f_attn =
+  forward_flops_per_token(m, 1).attn_scores``: QK^T and AV, 4 x heads x d_head per layer; MLA
+  decode with absorbed up-projections: ``2 h (2 c + r)``); bytes = KV cache read (decode: every
+  cached token) + written (new tokens), at the ``attention_memory`` efficiency.
+* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), by the stack's
+  algorithm (``suanli.infer.allreduce``: peer-access one-shot / two-shot, the NCCL ring, or the
+  TensorRT-LLM engine-era custom kernel), on links at the achieved fraction ``comm_efficiency``
+  of their rate (``data/moe.yaml``: nccl-tests bus bandwidth is 70-85% of the link rate).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
 
@@ -46,6 +45,7 @@ from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.allreduce import serving_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
+from suanli.infer.kernels import kernel_count, kernels_s
 from suanli.infer.memory import kv_bytes_per_token_per_device
 from suanli.infer.moe import (
     a2a_bytes,
@@ -130,14 +130,16 @@ class StepModel:
     the domain's link and latency) or ``custom`` (TensorRT-LLM v0.6-v0.9's kernel;
     ``infer.allreduce``, ``infer.stacks``). ``step_overhead``: whether the stack
     exposes the fixed host time between steps (``Efficiency.step_overhead_s``); runtimes that
-    replay CUDA graphs and prepare the next step while the GPU runs this one hide it.
+    replay CUDA graphs and prepare the next step while the GPU runs this one hide it. ``kernels``:
+    per dense / MoE layer, ``Efficiency.kernel_s`` each (``infer.kernels``; in that row).
     """
 
     def __init__(self, model: ModelSpec, acc: Accelerator, system: System, comp: Compression,
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, allreduce: str = "peer",
-                 step_overhead: bool = True, moe_gather: bool = False) -> None:
+                 step_overhead: bool = True, moe_gather: bool = False,
+                 kernels: tuple[float, float] = (0.0, 0.0)) -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
@@ -158,6 +160,8 @@ class StepModel:
         self.bw_kv = acc.memory_bw * eff.attention_memory  # bytes/s
         n_moe, attn_w, fpt = _counts(m)
         n_dense = m.layers - n_moe
+        self.kernels_step = kernel_count(n_dense, n_moe, *kernels, pp)  # ``infer.kernels``
+        self.kernel_tok_s = 2.0 * m.hidden * comp.act_bytes / self.bw  # hidden state in + out
         v_dim = m.mla.v_head_dim if m.mla is not None else m.d_head
         out_w = m.heads * v_dim * m.hidden
         qkv_w = attn_w - out_w
@@ -329,8 +333,7 @@ class StepModel:
         out += comm
         if saved < 0:
             out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
-        out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self.step_s
-                          + self.eff.seq_overhead_s * seqs * self.tok_share))
+        out.append(OpCost("step_overhead", 0.0, 0.0, 0.0, 0.0, self._fixed_s(tokens, seqs)))
         return out
 
     def _overlap_saving(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
@@ -349,8 +352,7 @@ class StepModel:
             comm = sum(t for _, _, t in self._comm(tokens))
             gpu = comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
                                                      comp, comm)
-            return gpu + self.step_s \
-                + self.eff.seq_overhead_s * seqs * self.tok_share
+            return gpu + self._fixed_s(tokens, seqs)
         t = 0.0
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
         for _, wbytes, flops_tok, act in self.gemm_coeffs:
@@ -365,7 +367,12 @@ class StepModel:
                       / self.pp / bw, p)
         if self.ar_per_step:
             t += self.ar_per_step * self._allreduce_s(tokens * self.hidden * 2.0)
-        return t + self.step_s + self.eff.seq_overhead_s * seqs
+        return t + self._fixed_s(tokens, seqs)
+
+    def _fixed_s(self, tokens: float, seqs: float) -> float:
+        """Host time per step and per sequence, and the per-kernel GPU time (``infer.kernels``)."""
+        return self.step_s + self.eff.seq_overhead_s * seqs * self.tok_share + kernels_s(
+            self.kernels_step, self.eff.kernel_s, tokens * self.tok_share * self.kernel_tok_s)
 
     # --- the two phases, for ``n`` identical sequences --------------------------------------
     def prefill_ops(self, n: float, prompt: int, chunk_tokens: int = 8192,

@@ -21,6 +21,10 @@ feature with its source; nothing here is fitted.
   gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
   so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
   DeepEP-style all-to-all sends each rank only its experts' rows.
+* ``kernels``: kernels per dense and per MoE decoder layer in the stack's decode graph (the
+  TP all-reduces apart), each charged ``Efficiency.kernel_s`` of GPU time per step
+  (``infer.kernels``); counted from the stack's model code, with the count's source.
+  Stacks without a count charge nothing (their fitted host overheads hold it).
 * ``bench_limits``: the stack's benchmark harness sets ``max_batch_size`` and
   ``max_num_tokens`` itself from a memory estimate (``trtllm-bench``;
   ``infer.benchsettings``); max-load rows of that stack run under those limits.
@@ -47,6 +51,7 @@ class Stack:
     step_overhead: bool = False
     moe_gather: bool = False
     bench_limits: bool = False
+    kernels: tuple[float, float] = (0.0, 0.0)  # per dense / per MoE decoder layer (infer.kernels)
     source: str = ""
 
 
@@ -57,10 +62,13 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
     raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     out = {}
     for sid, v in raw.items():
+        k = v.get("kernels") or {}
         st = Stack(str(sid), str(v.get("allreduce", "peer")),
                    bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
                    bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
-                   str(v.get("source", "")))
+                   (float(k.get("dense", 0)), float(k.get("moe", 0))), str(v.get("source", "")))
+        if min(st.kernels) < 0:
+            raise CatalogError("kernels per layer must be >= 0", file=str(path), row=sid)
         if st.allreduce not in ALLREDUCE:
             raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
                                f"'{st.allreduce}'", file=str(path), row=sid)

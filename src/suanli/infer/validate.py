@@ -14,7 +14,10 @@ deployment and which metric definition it uses is data (``data/validation_cases.
 * ``tpot`` rows (inter-token latency, ms): one decode step at ``batch`` with the context at the
   output's midpoint, ``prompt + output / 2``;
 * ``decode_speed`` rows (tokens/s per user, e.g. batch-1 decode): ``output / e2e`` of one
-  request of the static batch, ``e2e = TTFT + (output - 1) x TPOT``.
+  request of the static batch, ``e2e = TTFT + (output - 1) x TPOT``;
+* ``achieved_bw_gbs``: the row's source states the HBM bandwidth its GPUs reached (e.g. gpt-fast
+  on A100s power-limited to 330 W: "peak bandwidth is about 1700 GB/s"); the device's
+  bandwidth is then that figure over the streaming efficiency ``Efficiency.memory``.
 
 The fit and leave-one-publication-out validation: ``infer.fit``.
 """
@@ -137,6 +140,10 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
                      legacy_gqa_kernel=s.get("legacy_gqa_kernel", False),
                      nodes=s.get("nodes"), stack=s.get("stack"))
     eff = eff or efficiency_for(dep.accelerator.family)
+    if "achieved_bw_gbs" in s:  # the run's own streaming bandwidth, as its source states it
+        acc = dep.accelerator.model_copy(
+            update={"memory_bw_gbs": s["achieved_bw_gbs"] / eff.memory})
+        dep = replace(dep, accelerator=acc)
     kind = s["kind"]
     if kind == "disagg_prefill":
         from suanli.infer.disagg import prefill_rate
