@@ -26,9 +26,11 @@ from suanli.workloads.run import run_serve, run_train
 from suanli.workloads.shapes import PRESETS, ServeShape, TrainShape
 
 TINY = PRESETS["tiny"]  # hidden 128, FFN 512, vocab 2048
-# the GEMM grid around tiny's shapes: decode M = batch, training M = batch x seq and the
-# weight-gradient M = hidden/FFN; N and K over hidden, FFN and vocab
-GRID = ((1, 16, 128, 512), (128, 512, 2048), (128, 512, 2048))
+# the GEMM grid around tiny's shapes: decode M = batch (and M = 2, the smallest GEMM, so
+# that no rate is interpolated from the matrix-vector kernel at M = 1), the weight-gradient
+# M = hidden/FFN and training's M = batch x seq (without it the forward and input-gradient
+# GEMMs were clamped to M = 512's rate); N and K over hidden, FFN and vocab
+GRID = ((1, 2, 16, 128, 512, 2048), (128, 512, 2048), (128, 512, 2048))
 BMM = ((128,), (32,))  # attention: sequence 128, head size 128 / 4
 TRAIN = TrainShape(model=TINY, batch=16, seq_len=128, steps=10, warmup=2, threads=1)
 SERVE = ServeShape(model=TINY, batch=16, prompt_len=128, gen_len=24, threads=1)

@@ -21,13 +21,21 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from suanli.bench.overhead import cold_step_overheads, split_layers
 from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
 
 # GEMM grids (M values, N values, K values); ``quick`` keeps a CI-sized run under ~15 s.
-QUICK_GRID = ((1, 16, 128, 1024, 8192), (64, 256, 1024, 4096, 16384), (32, 128, 512, 2048))
-FULL_GRID = ((1, 8, 32, 128, 512, 2048, 8192), (64, 128, 256, 512, 1024, 2048, 4096, 16384),
+# M = 1 is a matrix-vector product, a kernel of its own that streams the weight at the
+# memory's bandwidth; from M = 2 the library runs its GEMM kernel, which at small M reads
+# the weight at half that rate or less (measured here: 14 GB/s at M = 1, 7 GB/s at M = 4).
+# The grids hold M = 2 and 4 so that a decode batch's rate is interpolated between GEMMs,
+# never across the two kernels.
+QUICK_GRID = ((1, 2, 4, 16, 128, 1024, 8192), (64, 256, 1024, 4096, 16384),
+              (32, 128, 512, 2048))
+FULL_GRID = ((1, 2, 4, 8, 32, 128, 512, 2048, 8192),
+             (64, 128, 256, 512, 1024, 2048, 4096, 16384),
              (16, 32, 64, 128, 256, 512, 1024, 2048, 4096))
 ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
@@ -325,11 +333,12 @@ class _Backend:
 
                 times["prefill"][layers] = self._t(lambda: forward(2, 0))
                 times["decode"][layers] = self._t(lambda: forward(1, 4))
-        out = {}
-        for phase, t in times.items():
-            per_layer = max((t[3] - t[1]) / 2.0, 0.0)
-            out[phase] = {"fixed": max(t[1] - per_layer, 0.0), "per_layer": per_layer}
-        return out
+        return {phase: split_layers(t) for phase, t in times.items()}
+
+    def step_overheads_cold(self) -> list[tuple[float, dict[str, dict[str, float]]]]:
+        """The same steps' extra framework time when each layer streams W bytes between
+        (:func:`suanli.bench.overhead.cold_step_overheads`)."""
+        return [] if self.torch is None else cold_step_overheads(self.torch, self.clock)
 
     def copy_gbs(self) -> float:
         n = 1 << 24  # 64 MiB of fp32
@@ -399,5 +408,5 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         kernels_s_per_element=be.kernels(), elementwise_cold=elementwise_cold,
         kernels_cold_s_per_element=be.kernels(cold=True), fresh_page_s_per_byte=be.fresh_pages(),
         bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
-        step_overhead=be.step_overheads(),
+        step_overhead=be.step_overheads(), step_overhead_cold=be.step_overheads_cold(),
         copy_gbs=be.copy_gbs(), collective=coll)
