@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from suanli.bench.overhead import cold_step_overheads, split_layers
+from suanli.bench.overhead import cold_step_overheads, step_overheads
 from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
@@ -41,6 +41,7 @@ ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x 
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
 WARM_MAX_M = 16  # GEMM rows also timed with warm weights (decode: M = batch)
 COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
+MAX_VIEWS = 4096  # inputs cycled in a cold GEMM trial (a small input is a few cache lines)
 
 
 # attention-shaped batched matmuls (``bmm``): ``BMM_COUNT`` matrices per call, sequence
@@ -109,8 +110,9 @@ class _Backend:
         copies = max(1, -(-(COLD_BYTES if cold else WARM_BYTES) // (4 * n * k)))
         pool = self._pool(max(copies * n * k, 2 * m * k), dtype)
         ws = [pool[i * n * k:(i + 1) * n * k].reshape(n, k) for i in range(copies)]
-        xs = [pool[i * m * k:(i + 1) * m * k].reshape(m, k)
-              for i in range(pool.shape[0] // (m * k) if cold else 1)]
+        views = min(pool.shape[0] // (m * k), -(-COLD_BYTES // (4 * m * k)), MAX_VIEWS)
+        xs = [pool[i * m * k:(i + 1) * m * k].reshape(m, k) for i in range(
+            views if cold else 1)]
         it = iter(range(1 << 62))
 
         def call() -> object:
@@ -308,42 +310,9 @@ class _Backend:
         return plain, max(per_op - plain, 0.0)
 
     def step_overheads(self) -> dict[str, dict[str, float]]:
-        """Framework seconds per GPT step at negligible size, split into a fixed part and a
-        per-layer part from a 1-layer and a 3-layer model (the difference over 2 layers).
-        Training and prefill run two tokens, so that the step runs every op the real one
-        does (the causal mask is built and applied only for more than one query token);
-        decode runs one against the cache."""
-        if self.torch is None:
-            return {}
-        from suanli.workloads.gpt import GPT
-        from suanli.workloads.shapes import WorkloadModel
-
-        torch = self.torch
-        times: dict[str, dict[int, float]] = {"train": {}, "prefill": {}, "decode": {}}
-        for layers in (1, 3):
-            m = WorkloadModel(layers=layers, hidden=16, heads=1, ffn_hidden=16, vocab=16,
-                              max_seq_len=16)
-            model = GPT(m)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-            tok = torch.zeros(1, 3, dtype=torch.long)
-
-            def train_step(model=model, opt=opt, tok=tok) -> None:
-                out = torch.nn.functional.cross_entropy(model(tok[:, :2]).reshape(-1, 16),
-                                                        tok[:, 1:].reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                out.backward()
-                opt.step()
-
-            times["train"][layers] = self._t(train_step)
-            with torch.inference_mode():
-                caches = model.new_caches(1, 16, torch.float32)
-
-                def forward(t: int, pos: int, model=model, caches=caches, tok=tok) -> None:
-                    model(tok[:, :t], caches, pos)
-
-                times["prefill"][layers] = self._t(lambda: forward(2, 0))
-                times["decode"][layers] = self._t(lambda: forward(1, 4))
-        return {phase: split_layers(t) for phase, t in times.items()}
+        """Framework seconds per GPT step at negligible size, fixed and per layer
+        (:func:`suanli.bench.overhead.step_overheads`)."""
+        return {} if self.torch is None else step_overheads(self.torch, self._t)
 
     def step_overheads_cold(self) -> list[tuple[float, dict[str, dict[str, float]]]]:
         """The same steps' extra framework time when each layer streams W bytes between

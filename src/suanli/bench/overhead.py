@@ -22,7 +22,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EVICT_BYTES", "cold_step_overheads", "split_layers"]
+__all__ = ["EVICT_BYTES", "cold_step_overheads", "split_layers", "step_overheads"]
 
 # bytes streamed before each layer: from well inside a core's L2 to well past it
 EVICT_BYTES = tuple(2**20 * w for w in (1, 2, 4, 8, 16))
@@ -38,19 +38,24 @@ def split_layers(times: dict[int, float]) -> dict[str, float]:
     return {"fixed": max(times[1] - per_layer, 0.0), "per_layer": per_layer}
 
 
-def _steps(torch: Any, layers: int, evict: Callable[..., None]) -> dict[str, Callable[[], None]]:
-    """One train, prefill and decode step of the negligible GPT, ``evict`` hooked before each
-    block, before the final LayerNorm, and before each block's backward."""
+def _steps(torch: Any, layers: int,
+           evict: Callable[..., None] | None) -> dict[str, Callable[[], None]]:
+    """One train, prefill and decode step of the negligible GPT, ``evict`` (when given)
+    hooked before each block, before the final LayerNorm, and before each block's backward.
+    Training and prefill run two tokens, so that the step runs every op the real one does
+    (the causal mask is built and applied only for more than one query token); decode runs
+    one against the cache."""
     from suanli.workloads.gpt import GPT
     from suanli.workloads.shapes import WorkloadModel
 
     m = WorkloadModel(layers=layers, hidden=16, heads=1, ffn_hidden=16, vocab=16, max_seq_len=16)
     model, serving = GPT(m), GPT(m)  # serving: no backward hooks to set up in its forward
-    for net in (model, serving):
-        for mod in [*net.blocks, net.ln_f]:
-            mod.register_forward_pre_hook(evict)
-    for block in model.blocks:
-        block.register_full_backward_pre_hook(evict)
+    if evict is not None:
+        for net in (model, serving):
+            for mod in [*net.blocks, net.ln_f]:
+                mod.register_forward_pre_hook(evict)
+        for block in model.blocks:
+            block.register_full_backward_pre_hook(evict)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
     tok = torch.zeros(1, 3, dtype=torch.long)
     caches = serving.new_caches(1, 16, torch.float32)
@@ -67,6 +72,18 @@ def _steps(torch: Any, layers: int, evict: Callable[..., None]) -> dict[str, Cal
             serving(tok[:, :t], caches, pos)
 
     return {"train": train, "prefill": lambda: forward(2, 0), "decode": lambda: forward(1, 4)}
+
+
+def step_overheads(torch: Any, time_fn: Callable[[Callable[[], object]], float]
+                   ) -> dict[str, dict[str, float]]:
+    """{phase: {fixed, per_layer}}: framework seconds per step of the negligible GPT (hot),
+    from a 1- and a 3-layer model, each timed by ``time_fn`` (the bench's fastest-trial
+    timer)."""
+    times: dict[str, dict[int, float]] = {"train": {}, "prefill": {}, "decode": {}}
+    for layers in (1, 3):
+        for phase, step in _steps(torch, layers, None).items():
+            times[phase][layers] = time_fn(step)
+    return {phase: split_layers(t) for phase, t in times.items()}
 
 
 def cold_step_overheads(torch: Any, clock: Callable[[], float],
