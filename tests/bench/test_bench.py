@@ -166,3 +166,33 @@ def test_lookups_take_the_per_op_dispatch_off_once():
     assert q.gemm_seconds(64, 256, 256) == pytest.approx(t - 1e-6)
     assert q.elementwise_seconds(1e9) == pytest.approx(0.1 - 1e-6)
     assert q.elementwise_seconds(1e3) == pytest.approx(0.05e-6)  # all dispatch: 5% kept
+
+
+def test_cold_step_overhead_lookup():
+    hot = {"fixed": 1e-4, "per_layer": 1e-4}
+    old = _inline(step_overhead={"decode": hot})  # an older profile: no cold rows
+    assert old.overhead("decode", 2, 1e9) == pytest.approx(3e-4)
+    p = _inline(step_overhead={"decode": hot}, step_overhead_cold=[
+        (1e6, {"decode": {"fixed": 0.0, "per_layer": 1e-4}}),
+        (4e6, {"decode": {"fixed": 1e-4, "per_layer": 3e-4}}),
+        (16e6, {"decode": {"fixed": 0.5e-4, "per_layer": 2e-4}})])  # a noisy dip
+    assert p.overhead("decode", 2) == pytest.approx(3e-4)  # no bytes streamed: hot
+    assert p.overhead("decode", 2, 4e6) == pytest.approx(2e-4 + 2 * 4e-4)
+    assert p.overhead("decode", 2, 2e6) == pytest.approx(1.5e-4 + 2 * 3e-4)  # log2 midpoint
+    assert p.overhead("decode", 2, 0.5e6) == pytest.approx(1e-4 + 2 * 1.5e-4)  # toward hot
+    # never less framework time for more bytes streamed: the dip is read as the level before
+    assert p.overhead("decode", 2, 64e6) == p.overhead("decode", 2, 4e6)
+    assert p.overhead("train", 2, 4e6) == 0.0  # a phase the profile did not time
+
+
+def test_the_framework_slows_down_when_each_layer_evicts_the_caches(profile):
+    if "torch" not in profile.versions:
+        pytest.skip("the step overheads are measured with PyTorch")
+    rows = dict(profile.step_overhead_cold)
+    assert len(rows) >= 3 and all(set(r) == {"train", "prefill", "decode"}
+                                  for r in rows.values())
+    # 16 MiB streamed before each layer is past any core's own cache: the same decode step
+    # spends more framework time than with nothing streamed (2-3x per layer on this machine)
+    hot = profile.step_overhead["decode"]
+    big = rows[max(rows)]["decode"]
+    assert big["fixed"] + 3 * big["per_layer"] > 0.2 * (hot["fixed"] + 3 * hot["per_layer"])

@@ -58,3 +58,21 @@ def test_sampling_scales_with_batch_and_vocabulary():
     less = decode_step(no_argmax, ServeShape(model=PRESETS["tiny"], batch=4, prompt_len=16,
                                              gen_len=8))
     assert base.elementwise - less.elementwise == pytest.approx(4 * 2048 * 1e-9)
+
+
+def test_decode_framework_time_grows_with_what_each_layer_streams():
+    from suanli.perf.oplevel import layer_bytes
+
+    hot = {"fixed": 1e-4, "per_layer": 1e-4}
+    rows = [(w, {"decode": {"fixed": 0.0, "per_layer": e}})
+            for w, e in ((1e6, 0.0), (4e6, 1e-4), (16e6, 2e-4))]
+    p = _profile(step_overhead={"decode": hot}, step_overhead_cold=rows)
+    m = PRESETS["small"]
+    small, big = (ServeShape(model=m, batch=b, prompt_len=128, gen_len=8) for b in (1, 64))
+    # a layer's weights and the K/V its attention reads: the bigger batch streams more
+    assert layer_bytes(m, 64, 1, 132, "fp32") > layer_bytes(m, 1, 1, 132, "fp32") > 1e6
+    o_small, o_big = decode_step(p, small).overhead, decode_step(p, big).overhead
+    assert 1e-4 + 4 * 1e-4 < o_small < o_big
+    assert o_big == pytest.approx(1e-4 + 4 * 3e-4)  # past the last row: clamped
+    assert decode_step(_profile(step_overhead={"decode": hot}), big).overhead == \
+        pytest.approx(5e-4)  # without cold rows: the hot figure

@@ -21,18 +21,27 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from suanli.bench.overhead import cold_step_overheads, step_overheads
 from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
 
 # GEMM grids (M values, N values, K values); ``quick`` keeps a CI-sized run under ~15 s.
-QUICK_GRID = ((1, 16, 128, 1024, 8192), (64, 256, 1024, 4096, 16384), (32, 128, 512, 2048))
-FULL_GRID = ((1, 8, 32, 128, 512, 2048, 8192), (64, 128, 256, 512, 1024, 2048, 4096, 16384),
+# M = 1 is a matrix-vector product, a kernel of its own that streams the weight at the
+# memory's bandwidth; from M = 2 the library runs its GEMM kernel, which at small M reads
+# the weight at half that rate or less (measured here: 14 GB/s at M = 1, 7 GB/s at M = 4).
+# The grids hold M = 2 and 4 so that a decode batch's rate is interpolated between GEMMs,
+# never across the two kernels.
+QUICK_GRID = ((1, 2, 4, 16, 128, 1024, 8192), (64, 256, 1024, 4096, 16384),
+              (32, 128, 512, 2048))
+FULL_GRID = ((1, 2, 4, 8, 32, 128, 512, 2048, 8192),
+             (64, 128, 256, 512, 1024, 2048, 4096, 16384),
              (16, 32, 64, 128, 256, 512, 1024, 2048, 4096))
 ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
 WARM_MAX_M = 16  # GEMM rows also timed with warm weights (decode: M = batch)
 COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
+MAX_VIEWS = 4096  # inputs cycled in a cold GEMM trial (a small input is a few cache lines)
 
 
 # attention-shaped batched matmuls (``bmm``): ``BMM_COUNT`` matrices per call, sequence
@@ -93,13 +102,24 @@ class _Backend:
         in a model whose layers each read their own weights once per step. ``cold=False``:
         weights cycled over ``WARM_BYTES`` (in the last-level cache, not a core's own), as a
         small model's weights are from one decode step to the next. The copies are views
-        of one random pool, filled once."""
+        of one random pool, filled once. With ``cold`` the input ``x`` is cycled through the
+        pool too (at another phase than the weight): a training step's GEMMs read activations
+        and gradients written long before (saved for the backward), and where the weight is
+        narrow (N of 128 and K of 512 or more) reading ``x`` is most of the time (1.2-1.4x
+        this machine's time with ``x`` reused)."""
         copies = max(1, -(-(COLD_BYTES if cold else WARM_BYTES) // (4 * n * k)))
-        pool = self._pool(copies * n * k, dtype)
+        pool = self._pool(max(copies * n * k, 2 * m * k), dtype)
         ws = [pool[i * n * k:(i + 1) * n * k].reshape(n, k) for i in range(copies)]
-        a = pool[:m * k].reshape(m, k)
+        views = min(pool.shape[0] // (m * k), -(-COLD_BYTES // (4 * m * k)), MAX_VIEWS)
+        xs = [pool[i * m * k:(i + 1) * m * k].reshape(m, k) for i in range(
+            views if cold else 1)]
         it = iter(range(1 << 62))
-        return self._t(lambda: a @ ws[next(it) % copies].T)
+
+        def call() -> object:
+            i = next(it)
+            return xs[(7 * i + 3) % len(xs)] @ ws[i % copies].T
+
+        return self._t(call)
 
     def _pool(self, elements: int, dtype: str) -> Any:
         """A random buffer of at least ``elements`` (reused across calls)."""
@@ -290,46 +310,14 @@ class _Backend:
         return plain, max(per_op - plain, 0.0)
 
     def step_overheads(self) -> dict[str, dict[str, float]]:
-        """Framework seconds per GPT step at negligible size, split into a fixed part and a
-        per-layer part from a 1-layer and a 3-layer model (the difference over 2 layers).
-        Training and prefill run two tokens, so that the step runs every op the real one
-        does (the causal mask is built and applied only for more than one query token);
-        decode runs one against the cache."""
-        if self.torch is None:
-            return {}
-        from suanli.workloads.gpt import GPT
-        from suanli.workloads.shapes import WorkloadModel
+        """Framework seconds per GPT step at negligible size, fixed and per layer
+        (:func:`suanli.bench.overhead.step_overheads`)."""
+        return {} if self.torch is None else step_overheads(self.torch, self._t)
 
-        torch = self.torch
-        times: dict[str, dict[int, float]] = {"train": {}, "prefill": {}, "decode": {}}
-        for layers in (1, 3):
-            m = WorkloadModel(layers=layers, hidden=16, heads=1, ffn_hidden=16, vocab=16,
-                              max_seq_len=16)
-            model = GPT(m)
-            opt = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=True)
-            tok = torch.zeros(1, 3, dtype=torch.long)
-
-            def train_step(model=model, opt=opt, tok=tok) -> None:
-                out = torch.nn.functional.cross_entropy(model(tok[:, :2]).reshape(-1, 16),
-                                                        tok[:, 1:].reshape(-1))
-                opt.zero_grad(set_to_none=True)
-                out.backward()
-                opt.step()
-
-            times["train"][layers] = self._t(train_step)
-            with torch.inference_mode():
-                caches = model.new_caches(1, 16, torch.float32)
-
-                def forward(t: int, pos: int, model=model, caches=caches, tok=tok) -> None:
-                    model(tok[:, :t], caches, pos)
-
-                times["prefill"][layers] = self._t(lambda: forward(2, 0))
-                times["decode"][layers] = self._t(lambda: forward(1, 4))
-        out = {}
-        for phase, t in times.items():
-            per_layer = max((t[3] - t[1]) / 2.0, 0.0)
-            out[phase] = {"fixed": max(t[1] - per_layer, 0.0), "per_layer": per_layer}
-        return out
+    def step_overheads_cold(self) -> list[tuple[float, dict[str, dict[str, float]]]]:
+        """The same steps' extra framework time when each layer streams W bytes between
+        (:func:`suanli.bench.overhead.cold_step_overheads`)."""
+        return [] if self.torch is None else cold_step_overheads(self.torch, self.clock)
 
     def copy_gbs(self) -> float:
         n = 1 << 24  # 64 MiB of fp32
@@ -399,5 +387,5 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         kernels_s_per_element=be.kernels(), elementwise_cold=elementwise_cold,
         kernels_cold_s_per_element=be.kernels(cold=True), fresh_page_s_per_byte=be.fresh_pages(),
         bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
-        step_overhead=be.step_overheads(),
+        step_overhead=be.step_overheads(), step_overhead_cold=be.step_overheads_cold(),
         copy_gbs=be.copy_gbs(), collective=coll)

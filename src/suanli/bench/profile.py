@@ -21,6 +21,7 @@ rate between theirs. Element-wise bandwidth is interpolated in log2(bytes) the s
 from __future__ import annotations
 
 import bisect
+import itertools
 import json
 import math
 from pathlib import Path
@@ -58,6 +59,11 @@ class DeviceProfile(BaseModel):
     # framework time of a whole GPT step at negligible size (``suanli.workloads`` at hidden 16,
     # one token): {"train"|"prefill"|"decode": {"fixed": s, "per_layer": s}}. Empty without torch.
     step_overhead: dict[str, dict[str, float]] = Field(default_factory=dict)
+    # the extra framework time of the same steps when each layer streams W bytes between
+    # (its code and metadata evicted from the caches; :mod:`suanli.bench.overhead`):
+    # [(W bytes, {phase: {"fixed": s, "per_layer": s}})]. Empty in older profiles.
+    step_overhead_cold: list[tuple[float, dict[str, dict[str, float]]]] = Field(
+        default_factory=list)
     # seconds per element of kernels that are not plain streams: softmax(_bwd),
     # log_softmax(_bwd), gelu(_bwd), zeros (a fresh zero-filled buffer). Empty without torch.
     kernels_s_per_element: dict[str, float] = Field(default_factory=dict)
@@ -218,10 +224,29 @@ class DeviceProfile(BaseModel):
         return elements * rate if rate is not None else \
             self.elementwise_seconds(fallback_bytes, cold)
 
-    def overhead(self, phase: str, layers: int) -> float:
-        """Framework seconds of one ``phase`` step of a ``layers``-layer GPT at zero size."""
+    def overhead(self, phase: str, layers: int, layer_bytes: float = 0.0) -> float:
+        """Framework seconds of one ``phase`` step of a ``layers``-layer GPT: at zero size,
+        plus, when each layer streams ``layer_bytes`` between (evicting the framework's code
+        and metadata from the caches), the measured extra time of a step whose layers
+        stream that much (``step_overhead_cold``; interpolated in log2 of the bytes, clamped
+        at the rows' ends and taken non-decreasing in the bytes: more data streamed between
+        the same ops never leaves more of their code in the caches)."""
         o = self.step_overhead.get(phase)
-        return 0.0 if o is None else o["fixed"] + layers * o["per_layer"]
+        if o is None:
+            return 0.0
+        fixed, per_layer = o["fixed"], o["per_layer"]
+        rows = [(w, d[phase]) for w, d in sorted(self.step_overhead_cold) if phase in d]
+        if rows and layer_bytes > 0:
+            xs = [math.log2(w) for w, _ in rows]
+            x = math.log2(layer_bytes)
+            for part in ("fixed", "per_layer"):
+                ys = list(itertools.accumulate((d[part] for _, d in rows), max))
+                extra = _interp1(xs, ys, x) if x >= xs[0] else ys[0] * 2.0 ** (x - xs[0])
+                if part == "fixed":
+                    fixed += extra
+                else:
+                    per_layer += extra
+        return fixed + layers * per_layer
 
     def to_accelerator_row(self, acc_id: str, memory_gb: float) -> dict[str, str]:
         """This machine as a catalog accelerator row (``accelerators*.csv``), its peaks the

@@ -32,7 +32,10 @@ term per kind:
 * ``overhead``: the framework's own time per step (Python, module calls, dispatch, autograd
   bookkeeping, optimizer loop), measured by ``suanli bench`` as the step time of the same GPT
   at negligible size (hidden 16; two tokens, so the causal mask's ops run, one in decode): a
-  fixed part plus a part per layer.
+  fixed part plus a part per layer; plus the extra framework time measured for the same step
+  when each layer streams as many bytes as the real layer does (:func:`layer_bytes`): past a
+  core's own cache, that evicts the framework's code and metadata between one layer's ops
+  and the next's (:mod:`suanli.bench.overhead`).
 
 A training step touches far more memory (saved activations, weights, gradients, optimizer
 state) than a core's caches hold, so its element-wise kernels, loss and optimizer are priced
@@ -155,6 +158,19 @@ def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
     return out
 
 
+def layer_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int, dtype: str) -> float:
+    """Bytes one layer's forward touches: its weights, the K and V its attention reads, the
+    FFN activation GELU reads and writes, and its element-wise kernels' streams. What a layer
+    streams between one layer's framework code and the next's (:meth:`DeviceProfile.overhead`:
+    past the caches, that code and its metadata are fetched again every layer)."""
+    e, h = _bytes(dtype), m.hidden
+    weights = (4 * h * h + 2 * h * m.ffn_hidden) * e
+    kv = 2.0 * batch * kv_len * h * e
+    ffn = 2.0 * batch * q_len * m.ffn_hidden * e
+    streams = sum(elementwise_bytes(m, batch, q_len, kv_len, dtype)[:-2]) / m.layers
+    return weights + kv + ffn + streams
+
+
 def bias_bytes(m: WorkloadModel, tokens: int, dtype: str) -> list[float]:
     """Bytes each Linear's forward (``addmm``) streams to broadcast its bias into the output
     before the matmul accumulates onto it (written, then read back by the GEMM)."""
@@ -237,7 +253,8 @@ def train_step(p: DeviceProfile, s: TrainShape) -> StepTime:
     opt = ADAMW_PASSES * p.elementwise_seconds(n_params * 4.0, cold=True)  # fp32 state
     return StepTime(gemm=gemm_term(p, m, bt, s.dtype, backward=True),
                     attention=attention_term(p, m, s.batch, s.seq_len, s.seq_len, s.dtype, True),
-                    elementwise=elem, optimizer=opt, overhead=p.overhead("train", m.layers),
+                    elementwise=elem, optimizer=opt, overhead=p.overhead(
+                        "train", m.layers, layer_bytes(m, s.batch, s.seq_len, s.seq_len, s.dtype)),
                     pages=pages_seconds(p, m, bt, LOGIT_SIZED_TRAIN))
 
 
@@ -253,7 +270,8 @@ def prefill(p: DeviceProfile, s: ServeShape) -> StepTime:
                                              s.dtype, False),
                     elementwise=_elementwise_seconds(p, elem) + kern
                     + sample_seconds(p, m, s.batch), optimizer=0.0,
-                    overhead=p.overhead("prefill", m.layers),
+                    overhead=p.overhead("prefill", m.layers, layer_bytes(
+                        m, s.batch, s.prompt_len, s.prompt_len, s.dtype)),
                     pages=pages_seconds(p, m, s.batch * s.prompt_len, 1))
 
 
@@ -273,4 +291,5 @@ def decode_step(p: DeviceProfile, s: ServeShape, context: int | None = None) -> 
                     attention=decode_attention(p, m, s.batch, ctx, s.dtype, ws),
                     elementwise=_elementwise_seconds(p, elem) + kern
                     + sample_seconds(p, m, s.batch), optimizer=0.0,
-                    overhead=p.overhead("decode", m.layers))
+                    overhead=p.overhead("decode", m.layers,
+                                        layer_bytes(m, s.batch, 1, ctx, s.dtype)))
