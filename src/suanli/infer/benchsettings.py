@@ -33,20 +33,19 @@ MAX_REQUESTS = 4096  # finetune_setting: "Cap total batch size to avoid decoder 
 MAX_TOKENS = 32768  # "Cap num tokens to avoid TRT activation buffer becoming too large"
 
 
+def _round_up(raw: float, floor: int, bands: tuple[tuple[float, int], ...]) -> int:
+    """``raw`` rounded up to the step of the first band whose upper end it is below, at least
+    ``floor`` (``finetune_setting``'s rounding, module doc)."""
+    step = next(step for below, step in bands if raw < below)
+    return max(floor, step * math.ceil(raw / step))
+
+
 def _round_batch(raw: float) -> int:
-    if raw < 256:
-        return max(64, 32 * math.ceil(raw / 32))
-    if raw < 1024:
-        return 128 * math.ceil(raw / 128)
-    return 256 * math.ceil(raw / 256)
+    return _round_up(raw, 64, ((256, 32), (1024, 128), (math.inf, 256)))
 
 
 def _round_tokens(raw: float) -> int:
-    if raw < 4096:
-        return max(2048, 256 * math.ceil(raw / 256))
-    if raw < 8192:
-        return 512 * math.ceil(raw / 512)
-    return 1024 * math.ceil(raw / 1024)
+    return _round_up(raw, 2048, ((4096, 256), (8192, 512), (math.inf, 1024)))
 
 
 def trtllm_bench_limits(model: ModelSpec, acc: Accelerator, comp: Compression, *, tp: int,
