@@ -204,7 +204,8 @@ def test_compare_rows_name_the_missing_side():
              "measured": {"absent": "the job failed: exit 1"},
              "predicted": {"step_time_min_s": 0.01}},
             {"id": "j3", "name": "c", "kind": "serve", "state": "succeeded",
-             "measured": {"ttft_s": 0.2, "tpot_min_s": 0.1},
+             "measured": {"ttft_s": 0.2, "tpot_min_s": 0.1,
+                          "compared": {"ttft_s": 0.2, "tpot_min_s": 0.1}},
              "predicted": {"ttft_s": 0.1, "tpot_min_s": 0.11,
                            "error": {"ttft_s": -0.5, "tpot_min_s": 0.1}}}]
     rows = compare_rows(jobs)

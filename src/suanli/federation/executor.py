@@ -256,8 +256,9 @@ class PriceFirst:
         return [m.get(n, (False, np.inf, np.inf)) for n in cluster.names]
 
     def mark_live(self, cluster: Any) -> None:
-        """Only live sites are available to this pass, the jobs pinned to a site included
-        (the scheduler calls this once per pass, before any job is placed)."""
+        """Only live sites are available to this pass, the jobs pinned to a site included:
+        the scheduler calls this once per pass, before any job is placed (the one place the
+        availability is set)."""
         cluster.available[:] = np.array([r[0] for r in self._rows(cluster)], dtype=bool)
 
     def place(self, cluster: Any, demand: Any, rng: np.random.Generator,
@@ -266,7 +267,6 @@ class PriceFirst:
 
     def _place(self, rows: list[tuple[bool, float, float]], cluster: Any, demand: Any,
                rng: np.random.Generator, prefer: np.ndarray | None) -> Any:
-        cluster.available[:] = np.array([r[0] for r in rows], dtype=bool)
         if prefer is None:
             gpu = demand.num_gpu > 0
             prefer = np.array([r[2] if gpu else r[1] for r in rows], dtype=float)

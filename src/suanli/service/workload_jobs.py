@@ -229,9 +229,8 @@ def views(job: Job) -> dict[str, Any]:
 def compare_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per compared figure of each workload job (JobPublic JSON): job, name, kind,
     state, figure, measured s (in the bench's clock), predicted s, error (None where a side is
-    absent, with why)."""
-    from suanli.workloads.record import on_own_core
-
+    absent, with why); the measured figure is the one :func:`views` compared
+    (``measured.compared``)."""
     rows = []
     for j in jobs:
         kind = j.get("kind")
@@ -243,8 +242,7 @@ def compare_rows(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                         if "absent" in d)
         for fig in FIGURES[kind]:
             rows.append({"job": j["id"], "name": j["name"], "kind": kind, "state": j["state"],
-                         "figure": fig, "measured_s": None if "absent" in meas
-                         else on_own_core(meas, _OWN_CORE[fig]),
+                         "figure": fig, "measured_s": (meas.get("compared") or {}).get(fig),
                          "predicted_s": pred.get(fig),
                          "error": (pred.get("error") or {}).get(fig), "why": why})
     return rows
