@@ -237,15 +237,13 @@ class DeviceProfile(BaseModel):
         fixed, per_layer = o["fixed"], o["per_layer"]
         rows = [(w, d[phase]) for w, d in sorted(self.step_overhead_cold) if phase in d]
         if rows and layer_bytes > 0:
-            xs = [math.log2(w) for w, _ in rows]
-            x = math.log2(layer_bytes)
-            for part in ("fixed", "per_layer"):
+            xs, x = [math.log2(w) for w, _ in rows], math.log2(layer_bytes)
+
+            def extra(part: str) -> float:
                 ys = list(itertools.accumulate((d[part] for _, d in rows), max))
-                extra = _interp1(xs, ys, x) if x >= xs[0] else ys[0] * 2.0 ** (x - xs[0])
-                if part == "fixed":
-                    fixed += extra
-                else:
-                    per_layer += extra
+                return _interp1(xs, ys, x) if x >= xs[0] else ys[0] * 2.0 ** (x - xs[0])
+
+            fixed, per_layer = fixed + extra("fixed"), per_layer + extra("per_layer")
         return fixed + layers * per_layer
 
     def to_accelerator_row(self, acc_id: str, memory_gb: float) -> dict[str, str]:
