@@ -6,6 +6,10 @@ Bytes per weight (quantized formats carry scales; Frantar et al. 2023 GPTQ / Lin
 use one fp16 scale (+ zero point) per group of 128 weights):
 
 * ``w4a16``: 4 bits + 32 bits per 128-group = 0.5 + 4/128 = 0.53125 B.
+* ``w4a16-g32``: 4 bits + a bf16 scale and a bf16 zero per group of 32 = 0.5 + 4/32 = 0.625 B
+  (PyTorch gpt-fast ``quantize.py`` ``WeightOnlyInt4QuantHandler``: ``scales_and_zeros`` is a
+  bf16 ``[K / groupsize, N, 2]`` tensor read by ``aten._weight_int4pack_mm``; its README's
+  "4-bit (G=32)" rows).
 * ``w8a8`` (SmoothQuant, Xiao et al. 2023, int8 GEMMs), ``fp8`` (Micikevicius et al. 2022):
   1 B, per-channel/per-tensor scales (negligible).
 
@@ -29,7 +33,8 @@ from suanli.errors import InputError
 
 # bytes per stored element (weights), including per-group scale overhead
 WEIGHT_BYTES: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0,
-                                  "int8": 1.0, "int4": 0.5 + 4.0 / 128.0}
+                                  "int8": 1.0, "int4": 0.5 + 4.0 / 128.0,
+                                  "int4-g32": 0.5 + 4.0 / 32.0}
 ACT_BYTES: dict[str, float] = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0}
 KV_BYTES: dict[str, float] = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0,
                               "int4": 0.5 + 4.0 / 64.0}
@@ -44,6 +49,7 @@ PRESETS: dict[str, tuple[str, str, str]] = {
     "w8a8": ("int8", "int8", "bf16"),  # SmoothQuant
     "w8a16": ("int8", "bf16", "bf16"),  # weight-only int8
     "w4a16": ("int4", "bf16", "bf16"),  # GPTQ / AWQ weight-only int4
+    "w4a16-g32": ("int4-g32", "bf16", "bf16"),  # gpt-fast int4, group 32 (module doc)
 }
 SPARSITY = ("none", "2:4", "unstructured50")
 
@@ -76,6 +82,13 @@ class Compression:
         if self.sparsity == "unstructured50" and not self.sparse_kernel:
             return WEIGHT_BYTES[self.weights]  # decompressed to dense before the GEMM
         return self.weight_bytes
+
+    @property
+    def weight_only(self) -> bool:
+        """Integer weights dequantised to the 16-bit compute dtype inside the GEMM
+        (``w8a16``, ``w4a16``): the GEMV converts every weight element it reads
+        (``infer.kernels.gemv_instr_s``)."""
+        return self.weights.startswith("int") and self.compute in ("bf16", "fp16")
 
     @property
     def act_bytes(self) -> float:
