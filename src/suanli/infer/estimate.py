@@ -200,12 +200,15 @@ def efficiency_of(dep: Deployment) -> Efficiency:
 
 
 def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
+    from suanli.infer.stacks import stack
+
     factor = dep.model.heads / dep.model.n_kv_heads if dep.legacy_gqa_kernel else 1.0
     return StepModel(dep.model, dep.accelerator, dep.system, dep.compression,
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
                      attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
                      allreduce=dep.allreduce, step_overhead=dep.step_overhead,
-                     moe_gather=dep.moe_gather, kernels=dep.kernels)
+                     moe_gather=dep.moe_gather, kernels=dep.kernels,
+                     gemv=stack(dep.stack).gemv)
 
 
 def check_weights_fit(dep: Deployment) -> None:

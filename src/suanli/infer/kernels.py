@@ -24,6 +24,29 @@ At batch 1 the term is 20-50% of a 7B-405B step (docs/inference.md "Batch-1 deco
 vanishes once a kernel streams ``kernel_s`` worth of hidden states: ~1,400 tokens per step for
 a hidden size of 8,192 in BF16 on an H100 at 15 us. Stacks without a count charge nothing
 (their fitted host overheads hold it: ``step_overhead_s``, ``request_overhead_s``).
+
+**Instructions per weight element of a GEMV** (``gemv_instr_s``). At batch 1 a weight GEMV is
+timed by its weight stream. The bandwidth the model uses is what a plain 16-bit GEMV reaches,
+its few instructions per element (vector load share, convert, FMA) hidden behind the stream.
+A kernel that issues more per element pays for them: a loop that computes between its loads
+keeps fewer bytes in flight, so the extra issue time adds to the stream rather than hiding
+under it (the additive, no-overlap bound). The extra instructions are counted per kind of GEMV
+from the kernel the stack runs (``data/stacks.yaml`` ``gemv``, with their source), each costing
+one issue slot of a CUDA-core lane at the catalog's FP32 rate (``fp32_tflops / 2``: an FMA is
+2 FLOP), so nothing here is fitted:
+
+    gemv_instr_s = weight elements read x extra instructions per element / (fp32 peak / 2)
+
+* ``dequant``: weight-only integer weights (``w8a16``, ``w4a16``) are converted to the 16-bit
+  compute dtype per element inside the GEMV (gpt-fast ``WeightOnlyInt8Linear``:
+  ``F.linear(x, weight.to(x.dtype)) * scales``, one int8 -> float conversion per element under
+  Inductor; ``aten._weight_int4pack_mm``: nibble extraction and the group's scale / zero).
+* ``gather``: routed-expert GEMVs that read the selected experts through an index inside the
+  reduction (gpt-fast ``mixtral-moe/model.py``: ``w1[expert_indices]`` fused into the
+  ``einsum``): per element an address from the loaded expert index.
+
+Per element the byte-per-element ratio matters: an int8 GEMV converts twice the elements per
+byte of a bf16 one, so at equal bytes its extra time doubles.
 """
 
 from __future__ import annotations
@@ -40,3 +63,16 @@ def kernels_s(kernels: float, kernel_s: float, traffic_s: float) -> float:
     charges the excess over ``traffic_s``, the time to stream the step's hidden states in and
     out once (module doc), so the term vanishes at large batch."""
     return kernels * max(kernel_s - traffic_s, 0.0)
+
+
+def cuda_core_rate(fp32_tflops: float | None) -> float:
+    """Instructions per second the CUDA cores issue over all lanes: one FMA (2 FLOP) per lane
+    per clock, so ``fp32_tflops / 2`` (A100: 19.5 TFLOP/s -> 9.75e12). 0: unknown (the
+    catalog lists no FP32 peak), and the GEMV instruction term is then not charged."""
+    return (fp32_tflops or 0.0) * 1e12 / 2.0
+
+
+def gemv_instr_s(instructions_per_element: float, rate: float) -> float:
+    """Seconds per weight element a GEMV adds for ``instructions_per_element`` issued beyond
+    the plain 16-bit GEMV's, at ``rate`` (:func:`cuda_core_rate`; module doc)."""
+    return instructions_per_element / rate if rate > 0 and instructions_per_element > 0 else 0.0

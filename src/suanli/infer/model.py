@@ -45,7 +45,7 @@ from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.allreduce import serving_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
-from suanli.infer.kernels import kernel_count, kernels_s
+from suanli.infer.kernels import cuda_core_rate, gemv_instr_s, kernel_count, kernels_s
 from suanli.infer.memory import kv_bytes_per_token_per_device
 from suanli.infer.moe import (
     a2a_bytes,
@@ -132,6 +132,8 @@ class StepModel:
     exposes the fixed host time between steps (``Efficiency.step_overhead_s``); runtimes that
     replay CUDA graphs and prepare the next step while the GPU runs this one hide it. ``kernels``:
     per dense / MoE layer, ``Efficiency.kernel_s`` each (``infer.kernels``; in that row).
+    ``gemv``: instructions per weight element a GEMV issues beyond a 16-bit one for weight-only
+    dequantisation / gathered routed experts, added to the weight stream (``infer.kernels``).
     """
 
     def __init__(self, model: ModelSpec, acc: Accelerator, system: System, comp: Compression,
@@ -139,7 +141,8 @@ class StepModel:
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, allreduce: str = "peer",
                  step_overhead: bool = True, moe_gather: bool = False,
-                 kernels: tuple[float, float] = (0.0, 0.0)) -> None:
+                 kernels: tuple[float, float] = (0.0, 0.0),
+                 gemv: tuple[float, float] = (0.0, 0.0)) -> None:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
@@ -162,6 +165,9 @@ class StepModel:
         n_dense = m.layers - n_moe
         self.kernels_step = kernel_count(n_dense, n_moe, *kernels, pp)  # ``infer.kernels``
         self.kernel_tok_s = 2.0 * m.hidden * comp.act_bytes / self.bw  # hidden state in + out
+        rate = cuda_core_rate(acc.fp32_tflops)  # ``infer.kernels``: seconds per weight element
+        dq = gemv[0] if comp.weight_only else 0.0
+        self.instr_s, self.expert_instr_s = gemv_instr_s(dq, rate), gemv_instr_s(dq + gemv[1], rate)
         v_dim = m.mla.v_head_dim if m.mla is not None else m.d_head
         out_w = m.heads * v_dim * m.hidden
         qkv_w = attn_w - out_w
@@ -187,6 +193,7 @@ class StepModel:
                 gemms.append(("shared_experts", sh / shard, 2.0 * sh / shard * tok_share,
                               tok_share * n_moe * 2 * m.hidden / pp))
         self.gemm_coeffs = [(n, w * wb, f, a * ab) for n, w, f, a in gemms]
+        self.gemm_instr = [w * self.instr_s for _, w, _, _ in gemms]  # seconds per step
         self.router_flops = fpt.router / shard * tok_share  # per token of the step
         # attention core per (query, key) pair per device. MLA decode runs with the up-
         # projections absorbed (DeepSeek-V2 sec. 2.1.2; FlashMLA): scores over the latent +
@@ -242,9 +249,10 @@ class StepModel:
         (``time``) builds no objects; ``ops`` wraps them in :class:`OpCost`."""
         tile = self.mp.gemm_tile_m
         out: list[tuple[str, float, float, float, float]] = []
-        for name, wbytes, flops_tok, act in self.gemm_coeffs:
+        for (name, wbytes, flops_tok, act), ins in zip(self.gemm_coeffs, self.gemm_instr,
+                                                       strict=True):
             f, b = flops_tok * tokens, wbytes + act * tokens
-            out.append((name, f, b, f / self.peak, b / self.bw))
+            out.append((name, f, b, f / self.peak, b / self.bw + ins))
         moe = self.model.moe
         if self.expert_w and moe is not None:
             c = routed_expert_cost(
@@ -256,7 +264,8 @@ class StepModel:
             f = c.flops + self.router_flops * tokens
             fp = c.padded_flops + self.router_flops * tokens  # whole tiles are computed
             x = self.eff.expert_efficiency  # grouped GEMM vs dense GEMM compute efficiency
-            out.append(("experts", f, c.bytes, fp / (self.peak * x), c.bytes / self.bw))
+            ins = self.expert_bytes(tokens) / self.comp.weight_bytes_moved * self.expert_instr_s
+            out.append(("experts", f, c.bytes, fp / (self.peak * x), c.bytes / self.bw + ins))
         # decode tokens attend their cached keys (``kv_read_tokens`` pairs); the rest are prefill
         dec_pairs = min(kv_read_tokens, pairs)
         f = self.attn_flops_per_pair_decode * dec_pairs \
@@ -355,8 +364,9 @@ class StepModel:
             return gpu + self._fixed_s(tokens, seqs)
         t = 0.0
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
-        for _, wbytes, flops_tok, act in self.gemm_coeffs:
-            t += roofline(flops_tok * tokens / peak, (wbytes + act * tokens) / bw, p)
+        for (_, wbytes, flops_tok, act), ins in zip(self.gemm_coeffs, self.gemm_instr,
+                                                    strict=True):
+            t += roofline(flops_tok * tokens / peak, (wbytes + act * tokens) / bw + ins, p)
         dec = min(kv_read_tokens, pairs)
         t += roofline((self.attn_flops_per_pair_decode * dec
                        + self.attn_flops_per_pair * (pairs - dec)) / self.peak_attn,

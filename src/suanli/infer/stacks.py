@@ -25,6 +25,10 @@ feature with its source; nothing here is fitted.
   TP all-reduces apart), each charged ``Efficiency.kernel_s`` of GPU time per step
   (``infer.kernels``); counted from the stack's model code, with the count's source.
   Stacks without a count charge nothing (their fitted host overheads hold it).
+* ``gemv``: instructions per weight element a weight GEMV issues beyond a plain 16-bit GEMV's,
+  for weight-only dequantisation and for gathered (indexed) routed experts
+  (``infer.kernels.gemv_instr_s``); counted from the stack's kernels, with the source.
+  Stacks without a count charge nothing.
 * ``bench_limits``: the stack's benchmark harness sets ``max_batch_size`` and
   ``max_num_tokens`` itself from a memory estimate (``trtllm-bench``;
   ``infer.benchsettings``); max-load rows of that stack run under those limits.
@@ -52,6 +56,7 @@ class Stack:
     moe_gather: bool = False
     bench_limits: bool = False
     kernels: tuple[float, float] = (0.0, 0.0)  # per dense / per MoE decoder layer (infer.kernels)
+    gemv: tuple[float, float] = (0.0, 0.0)  # dequant / gather instructions per weight element
     source: str = ""
 
 
@@ -63,12 +68,16 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
     out = {}
     for sid, v in raw.items():
         k = v.get("kernels") or {}
+        g = v.get("gemv") or {}
         st = Stack(str(sid), str(v.get("allreduce", "peer")),
                    bool(v.get("legacy_gqa_kernel", False)), bool(v.get("step_overhead", False)),
                    bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
-                   (float(k.get("dense", 0)), float(k.get("moe", 0))), str(v.get("source", "")))
-        if min(st.kernels) < 0:
-            raise CatalogError("kernels per layer must be >= 0", file=str(path), row=sid)
+                   (float(k.get("dense", 0)), float(k.get("moe", 0))),
+                   (float(g.get("dequant", 0)), float(g.get("gather", 0))),
+                   str(v.get("source", "")))
+        if min(st.kernels) < 0 or min(st.gemv) < 0:
+            raise CatalogError("kernels per layer and gemv instructions must be >= 0",
+                               file=str(path), row=sid)
         if st.allreduce not in ALLREDUCE:
             raise CatalogError(f"allreduce must be one of {', '.join(ALLREDUCE)}, got "
                                f"'{st.allreduce}'", file=str(path), row=sid)
