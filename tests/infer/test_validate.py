@@ -25,9 +25,11 @@ def test_error_bounds_on_included_rows(rows: list) -> None:
     Before the v0.9 engines' custom all-reduce and the achieved link fraction of the TP
     all-reduce (``infer.allreduce``): 7.2% / 42.7%. With the seven batch-1 decode rows
     (issue 10; ``infer.kernels``) the set is 106 rows: median 5.05% (the 99 rows' errors did not
-    move: the per-kernel time is fitted apart, on the counted stacks' rows)."""
+    move: the per-kernel time is fitted apart, on the counted stacks' rows); with gpt-fast's
+    int8, int4 and Mixtral rows (their GEMVs' instructions, ``infer.kernels.gemv_instr_s``) 116
+    rows, median 4.9%."""
     s = summary(rows)
-    assert s["rows"] >= 106
+    assert s["rows"] >= 116
     assert s["median_abs_error"] <= 0.051, s
     far = sorted(r.id for r in rows if r.included and abs(r.error) > 0.30)
     assert set(far) <= {"S033", "S036"}, far
@@ -50,7 +52,10 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     # 45% / 94%, 11.0% / 45% / 90% before trtllm-bench's own batch limits, 14.6% / 276% / 71%
     # before the request overhead per stack and the few-row families' own compute fraction
     # With the seven batch-1 decode rows (issue 10, ``infer.kernels``): 9.4% / 41.7% / 91% over
-    # 106 rows; the 99 rows before them kept every held-out error (9.7% / 41.7% / 89 of 99)
+    # 106 rows; the 99 rows before them kept every held-out error (9.7% / 41.7% / 89 of 99).
+    # With gpt-fast's int8, int4 and Mixtral rows (``infer.kernels.gemv_instr_s``): 8.8% / 41.7%
+    # / 91% over 116 rows
+    assert s["rows"] >= 116
     assert s["median_abs_error"] <= 0.095, s
     assert s["max_abs_error"] <= 0.42, s
     assert s["share_within_20pct"] >= 0.90, s
@@ -109,7 +114,13 @@ def test_held_out_custom_allreduce_rate_is_the_measured_prior(validation_csv: Pa
 # Batch-1 decode rows (issue 10: "batch-1 decode rows within 15%"): gpt-fast S076-S094 (tokens/s
 # per user) and NIM S095-S096 (inter-token latency). Included: the rows the per-kernel term
 # (``infer.kernels``) brings within 15% held out; the rest are reported with their reason.
-BATCH1_INCLUDED = {"S076", "S077", "S080", "S081", "S082", "S095", "S096"}
+# PLAIN set ``kernel_s`` (bf16 dense GEMVs, and NIM's); GEMV_KINDS carry the counted GEMV
+# instructions (weight-only int8 / int4 G=32 dequantisation, gathered Mixtral experts:
+# ``infer.kernels.gemv_instr_s``) and fit nothing.
+BATCH1_PLAIN = {"S076", "S077", "S080", "S081", "S082", "S095", "S096"}
+BATCH1_GEMV_KINDS = {"S083", "S084", "S085", "S086", "S087", "S088", "S089", "S091", "S092",
+                     "S093"}
+BATCH1_INCLUDED = BATCH1_PLAIN | BATCH1_GEMV_KINDS
 
 
 def _batch1_cases(validation_csv: Path) -> list:
@@ -146,14 +157,30 @@ def test_batch1_decode_rows_within_15pct(rows: list, validation_csv: Path) -> No
     """The issue's bound on the included batch-1 decode rows, held out (stored
     leave-one-publication-out: gpt-fast's A100 rows with the per-kernel time the NIM H100 rows
     set, and back) and in-sample; before the per-kernel term they were +23% .. +145% fast
-    (gpt-fast, tokens/s) and -32% / -34% (NIM, ms) in-sample."""
+    (gpt-fast, tokens/s) and -32% / -34% (NIM, ms) in-sample. The rows with counted GEMV
+    instructions set no parameter, so in-sample they are bounded by the issue's 15% too (the
+    int8 / int4 / Mixtral rows were -13% .. +56% in-sample before the term)."""
     lopo = dict(stored_lopo(validation_csv) or [])
     by_id = {r.id: r for r in rows}
     included = {c.id for c in _batch1_cases(validation_csv) if c.include}
     assert included == BATCH1_INCLUDED
     for rid in sorted(included):
         assert abs(lopo[rid]) <= 0.15, (rid, lopo[rid])
-        assert abs(by_id[rid].error) <= 0.05, (rid, by_id[rid].error)
+        bound = 0.05 if rid in BATCH1_PLAIN else 0.15
+        assert abs(by_id[rid].error) <= bound, (rid, by_id[rid].error)
+
+
+def test_only_plain_gemv_rows_set_the_kernel_time(validation_csv: Path) -> None:
+    """``kernel_s`` comes from the counted rows whose GEMVs carry no counted extra
+    instructions (``fit._plain_gemv``): the int8 / int4 / gathered-expert rows validate it and
+    cannot soak up an error of the instruction counts."""
+    from suanli.infer.fit import _counted, _plain_gemv
+
+    cases = {c.id: c for c in load_cases(validation_csv)}
+    assert {i for i in BATCH1_GEMV_KINDS if _plain_gemv(cases[i])} == set()
+    assert all(_plain_gemv(cases[i]) and _counted(cases[i]) for i in BATCH1_PLAIN)
+    src = efficiency_for("ampere").source
+    assert "kernel_s from 5 rows: S076, S077, S080, S081, S082" in src, src
 
 
 def test_batch1_rows_left_out_say_why(rows: list, validation_csv: Path) -> None:

@@ -137,8 +137,9 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     any, the prior (grouped GEMMs as efficient as dense ones). The software costs (request
     overheads, the custom all-reduce rate) are not chip: fitted once in ``default`` and kept by
     every family. ``kernel_s`` comes after, from the rows of counted stacks only
-    (:func:`_fit_kernel_s`); the other fields from the rest, which do not depend on it."""
-    counted = [c for c in cases if _counted(c)]
+    (:func:`_fit_kernel_s`) whose GEMVs carry no counted extra instructions
+    (:func:`_plain_gemv`); the other fields from the rest, which do not depend on it."""
+    counted = [c for c in cases if _counted(c) and _plain_gemv(c)]
     cases = [c for c in cases if not _counted(c)]
     default = _fit(cases, PRIOR)
     out = {"default": replace(default, source=f"fit on {len(cases)} rows")}
@@ -164,6 +165,22 @@ def _counted(case: Case) -> bool:
     from suanli.infer.stacks import stack
 
     return any(stack(case.spec.get("stack")).kernels)
+
+
+def _plain_gemv(case: Case) -> bool:
+    """The row's weight GEMVs issue no instructions beyond a 16-bit GEMV's on its stack
+    (``infer.kernels.gemv_instr_s``: no weight-only dequantisation, no gathered experts). Only
+    such rows set ``kernel_s``: rows with a counted GEMV term validate it at the ``kernel_s``
+    the plain rows set, so the per-kernel time cannot soak up an error of those counts (and
+    those counts, taken from the kernels' code, are not fitted either)."""
+    from suanli.catalog import load_catalog
+    from suanli.infer.compression import parse_compression
+    from suanli.infer.stacks import stack
+
+    dequant, gather = stack(case.spec.get("stack")).gemv
+    if dequant and parse_compression(case.spec["precision"]).weight_only:
+        return False
+    return not (gather and load_catalog().model(case.spec["model"]).moe is not None)
 
 
 def _fit_kernel_s(effs: dict[str, Efficiency], counted: list[Case]) -> dict[str, Efficiency]:
