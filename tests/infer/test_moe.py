@@ -22,6 +22,7 @@ from suanli.infer.moe import (
     load_imbalance,
     moe_params,
     padded_rows,
+    routed_expert_cost,
 )
 
 
@@ -36,6 +37,20 @@ def test_imbalance_is_one_without_ep_and_shrinks_with_load() -> None:
 def test_tile_quantization() -> None:
     assert padded_rows(1, 64) == 64 and padded_rows(64, 64) == 64 and padded_rows(65, 64) == 128
     assert padded_rows(0, 64) == 0
+
+
+def test_whole_tile_of_expected_rows_is_not_padded_by_float_error() -> None:
+    """Mixtral 8x7B (8 experts, top 2) at batch 64: 128 pairs over 8 touched experts is 16 rows
+    each, one 16-row tile; ``touched_experts`` is 8 - 8e-8, so before the tolerance the rows
+    came out 16.0000002 and two tiles were charged (twice the FLOPs of batch 32)."""
+    kw = dict(top_k=2, num_experts=8, ep=1, expert_weights=1.0, weight_bytes=1.0,
+              act_bytes=2.0, hidden=4096, inner=7168, layers=1.0, cv=0.35, tile=16)
+    b64 = routed_expert_cost(64, **kw)  # type: ignore[arg-type]
+    b32 = routed_expert_cost(32, **kw)  # type: ignore[arg-type]
+    assert b64.tokens_per_expert == pytest.approx(16.0)
+    assert b64.padded_flops == pytest.approx(b64.flops, rel=1e-6)  # exactly one tile each
+    assert b32.padded_flops == pytest.approx(2 * b32.flops, rel=1e-3)  # 8 rows in a 16-row tile
+    assert b64.padded_flops == pytest.approx(b32.padded_flops, rel=1e-3)
 
 
 def test_a2a_is_bandwidth_bound_with_one_latency() -> None:

@@ -27,10 +27,11 @@ def test_error_bounds_on_included_rows(rows: list) -> None:
     (issue 10; ``infer.kernels``) the set is 106 rows: median 5.05% (the 99 rows' errors did not
     move: the per-kernel time is fitted apart, on the counted stacks' rows); with gpt-fast's
     int8, int4 and Mixtral rows (their GEMVs' instructions, ``infer.kernels.gemv_instr_s``) 116
-    rows, median 4.9%."""
+    rows, median 4.9%; 4.8% with the grouped GEMM's tile count freed of a float artifact
+    (``moe.TILE_TOL``)."""
     s = summary(rows)
     assert s["rows"] >= 116
-    assert s["median_abs_error"] <= 0.051, s
+    assert s["median_abs_error"] <= 0.049, s
     far = sorted(r.id for r in rows if r.included and abs(r.error) > 0.30)
     assert set(far) <= {"S033", "S036"}, far
     assert s["max_abs_error"] <= 0.36, s
@@ -54,10 +55,11 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     # With the seven batch-1 decode rows (issue 10, ``infer.kernels``): 9.4% / 41.7% / 91% over
     # 106 rows; the 99 rows before them kept every held-out error (9.7% / 41.7% / 89 of 99).
     # With gpt-fast's int8, int4 and Mixtral rows (``infer.kernels.gemv_instr_s``): 8.8% / 41.7%
-    # / 91% over 116 rows
+    # / 91% over 116 rows; 8.9% / 38.9% / 91% with the grouped GEMM's tile count freed of a
+    # float artifact (``moe.TILE_TOL``: Mixtral at batch 64 was charged two 16-row tiles)
     assert s["rows"] >= 116
-    assert s["median_abs_error"] <= 0.095, s
-    assert s["max_abs_error"] <= 0.42, s
+    assert s["median_abs_error"] <= 0.089, s
+    assert s["max_abs_error"] <= 0.39, s
     assert s["share_within_20pct"] >= 0.90, s
     b1 = {c.id for c in _batch1_cases(validation_csv)}
     rest = summary_of([e for rid, e in lopo if rid not in b1])

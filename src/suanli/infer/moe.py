@@ -97,9 +97,18 @@ def touched_experts(tokens: float, top_k: int, num_experts: int, local: int) -> 
     return local * (1.0 - (1.0 - top_k / num_experts) ** max(tokens, 0.0))
 
 
+# Tolerance (in tiles) of the tile count: ``m`` is an expectation (pairs / touched experts),
+# and ``touched_experts`` stays a hair below the rank's expert count however many tokens come
+# (``1 - (1 - k/E)^T`` is 1 - 1e-8 at Mixtral's T = 64), so an exact multiple of the tile
+# would otherwise round up to one more whole tile: Mixtral 8x7B at batch 64 (16 rows per
+# expert) computed 32 rows, twice the 16-row batch-32 cost, from float error alone.
+TILE_TOL = 1e-6
+
+
 def padded_rows(m: float, tile: int) -> float:
-    """Rows a GEMM computes for ``m`` tokens: whole tiles (tile quantization)."""
-    return math.ceil(m / tile - 1e-9) * tile if m > 0 else 0.0
+    """Rows a GEMM computes for ``m`` tokens: whole tiles (tile quantization); ``m`` within
+    ``TILE_TOL`` tiles above a multiple of the tile is that multiple (float error, not a row)."""
+    return math.ceil(m / tile - TILE_TOL) * tile if m > 0 else 0.0
 
 
 @dataclass(frozen=True)
