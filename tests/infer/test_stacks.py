@@ -139,3 +139,123 @@ def test_small_prefill_all_reduce_grows_with_peers_on_the_custom_stack() -> None
 
     assert ar_ms("falcon-180b", 8, 128) > 2 * ar_ms("falcon-180b", 4, 128)
     assert ar_ms("falcon-180b", 4, 128) > ar_ms("llama2-70b", 4, 128)
+
+
+def test_custom_allreduce_grid_is_the_kernels_launch_configuration() -> None:
+    """``kernelLaunchConfig`` of TensorRT-LLM's custom all-reduce: one-shot one CTA per 1,024
+    threads up to 24; two-shot the smallest block count dividing one rank's threads with at most
+    1,024 threads a block, divided by its smallest factor to 24 or fewer. Falcon-180B's hidden
+    size 14,848 = 2^9 x 29 leaves 2 CTAs on 4 ranks and 1 on 8 at 128 tokens; Llama-2 70B's
+    8,192 keeps 16. The plugin picks one-shot on 2 ranks and below 1 MB / 500 KB."""
+    from suanli.infer.allreduce import custom_blocks, custom_strategy
+
+    assert custom_strategy(2e6, 4) == custom_strategy(6e5, 8) == "twoshot"
+    assert custom_strategy(16e6, 2) == custom_strategy(9e5, 4) == custom_strategy(4e5, 8) \
+        == "oneshot"
+    assert custom_blocks(128 * 14848, 4, "twoshot") == 2
+    assert custom_blocks(128 * 14848, 8, "twoshot") == 1
+    assert custom_blocks(128 * 8192, 4, "twoshot") == 16
+    assert custom_blocks(128 * 8192, 8, "twoshot") == 16  # 16,384 threads: 16 blocks of 1,024
+    assert custom_blocks(128 * 4096, 2, "oneshot") == 24  # capped
+    assert custom_blocks(14848, 8, "oneshot") == 2  # 1,856 threads
+    assert custom_blocks(8, 4, "oneshot") == custom_blocks(32, 4, "twoshot") == 1
+
+
+def test_custom_grid_moves_its_peer_bytes_at_its_grids_rate_up_to_its_workspace() -> None:
+    """TensorRT-LLM v0.6-v0.9's custom all-reduce as its kernel runs (``custom_grid``):
+    one-shot ``alpha + (t-1) B / rate``, two-shot ``2 alpha + 2 (t-1)/t B / rate``,
+    ``rate = kernel_bw x blocks / 24`` capped by the link, up to the IPC workspace (16 MB on 2
+    ranks, 8 MB above), the NCCL ring beyond it; ``peer`` (current runtimes) is at least as
+    fast for the same message."""
+    from suanli.infer.allreduce import custom_workspace_bytes, serving_allreduce_s
+    from suanli.perf.comm import ring_allreduce_s
+
+    bw, alpha, kbw = 360e9, 4e-6, 300e9
+    llama, falcon = 128 * 8192 * 2.0, 128 * 14848 * 2.0  # bytes at 128 tokens
+    assert serving_allreduce_s(llama, 4, bw, alpha, "custom_grid", kernel_bw=kbw) == pytest.approx(
+        2 * alpha + 1.5 * llama / (kbw * 16 / 24))
+    assert serving_allreduce_s(falcon, 4, bw, alpha, "custom_grid", kernel_bw=kbw) == pytest.approx(
+        2 * alpha + 1.5 * falcon / (kbw * 2 / 24))
+    assert serving_allreduce_s(falcon, 8, bw, alpha, "custom_grid", kernel_bw=kbw) == pytest.approx(
+        2 * alpha + 1.75 * falcon / (kbw / 24))
+    mixtral = 128 * 4096 * 2.0  # 2 ranks: one-shot, a full grid
+    assert serving_allreduce_s(mixtral, 2, bw, alpha, "custom_grid", kernel_bw=kbw) == \
+        pytest.approx(alpha + mixtral / kbw)
+    assert serving_allreduce_s(mixtral, 2, bw, alpha, "custom_grid", kernel_bw=1e15) == \
+        pytest.approx(alpha + mixtral / bw)  # the link caps the kernel
+    assert serving_allreduce_s(llama, 4, bw, alpha, "peer") <= \
+        serving_allreduce_s(llama, 4, bw, alpha, "custom_grid", kernel_bw=kbw)
+    big = custom_workspace_bytes(4) * 1.01
+    assert serving_allreduce_s(big, 4, bw, alpha, "custom_grid", kernel_bw=kbw) == pytest.approx(
+        ring_allreduce_s(big, 4, bw, alpha))
+    assert custom_workspace_bytes(2) > custom_workspace_bytes(8)
+    assert serving_allreduce_s(llama, 1, bw, alpha, "custom_grid", kernel_bw=kbw) == 0.0
+    assert serving_allreduce_s(llama, 4, bw, alpha, "custom_grid", inside=False,
+                               kernel_bw=kbw) == pytest.approx(ring_allreduce_s(llama, 4, bw,
+                                                                               alpha))
+
+
+def test_falcon_all_reduces_once_per_layer_where_the_stack_sums_attention_and_mlp() -> None:
+    """Falcon runs attention and MLP in parallel: current runtimes (the default stack: vLLM,
+    TensorRT-LLM >= v0.7) all-reduce their sum once per layer, the 2023 layer of the v0.5
+    engines each (``trtllm-0.9`` keeps two until its kernel model ships: docs/inference.md);
+    Llama-2 70B (sequential) reduces twice on every stack."""
+    from suanli.infer.allreduce import allreduces_per_layer
+
+    def per_step(model: str, st: str | None) -> float:
+        return step_model(deployment(model, "dgx-h100", tp=8, precision="fp8",
+                                     stack=st)).ar_per_step
+
+    assert per_step("falcon-180b", None) == 80
+    assert per_step("falcon-180b", "trtllm-0.5") == 160
+    assert per_step("llama2-70b", None) == per_step("llama2-70b", "trtllm-0.5") == 160
+    assert not stack("trtllm-0.5").fused_parallel_allreduce
+    assert stack("default").fused_parallel_allreduce
+    assert allreduces_per_layer("falcon", True) == 1
+    assert allreduces_per_layer("falcon", False) == allreduces_per_layer("llama", True) == 2
+
+
+def test_small_prefill_all_reduce_follows_the_kernels_grid() -> None:
+    """At 128 tokens the engine-era custom all-reduce's grid (``custom_grid``) collapses for
+    Falcon-180B (2 CTAs on TP4, 1 on TP8): one of its calls costs more than the byte ratio over
+    Llama-2 70B's (16 CTAs), TP8 more than TP4; the 2048-token messages take the NCCL ring; the
+    step's ops and its hot-path time agree."""
+    from dataclasses import replace
+
+    def ar_ms(model: str, tp: int, prompt: int, hw: str = "dgx-h100") -> float:
+        dep = deployment(model, hw, tp=tp, precision="fp8", stack="trtllm-0.9")
+        sm = step_model(replace(dep, allreduce="custom_grid"))
+        ops = sm.prefill_ops(1, prompt)
+        assert total_s(ops) == pytest.approx(sm.time(prompt, 1, prompt * (prompt + 1) / 2, 0),
+                                             rel=1e-9)
+        return 1e3 * sum(o.time_s for o in ops if o.name == "tp_allreduce") / sm.ar_per_step
+
+    assert ar_ms("falcon-180b", 8, 128) > 2 * ar_ms("falcon-180b", 4, 128)
+    assert ar_ms("falcon-180b", 4, 128) > 3 * (14848 / 8192) * ar_ms("llama2-70b", 4, 128)
+    from suanli.perf.comm import ring_allreduce_s
+
+    sm = step_model(replace(deployment("falcon-180b", "dgx-h100", tp=4, precision="fp8",
+                                       stack="trtllm-0.9"), allreduce="custom_grid"))
+    assert ar_ms("falcon-180b", 4, 2048) == pytest.approx(
+        1e3 * ring_allreduce_s(2048 * 14848 * 2.0, 4, sm.link_bw, sm.link_alpha))
+
+
+def test_held_out_prior_follows_the_kernel_model_the_stacks_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The held-out custom all-reduce rate is the sgl-kernel measurement read by the kernel
+    model a stack runs: ``custom``'s 200 GB/s of one-shot bytes on the shipped stacks, the
+    full-grid 400 GB/s once a stack runs ``custom_grid`` (``fit.prior_custom_gbs``)."""
+    from dataclasses import replace
+
+    import suanli.infer.stacks as st
+    from suanli.infer.fit import (
+        PRIOR_CUSTOM_ALLREDUCE_GBS,
+        PRIOR_CUSTOM_GRID_GBS,
+        prior_custom_gbs,
+    )
+
+    assert prior_custom_gbs() == PRIOR_CUSTOM_ALLREDUCE_GBS
+    table = {k: (replace(v, allreduce="custom_grid") if k == "trtllm-0.9" else v)
+             for k, v in stacks().items()}
+    monkeypatch.setattr(st, "stacks", lambda: table)
+    assert prior_custom_gbs() == PRIOR_CUSTOM_GRID_GBS > PRIOR_CUSTOM_ALLREDUCE_GBS

@@ -208,7 +208,7 @@ def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
                      attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
                      allreduce=dep.allreduce, step_overhead=dep.step_overhead,
                      moe_gather=dep.moe_gather, kernels=dep.kernels,
-                     gemv=stack(dep.stack).gemv)
+                     gemv=stack(dep.stack).gemv, stack=dep.stack)
 
 
 def check_weights_fit(dep: Deployment) -> None:

@@ -53,12 +53,28 @@ FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED
 # 2025-01), i.e. ~200 GB/s of the bytes each rank reads from its peers under the kernel's own
 # one-shot (2 ranks) / two-shot (4, 8) choice, well below NVLink 4's 450 GB/s.
 PRIOR_CUSTOM_ALLREDUCE_GBS = 200.0
+# The same measurement read by ``custom_grid`` (``infer.allreduce``: the rate of a full 24-CTA
+# grid): under its launch configuration the 4- and 8-rank calls are two-shots on 16 CTAs; with
+# the link's 4 us a phase they move 6 and 7 MB of peer bytes at 260 and 271 GB/s, a full grid
+# at ~400 GB/s. Used when a stack runs ``custom_grid`` (:func:`prior_custom_gbs`).
+PRIOR_CUSTOM_GRID_GBS = 400.0
+
+
+def prior_custom_gbs() -> float:
+    """The held-out prior of ``custom_allreduce_gbs`` for the engine-era kernel the stacks run:
+    ``custom_grid``'s full-grid rate where a stack runs it, else ``custom``'s."""
+    from suanli.infer.stacks import stacks
+
+    grid = any(s.allreduce == "custom_grid" for s in stacks().values())
+    return PRIOR_CUSTOM_GRID_GBS if grid else PRIOR_CUSTOM_ALLREDUCE_GBS
+
+
 # The per-kernel GPU time (``infer.kernels``) starts at 2 us, a mid-range value for a kernel
 # replayed from a CUDA graph; only rows of stacks with a counted graph determine it.
 PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
                    step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
                    seq_overhead_s=1e-5, expert_efficiency=1.0,
-                   custom_allreduce_gbs=PRIOR_CUSTOM_ALLREDUCE_GBS, kernel_s=2e-6)
+                   custom_allreduce_gbs=prior_custom_gbs(), kernel_s=2e-6)
 
 
 def _is_moe(case: Case) -> bool:
@@ -82,7 +98,8 @@ def software_fields(cases: list[Case]) -> list[str]:
 
     sts = sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})
     out = ["custom_allreduce_gbs"] if any(
-        stack(c.spec.get("stack")).allreduce == "custom" and c.spec.get("tp", 1) > 1
+        stack(c.spec.get("stack")).allreduce in ("custom", "custom_grid")
+        and c.spec.get("tp", 1) > 1
         for c in cases) else []
     return out + [f"request_overhead_s@{st}" for st in sts]
 

@@ -28,9 +28,11 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
   forward_flops_per_token(m, 1).attn_scores``: QK^T and AV, 4 x heads x d_head per layer; MLA
   decode with absorbed up-projections: ``2 h (2 c + r)``); bytes = KV cache read (decode: every
   cached token) + written (new tokens), at the ``attention_memory`` efficiency.
-* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019), by the stack's
-  algorithm (``suanli.infer.allreduce``: peer-access one-shot / two-shot, the NCCL ring, or the
-  TensorRT-LLM engine-era custom kernel), on links at the achieved fraction ``comm_efficiency``
+* TP all-reduce: 2 per layer of ``tokens x hidden x 2 B`` (Shoeybi et al. 2019; 1 for
+  parallel attention + MLP layers on stacks that sum them first:
+  ``allreduce.allreduces_per_layer``), by the stack's algorithm (``suanli.infer.allreduce``:
+  peer-access one-shot / two-shot, the NCCL ring, or the TensorRT-LLM engine-era custom
+  kernel), on links at the achieved fraction ``comm_efficiency``
   of their rate (``data/moe.yaml``: nccl-tests bus bandwidth is 70-85% of the link rate).
 * Pipeline parallelism: each device holds ``layers / pp``; the caller runs ``pp`` micro-batches.
 """
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
-from suanli.infer.allreduce import serving_allreduce_s
+from suanli.infer.allreduce import allreduces_per_layer, serving_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
 from suanli.infer.kernels import cuda_core_rate, gemv_instr_s, kernel_count, kernels_s
@@ -134,6 +136,7 @@ class StepModel:
     per dense / MoE layer, ``Efficiency.kernel_s`` each (``infer.kernels``; in that row).
     ``gemv``: instructions per weight element a GEMV issues beyond a 16-bit one for weight-only
     dequantisation / gathered routed experts, added to the weight stream (``infer.kernels``).
+    ``stack``: the serving stack's id (``infer.stacks``), for its per-layer all-reduce count.
     """
 
     def __init__(self, model: ModelSpec, acc: Accelerator, system: System, comp: Compression,
@@ -142,7 +145,8 @@ class StepModel:
                  imbalance: float | None = None, allreduce: str = "peer",
                  step_overhead: bool = True, moe_gather: bool = False,
                  kernels: tuple[float, float] = (0.0, 0.0),
-                 gemv: tuple[float, float] = (0.0, 0.0)) -> None:
+                 gemv: tuple[float, float] = (0.0, 0.0), stack: str | None = None) -> None:
+        from suanli.infer.stacks import stack as stack_of
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
@@ -213,7 +217,8 @@ class StepModel:
         # communication per step (Shoeybi et al. 2019: one all-reduce after attention and one
         # after the FFN per layer; EP: dispatch + combine all-to-all per MoE layer)
         n_ar = 0.0 if (tp == 1 or attn_dp) else float(m.layers)  # after attention
-        n_ar += n_dense if (tp > 1 and not attn_dp) else 0.0
+        fused = allreduces_per_layer(m.family, stack_of(stack).fused_parallel_allreduce) == 1
+        n_ar += n_dense if (tp > 1 and not attn_dp and not fused) else 0.0
         self.moe_a2a = bool(n_moe and ep > 1)
         self.moe_gather = moe_gather and attn_dp  # all-gather / reduce-scatter path (moe.py)
         if n_moe and tp > 1 and ep == 1 and not attn_dp:

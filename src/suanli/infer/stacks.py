@@ -7,7 +7,9 @@ feature with its source; nothing here is fitted.
   runtimes (TensorRT-LLM >= v0.10 and vLLM custom all-reduce), one latency per phase;
   ``nccl``: the NCCL ring, ``2 (t-1)`` latencies per call, as runtimes did before the custom
   kernels (a 70B on TP4 runs 160 all-reduces per step); ``custom``: the TensorRT-LLM v0.6-v0.9
-  engine plugin, a 24-CTA peer-access kernel up to its workspace size, NCCL beyond it.
+  engine plugin, a 24-CTA peer-access kernel up to its workspace size, NCCL beyond it;
+  ``custom_grid``: the same plugin with the grid its kernel launch configuration gives (no
+  shipped stack runs it yet: docs/inference.md).
 * ``step_overhead``: the fixed host time between forward steps is exposed
   (``Efficiency.step_overhead_s``): runtimes that enqueue an engine per step and synchronise
   on it (TensorRT-LLM's static gptSession loop; its v0.10 release notes "reduced overheads
@@ -29,6 +31,10 @@ feature with its source; nothing here is fitted.
   for weight-only dequantisation and for gathered (indexed) routed experts
   (``infer.kernels.gemv_instr_s``); counted from the stack's kernels, with the source.
   Stacks without a count charge nothing.
+* ``fused_parallel_allreduce``: for models whose layers run attention and MLP in parallel
+  (Falcon), the stack sums the two partial outputs and all-reduces once per layer instead of
+  twice (``infer.allreduce.allreduces_per_layer``; TensorRT-LLM >= v0.7, vLLM). Default on;
+  off for engines built from the 2023 layer that reduced each.
 * ``bench_limits``: the stack's benchmark harness sets ``max_batch_size`` and
   ``max_num_tokens`` itself from a memory estimate (``trtllm-bench``;
   ``infer.benchsettings``); max-load rows of that stack run under those limits.
@@ -44,7 +50,7 @@ from suanli.errors import CatalogError, InputError
 
 DATA = Path(__file__).parent / "data" / "stacks.yaml"
 DEFAULT = "default"
-ALLREDUCE = ("peer", "nccl", "custom")
+ALLREDUCE = ("peer", "nccl", "custom", "custom_grid")
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,7 @@ class Stack:
     kernels: tuple[float, float] = (0.0, 0.0)  # per dense / per MoE decoder layer (infer.kernels)
     gemv: tuple[float, float] = (0.0, 0.0)  # dequant / gather instructions per weight element
     source: str = ""
+    fused_parallel_allreduce: bool = True  # one all-reduce per parallel-attention layer
 
 
 @cache
@@ -74,7 +81,7 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
                    bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
                    (float(k.get("dense", 0)), float(k.get("moe", 0))),
                    (float(g.get("dequant", 0)), float(g.get("gather", 0))),
-                   str(v.get("source", "")))
+                   str(v.get("source", "")), bool(v.get("fused_parallel_allreduce", True)))
         if min(st.kernels) < 0 or min(st.gemv) < 0:
             raise CatalogError("kernels per layer and gemv instructions must be >= 0",
                                file=str(path), row=sid)
