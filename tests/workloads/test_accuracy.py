@@ -83,5 +83,6 @@ def test_tiny_train_step_within_15_percent_and_tpot_within_20_percent():
               f"ms ({err_step:+.1%}; {r['terms_step']}); TPOT measured {r['tpot'] * 1e3:.3f} "
               f"ms, predicted {r['pred_tpot'] * 1e3:.3f} ms ({err_tpot:+.1%}; "
               f"{r['terms_tpot']})")
+    print(detail)  # shown with -rP: the margins of a pass, not only a miss's
     assert abs(err_step) <= 0.15, detail
     assert abs(err_tpot) <= 0.20, detail

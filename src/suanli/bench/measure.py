@@ -21,7 +21,13 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from suanli.bench.overhead import cold_step_overheads, step_overheads
+from suanli.bench.caches import cache_sizes, kv_working_sets
+from suanli.bench.overhead import (
+    cold_step_overheads,
+    evict_sizes,
+    fit_cold_overheads,
+    step_overheads,
+)
 from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
@@ -40,17 +46,23 @@ FULL_GRID = ((1, 2, 4, 8, 32, 128, 512, 2048, 8192),
 ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
 WARM_MAX_M = 16  # GEMM rows also timed with warm weights (decode: M = batch)
-COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
+# weights cycled in a cold GEMM trial: far beyond a core's own caches (a CPU with a larger
+# shared last-level cache, such as this machine's 480 MiB, serves them from there, as it does
+# a model's that fits in it); the profile records it (``gemm_cold_bytes``)
+COLD_BYTES = 128 * 2**20
 MAX_VIEWS = 4096  # inputs cycled in a cold GEMM trial (a small input is a few cache lines)
 
 
 # attention-shaped batched matmuls (``bmm``): ``BMM_COUNT`` matrices per call, sequence
 # lengths x head sizes, both operand orders (QK^T: (s, s, dh); AV: (s, dh, s))
 BMM_SEQ, BMM_DH, BMM_COUNT = (32, 128, 512), (16, 32, 64, 128), 32
-# decode attention over a KV cache: working sets cycled (bytes), and the call's shape
-WARM_BYTES = 8 * 2**20  # "warm": a working set in the last-level cache, beyond a core's own
-KV_WORKING_SETS = tuple(2**20 * w for w in (8, 16, 32, 64, 128))
-KV_SHAPE = (4, 8, 128, 64)  # batch, heads, cached tokens, head size (cache rows: 2 x tokens)
+# warm GEMM weights: a working set in the last-level cache, beyond a core's own (the profile
+# records it: ``gemm_warm_bytes``)
+WARM_BYTES = 8 * 2**20
+# decode attention over a KV cache: the call's shape (batch, heads, cached tokens, head size;
+# cache rows: 2 x tokens), 512 KiB of K and V read per call; the working sets it cycles span
+# from half a core's L2 to twice the last-level cache (:func:`kv_working_sets`)
+KV_SHAPE = (1, 8, 128, 64)
 
 
 def _time(fn: Callable[[], object], repeats: int = 10, min_s: float = 0.01,
@@ -162,13 +174,15 @@ class _Backend:
                     rows.append((m, n, k, self._t(call) / BMM_COUNT))
         return rows
 
-    def kv_read(self) -> list[tuple[float, float]]:
+    def kv_read(self, working_sets: tuple[float, ...]) -> list[tuple[float, float]]:
         """Decode attention over a KV cache: ``q @ k^T`` and ``p @ v`` for one query token
-        against ``S`` cached ones, on the strided slices ``cache[:, :, :S]`` of a preallocated
-        ``[B, heads, 2S, d_head]`` cache (the workload's layout), cycling through copies that
-        fill a working set of W bytes, so that a W above the caches is read from DRAM.
-        Rows (W, seconds per cached byte read), the per-call dispatch (the same pair at
-        S = 1) taken off: that is in the step overhead."""
+        against ``S`` cached ones, on the strided slices ``cache[:, :, :S]`` of ``[B, heads,
+        2S, d_head]`` caches (the workload's layout: per head, ``S`` rows read, the rest of
+        the preallocated rows skipped), cycling through calls that touch W bytes in all, so
+        that a W above a cache level is read from the next. Each call's K and V interleave
+        in one region of a pool (the rows one skips are the other's), so W bytes touched
+        take W bytes of memory. Rows (W, seconds per cached byte read), the per-call
+        dispatch (the same pair at S = 1) taken off: that is in the step overhead."""
         if self.torch is None:
             return []
         torch = self.torch
@@ -185,19 +199,25 @@ class _Backend:
 
             return pair
 
-        one = self._t(cycle(self._kv_copies(1), 1))
+        one = self._t(cycle(self._kv_calls(1), 1))
         read = 2.0 * b * nh * s * dh * 4  # bytes of K and V slices per call
         rows = []
-        for w in KV_WORKING_SETS:
-            copies = max(1, int(w // (2 * read)))  # each copy holds 2S rows of K and of V
-            t = self._t(cycle(self._kv_copies(copies), s))
-            rows.append((float(w), max(t - one, 0.0) / read))
+        for w in working_sets:
+            calls = max(1, round(w / read))
+            t = self._t(cycle(self._kv_calls(calls), s))
+            rows.append((calls * read, max(t - one, 0.0) / read))
         return rows
 
-    def _kv_copies(self, copies: int) -> list[tuple[Any, Any]]:
+    def _kv_calls(self, calls: int) -> list[tuple[Any, Any]]:
+        """``calls`` (K, V) cache pairs of shape ``[B, heads, 2S, d_head]``, views into one
+        pool: call ``c``'s K starts at its region's start, its V one head-slice (S rows)
+        later, so K's rows ``:S`` and V's rows ``:S`` tile the region."""
         b, nh, s, dh = KV_SHAPE
-        return [(self.torch.ones(b, nh, 2 * s, dh), self.torch.ones(b, nh, 2 * s, dh))
-                for _ in range(copies)]
+        region, cache = 2 * b * nh * s * dh, b * nh * 2 * s * dh  # elements
+        pool = self.torch.ones(calls * region + s * dh)
+        return [(pool[c * region:c * region + cache].view(b, nh, 2 * s, dh),
+                 pool[c * region + s * dh:c * region + s * dh + cache].view(b, nh, 2 * s, dh))
+                for c in range(calls)]
 
     def add(self, nbytes: int, cold: bool = False) -> float:
         """``a + b`` into a fresh output, as eager frameworks run element-wise ops: the time
@@ -314,10 +334,11 @@ class _Backend:
         (:func:`suanli.bench.overhead.step_overheads`)."""
         return {} if self.torch is None else step_overheads(self.torch, self._t)
 
-    def step_overheads_cold(self) -> list[tuple[float, dict[str, dict[str, float]]]]:
+    def step_overheads_cold(self, sizes: tuple[float, ...]
+                            ) -> list[tuple[float, dict[str, dict[str, float]]]]:
         """The same steps' extra framework time when each layer streams W bytes between
-        (:func:`suanli.bench.overhead.cold_step_overheads`)."""
-        return [] if self.torch is None else cold_step_overheads(self.torch, self.clock)
+        (:func:`suanli.bench.overhead.cold_step_overheads`), W in ``sizes``."""
+        return [] if self.torch is None else cold_step_overheads(self.torch, self.clock, sizes)
 
     def copy_gbs(self) -> float:
         n = 1 << 24  # 64 MiB of fp32
@@ -372,6 +393,11 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
 
         coll = allreduce_profile(threads=1)
         say("collective")
+    caches = cache_sizes()
+    b, nh, s, dh = KV_SHAPE
+    kv = be.kv_read(kv_working_sets(caches, 2.0 * b * nh * s * dh * 4))
+    cold_rows = be.step_overheads_cold(evict_sizes(float(caches["l2"])))
+    say("caches and framework overheads")
     versions = {"suanli": __version__, "python": platform.python_version(),
                 "numpy": be.np.__version__}
     if be.torch is not None:
@@ -386,6 +412,8 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
         kernels_s_per_element=be.kernels(), elementwise_cold=elementwise_cold,
         kernels_cold_s_per_element=be.kernels(cold=True), fresh_page_s_per_byte=be.fresh_pages(),
-        bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
-        step_overhead=be.step_overheads(), step_overhead_cold=be.step_overheads_cold(),
+        bmm=be.bmm(*bmm_grid), kv_read=kv, caches=caches,
+        gemm_warm_bytes=WARM_BYTES, gemm_cold_bytes=COLD_BYTES,
+        step_overhead=be.step_overheads(), step_overhead_cold=cold_rows,
+        step_overhead_fit=fit_cold_overheads(cold_rows, float(caches["l2"])),
         copy_gbs=be.copy_gbs(), collective=coll)
