@@ -15,11 +15,12 @@ per-op autograd overhead is then not measured (0).
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from suanli.bench.caches import cache_sizes, kv_working_sets
 from suanli.bench.overhead import (
@@ -31,6 +32,8 @@ from suanli.bench.overhead import (
 from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
+
+T = TypeVar("T")
 
 # GEMM grids (M values, N values, K values); ``quick`` keeps a CI-sized run under ~15 s.
 # M = 1 is a matrix-vector product, a kernel of its own that streams the weight at the
@@ -63,6 +66,13 @@ WARM_BYTES = 8 * 2**20
 # cache rows: 2 x tokens), 512 KiB of K and V read per call; the working sets it cycles span
 # from half a core's L2 to twice the last-level cache (:func:`kv_working_sets`)
 KV_SHAPE = (1, 8, 128, 64)
+
+
+def _cycle(items: Sequence[T], start: int = 0) -> Callable[[], T]:
+    """The next of ``items`` at each call, round and round from ``start``: the timed calls
+    fetch it from ``itertools.cycle``'s C iterator, the index arithmetic of a Python counter
+    (``i % len``) kept out of the timed region."""
+    return itertools.cycle([*items[start:], *items[:start]]).__next__
 
 
 def _time(fn: Callable[[], object], repeats: int = 10, min_s: float = 0.01,
@@ -125,11 +135,11 @@ class _Backend:
         views = min(pool.shape[0] // (m * k), -(-COLD_BYTES // (4 * m * k)), MAX_VIEWS)
         xs = [pool[i * m * k:(i + 1) * m * k].reshape(m, k) for i in range(
             views if cold else 1)]
-        it = iter(range(1 << 62))
+        next_x = _cycle([xs[(7 * i + 3) % len(xs)] for i in range(len(xs))])
+        next_w = _cycle(ws)
 
         def call() -> object:
-            i = next(it)
-            return xs[(7 * i + 3) % len(xs)] @ ws[i % copies].T
+            return next_x() @ next_w().T
 
         return self._t(call)
 
@@ -164,12 +174,10 @@ class _Backend:
                 for m, n, k in ((s, s, dh), (s, dh, s)):
                     a_s = self._slots(BMM_COUNT * m * k, 2)
                     b_s = self._slots(BMM_COUNT * k * n, 2)
-                    it = iter(range(1 << 62))
-
-                    def call(a_s=a_s, b_s=b_s, m=m, n=n, k=k, it=it) -> object:
-                        i = next(it)
-                        return torch.bmm(a_s[i % len(a_s)].view(BMM_COUNT, m, k),
-                                         b_s[(i + 1) % len(b_s)].view(BMM_COUNT, k, n))
+                    def call(next_a=_cycle(a_s), next_b=_cycle(b_s, 1), m=m, n=n,
+                             k=k) -> object:
+                        return torch.bmm(next_a().view(BMM_COUNT, m, k),
+                                         next_b().view(BMM_COUNT, k, n))
 
                     rows.append((m, n, k, self._t(call) / BMM_COUNT))
         return rows
@@ -191,10 +199,10 @@ class _Backend:
         p = torch.randn(b, nh, 1, s)
 
         def cycle(kv: list[tuple[Any, Any]], n: int) -> Callable[[], object]:
-            it = iter(range(1 << 62))
+            next_kv = _cycle(kv)
 
             def pair() -> object:
-                k, v = kv[next(it) % len(kv)]
+                k, v = next_kv()
                 return (q @ k[:, :, :n].transpose(-2, -1), p[..., :n] @ v[:, :, :n])
 
             return pair
@@ -232,11 +240,10 @@ class _Backend:
             4 * n >= MMAP_THRESHOLD_BYTES else None
         if cold:
             slots = self._slots(n, 2)
-            it = iter(range(1 << 62))
+            next_a, next_b = _cycle(slots), _cycle(slots, 1)
 
             def add_cold() -> object:
-                i = next(it)
-                a, b = slots[i % len(slots)], slots[(i + 1) % len(slots)]
+                a, b = next_a(), next_b()
                 return a + b if out is None else self.torch.add(a, b, out=out)
 
             return self._t(add_cold)
@@ -268,11 +275,8 @@ class _Backend:
         fns = torch.nn.functional
         slots = [v.view(n_rows, width) for v in self._slots(n, 2)] if cold else \
             [torch.randn(n_rows, width), torch.randn(n_rows, width)]
-        it = iter(range(1 << 62))
-
-        def pair() -> tuple[Any, Any]:  # (input, incoming gradient) of this call
-            i = next(it)
-            return slots[i % len(slots)], slots[(i + 1) % len(slots)]
+        # (input, incoming gradient) of each call: consecutive views
+        pair = _cycle([(a, slots[(i + 1) % len(slots)]) for i, a in enumerate(slots)])
 
         causal = torch.ones(width, width, dtype=torch.bool).tril()
         out = {
