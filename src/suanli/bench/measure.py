@@ -120,15 +120,15 @@ class _Backend:
 
     def gemm(self, m: int, n: int, k: int, dtype: str, cold: bool = True) -> float:
         """``x @ w.T`` (the layout ``nn.Linear`` runs) with the weight cold: the trials cycle
-        through enough weight copies (>= 128 MiB together) that none stays in the caches, as
-        in a model whose layers each read their own weights once per step. ``cold=False``:
-        weights cycled over ``WARM_BYTES`` (in the last-level cache, not a core's own), as a
-        small model's weights are from one decode step to the next. The copies are views
-        of one random pool, filled once. With ``cold`` the input ``x`` is cycled through the
-        pool too (at another phase than the weight): a training step's GEMMs read activations
-        and gradients written long before (saved for the backward), and where the weight is
-        narrow (N of 128 and K of 512 or more) reading ``x`` is most of the time (1.2-1.4x
-        this machine's time with ``x`` reused)."""
+        through enough weight copies (>= 128 MiB together) that none stays in a core's own
+        caches, as in a model whose layers each read their own weights once per step.
+        ``cold=False``: weights cycled over ``WARM_BYTES`` (in the last-level cache, not a
+        core's own), as a small model's weights are from one decode step to the next. The
+        copies are views of one random pool, filled once. With ``cold`` the input ``x`` is
+        cycled through the pool too (at another phase than the weight): a training step's
+        GEMMs read activations and gradients written long before (saved for the backward),
+        and where the weight is narrow (N of 128 and K of 512 or more) reading ``x`` is most
+        of the time (1.2-1.4x this machine's time with ``x`` reused)."""
         copies = max(1, -(-(COLD_BYTES if cold else WARM_BYTES) // (4 * n * k)))
         pool = self._pool(max(copies * n * k, 2 * m * k), dtype)
         ws = [pool[i * n * k:(i + 1) * n * k].reshape(n, k) for i in range(copies)]
