@@ -7,8 +7,9 @@ profile. Targets: training step within 15%, serving TPOT within 20%. Needs PyTor
 With one thread (the default), bench and workloads are timed in process CPU seconds: the
 time on a core of their own, which on a shared machine the wall clock is not (the wall-clock
 fastest step is printed beside it). ``repeats`` runs each workload that many times, spread
-over a few minutes, and keeps the fastest: more samples of the same estimator (the fastest
-step), so one run that met a busy minute does not decide the row.
+over a few minutes (the whole table once per pass, so a row's runs are minutes apart), and
+keeps the fastest: more samples of the same estimator (the fastest step), so one run that
+met a busy minute does not decide the row.
 Usage: python benchmarks/bench_workloads.py [threads] [repeats]
 """
 
@@ -39,23 +40,28 @@ def fastest(values: list[float | None]) -> float:
     return min(v for v in values if v is not None)
 
 
-for name in ("tiny", "small", "medium"):
-    for batch in (4, 16):
-        ts = TrainShape(model=PRESETS[name], batch=batch, seq_len=128, steps=8, threads=threads)
-        ss = ServeShape(model=PRESETS[name], batch=batch, prompt_len=128, gen_len=24,
-                        threads=threads)
-        trs = [run_train(ts) for _ in range(repeats)]
-        svs = [run_serve(ss) for _ in range(repeats)]
-        mt, md = fastest([r.on_own_core("step_time") for r in trs]), \
-            fastest([r.on_own_core("tpot") for r in svs])
-        mf = fastest([r.on_own_core("ttft") for r in svs])
-        wt, wd = min(r.step_time_min_s or 0.0 for r in trs), min(r.tpot_min_s or 0.0 for r in svs)
-        pt, pd, pf = train_step(prof, ts).total, decode_step(prof, ss).total, \
-            prefill(prof, ss).total
-        et, ed, ef = pt / mt - 1, pd / md - 1, pf / mf - 1
-        worst_train, worst_tpot = max(worst_train, abs(et)), max(worst_tpot, abs(ed))
-        print(f"{name:8} {batch:5d} {mt:10.4f}s {wt:7.4f}s {pt:8.4f}s {et:+7.1%} | "
-              f"{md:9.5f}s {wd:7.5f}s {pd:8.5f}s {ed:+7.1%} | {mf:9.4f}s {pf:8.4f}s "
-              f"{ef:+7.1%}")
+rows = [(name, batch) for name in ("tiny", "small", "medium") for batch in (4, 16)]
+shapes = {r: (TrainShape(model=PRESETS[r[0]], batch=r[1], seq_len=128, steps=8, threads=threads),
+              ServeShape(model=PRESETS[r[0]], batch=r[1], prompt_len=128, gen_len=24,
+                         threads=threads)) for r in rows}
+runs: dict[tuple[str, int], tuple[list, list]] = {r: ([], []) for r in rows}
+for _ in range(repeats):  # the whole table once per pass: each row's runs minutes apart
+    for r in rows:
+        ts, ss = shapes[r]
+        runs[r][0].append(run_train(ts))
+        runs[r][1].append(run_serve(ss))
+for (name, batch), (trs, svs) in runs.items():
+    ts, ss = shapes[(name, batch)]
+    mt, md = fastest([r.on_own_core("step_time") for r in trs]), \
+        fastest([r.on_own_core("tpot") for r in svs])
+    mf = fastest([r.on_own_core("ttft") for r in svs])
+    wt, wd = min(r.step_time_min_s or 0.0 for r in trs), min(r.tpot_min_s or 0.0 for r in svs)
+    pt, pd, pf = train_step(prof, ts).total, decode_step(prof, ss).total, \
+        prefill(prof, ss).total
+    et, ed, ef = pt / mt - 1, pd / md - 1, pf / mf - 1
+    worst_train, worst_tpot = max(worst_train, abs(et)), max(worst_tpot, abs(ed))
+    print(f"{name:8} {batch:5d} {mt:10.4f}s {wt:7.4f}s {pt:8.4f}s {et:+7.1%} | "
+          f"{md:9.5f}s {wd:7.5f}s {pd:8.5f}s {ed:+7.1%} | {mf:9.4f}s {pf:8.4f}s "
+          f"{ef:+7.1%}")
 print(f"worst |error|: training {worst_train:.1%} (target 15%), TPOT {worst_tpot:.1%} "
       "(target 20%)")

@@ -56,19 +56,16 @@ def measure() -> dict:
             "terms_step": str(pred_step), "terms_tpot": str(pred_tpot)}
 
 
-# Gated. With the framework's time with its caches evicted between layers, GEMM rows at M = 2
-# (not interpolated from the matrix-vector kernel at M = 1), cold GEMM inputs and this grid's
-# training M, 6 of 8 runs passed on the shared 2-core machine (5 of 5 in a row, then 1 of 3;
-# before, 7 of 17). In the 3 that printed, tiny's training read 3-9% under its prediction and
-# TPOT +13%, +24%, +32% over it: the misses are now the other way, TPOT predicted *slow*.
-# The cold framework time is read on the steep part of its curve (tiny streams 3.2 MB a
-# layer, a core's L2 is 2 MiB) and its rows move between bench runs (predicted TPOT 1.22 to
-# 1.39 ms in those 3 runs, measured 1.04 to 1.08 ms).
+# Gated. With the framework's cold time as a fitted curve and the KV rows spanning L2 to
+# beyond the L3 (2026-12-08, the machine loaded by other work): 10 of 12 runs passed, 7 alone
+# (5 passed) and 5 beside a loop of `pytest tests/sched` (5 passed). Training read -2.0% to
+# -14.8%, TPOT +11.1% to +22.6% and once +59.0% (the two misses: +22.6%, and +59.0% where the
+# measured fastest decode step was an outlier, 1.06 ms against 1.35-1.64 ms in the other
+# runs). Tiny's TPOT is predicted slow in every run; the bar for a CI gate is 10 of 10.
 @pytest.mark.skipif(not os.environ.get("SUANLI_ACCURACY"), reason=(
-    "set SUANLI_ACCURACY=1 to run: on a shared 2-core machine the measured step moves by "
-    "10-20% between minutes and the bench's cold framework rows move the predicted TPOT by "
-    "up to 30%, so the check passed 6 of 8 runs there; on a machine of its own it is a "
-    "CI gate"))
+    "set SUANLI_ACCURACY=1 to run: on a shared 2-core machine the measured fastest decode step "
+    "moves by 20-50% with the load and tiny's TPOT is predicted 11-23% slow, so the check "
+    "passed 10 of 12 runs there; on a machine of its own it is a CI gate"))
 def test_tiny_train_step_within_15_percent_and_tpot_within_20_percent():
     # a fresh process, as a job gets: the heap and caches the other tests left behind in
     # this one slow a workload down by 10-20%, the bench's small trials less
@@ -83,5 +80,6 @@ def test_tiny_train_step_within_15_percent_and_tpot_within_20_percent():
               f"ms ({err_step:+.1%}; {r['terms_step']}); TPOT measured {r['tpot'] * 1e3:.3f} "
               f"ms, predicted {r['pred_tpot'] * 1e3:.3f} ms ({err_tpot:+.1%}; "
               f"{r['terms_tpot']})")
+    print(detail)  # shown with -rP: the margins of a pass, not only a miss's
     assert abs(err_step) <= 0.15, detail
     assert abs(err_tpot) <= 0.20, detail

@@ -61,18 +61,21 @@ def test_sampling_scales_with_batch_and_vocabulary():
 
 
 def test_decode_framework_time_grows_with_what_each_layer_streams():
+    from suanli.bench.overhead import saturation
     from suanli.perf.oplevel import layer_bytes
 
     hot = {"fixed": 1e-4, "per_layer": 1e-4}
-    rows = [(w, {"decode": {"fixed": 0.0, "per_layer": e}})
-            for w, e in ((1e6, 0.0), (4e6, 1e-4), (16e6, 2e-4))]
-    p = _profile(step_overhead={"decode": hot}, step_overhead_cold=rows)
+    fit = {"cache_bytes": 2.0 * 2**20, "half": 1.0, "steepness": 2.0,
+           "extra": {"decode": {"fixed": 0.0, "per_layer": 2e-4}}, "rms": {"decode": 0.0}}
+    p = _profile(step_overhead={"decode": hot}, step_overhead_fit=fit)
     m = PRESETS["small"]
     small, big = (ServeShape(model=m, batch=b, prompt_len=128, gen_len=8) for b in (1, 64))
     # a layer's weights and the K/V its attention reads: the bigger batch streams more
     assert layer_bytes(m, 64, 1, 132, "fp32") > layer_bytes(m, 1, 1, 132, "fp32") > 1e6
     o_small, o_big = decode_step(p, small).overhead, decode_step(p, big).overhead
-    assert 1e-4 + 4 * 1e-4 < o_small < o_big
-    assert o_big == pytest.approx(1e-4 + 4 * 3e-4)  # past the last row: clamped
+    assert 1e-4 + 4 * 1e-4 < o_small < o_big < 1e-4 + 4 * 3e-4
+    w = layer_bytes(m, 64, 1, 132, "fp32")  # the fitted curve at the step's bytes per layer
+    assert o_big == pytest.approx(1e-4 + 4 * (1e-4 + 2e-4 * saturation(w, 2.0 * 2**20, 1.0,
+                                                                       2.0)))
     assert decode_step(_profile(step_overhead={"decode": hot}), big).overhead == \
         pytest.approx(5e-4)  # without cold rows: the hot figure

@@ -15,16 +15,25 @@ per-op autograd overhead is then not measured (0).
 
 from __future__ import annotations
 
+import itertools
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
-from suanli.bench.overhead import cold_step_overheads, step_overheads
+from suanli.bench.caches import cache_sizes, kv_working_sets
+from suanli.bench.overhead import (
+    cold_step_overheads,
+    evict_sizes,
+    fit_cold_overheads,
+    step_overheads,
+)
 from suanli.bench.profile import MMAP_THRESHOLD_BYTES, DeviceProfile
 
 __all__ = ["FULL_GRID", "QUICK_GRID", "run_bench"]
+
+T = TypeVar("T")
 
 # GEMM grids (M values, N values, K values); ``quick`` keeps a CI-sized run under ~15 s.
 # M = 1 is a matrix-vector product, a kernel of its own that streams the weight at the
@@ -40,17 +49,30 @@ FULL_GRID = ((1, 2, 4, 8, 32, 128, 512, 2048, 8192),
 ELEMENTWISE_BYTES = tuple(3 * 4 * 2**k for k in range(8, 26, 2))  # 3 tensors x fp32 x n elements
 MAX_GEMM_FLOPS = 2 * 4096 * 4096 * 2048  # skip grid corners slower than ~1 s on a small CPU
 WARM_MAX_M = 16  # GEMM rows also timed with warm weights (decode: M = batch)
-COLD_BYTES = 128 * 2**20  # weights cycled in a GEMM trial: more than any CPU's last-level cache
+# weights cycled in a cold GEMM trial: far beyond a core's own caches (a CPU with a larger
+# shared last-level cache, such as this machine's 480 MiB, serves them from there, as it does
+# a model's that fits in it); the profile records it (``gemm_cold_bytes``)
+COLD_BYTES = 128 * 2**20
 MAX_VIEWS = 4096  # inputs cycled in a cold GEMM trial (a small input is a few cache lines)
 
 
 # attention-shaped batched matmuls (``bmm``): ``BMM_COUNT`` matrices per call, sequence
 # lengths x head sizes, both operand orders (QK^T: (s, s, dh); AV: (s, dh, s))
 BMM_SEQ, BMM_DH, BMM_COUNT = (32, 128, 512), (16, 32, 64, 128), 32
-# decode attention over a KV cache: working sets cycled (bytes), and the call's shape
-WARM_BYTES = 8 * 2**20  # "warm": a working set in the last-level cache, beyond a core's own
-KV_WORKING_SETS = tuple(2**20 * w for w in (8, 16, 32, 64, 128))
-KV_SHAPE = (4, 8, 128, 64)  # batch, heads, cached tokens, head size (cache rows: 2 x tokens)
+# warm GEMM weights: a working set in the last-level cache, beyond a core's own (the profile
+# records it: ``gemm_warm_bytes``)
+WARM_BYTES = 8 * 2**20
+# decode attention over a KV cache: the call's shape (batch, heads, cached tokens, head size;
+# cache rows: 2 x tokens), 512 KiB of K and V read per call; the working sets it cycles span
+# from half a core's L2 to twice the last-level cache (:func:`kv_working_sets`)
+KV_SHAPE = (1, 8, 128, 64)
+
+
+def _cycle(items: Sequence[T], start: int = 0) -> Callable[[], T]:
+    """The next of ``items`` at each call, round and round from ``start``: the timed calls
+    fetch it from ``itertools.cycle``'s C iterator, the index arithmetic of a Python counter
+    (``i % len``) kept out of the timed region."""
+    return itertools.cycle([*items[start:], *items[:start]]).__next__
 
 
 def _time(fn: Callable[[], object], repeats: int = 10, min_s: float = 0.01,
@@ -98,26 +120,26 @@ class _Backend:
 
     def gemm(self, m: int, n: int, k: int, dtype: str, cold: bool = True) -> float:
         """``x @ w.T`` (the layout ``nn.Linear`` runs) with the weight cold: the trials cycle
-        through enough weight copies (>= 128 MiB together) that none stays in the caches, as
-        in a model whose layers each read their own weights once per step. ``cold=False``:
-        weights cycled over ``WARM_BYTES`` (in the last-level cache, not a core's own), as a
-        small model's weights are from one decode step to the next. The copies are views
-        of one random pool, filled once. With ``cold`` the input ``x`` is cycled through the
-        pool too (at another phase than the weight): a training step's GEMMs read activations
-        and gradients written long before (saved for the backward), and where the weight is
-        narrow (N of 128 and K of 512 or more) reading ``x`` is most of the time (1.2-1.4x
-        this machine's time with ``x`` reused)."""
+        through enough weight copies (>= 128 MiB together) that none stays in a core's own
+        caches, as in a model whose layers each read their own weights once per step.
+        ``cold=False``: weights cycled over ``WARM_BYTES`` (in the last-level cache, not a
+        core's own), as a small model's weights are from one decode step to the next. The
+        copies are views of one random pool, filled once. With ``cold`` the input ``x`` is
+        cycled through the pool too (at another phase than the weight): a training step's
+        GEMMs read activations and gradients written long before (saved for the backward),
+        and where the weight is narrow (N of 128 and K of 512 or more) reading ``x`` is most
+        of the time (1.2-1.4x this machine's time with ``x`` reused)."""
         copies = max(1, -(-(COLD_BYTES if cold else WARM_BYTES) // (4 * n * k)))
         pool = self._pool(max(copies * n * k, 2 * m * k), dtype)
         ws = [pool[i * n * k:(i + 1) * n * k].reshape(n, k) for i in range(copies)]
         views = min(pool.shape[0] // (m * k), -(-COLD_BYTES // (4 * m * k)), MAX_VIEWS)
         xs = [pool[i * m * k:(i + 1) * m * k].reshape(m, k) for i in range(
             views if cold else 1)]
-        it = iter(range(1 << 62))
+        next_x = _cycle([xs[(7 * i + 3) % len(xs)] for i in range(len(xs))])
+        next_w = _cycle(ws)
 
         def call() -> object:
-            i = next(it)
-            return xs[(7 * i + 3) % len(xs)] @ ws[i % copies].T
+            return next_x() @ next_w().T
 
         return self._t(call)
 
@@ -152,23 +174,23 @@ class _Backend:
                 for m, n, k in ((s, s, dh), (s, dh, s)):
                     a_s = self._slots(BMM_COUNT * m * k, 2)
                     b_s = self._slots(BMM_COUNT * k * n, 2)
-                    it = iter(range(1 << 62))
-
-                    def call(a_s=a_s, b_s=b_s, m=m, n=n, k=k, it=it) -> object:
-                        i = next(it)
-                        return torch.bmm(a_s[i % len(a_s)].view(BMM_COUNT, m, k),
-                                         b_s[(i + 1) % len(b_s)].view(BMM_COUNT, k, n))
+                    def call(next_a=_cycle(a_s), next_b=_cycle(b_s, 1), m=m, n=n,
+                             k=k) -> object:
+                        return torch.bmm(next_a().view(BMM_COUNT, m, k),
+                                         next_b().view(BMM_COUNT, k, n))
 
                     rows.append((m, n, k, self._t(call) / BMM_COUNT))
         return rows
 
-    def kv_read(self) -> list[tuple[float, float]]:
+    def kv_read(self, working_sets: tuple[float, ...]) -> list[tuple[float, float]]:
         """Decode attention over a KV cache: ``q @ k^T`` and ``p @ v`` for one query token
-        against ``S`` cached ones, on the strided slices ``cache[:, :, :S]`` of a preallocated
-        ``[B, heads, 2S, d_head]`` cache (the workload's layout), cycling through copies that
-        fill a working set of W bytes, so that a W above the caches is read from DRAM.
-        Rows (W, seconds per cached byte read), the per-call dispatch (the same pair at
-        S = 1) taken off: that is in the step overhead."""
+        against ``S`` cached ones, on the strided slices ``cache[:, :, :S]`` of ``[B, heads,
+        2S, d_head]`` caches (the workload's layout: per head, ``S`` rows read, the rest of
+        the preallocated rows skipped), cycling through calls that touch W bytes in all, so
+        that a W above a cache level is read from the next. Each call's K and V interleave
+        in one region of a pool (the rows one skips are the other's), so W bytes touched
+        take W bytes of memory. Rows (W, seconds per cached byte read), the per-call
+        dispatch (the same pair at S = 1) taken off: that is in the step overhead."""
         if self.torch is None:
             return []
         torch = self.torch
@@ -177,27 +199,33 @@ class _Backend:
         p = torch.randn(b, nh, 1, s)
 
         def cycle(kv: list[tuple[Any, Any]], n: int) -> Callable[[], object]:
-            it = iter(range(1 << 62))
+            next_kv = _cycle(kv)
 
             def pair() -> object:
-                k, v = kv[next(it) % len(kv)]
+                k, v = next_kv()
                 return (q @ k[:, :, :n].transpose(-2, -1), p[..., :n] @ v[:, :, :n])
 
             return pair
 
-        one = self._t(cycle(self._kv_copies(1), 1))
+        one = self._t(cycle(self._kv_calls(1), 1))
         read = 2.0 * b * nh * s * dh * 4  # bytes of K and V slices per call
         rows = []
-        for w in KV_WORKING_SETS:
-            copies = max(1, int(w // (2 * read)))  # each copy holds 2S rows of K and of V
-            t = self._t(cycle(self._kv_copies(copies), s))
-            rows.append((float(w), max(t - one, 0.0) / read))
+        for w in working_sets:
+            calls = max(1, round(w / read))
+            t = self._t(cycle(self._kv_calls(calls), s))
+            rows.append((calls * read, max(t - one, 0.0) / read))
         return rows
 
-    def _kv_copies(self, copies: int) -> list[tuple[Any, Any]]:
+    def _kv_calls(self, calls: int) -> list[tuple[Any, Any]]:
+        """``calls`` (K, V) cache pairs of shape ``[B, heads, 2S, d_head]``, views into one
+        pool: call ``c``'s K starts at its region's start, its V one head-slice (S rows)
+        later, so K's rows ``:S`` and V's rows ``:S`` tile the region."""
         b, nh, s, dh = KV_SHAPE
-        return [(self.torch.ones(b, nh, 2 * s, dh), self.torch.ones(b, nh, 2 * s, dh))
-                for _ in range(copies)]
+        region, cache = 2 * b * nh * s * dh, b * nh * 2 * s * dh  # elements
+        pool = self.torch.ones(calls * region + s * dh)
+        return [(pool[c * region:c * region + cache].view(b, nh, 2 * s, dh),
+                 pool[c * region + s * dh:c * region + s * dh + cache].view(b, nh, 2 * s, dh))
+                for c in range(calls)]
 
     def add(self, nbytes: int, cold: bool = False) -> float:
         """``a + b`` into a fresh output, as eager frameworks run element-wise ops: the time
@@ -212,11 +240,10 @@ class _Backend:
             4 * n >= MMAP_THRESHOLD_BYTES else None
         if cold:
             slots = self._slots(n, 2)
-            it = iter(range(1 << 62))
+            next_a, next_b = _cycle(slots), _cycle(slots, 1)
 
             def add_cold() -> object:
-                i = next(it)
-                a, b = slots[i % len(slots)], slots[(i + 1) % len(slots)]
+                a, b = next_a(), next_b()
                 return a + b if out is None else self.torch.add(a, b, out=out)
 
             return self._t(add_cold)
@@ -248,11 +275,8 @@ class _Backend:
         fns = torch.nn.functional
         slots = [v.view(n_rows, width) for v in self._slots(n, 2)] if cold else \
             [torch.randn(n_rows, width), torch.randn(n_rows, width)]
-        it = iter(range(1 << 62))
-
-        def pair() -> tuple[Any, Any]:  # (input, incoming gradient) of this call
-            i = next(it)
-            return slots[i % len(slots)], slots[(i + 1) % len(slots)]
+        # (input, incoming gradient) of each call: consecutive views
+        pair = _cycle([(a, slots[(i + 1) % len(slots)]) for i, a in enumerate(slots)])
 
         causal = torch.ones(width, width, dtype=torch.bool).tril()
         out = {
@@ -314,10 +338,11 @@ class _Backend:
         (:func:`suanli.bench.overhead.step_overheads`)."""
         return {} if self.torch is None else step_overheads(self.torch, self._t)
 
-    def step_overheads_cold(self) -> list[tuple[float, dict[str, dict[str, float]]]]:
+    def step_overheads_cold(self, sizes: tuple[float, ...]
+                            ) -> list[tuple[float, dict[str, dict[str, float]]]]:
         """The same steps' extra framework time when each layer streams W bytes between
-        (:func:`suanli.bench.overhead.cold_step_overheads`)."""
-        return [] if self.torch is None else cold_step_overheads(self.torch, self.clock)
+        (:func:`suanli.bench.overhead.cold_step_overheads`), W in ``sizes``."""
+        return [] if self.torch is None else cold_step_overheads(self.torch, self.clock, sizes)
 
     def copy_gbs(self) -> float:
         n = 1 << 24  # 64 MiB of fp32
@@ -372,6 +397,11 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
 
         coll = allreduce_profile(threads=1)
         say("collective")
+    caches = cache_sizes()
+    b, nh, s, dh = KV_SHAPE
+    kv = be.kv_read(kv_working_sets(caches, 2.0 * b * nh * s * dh * 4))
+    cold_rows = be.step_overheads_cold(evict_sizes(float(caches["l2"])))
+    say("caches and framework overheads")
     versions = {"suanli": __version__, "python": platform.python_version(),
                 "numpy": be.np.__version__}
     if be.torch is not None:
@@ -386,6 +416,8 @@ def run_bench(threads: int, grid: tuple[tuple[int, ...], ...] = QUICK_GRID,
         elementwise=elementwise, op_overhead_s=plain, autograd_overhead_s=autograd,
         kernels_s_per_element=be.kernels(), elementwise_cold=elementwise_cold,
         kernels_cold_s_per_element=be.kernels(cold=True), fresh_page_s_per_byte=be.fresh_pages(),
-        bmm=be.bmm(*bmm_grid), kv_read=be.kv_read(),
-        step_overhead=be.step_overheads(), step_overhead_cold=be.step_overheads_cold(),
+        bmm=be.bmm(*bmm_grid), kv_read=kv, caches=caches,
+        gemm_warm_bytes=WARM_BYTES, gemm_cold_bytes=COLD_BYTES,
+        step_overhead=be.step_overheads(), step_overhead_cold=cold_rows,
+        step_overhead_fit=fit_cold_overheads(cold_rows, float(caches["l2"])),
         copy_gbs=be.copy_gbs(), collective=coll)

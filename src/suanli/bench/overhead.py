@@ -14,7 +14,27 @@ of a decode step roughly triples once a layer touches 4 MiB). This module measur
 the same negligible step, with ``W`` bytes streamed before each layer (and before the final
 LayerNorm and head, and before each layer's backward), the streaming itself not counted. The
 difference from the same hooks streaming nothing is the extra framework time of a step whose
-layers each touch ``W`` bytes (:meth:`DeviceProfile.overhead` adds it to the hot figure).
+layers each touch ``W`` bytes.
+
+The rows are noisy where the curve is steep (a row is the fastest of a hundred steps, and a
+busy moment moves one row, not the curve), so the model does not interpolate them: it fits a
+smooth saturating curve with few parameters to all of them (:func:`fit_cold_overheads`),
+stored as data in the profile and read by :meth:`DeviceProfile.overhead`. The form is the
+cache's. Under LRU a line is still cached when it is used again iff fewer than ``C`` bytes
+(the cache's size) were touched in between (its stack distance; Mattson et al., "Evaluation
+techniques for storage hierarchies", IBM Systems Journal 9(2), 1970). A layer's framework code
+and metadata are reused once per layer, at a distance of ``W`` (the stream) plus what the
+framework itself touches in between, ``d`` (from 0 to its working set ``F``), so a line is
+evicted iff ``W + d > C``: none while ``W + F <= C``, all once ``W >= C``, and the share
+between is the share of lines whose ``d`` exceeds ``C - W``. Real caches (set-associative,
+pseudo-LRU, prefetching) smooth that step further. The fitted share is a smooth step in
+``log W`` with two parameters,
+
+    s(W) = 1 / (1 + (h C / W) ** k)
+
+(half the working set evicted at ``W = h C``; ``k`` the steepness), ``C`` this core's L2
+(:mod:`suanli.bench.caches`), and the extra time of each phase and part is ``a * s(W)``, ``a``
+the time of refetching all of it.
 """
 
 from __future__ import annotations
@@ -22,12 +42,21 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["EVICT_BYTES", "cold_step_overheads", "split_layers", "step_overheads"]
+__all__ = ["cold_step_overheads", "evict_sizes", "fit_cold_overheads", "saturation",
+           "split_layers", "step_overheads"]
 
-# bytes streamed before each layer: from well inside a core's L2 to well past it
-EVICT_BYTES = tuple(2**20 * w for w in (1, 2, 4, 8, 16))
+PHASES, PARTS = ("train", "prefill", "decode"), ("fixed", "per_layer")
+# the fit's grid of shapes: the knee h from 1/8 to 8 caches (2^(1/8) apart), steepness k
+HALF_GRID = tuple(2.0 ** (j / 8) for j in range(-24, 25))
+STEEP_GRID = tuple(0.5 + 0.25 * j for j in range(31))  # 0.5 .. 8
 DEPTHS = (1, 5)  # layers of the two models the fixed and per-layer parts are split from
 SAMPLES = 100  # single steps timed per point; the fastest is kept (the bench's estimator)
+
+
+def evict_sizes(cache: float) -> tuple[float, ...]:
+    """Bytes streamed before each layer: from a quarter of a core's L2 (``cache``) to eight
+    times it, 2^(1/2) apart, dense where the framework's working set is evicted."""
+    return tuple(cache * 2.0 ** (j / 2) for j in range(-4, 7))
 
 
 def split_layers(times: dict[int, float]) -> dict[str, float]:
@@ -86,8 +115,7 @@ def step_overheads(torch: Any, time_fn: Callable[[Callable[[], object]], float]
     return {phase: split_layers(t) for phase, t in times.items()}
 
 
-def cold_step_overheads(torch: Any, clock: Callable[[], float],
-                        sizes: tuple[float, ...] = EVICT_BYTES,
+def cold_step_overheads(torch: Any, clock: Callable[[], float], sizes: tuple[float, ...],
                         samples: int = SAMPLES) -> list[tuple[float, dict[str, dict[str, float]]]]:
     """Rows (W, {phase: {fixed, per_layer}}): the extra framework seconds of a step whose
     layers each stream ``W`` bytes, over the same step whose hooks stream nothing. Each
@@ -126,3 +154,46 @@ def cold_step_overheads(torch: Any, clock: Callable[[], float],
         rows.append((float(w), {ph: {part: max(got[ph][part] - base[ph][part], 0.0)
                                      for part in ("fixed", "per_layer")} for ph in got}))
     return rows
+
+
+def saturation(w: float, cache: float, half: float, steep: float) -> float:
+    """The share of the framework's cached working set evicted when each layer streams ``w``
+    bytes through a cache of ``cache`` bytes: ``1 / (1 + (half * cache / w) ** steep)``."""
+    return 0.0 if w <= 0 else 1.0 / (1.0 + (half * cache / w) ** steep)
+
+
+def fit_cold_overheads(rows: list[tuple[float, dict[str, dict[str, float]]]],
+                       cache: float) -> dict[str, Any]:
+    """Least-squares fit of ``extra(phase, part, W) = a[phase][part] * s(W)`` (:func:`saturation`)
+    to the measured rows: one shape ``(h, k)`` for every phase and part (the same cache and
+    framework), an amplitude ``a >= 0`` per phase and part. Each phase's residuals are taken
+    relative to the RMS of its rows, so that training's larger times do not set the shape
+    alone. For each ``(h, k)`` on a grid (``HALF_GRID`` x ``STEEP_GRID``) every ``a`` is the
+    non-negative least-squares amplitude in closed form (``sum y s / sum s^2``); the grid
+    point with the least total squared relative residual wins. Returns ``{"cache_bytes",
+    "half", "steepness", "extra": {phase: {part: a}}, "rms": {phase: RMS residual / RMS of
+    the rows}}`` (empty without rows)."""
+    import numpy as np
+
+    phases = [ph for ph in PHASES if rows and all(ph in d for _, d in rows)]
+    if not phases or cache <= 0:
+        return {}
+    w = np.array([r[0] for r in rows], dtype=float)
+    ys = np.array([[[d[ph][part] for _, d in rows] for part in PARTS] for ph in phases])
+    scale = np.sqrt((ys ** 2).mean(axis=(1, 2)))  # per phase
+    scale[scale <= 0] = 1.0
+    y = ys / scale[:, None, None]  # (phase, part, row)
+    h = np.array(HALF_GRID)[:, None, None]
+    k = np.array(STEEP_GRID)[None, :, None]
+    sat = 1.0 / (1.0 + (h * cache / w[None, None, :]) ** k)  # (h, k, row)
+    ss = (sat ** 2).sum(axis=-1)  # (h, k)
+    amp = np.maximum(np.einsum("hkr,pqr->hkpq", sat, y) / ss[..., None, None], 0.0)
+    resid = y[None, None] - amp[..., None] * sat[:, :, None, None, :]
+    sse = (resid ** 2).sum(axis=(-3, -2, -1))
+    i, j = np.unravel_index(int(np.argmin(sse)), sse.shape)
+    per_phase = np.sqrt((resid[i, j] ** 2).mean(axis=(-2, -1)))
+    return {"cache_bytes": float(cache), "half": float(HALF_GRID[i]),
+            "steepness": float(STEEP_GRID[j]),
+            "extra": {ph: {part: float(amp[i, j, a, b] * scale[a]) for b, part in enumerate(PARTS)}
+                      for a, ph in enumerate(phases)},
+            "rms": {ph: float(per_phase[a]) for a, ph in enumerate(phases)}}

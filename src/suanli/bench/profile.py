@@ -21,7 +21,6 @@ rate between theirs. Element-wise bandwidth is interpolated in log2(bytes) the s
 from __future__ import annotations
 
 import bisect
-import itertools
 import json
 import math
 from pathlib import Path
@@ -64,6 +63,16 @@ class DeviceProfile(BaseModel):
     # [(W bytes, {phase: {"fixed": s, "per_layer": s}})]. Empty in older profiles.
     step_overhead_cold: list[tuple[float, dict[str, dict[str, float]]]] = Field(
         default_factory=list)
+    # the smooth curve fitted to those rows (:func:`suanli.bench.overhead.fit_cold_overheads`):
+    # {"cache_bytes", "half", "steepness", "extra": {phase: {part: s}}, "rms": {phase: x}};
+    # empty in older profiles (then fitted from their rows when read)
+    step_overhead_fit: dict[str, Any] = Field(default_factory=dict)
+    # this CPU's caches as the bench read them (:func:`suanli.bench.caches.cache_sizes`):
+    # {"l2": bytes, "llc": bytes, "source": "sysfs" | "sysconf" | "fallback"}
+    caches: dict[str, float | str] = Field(default_factory=dict)
+    # the working sets the warm and cold GEMM rows cycled their weights through
+    gemm_warm_bytes: float = Field(default=8 * 2**20, gt=0)
+    gemm_cold_bytes: float = Field(default=128 * 2**20, gt=0)
     # seconds per element of kernels that are not plain streams: softmax(_bwd),
     # log_softmax(_bwd), gelu(_bwd), zeros (a fresh zero-filled buffer). Empty without torch.
     kernels_s_per_element: dict[str, float] = Field(default_factory=dict)
@@ -133,17 +142,18 @@ class DeviceProfile(BaseModel):
                            lambda w, t: (math.log2(w), math.log2(max(t, 1e-15))))
 
     def warm_fraction(self, working_set: float) -> float:
-        """Where a step touching ``working_set`` bytes sits between all-in-cache (1) and
-        all-from-DRAM (0), read off the measured KV-read cost per byte: (cold - cost at that
-        working set) / (cold - warm), the ends being the smallest and largest sets timed."""
-        if len(self.kv_read) < 2:
+        """Where a step touching ``working_set`` bytes sits between the warm GEMM rows (weights
+        cycled through ``gemm_warm_bytes``: 1) and the cold ones (``gemm_cold_bytes``: 0),
+        read off the measured KV-read cost per byte ``c``: (c(cold) - c(here)) / (c(cold) -
+        c(warm)), clamped to [0, 1]; 1 at or below the warm set, 0 at or above the cold."""
+        lo, hi = self.gemm_warm_bytes, self.gemm_cold_bytes
+        if len(self.kv_read) < 2 or working_set >= hi:
             return 0.0
-        pts = self._kv_curve()["pts"]
-        warm, cold = pts[0][1], pts[-1][1]
-        if cold <= warm or working_set >= pts[-1][0]:
-            return 0.0
-        if working_set <= pts[0][0]:
+        if working_set <= lo:
             return 1.0
+        warm, cold = self.kv_seconds(1.0, lo), self.kv_seconds(1.0, hi)
+        if cold <= warm:
+            return 0.0
         here = self.kv_seconds(1.0, working_set)
         return min(max((cold - here) / (cold - warm), 0.0), 1.0)
 
@@ -227,24 +237,36 @@ class DeviceProfile(BaseModel):
     def overhead(self, phase: str, layers: int, layer_bytes: float = 0.0) -> float:
         """Framework seconds of one ``phase`` step of a ``layers``-layer GPT: at zero size,
         plus, when each layer streams ``layer_bytes`` between (evicting the framework's code
-        and metadata from the caches), the measured extra time of a step whose layers
-        stream that much (``step_overhead_cold``; interpolated in log2 of the bytes, clamped
-        at the rows' ends and taken non-decreasing in the bytes: more data streamed between
-        the same ops never leaves more of their code in the caches)."""
+        and metadata from the caches), the extra of the curve fitted to the measured rows
+        (:meth:`overhead_fit`): ``a[phase][part] * s(layer_bytes)`` for the fixed part and
+        each layer's, ``s`` the evicted share (:func:`suanli.bench.overhead.saturation`)."""
         o = self.step_overhead.get(phase)
         if o is None:
             return 0.0
         fixed, per_layer = o["fixed"], o["per_layer"]
-        rows = [(w, d[phase]) for w, d in sorted(self.step_overhead_cold) if phase in d]
-        if rows and layer_bytes > 0:
-            xs, x = [math.log2(w) for w, _ in rows], math.log2(layer_bytes)
+        fit = self.overhead_fit()
+        extra = fit.get("extra", {}).get(phase)
+        if extra and layer_bytes > 0:
+            from suanli.bench.overhead import saturation
 
-            def extra(part: str) -> float:
-                ys = list(itertools.accumulate((d[part] for _, d in rows), max))
-                return _interp1(xs, ys, x) if x >= xs[0] else ys[0] * 2.0 ** (x - xs[0])
-
-            fixed, per_layer = fixed + extra("fixed"), per_layer + extra("per_layer")
+            s = saturation(layer_bytes, fit["cache_bytes"], fit["half"], fit["steepness"])
+            fixed, per_layer = fixed + extra["fixed"] * s, per_layer + extra["per_layer"] * s
         return fixed + layers * per_layer
+
+    def overhead_fit(self) -> dict[str, Any]:
+        """The fitted cold-overhead curve: as stored by the bench, else fitted here to the
+        rows (an older profile) with this CPU's L2 as recorded, or the fallback's."""
+        if self.step_overhead_fit or not self.step_overhead_cold:
+            return self.step_overhead_fit
+        hit = self._grids.get(("overhead_fit", ""))
+        if hit is None or hit[0] is not self.step_overhead_cold:
+            from suanli.bench.caches import FALLBACK
+            from suanli.bench.overhead import fit_cold_overheads
+
+            cache = float(self.caches.get("l2", FALLBACK["l2"]))
+            hit = self._grids[("overhead_fit", "")] = (self.step_overhead_cold, 0.0, (
+                fit_cold_overheads(self.step_overhead_cold, cache)))
+        return hit[2]
 
     def to_accelerator_row(self, acc_id: str, memory_gb: float) -> dict[str, str]:
         """This machine as a catalog accelerator row (``accelerators*.csv``), its peaks the

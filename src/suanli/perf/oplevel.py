@@ -16,7 +16,8 @@ term per kind:
 * ``attention``: QK^T and AV as B*nh batched matmuls at the measured batched-matmul rate of
   that per-head shape, plus their backward pair each. In decode, the two products of one
   query with the cache are reads of the cached K and V, priced at the measured KV-read rate
-  for the step's working set (cache + weights: from DRAM once they exceed the CPU's caches).
+  for the step's working set (cache + weights, bytes touched: the rows span a core's L2 to
+  beyond the last-level cache, so the cost steps up as the set leaves each level).
 * ``elementwise``: bytes each plain non-matmul op streams (LayerNorm, residual adds, the
   attention scale over ``B nh T S``, head transposes) at the measured bandwidth for
   that working set (backward moves twice the forward bytes: it reads the saved input and the
@@ -32,10 +33,11 @@ term per kind:
 * ``overhead``: the framework's own time per step (Python, module calls, dispatch, autograd
   bookkeeping, optimizer loop), measured by ``suanli bench`` as the step time of the same GPT
   at negligible size (hidden 16; two tokens, so the causal mask's ops run, one in decode): a
-  fixed part plus a part per layer; plus the extra framework time measured for the same step
-  when each layer streams as many bytes as the real layer does (:func:`layer_bytes`): past a
-  core's own cache, that evicts the framework's code and metadata between one layer's ops
-  and the next's (:mod:`suanli.bench.overhead`).
+  fixed part plus a part per layer; plus the extra framework time of the same step when each
+  layer streams as many bytes as the real layer does (:func:`layer_bytes`): past a core's own
+  cache, that evicts the framework's code and metadata between one layer's ops and the
+  next's. Read off the saturating curve fitted to the bench's rows at 11 streamed sizes
+  (:func:`suanli.bench.overhead.fit_cold_overheads`), not the rows themselves.
 
 A training step touches far more memory (saved activations, weights, gradients, optimizer
 state) than a core's caches hold, so its element-wise kernels, loss and optimizer are priced
