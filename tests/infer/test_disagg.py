@@ -9,11 +9,12 @@ from suanli.infer.disagg import (
     DisaggSpec,
     decode_rate,
     kv_transfer_s,
+    mtp_draft_model,
     parse_disagg,
     prefill_rate,
     size_pools,
 )
-from suanli.infer.estimate import deployment
+from suanli.infer.estimate import deployment, step_model
 
 
 @pytest.fixture(scope="module")
@@ -65,3 +66,25 @@ def test_pools_cover_the_traffic_and_cost_is_nodes_times_price(pools: tuple) -> 
     assert p.decode_units * p.decode.output_tokens_per_s >= 2000 * 500
     assert p.nodes == 4 * p.prefill_units + 18 * p.decode_units
     assert p.usd_per_day == pytest.approx(p.nodes * 8 * 2.0 * 24)
+
+
+def test_mtp_reads_each_cache_once_and_pays_for_its_draft(pools: tuple) -> None:
+    """MTP verification: both query tokens of a sequence share one read of its cache
+    (FlashMLA reads ``2 s_k d_k`` bytes per request whatever ``s_q``); the FLOPs count both.
+    The draft comes from one more MoE layer (DeepSeek-V3 sec. 2.2), charged every step."""
+    _, dec = pools
+    sm = step_model(dec)
+    b, ctx = 100 * dec.tp, 4989.0
+    one = {o.name: o for o in sm.ops(2 * b, b, 2 * b * ctx, 2 * b * ctx, kv_share=2.0)}
+    two = {o.name: o for o in sm.ops(2 * b, b, 2 * b * ctx, 2 * b * ctx)}
+    new = sm.kv_bytes_tok * 2 * b  # the new tokens' cache writes
+    assert one["attention"].flops == two["attention"].flops
+    assert one["attention"].bytes - new == pytest.approx((two["attention"].bytes - new) / 2)
+    draft = mtp_draft_model(dec)
+    assert draft is not None and draft.model.layers == 1 and draft.n_moe_per_device == 1
+    assert draft.expert_w == sm.expert_w and draft.ep == sm.ep
+    rate = decode_rate(dec, ctx, tokens_per_user=20, mtp_accept=0.85)
+    b = rate.batch
+    verify = sm.time(2 * b, b, 2 * b * ctx, 2 * b * ctx, kv_share=2.0)
+    assert rate.step_s == pytest.approx(verify + draft.time(b, b, b * ctx, b * ctx), rel=1e-12)
+    assert mtp_draft_model(deployment("llama3-8b", "hgx-h800")) is None

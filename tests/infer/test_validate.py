@@ -28,10 +28,10 @@ def test_error_bounds_on_included_rows(rows: list) -> None:
     move: the per-kernel time is fitted apart, on the counted stacks' rows); with gpt-fast's
     int8, int4 and Mixtral rows (their GEMVs' instructions, ``infer.kernels.gemv_instr_s``) 116
     rows, median 4.9%; 4.8% with the grouped GEMM's tile count freed of a float artifact
-    (``moe.TILE_TOL``)."""
+    (``moe.TILE_TOL``); 4.5% with the DeepSeek rows as their post states them."""
     s = summary(rows)
     assert s["rows"] >= 116
-    assert s["median_abs_error"] <= 0.049, s
+    assert s["median_abs_error"] <= 0.046, s
     far = sorted(r.id for r in rows if r.included and abs(r.error) > 0.30)
     assert set(far) <= {"S033", "S036"}, far
     assert s["max_abs_error"] <= 0.36, s
@@ -57,15 +57,32 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     # With gpt-fast's int8, int4 and Mixtral rows (``infer.kernels.gemv_instr_s``): 8.8% / 41.7%
     # / 91% over 116 rows; 8.9% / 38.9% / 91% with the grouped GEMM's tile count freed of a
     # float artifact (``moe.TILE_TOL``: Mixtral at batch 64 was charged two 16-row tiles)
+    # With the DeepSeek rows' request shape from their post and MTP as FlashMLA / DeepSeek-V3
+    # run it (D001 +18% -> +14%, D002 +21% -> +2% held out): 7.8% / 41.8% / 91%, the max S036
+    # again (+39% -> +42%: the Hopper refit's one grouped-GEMM efficiency moves with D001), at
+    # the bound the landed model had (0.42)
     assert s["rows"] >= 116
-    assert s["median_abs_error"] <= 0.089, s
-    assert s["max_abs_error"] <= 0.39, s
-    assert s["share_within_20pct"] >= 0.90, s
+    assert s["median_abs_error"] <= 0.079, s
+    assert s["max_abs_error"] <= 0.42, s
+    assert s["share_within_20pct"] >= 0.91, s
     b1 = {c.id for c in _batch1_cases(validation_csv)}
     rest = summary_of([e for rid, e in lopo if rid not in b1])
     assert rest["rows"] >= 99
     assert rest["median_abs_error"] <= 0.097, rest
     assert rest["share_within_20pct"] >= 0.89, rest
+    held = dict(lopo)
+    assert abs(held["D001"]) <= 0.20 and abs(held["D002"]) <= 0.10, held
+
+
+def test_deepseek_rows_take_their_request_shape_from_the_post(validation_csv: Path) -> None:
+    """D001/D002: one request shape with the Day 6 post's 608B : 168B input : output tokens
+    and its 4,989-token average KV length per output token (the decode pool's mean context,
+    ``prompt + output / 2`` in ``validate.predict``)."""
+    spec = {c.id: c.spec for c in load_cases(validation_csv) if c.id in ("D001", "D002")}
+    d = spec["D002"]
+    assert d["prompt"] / d["output"] == pytest.approx(608 / 168, rel=0.01)
+    assert d["prompt"] + d["output"] / 2 == pytest.approx(4989, abs=1)
+    assert spec["D001"]["prompt"] == d["prompt"]
 
 
 def test_every_row_is_reported_and_exclusions_say_why(rows: list) -> None:

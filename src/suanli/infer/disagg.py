@@ -18,7 +18,10 @@ tokens served from an on-disk KV cache, 20-22 output tokens/s per user. Splitwis
 * **Decode pool.** The largest batch whose step time meets the per-user speed target
   ``tokens/s per user`` and whose KV cache fits; with multi-token prediction (DeepSeek-V3 sec.
   5.4.3: the second token is accepted 85-90% of the time) each step verifies ``1 + d`` tokens per
-  sequence and emits ``1 + accept`` of them.
+  sequence, reading each sequence's cache once for them (FlashMLA: ``2 s_k d_k`` bytes per
+  request whatever its ``s_q`` query tokens, github.com/deepseek-ai/FlashMLA
+  docs/20250422-new-kernel-deep-dive.md), runs the MTP module (one more MoE layer, sec. 2.2)
+  on one token per sequence for the next draft, and emits ``1 + accept`` tokens.
 * **Units.** Given the traffic (prompt and output tokens per second), prefill units =
   ``ceil(input rate / unit input rate)`` and decode units likewise; or a fixed ``P:D`` spec.
 """
@@ -27,11 +30,12 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from suanli.errors import InfeasibleError, InputError
 from suanli.infer.efficiency import Efficiency
 from suanli.infer.estimate import Deployment, step_model
+from suanli.infer.model import StepModel
 
 
 @dataclass(frozen=True)
@@ -90,6 +94,20 @@ def kv_transfer_s(dep: Deployment, prompt: int) -> float:
     return dep.system.scale_out_latency_us * 1e-6 + nbytes / bw
 
 
+def mtp_draft_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel | None:
+    """Step model of the multi-token-prediction module that proposes each step's draft token
+    (DeepSeek-V3 sec. 2.2: one more transformer block, MoE FFN included, sharing the embedding
+    and the output head; its ``2h x h`` input projection is neglected): the model's own
+    layout with one MoE layer, run on one token per sequence. None for a dense model."""
+    m = dep.model
+    if m.moe is None:
+        return None
+    one = m.model_copy(update={"layers": 1,
+                               "moe": m.moe.model_copy(update={"first_dense_layers": 0,
+                                                               "layer_freq": 1})})
+    return step_model(replace(dep, model=one), eff)
+
+
 def decode_rate(dep: Deployment, context: float, *, tokens_per_user: float | None = None,
                 mtp_accept: float = 0.0, max_batch: int = 1 << 20,
                 eff: Efficiency | None = None) -> DecodeRate:
@@ -114,8 +132,14 @@ def decode_rate(dep: Deployment, context: float, *, tokens_per_user: float | Non
         raise InfeasibleError(f"no sequence of {context:.0f} tokens fits next to the weights",
                               fixes=["more nodes per decode unit", "--kv fp8"])
 
+    draft = mtp_draft_model(dep, eff) if mtp_accept > 0 else None
+
     def step(b: int) -> float:
-        return dep.pp * sm.time(b * per_seq, b, b * per_seq * context, b * per_seq * context)
+        t = sm.time(b * per_seq, b, b * per_seq * context, b * per_seq * context,
+                    kv_share=per_seq)
+        if draft is not None:  # the MTP module proposes the next draft token
+            t += draft.time(b, b, b * context, b * context)
+        return dep.pp * t
 
     def speed(b: int) -> float:
         return emitted / step(b)

@@ -248,8 +248,8 @@ class StepModel:
         used = touched_experts(tokens, moe.top_k, moe.num_experts, local)
         return self.n_moe_per_device * used * self.expert_w * self.comp.weight_bytes_moved
 
-    def _compute_ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float
-                     ) -> list[tuple[str, float, float, float, float]]:
+    def _compute_ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
+                     kv_share: float = 1.0) -> list[tuple[str, float, float, float, float]]:
         """(name, FLOP, bytes, compute s, memory s) per op: plain tuples, so the hot path
         (``time``) builds no objects; ``ops`` wraps them in :class:`OpCost`."""
         tile = self.mp.gemm_tile_m
@@ -276,7 +276,7 @@ class StepModel:
         f = self.attn_flops_per_pair_decode * dec_pairs \
             + self.attn_flops_per_pair * (pairs - dec_pairs)
         f *= self.tok_share
-        b = self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens)
+        b = self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens / kv_share + tokens)
         out.append(("attention", f, b, f / self.peak_attn, b / self.bw_kv))
         s = seqs * self.tok_share
         f = 2.0 * self.logit_w * s / self.pp
@@ -284,11 +284,11 @@ class StepModel:
         out.append(("logits", f, b, f / self.peak, b / self.bw))
         return out
 
-    def _compute_s(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float
-                   ) -> float:
+    def _compute_s(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
+                   kv_share: float = 1.0) -> float:
         p = self.eff.roofline_sharpness
         return sum(roofline(c, m, p) for _, _, _, c, m in
-                   self._compute_ops(tokens, seqs, pairs, kv_read_tokens))
+                   self._compute_ops(tokens, seqs, pairs, kv_read_tokens, kv_share))
 
     def _allreduce_s(self, nbytes: float) -> float:
         """Seconds of one TP all-reduce of ``nbytes`` (``infer.allreduce``)."""
@@ -333,17 +333,22 @@ class StepModel:
     def _comm_ops(self, tokens: float) -> list[OpCost]:
         return [OpCost(n, 0.0, b, 0.0, 0.0, t) for n, b, t in self._comm(tokens)]
 
-    def ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> list[OpCost]:
+    def ops(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
+            kv_share: float = 1.0) -> list[OpCost]:
         """Per-op costs of a step: ``tokens`` new tokens of ``seqs`` sequences, ``pairs``
-        attended (query, key) pairs, ``kv_read_tokens`` cached tokens read (over the replica;
-        the costs are per device). The step time is the plain sum of the rows; with EP and
-        ``overlap``, a ``two_batch_overlap`` row (<= 0) says what the overlap saves."""
+        attended (query, key) pairs, ``kv_read_tokens`` of them by decode queries over cached
+        keys (over the replica; the costs are per device). ``kv_share``: decode query tokens of
+        a sequence that share one read of its cache (speculative / MTP verification: FlashMLA
+        reads a request's cache once for its ``s_q`` query tokens, ``2 s_k d_k`` bytes,
+        github.com/deepseek-ai/FlashMLA docs/20250422-new-kernel-deep-dive.md). The step
+        time is the plain sum of the rows; with EP and ``overlap``, a ``two_batch_overlap``
+        row (<= 0) says what the overlap saves."""
         p = self.eff.roofline_sharpness
-        out = [OpCost(n, f, b, c, m, 0.0, p)
-               for n, f, b, c, m in self._compute_ops(tokens, seqs, pairs, kv_read_tokens)]
+        out = [OpCost(n, f, b, c, m, 0.0, p) for n, f, b, c, m in
+               self._compute_ops(tokens, seqs, pairs, kv_read_tokens, kv_share)]
         comm = self._comm_ops(tokens)
         saved = self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
-                                     total_s(out), total_s(comm))
+                                     total_s(out), total_s(comm), kv_share)
         out += comm
         if saved < 0:
             out.append(OpCost("two_batch_overlap", 0.0, 0.0, 0.0, 0.0, saved))
@@ -351,21 +356,22 @@ class StepModel:
         return out
 
     def _overlap_saving(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
-                        compute_s: float, comm_s: float) -> float:
+                        compute_s: float, comm_s: float, kv_share: float = 1.0) -> float:
         """Seconds (<= 0) the two-micro-batch overlap saves over ``compute + comm``."""
         if not (self.overlap and self.moe_a2a and tokens >= 2):
             return 0.0
-        half = self._compute_s(tokens / 2, seqs / 2, pairs / 2, kv_read_tokens / 2)
+        half = self._compute_s(tokens / 2, seqs / 2, pairs / 2, kv_read_tokens / 2, kv_share)
         return min(0.0, overlapped_s(half, comm_s) - compute_s - comm_s)
 
-    def time(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float) -> float:
+    def time(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
+             kv_share: float = 1.0) -> float:
         """Seconds of one step on one pipeline stage: the sum of ``ops`` without building
         them (the simulator's hot path; a test checks both agree)."""
         if self.expert_w or self.attn_dp or self.model.mla is not None:
-            comp = self._compute_s(tokens, seqs, pairs, kv_read_tokens)
+            comp = self._compute_s(tokens, seqs, pairs, kv_read_tokens, kv_share)
             comm = sum(t for _, _, t in self._comm(tokens))
             gpu = comp + comm + self._overlap_saving(tokens, seqs, pairs, kv_read_tokens,
-                                                     comp, comm)
+                                                     comp, comm, kv_share)
             return gpu + self._fixed_s(tokens, seqs)
         t = 0.0
         peak, bw, p = self.peak, self.bw, self.eff.roofline_sharpness
@@ -375,8 +381,8 @@ class StepModel:
         dec = min(kv_read_tokens, pairs)
         t += roofline((self.attn_flops_per_pair_decode * dec
                        + self.attn_flops_per_pair * (pairs - dec)) / self.peak_attn,
-                      self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens + tokens)
-                      / self.bw_kv, p)
+                      self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens / kv_share
+                                           + tokens) / self.bw_kv, p)
         t += roofline(2.0 * self.logit_w * seqs / self.pp / peak,
                       (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0)
                       / self.pp / bw, p)
