@@ -14,10 +14,12 @@ or ``{"error": "..."}``. The server is single-threaded (so forking it is safe) a
 children. When the service goes away (even by ``kill -9``) the server reads end-of-file and
 exits; launchers it started live on: each leads its own session, as a separately started one did.
 
-The server runs at the lowest CPU weight (``nice`` 19 and its session's *autogroup* at 19, see
-:func:`yield_cpu`) and gives each launcher the same before it answers, so that starting jobs never
-starves the service's API (the job itself then weighs what its cgroup says,
-:mod:`suanli.service.cgroups`).
+Each launcher gets the lowest CPU weight (``nice`` 19 and its session's *autogroup* at 19, see
+:func:`yield_cpu`) before the server answers, so that starting jobs never starves the service's
+API (the job itself then weighs what its cgroup says, :mod:`suanli.service.cgroups`). The server
+itself keeps the service's weight: its work is one ``fork`` (~1 ms) per job, and at the lowest
+weight on a busy machine (two test workers on two cores) its start-up imports and each answer
+waited behind everything else, so a job sat ``placed`` for more than 15 s.
 """
 
 from __future__ import annotations
@@ -151,8 +153,7 @@ class ForkServer:
         proc = subprocess.Popen([self.python, "-c", code], stdin=subprocess.PIPE,
                                 stdout=subprocess.PIPE, stderr=None, cwd=self.cwd, env=self.env,
                                 start_new_session=True)
-        yield_cpu(proc.pid)  # starting jobs waits for the API, never the other way round
-        return proc
+        return proc  # the service's weight (module doc); its launchers are niced
 
     def _ask(self, proc: subprocess.Popen[bytes], folder: Path) -> dict[str, Any]:
         assert proc.stdin is not None and proc.stdout is not None
