@@ -103,7 +103,7 @@ def test_all_gather_moe_workspace_shrinks_the_kv_cache_under_attention_dp() -> N
                        attn_dp=attn_dp, stack=stack)
         return memory_breakdown(d.model, d.accelerator, d.compression, tp=8, pp=1, batch=0,
                                 context=4096, max_step_tokens=d.chunk_tokens, attn_dp=attn_dp,
-                                ep=8, moe_gather=d.moe_gather), d
+                                ep=8, moe_gather=d.stack.moe_gather), d
 
     gather, d = mem("trtllm-1.x")
     a2a, _ = mem("default")

@@ -45,7 +45,7 @@ def test_single_request_matches_the_analytic_estimate() -> None:
 def dep_overhead(dep: object) -> float:
     from suanli.infer.efficiency import efficiency_for
 
-    return efficiency_for(dep.accelerator.family).request_overhead(dep.stack)  # type: ignore[attr-defined]
+    return efficiency_for(dep.accelerator.family).request_overhead(dep.stack.id)  # type: ignore[attr-defined]
 
 
 def test_replay_conserves_tokens_and_more_replicas_help(conv_trace: Path) -> None:

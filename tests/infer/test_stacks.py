@@ -22,6 +22,28 @@ def test_unknown_stack_is_a_clear_error() -> None:
         deployment("llama2-70b", "dgx-h100", tp=4, precision="fp8", stack="vllm-9")
 
 
+def test_a_deployment_holds_its_stack_given_by_id_or_looked_up() -> None:
+    """The id and the looked-up :class:`Stack` build the same deployment; it carries the
+    stack itself (default: ``default``), and forcing the legacy GQA kernel keeps the stack's
+    id (its fitted per-request overhead) while the step reads K/V per query head."""
+    from dataclasses import replace
+
+    from suanli.infer.estimate import Deployment
+
+    by_id = deployment("llama2-70b", "dgx-h100", tp=4, precision="fp8", stack="trtllm-0.9")
+    by_stack = deployment("llama2-70b", "dgx-h100", tp=4, precision="fp8",
+                          stack=stack("trtllm-0.9"))
+    assert by_id == by_stack and by_id.stack is stack("trtllm-0.9")
+    plain = deployment("llama2-70b", "dgx-h100", tp=4, precision="fp8")
+    assert plain.stack is stack("default") and plain.stack.allreduce == "peer"
+    assert Deployment(plain.model, plain.system, plain.accelerator,
+                      plain.compression).stack == stack("default")
+    forced = deployment("llama2-70b", "dgx-h100", tp=4, precision="fp8",
+                        legacy_gqa_kernel=True)
+    assert forced.stack == replace(stack("default"), legacy_gqa_kernel=True)
+    assert step_model(forced).kv_read_factor == 8.0 and step_model(plain).kv_read_factor == 1.0
+
+
 def test_nccl_ring_costs_more_latency_than_peer_allreduce() -> None:
     """Same hardware and layout: the v0.5 stack (NCCL ring, 2(t-1) latencies per call) spends
     more on the 160 all-reduces of a 70B TP4 step than peer-access kernels (one per phase)."""
@@ -224,7 +246,7 @@ def test_small_prefill_all_reduce_follows_the_kernels_grid() -> None:
 
     def ar_ms(model: str, tp: int, prompt: int, hw: str = "dgx-h100") -> float:
         dep = deployment(model, hw, tp=tp, precision="fp8", stack="trtllm-0.9")
-        sm = step_model(replace(dep, allreduce="custom_grid"))
+        sm = step_model(replace(dep, stack=replace(dep.stack, allreduce="custom_grid")))
         ops = sm.prefill_ops(1, prompt)
         assert total_s(ops) == pytest.approx(sm.time(prompt, 1, prompt * (prompt + 1) / 2, 0),
                                              rel=1e-9)
@@ -234,8 +256,8 @@ def test_small_prefill_all_reduce_follows_the_kernels_grid() -> None:
     assert ar_ms("falcon-180b", 4, 128) > 3 * (14848 / 8192) * ar_ms("llama2-70b", 4, 128)
     from suanli.perf.comm import ring_allreduce_s
 
-    sm = step_model(replace(deployment("falcon-180b", "dgx-h100", tp=4, precision="fp8",
-                                       stack="trtllm-0.9"), allreduce="custom_grid"))
+    dep = deployment("falcon-180b", "dgx-h100", tp=4, precision="fp8", stack="trtllm-0.9")
+    sm = step_model(replace(dep, stack=replace(dep.stack, allreduce="custom_grid")))
     assert ar_ms("falcon-180b", 4, 2048) == pytest.approx(
         1e3 * ring_allreduce_s(2048 * 14848 * 2.0, 4, sm.link_bw, sm.link_alpha))
 

@@ -66,7 +66,7 @@ def estimate(
     from suanli.infer.estimate import deployment
     from suanli.infer.estimate import estimate as run_estimate
 
-    check_stack(stack)
+    st = check_stack(stack)
     price = price_arg(price_text)
     for flag, v in (("--prompt-len", prompt_len), ("--output-len", output_len),
                     ("--batch", batch), ("--price", price),
@@ -78,11 +78,11 @@ def estimate(
         disagg_report(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
                        prompt_len=prompt_len, output_len=output_len, prefix_hit=prefix_hit,
                        tokens_per_user=tokens_per_user, price=price, as_json=as_json,
-                       stack=stack)
+                       stack=st)
         return
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
                      sparsity=sparsity, kv_mem_fraction=kv_mem_fraction, attn_dp=attn_dp,
-                     nodes=nodes, prefix_hit=prefix_hit, stack=stack)
+                     nodes=nodes, prefix_hit=prefix_hit, stack=st)
     basis, kv_max = "given (--batch)", None
     if tokens_per_user is not None and batch is None:
         from suanli.infer.curves import best_under_slo
@@ -199,7 +199,7 @@ def curve(
     from suanli.infer.curves import best_under_slo, max_load, plot_curve, sweep
     from suanli.infer.estimate import deployment
 
-    check_stack(stack)
+    st = check_stack(stack)
     price = price_arg(price_text)
     for flag, v in (("--ttft-slo", ttft_slo), ("--tpot-slo", tpot_slo), ("--price", price),
                     ("--tokens-per-user", tokens_per_user)):
@@ -209,12 +209,12 @@ def curve(
 
         disagg_curve(model, hardware, disagg, precision=precision, kv=kv, attn_dp=attn_dp,
                       prompt_len=prompt_len, output_len=output_len, as_json=as_json,
-                      stack=stack)
+                      stack=st)
         return
     if tokens_per_user is not None:
         tpot_slo = min(tpot_slo or math.inf, 1.0 / tokens_per_user)
     dep = deployment(model, hardware, tp=tp, pp=pp, ep=ep, precision=precision, kv=kv,
-                     attn_dp=attn_dp, nodes=nodes, prefix_hit=prefix_hit, stack=stack)
+                     attn_dp=attn_dp, nodes=nodes, prefix_hit=prefix_hit, stack=st)
     mb = 512 * dep.devices if dep.attn_dp else 4096
     pts = sweep(dep, prompt_len=prompt_len, output_len=output_len,
                 price_usd_per_device_hour=price, max_batch=mb)
@@ -306,7 +306,7 @@ def plan(
         raise InputError("give exactly one of --rps, --tokens-per-day or --trace")
     seconds_arg(ttft_slo, "--ttft-slo")
     seconds_arg(tpot_slo, "--tpot-slo")
-    check_stack(stack)
+    st = check_stack(stack)
     price = price_arg(price_text)
     require_positive(price, "--price")
     require_positive(tokens_per_user, "--tokens-per-user")
@@ -325,7 +325,7 @@ def plan(
 
         disagg_plan(model, hw[0], disagg, traffic, precision=(precision or ["fp8"])[0],
                     attn_dp=attn_dp, prefix_hit=prefix_hit, tokens_per_user=tokens_per_user,
-                    price=price, as_json=as_json, stack=stack)
+                    price=price, as_json=as_json, stack=st)
         return
     fixed: dict[str, Any] | None = None
     if tp is not None or ep > 1 or attn_dp or nodes is not None:
@@ -339,7 +339,7 @@ def plan(
                                  tpot_p99_slo_s=tpot_slo, verify=verify, duration_s=duration,
                                  sample=sample, progress=progress,
                                  prices={h: price for h in hw} if price else None,
-                                 layout=fixed, prefix_hit=prefix_hit, stack=stack)
+                                 layout=fixed, prefix_hit=prefix_hit, stack=st)
     shown = cap.best_per_hardware(opts, top)
     if csv:
         from suanli.report.export import write_csv

@@ -4,14 +4,17 @@ command module stays short; heavy imports happen inside the functions."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from suanli.cli.common import console, print_json
 from suanli.cli.infer_options import kv_table
 
+if TYPE_CHECKING:
+    from suanli.infer.stacks import Stack as StackSpec
+
 
 def pools(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
-           attn_dp: bool, stack: str | None = None) -> tuple[Any, Any]:
+           attn_dp: bool, stack: StackSpec | None = None) -> tuple[Any, Any]:
     from suanli.infer.disagg import parse_disagg
     from suanli.infer.estimate import deployment
 
@@ -26,7 +29,7 @@ def pools(model: str, hardware: str, disagg: str, *, precision: str, kv: str | N
 def disagg_report(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
                    attn_dp: bool, prompt_len: int, output_len: int, prefix_hit: float,
                    tokens_per_user: float | None, price: float | None, as_json: bool,
-                   stack: str | None = None) -> None:
+                   stack: StackSpec | None = None) -> None:
     from suanli.infer.disagg import decode_rate, kv_transfer_s, prefill_rate
     from suanli.units import SECONDS_PER_HOUR
 
@@ -62,7 +65,7 @@ def disagg_report(model: str, hardware: str, disagg: str, *, precision: str, kv:
 
 def disagg_curve(model: str, hardware: str, disagg: str, *, precision: str, kv: str | None,
                   attn_dp: bool, prompt_len: int, output_len: int, as_json: bool,
-                  stack: str | None = None) -> None:
+                  stack: StackSpec | None = None) -> None:
     from suanli.errors import InfeasibleError
     from suanli.infer.disagg import decode_rate
 
@@ -92,7 +95,7 @@ def disagg_curve(model: str, hardware: str, disagg: str, *, precision: str, kv: 
 
 def disagg_plan(model: str, hardware: str, disagg: str, traffic: Any, *, precision: str,
                  attn_dp: bool, prefix_hit: float, tokens_per_user: float | None,
-                 price: float | None, as_json: bool, stack: str | None = None) -> None:
+                 price: float | None, as_json: bool, stack: StackSpec | None = None) -> None:
     from suanli.infer.disagg import size_pools
     from suanli.infer.estimate import price_of
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from suanli.cli.common import console, require_positive
+
+if TYPE_CHECKING:
+    from suanli.infer.stacks import Stack as StackSpec
 
 Model = Annotated[str, typer.Option("--model", "-m", help="catalog id/name, or a HF config.json")]
 Hardware = Annotated[str, typer.Option("--hardware", "-H", help="system or accelerator name")]
@@ -34,13 +37,13 @@ Stack = Annotated[str | None, typer.Option("--stack", help="serving stack: defau
                                                            "deepseek-2025 (data/stacks.yaml)")]
 
 
-def check_stack(name: str | None) -> str | None:
-    """``name`` if it is a known stack (``suanli.infer.stacks``), else the InputError that
-    lists the known ones: checked before any work, so a typo never reads as "no plan"."""
+def check_stack(name: str | None) -> StackSpec:
+    """The stack ``name`` (``suanli.infer.stacks``; None: ``default``), else the InputError
+    that lists the known ones: looked up once, before any work, so a typo never reads as
+    "no plan"; the commands pass the :class:`Stack` on."""
     from suanli.infer.stacks import stack
 
-    stack(name)
-    return name
+    return stack(name)
 
 
 def seconds_arg(x: float | None, flag: str) -> float | None:

@@ -30,6 +30,7 @@ from suanli.catalog.schema import ModelSpec
 from suanli.errors import InfeasibleError, InputError
 from suanli.infer.compression import Compression
 from suanli.infer.sampling import DEFAULT_SAMPLE, Attainment, Measured, measure, sample_for
+from suanli.infer.stacks import Stack
 from suanli.infer.trace import Request, load_azure_trace
 from suanli.units import SECONDS_PER_DAY, SECONDS_PER_HOUR, format_count
 
@@ -171,7 +172,7 @@ def layouts(model: str | ModelSpec, hardware: str, precision: str | Compression
 def _candidates(model: str, hardware: list[str], precisions: tuple[str, ...] | None,
                 sparsity: str, traffic: Traffic, ttft: float | None, tpot: float | None,
                 rho: float, prices: dict[str, float], layout: dict[str, Any] | None = None,
-                prefix_hit: float = 0.0, stack: str | None = None
+                prefix_hit: float = 0.0, stack: str | Stack | None = None
                 ) -> list[tuple[float, CapacityOption]]:
     from suanli.infer.curves import best_under_slo
     from suanli.infer.estimate import deployment, price_of
@@ -231,7 +232,8 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
                   prices: dict[str, float] | None = None, seed: int = 0,
                   max_tries: int = 8, sample: int = DEFAULT_SAMPLE,
                   progress: ProgressFn | None = None, layout: dict[str, Any] | None = None,
-                  prefix_hit: float = 0.0, stack: str | None = None) -> list[CapacityOption]:
+                  prefix_hit: float = 0.0,
+                  stack: str | Stack | None = None) -> list[CapacityOption]:
     """Options, cheapest first: simulated ones that meet the p99 limits lead.
 
     Branch and bound: candidates are simulated in order of analytic cost (a lower bound, since
@@ -247,7 +249,7 @@ def plan_capacity(model: str, traffic: Traffic, *, hardware: list[str] | None = 
     from suanli.infer.simulate import simulate
     from suanli.infer.stacks import stack as stack_of
 
-    stack_of(stack)  # an unknown stack is an error here, not a skipped candidate
+    stack = stack_of(stack)  # an unknown stack is an error here, not a skipped candidate
     if not 0 < target_load <= 1:
         raise InputError(f"--target-load must be in (0, 1], got {target_load}")
     if sample < 100:

@@ -126,7 +126,7 @@ def decode_rate(dep: Deployment, context: float, *, tokens_per_user: float | Non
                               pp=dep.pp, context=math.ceil(context),
                               max_step_tokens=dep.chunk_tokens,
                               kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                              ep=dep.ep, moe_gather=dep.moe_gather)
+                              ep=dep.ep, moe_gather=dep.stack.moe_gather)
     cap = min(cap, max_batch)
     if cap < 1:
         raise InfeasibleError(f"no sequence of {context:.0f} tokens fits next to the weights",

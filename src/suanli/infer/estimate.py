@@ -29,7 +29,7 @@ Definitions (said, because tools differ):
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from suanli.catalog import load_catalog
@@ -44,9 +44,16 @@ from suanli.infer.memory import (
     weight_bytes_per_device,
 )
 from suanli.infer.model import OpCost, StepModel, total_s
+from suanli.infer.stacks import Stack
 from suanli.units import SECONDS_PER_HOUR
 
 DECODE_SAMPLES = 4  # midpoint rule over the decode contexts (time is piecewise linear in them)
+
+
+def _default_stack() -> Stack:
+    from suanli.infer.stacks import stack
+
+    return stack(None)
 
 
 @dataclass(frozen=True)
@@ -63,14 +70,11 @@ class Deployment:
     kv_mem_fraction: float = 0.9  # share of memory left after weights usable for KV cache
     chunk_tokens: int = 8192  # max tokens per prefill step (TensorRT-LLM max_num_tokens)
     attn_dp: bool = False  # attention data-parallel over the tp ranks (MoE serving layout)
-    legacy_gqa_kernel: bool = False  # decode attention reads K/V once per *query* head
     overlap: bool = True  # two-micro-batch overlap of the EP all-to-all where it is faster
     prefix_hit: float = 0.0  # share of prompt tokens served from a prefix cache (workload)
-    allreduce: str = "peer"  # TP all-reduce algorithm of the serving stack (``infer.stacks``)
-    step_overhead: bool = False  # the stack exposes host time between steps (``infer.stacks``)
-    stack: str = "default"  # the serving stack's id (``infer.stacks``)
-    moe_gather: bool = False  # attention-DP MoE over all ranks' gathered tokens (``infer.stacks``)
-    kernels: tuple[float, float] = (0.0, 0.0)  # per dense / MoE layer (``infer.kernels``)
+    # the serving engine and version (``infer.stacks``): all-reduce algorithm, exposed host time,
+    # legacy GQA kernel, gathered MoE, counted kernels, GEMV instructions; read through it
+    stack: Stack = field(default_factory=_default_stack)
 
     @property
     def devices(self) -> int:
@@ -108,14 +112,17 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
                chunk_tokens: int = 8192, attn_dp: bool = False,
                legacy_gqa_kernel: bool = False, nodes: int | None = None,
                overlap: bool = True, prefix_hit: float = 0.0,
-               stack: str | None = None) -> Deployment:
+               stack: str | Stack | None = None) -> Deployment:
     """Build and check a :class:`Deployment` from catalog names. ``nodes``: spread the
     replica over that many nodes (``tp`` = nodes x devices per node / pp; with ``attn_dp`` on an
-    MoE model ``ep`` defaults to all ranks). ``stack``: the serving engine and version
-    (``infer.stacks``; None: current runtimes)."""
+    MoE model ``ep`` defaults to all ranks). ``stack``: the serving engine and version, an id
+    or a :class:`Stack` already looked up (``infer.stacks``; None: current runtimes).
+    ``legacy_gqa_kernel``: force the per-query-head decode attention kernel on that stack."""
     from suanli.infer.stacks import stack as stack_of
 
     st = stack_of(stack)
+    if legacy_gqa_kernel and not st.legacy_gqa_kernel:
+        st = replace(st, legacy_gqa_kernel=True)
     cat = load_catalog()
     m = cat.model(model) if isinstance(model, str) else model
     sys_ = cat.system(hardware)
@@ -155,8 +162,7 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
     if not 0 <= prefix_hit < 1:
         raise InputError(f"--prefix-hit must be in [0, 1), got {prefix_hit}")
     return Deployment(m, sys_, acc, comp, tp, pp, ep, kv_mem_fraction, chunk_tokens, attn_dp,
-                      legacy_gqa_kernel or st.legacy_gqa_kernel, overlap, prefix_hit,
-                      st.allreduce, st.step_overhead, st.id, st.moe_gather, st.kernels)
+                      overlap, prefix_hit, st)
 
 
 @dataclass(frozen=True)
@@ -200,15 +206,11 @@ def efficiency_of(dep: Deployment) -> Efficiency:
 
 
 def step_model(dep: Deployment, eff: Efficiency | None = None) -> StepModel:
-    from suanli.infer.stacks import stack
-
-    factor = dep.model.heads / dep.model.n_kv_heads if dep.legacy_gqa_kernel else 1.0
+    factor = dep.model.heads / dep.model.n_kv_heads if dep.stack.legacy_gqa_kernel else 1.0
     return StepModel(dep.model, dep.accelerator, dep.system, dep.compression,
                      eff or efficiency_of(dep), tp=dep.tp, pp=dep.pp, ep=dep.ep,
                      attn_dp=dep.attn_dp, kv_read_factor=factor, overlap=dep.overlap,
-                     allreduce=dep.allreduce, step_overhead=dep.step_overhead,
-                     moe_gather=dep.moe_gather, kernels=dep.kernels,
-                     gemv=stack(dep.stack).gemv, stack=dep.stack)
+                     stack=dep.stack)
 
 
 def check_weights_fit(dep: Deployment) -> None:
@@ -236,7 +238,7 @@ def phase_times(dep: Deployment, sm: StepModel, batch: int, prompt: int, output:
     mb = max(batch / dep.pp, 1.0)  # sequences per micro-batch
     pre = sm.prefill_ops(mb, prompt, dep.step_chunk_tokens, dep.prefix_hit * prompt)
     # GPipe: the last of pp micro-batches leaves the last stage after (2 pp - 1) stage times
-    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead(dep.stack)
+    ttft = (2 * dep.pp - 1) * total_s(pre) + sm.eff.request_overhead(dep.stack.id)
     steps = max(output - 1, 0)
     tpot, dec = 0.0, sm.decode_ops(mb, prompt + 1 + steps / 2)
     if steps:
@@ -270,7 +272,7 @@ def estimate(dep: Deployment, *, prompt_len: int, output_len: int, batch: int | 
     cap = max_concurrent_seqs(m, acc, comp, tp=dep.tp, pp=dep.pp, context=context,
                               max_step_tokens=dep.chunk_tokens,
                               kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                              ep=dep.ep, moe_gather=dep.moe_gather)
+                              ep=dep.ep, moe_gather=dep.stack.moe_gather)
     if batch is None:
         batch = max(1, min(cap, max_batch))
     if batch < 1:
@@ -326,7 +328,7 @@ def mixed_prefill_s(dep: Deployment, sm: StepModel, batch: int, prompt: int, out
     c = new / chunks
     pairs = new * (prompt - new) + new * (new + 1) / 2
     t = sm.time(c + others, 1 + others, pairs / chunks + others * ctx, others * ctx)
-    return dep.pp * chunks * t + sm.eff.request_overhead(dep.stack)
+    return dep.pp * chunks * t + sm.eff.request_overhead(dep.stack.id)
 
 
 def ops_table(ops: list[OpCost], pp: int = 1) -> list[dict[str, Any]]:
@@ -341,4 +343,4 @@ def memory_only(dep: Deployment, batch: int, context: int) -> MemoryBreakdown:
     return memory_breakdown(dep.model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
                             batch=batch, context=context, max_step_tokens=dep.chunk_tokens,
                             kv_mem_fraction=dep.kv_mem_fraction, attn_dp=dep.attn_dp,
-                            ep=dep.ep, moe_gather=dep.moe_gather)
+                            ep=dep.ep, moe_gather=dep.stack.moe_gather)

@@ -62,6 +62,7 @@ from suanli.infer.moe import (
     routed_expert_cost,
     touched_experts,
 )
+from suanli.infer.stacks import Stack
 from suanli.perf.ops import (
     ForwardFlops,
     attention_params,
@@ -128,29 +129,29 @@ class StepModel:
     since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them.
     ``overlap``: two-micro-batch overlap of the EP all-to-all (kept only where it is faster).
     ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
-    ``allreduce``: ``peer`` (one-shot / two-shot inside the domain), ``nccl`` (the ring with
+    ``stack``: the serving stack (``infer.stacks``; None: ``default``), read for its features:
+    ``allreduce``, ``peer`` (one-shot / two-shot inside the domain), ``nccl`` (the ring with
     the domain's link and latency) or ``custom`` (TensorRT-LLM v0.6-v0.9's kernel;
-    ``infer.allreduce``, ``infer.stacks``). ``step_overhead``: whether the stack
-    exposes the fixed host time between steps (``Efficiency.step_overhead_s``); runtimes that
-    replay CUDA graphs and prepare the next step while the GPU runs this one hide it. ``kernels``:
-    per dense / MoE layer, ``Efficiency.kernel_s`` each (``infer.kernels``; in that row).
-    ``gemv``: instructions per weight element a GEMV issues beyond a 16-bit one for weight-only
-    dequantisation / gathered routed experts, added to the weight stream (``infer.kernels``).
-    ``stack``: the serving stack's id (``infer.stacks``), for its per-layer all-reduce count.
+    ``infer.allreduce``); ``step_overhead``, whether it exposes the fixed host time between
+    steps (``Efficiency.step_overhead_s``); runtimes that replay CUDA graphs and prepare the
+    next step while the GPU runs this one hide it; ``moe_gather``; ``kernels`` per dense / MoE
+    layer, ``Efficiency.kernel_s`` each (``infer.kernels``; in that row); ``gemv``,
+    instructions per weight element a GEMV issues beyond a 16-bit one for weight-only
+    dequantisation / gathered routed experts, added to the weight stream (``infer.kernels``);
+    ``fused_parallel_allreduce``, its per-layer all-reduce count.
     """
 
     def __init__(self, model: ModelSpec, acc: Accelerator, system: System, comp: Compression,
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
-                 imbalance: float | None = None, allreduce: str = "peer",
-                 step_overhead: bool = True, moe_gather: bool = False,
-                 kernels: tuple[float, float] = (0.0, 0.0),
-                 gemv: tuple[float, float] = (0.0, 0.0), stack: str | None = None) -> None:
+                 imbalance: float | None = None, stack: Stack | None = None) -> None:
         from suanli.infer.stacks import stack as stack_of
+
+        st = stack_of(stack)
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
-        self.step_s = eff.step_overhead_s if step_overhead else 0.0  # seconds per step
+        self.step_s = eff.step_overhead_s if st.step_overhead else 0.0  # seconds per step
         self.mp = moe_params()
         m = model
         dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts
@@ -167,11 +168,12 @@ class StepModel:
         self.bw_kv = acc.memory_bw * eff.attention_memory  # bytes/s
         n_moe, attn_w, fpt = _counts(m)
         n_dense = m.layers - n_moe
-        self.kernels_step = kernel_count(n_dense, n_moe, *kernels, pp)  # ``infer.kernels``
+        self.kernels_step = kernel_count(n_dense, n_moe, *st.kernels, pp)  # ``infer.kernels``
         self.kernel_tok_s = 2.0 * m.hidden * comp.act_bytes / self.bw  # hidden state in + out
         rate = cuda_core_rate(acc.fp32_tflops)  # ``infer.kernels``: seconds per weight element
-        dq = gemv[0] if comp.weight_only else 0.0
-        self.instr_s, self.expert_instr_s = gemv_instr_s(dq, rate), gemv_instr_s(dq + gemv[1], rate)
+        dq = st.gemv[0] if comp.weight_only else 0.0
+        self.instr_s = gemv_instr_s(dq, rate)
+        self.expert_instr_s = gemv_instr_s(dq + st.gemv[1], rate)
         v_dim = m.mla.v_head_dim if m.mla is not None else m.d_head
         out_w = m.heads * v_dim * m.hidden
         qkv_w = attn_w - out_w
@@ -217,15 +219,15 @@ class StepModel:
         # communication per step (Shoeybi et al. 2019: one all-reduce after attention and one
         # after the FFN per layer; EP: dispatch + combine all-to-all per MoE layer)
         n_ar = 0.0 if (tp == 1 or attn_dp) else float(m.layers)  # after attention
-        fused = allreduces_per_layer(m.family, stack_of(stack).fused_parallel_allreduce) == 1
+        fused = allreduces_per_layer(m.family, st.fused_parallel_allreduce) == 1
         n_ar += n_dense if (tp > 1 and not attn_dp and not fused) else 0.0
         self.moe_a2a = bool(n_moe and ep > 1)
-        self.moe_gather = moe_gather and attn_dp  # all-gather / reduce-scatter path (moe.py)
+        self.moe_gather = st.moe_gather and attn_dp  # all-gather / reduce-scatter path (moe.py)
         if n_moe and tp > 1 and ep == 1 and not attn_dp:
             n_ar += n_moe
         self.ar_per_step = n_ar / pp
         inside = tp <= system.scale_up_domain
-        self.inside, self.ar_algo = inside, allreduce  # ``infer.allreduce``
+        self.inside, self.ar_algo = inside, st.allreduce  # ``infer.allreduce``
         self.ar_kernel_bw = eff.custom_allreduce_gbs * 1e9  # the ``custom`` kernel's bytes/s
         link = system.scale_up_gbs if inside else system.scale_out_gbs
         lat = system.scale_up_latency_us if inside else system.scale_out_latency_us

@@ -94,8 +94,11 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
     return out
 
 
-def stack(name: str | None) -> Stack:
-    """The named stack (None: ``default``); a clear error listing the known ones."""
+def stack(name: str | Stack | None) -> Stack:
+    """The named stack (None: ``default``; a :class:`Stack` is returned as it is, so a caller
+    that looked one up passes it on); a clear error listing the known ones."""
+    if isinstance(name, Stack):
+        return name
     table = stacks()
     key = name or DEFAULT
     if key not in table:

@@ -129,8 +129,6 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     from suanli.infer.curves import max_load
     from suanli.infer.estimate import deployment, estimate, step_model
     from suanli.infer.model import total_s
-    from suanli.infer.stacks import stack
-
     s = case.spec
     if "model" not in s:
         return None
@@ -176,7 +174,7 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
                      eff=eff)
     else:
         max_batch = MAX_LOAD_BATCH
-        if stack(s.get("stack")).bench_limits:  # the harness's own limits (infer.benchsettings)
+        if dep.stack.bench_limits:  # the harness's own limits (infer.benchsettings)
             max_batch, tokens = trtllm_bench_limits(
                 model, dep.accelerator, dep.compression, tp=dep.tp, pp=dep.pp,
                 isl=s["prompt"], osl=s["output"], kv_fraction=dep.kv_mem_fraction)
