@@ -43,7 +43,8 @@ from suanli.infer.memory import (
     memory_breakdown,
     weight_bytes_per_device,
 )
-from suanli.infer.model import OpCost, StepModel, total_s
+from suanli.infer.model import StepModel
+from suanli.infer.opcost import OpCost, total_s
 from suanli.infer.stacks import Stack
 from suanli.units import SECONDS_PER_HOUR
 

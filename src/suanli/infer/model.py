@@ -40,7 +40,6 @@ and the step time is the visible sum ``sum(time_op) + TP/EP communication + step
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from functools import lru_cache
 
 from suanli.catalog.schema import Accelerator, ModelSpec, System
@@ -62,6 +61,7 @@ from suanli.infer.moe import (
     routed_expert_cost,
     touched_experts,
 )
+from suanli.infer.opcost import OpCost, roofline, scale_op, total_s
 from suanli.infer.stacks import Stack
 from suanli.perf.ops import (
     ForwardFlops,
@@ -72,48 +72,10 @@ from suanli.perf.ops import (
 )
 
 
-@dataclass(frozen=True)
-class OpCost:
-    """One op summed over the layers of one device, for one step."""
-
-    name: str
-    flops: float  # FLOP per device
-    bytes: float  # bytes moved per device
-    compute_s: float  # flops / (peak x eff)
-    memory_s: float  # bytes / (bw x eff)
-    other_s: float = 0.0  # communication or fixed overhead
-    sharpness: float = math.inf  # p of the roofline p-norm (Efficiency.roofline_sharpness)
-
-    @property
-    def time_s(self) -> float:
-        return roofline(self.compute_s, self.memory_s, self.sharpness) + self.other_s
-
-    @property
-    def bound(self) -> str:
-        if self.other_s < 0:
-            return "overlap"  # time saved (the two-micro-batch row)
-        if self.other_s > 0 and self.other_s >= max(self.compute_s, self.memory_s):
-            return "communication" if self.name.startswith(("tp_", "ep_")) else "overhead"
-        return "compute" if self.compute_s >= self.memory_s else "memory"
-
-    @property
-    def intensity(self) -> float:
-        """Arithmetic intensity, FLOP per byte."""
-        return self.flops / self.bytes if self.bytes else math.inf
-
-
 @lru_cache(maxsize=256)
 def _counts(m: ModelSpec) -> tuple[int, int, ForwardFlops]:
     """MoE layers, attention weights per layer, forward FLOPs per token at context 1."""
     return moe_layer_count(m), attention_params(m), forward_flops_per_token(m, 1)
-
-
-def roofline(c: float, m: float, p: float) -> float:
-    """``(c^p + m^p)^(1/p)``: the roofline max for ``p = inf``, smoother near the ridge."""
-    hi = c if c > m else m
-    if hi <= 0.0 or p == math.inf:
-        return hi
-    return hi * ((c / hi) ** p + (m / hi) ** p) ** (1.0 / p)
 
 
 class StepModel:
@@ -409,17 +371,8 @@ class StepModel:
         chunks = max(1, math.ceil(tokens / chunk_tokens))
         pairs = n * (new * (prompt - new) + new * (new + 1) / 2)
         per = self.ops(tokens / chunks, n / chunks, pairs / chunks, 0.0)
-        return [_scale(op, chunks) for op in per]
+        return [scale_op(op, chunks) for op in per]
 
     def decode_ops(self, n: float, context: float) -> list[OpCost]:
         """One decode step: ``n`` sequences, each one new token attending ``context`` keys."""
         return self.ops(n, n, n * context, n * context)
-
-
-def _scale(op: OpCost, k: float) -> OpCost:
-    return OpCost(op.name, op.flops * k, op.bytes * k, op.compute_s * k, op.memory_s * k,
-                  op.other_s * k, op.sharpness)
-
-
-def total_s(ops: list[OpCost]) -> float:
-    return sum(op.time_s for op in ops)
