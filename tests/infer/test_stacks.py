@@ -122,10 +122,9 @@ def test_request_overhead_is_the_stacks_and_the_same_on_every_chip() -> None:
 
 def test_custom_allreduce_reads_every_peer_at_the_kernel_rate_up_to_its_workspace() -> None:
     """TensorRT-LLM v0.6-v0.9's custom all-reduce: ``alpha + (t-1) B / kernel_bw`` up to the
-    IPC workspace (16 MB on 2 ranks, 8 MB above), the NCCL ring beyond it; never faster than
-    the link allows; ``peer`` (current runtimes) is at least as fast for the same message."""
-    from suanli.infer.allreduce import custom_workspace_bytes, serving_allreduce_s
-    from suanli.perf.comm import ring_allreduce_s
+    IPC workspace; never faster than the link allows (the laws it shares with ``custom_grid``:
+    :func:`test_engine_era_allreduce_laws`)."""
+    from suanli.infer.allreduce import serving_allreduce_s
 
     bw, alpha, kbw = 450e9, 4e-6, 120e9
     small = 2e6
@@ -133,18 +132,8 @@ def test_custom_allreduce_reads_every_peer_at_the_kernel_rate_up_to_its_workspac
         alpha + 3 * small / kbw)
     assert serving_allreduce_s(small, 8, bw, alpha, "custom", kernel_bw=kbw) > \
         serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=kbw)
-    assert serving_allreduce_s(small, 4, bw, alpha, "peer") <= \
-        serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=kbw)
-    big = custom_workspace_bytes(4) * 1.01
-    assert serving_allreduce_s(big, 4, bw, alpha, "custom", kernel_bw=kbw) == pytest.approx(
-        ring_allreduce_s(big, 4, bw, alpha))
-    assert custom_workspace_bytes(2) > custom_workspace_bytes(8)
     assert serving_allreduce_s(small, 4, bw, alpha, "custom", kernel_bw=1e15) == pytest.approx(
         alpha + 3 * small / bw)  # the link caps the kernel
-    assert serving_allreduce_s(small, 1, bw, alpha, "custom", kernel_bw=kbw) == 0.0
-    assert serving_allreduce_s(small, 4, bw, alpha, "custom", inside=False,
-                               kernel_bw=kbw) == pytest.approx(ring_allreduce_s(small, 4, bw,
-                                                                                alpha))
 
 
 def test_small_prefill_all_reduce_grows_with_peers_on_the_custom_stack() -> None:
@@ -183,14 +172,33 @@ def test_custom_allreduce_grid_is_the_kernels_launch_configuration() -> None:
     assert custom_blocks(8, 4, "oneshot") == custom_blocks(32, 4, "twoshot") == 1
 
 
+@pytest.mark.parametrize(("algo", "bw", "kbw", "msg"), [
+    ("custom", 450e9, 120e9, 2e6), ("custom_grid", 360e9, 300e9, 128 * 8192 * 2.0)])
+def test_engine_era_allreduce_laws(algo: str, bw: float, kbw: float, msg: float) -> None:
+    """Both models of TensorRT-LLM's engine-era kernel: ``peer`` (current runtimes) is at
+    least as fast for the same message; beyond the IPC workspace (16 MB on 2 ranks, 8 MB
+    above) and across nodes the NCCL ring; nothing on one rank."""
+    from suanli.infer.allreduce import custom_workspace_bytes, serving_allreduce_s
+    from suanli.perf.comm import ring_allreduce_s
+
+    alpha = 4e-6
+    assert serving_allreduce_s(msg, 4, bw, alpha, "peer") <= \
+        serving_allreduce_s(msg, 4, bw, alpha, algo, kernel_bw=kbw)
+    big = custom_workspace_bytes(4) * 1.01
+    assert serving_allreduce_s(big, 4, bw, alpha, algo, kernel_bw=kbw) == pytest.approx(
+        ring_allreduce_s(big, 4, bw, alpha))
+    assert custom_workspace_bytes(2) > custom_workspace_bytes(8)
+    assert serving_allreduce_s(msg, 1, bw, alpha, algo, kernel_bw=kbw) == 0.0
+    assert serving_allreduce_s(msg, 4, bw, alpha, algo, inside=False,
+                               kernel_bw=kbw) == pytest.approx(ring_allreduce_s(msg, 4, bw, alpha))
+
+
 def test_custom_grid_moves_its_peer_bytes_at_its_grids_rate_up_to_its_workspace() -> None:
     """TensorRT-LLM v0.6-v0.9's custom all-reduce as its kernel runs (``custom_grid``):
     one-shot ``alpha + (t-1) B / rate``, two-shot ``2 alpha + 2 (t-1)/t B / rate``,
-    ``rate = kernel_bw x blocks / 24`` capped by the link, up to the IPC workspace (16 MB on 2
-    ranks, 8 MB above), the NCCL ring beyond it; ``peer`` (current runtimes) is at least as
-    fast for the same message."""
-    from suanli.infer.allreduce import custom_workspace_bytes, serving_allreduce_s
-    from suanli.perf.comm import ring_allreduce_s
+    ``rate = kernel_bw x blocks / 24`` capped by the link, up to the IPC workspace (the laws it
+    shares with ``custom``: :func:`test_engine_era_allreduce_laws`)."""
+    from suanli.infer.allreduce import serving_allreduce_s
 
     bw, alpha, kbw = 360e9, 4e-6, 300e9
     llama, falcon = 128 * 8192 * 2.0, 128 * 14848 * 2.0  # bytes at 128 tokens
@@ -205,16 +213,6 @@ def test_custom_grid_moves_its_peer_bytes_at_its_grids_rate_up_to_its_workspace(
         pytest.approx(alpha + mixtral / kbw)
     assert serving_allreduce_s(mixtral, 2, bw, alpha, "custom_grid", kernel_bw=1e15) == \
         pytest.approx(alpha + mixtral / bw)  # the link caps the kernel
-    assert serving_allreduce_s(llama, 4, bw, alpha, "peer") <= \
-        serving_allreduce_s(llama, 4, bw, alpha, "custom_grid", kernel_bw=kbw)
-    big = custom_workspace_bytes(4) * 1.01
-    assert serving_allreduce_s(big, 4, bw, alpha, "custom_grid", kernel_bw=kbw) == pytest.approx(
-        ring_allreduce_s(big, 4, bw, alpha))
-    assert custom_workspace_bytes(2) > custom_workspace_bytes(8)
-    assert serving_allreduce_s(llama, 1, bw, alpha, "custom_grid", kernel_bw=kbw) == 0.0
-    assert serving_allreduce_s(llama, 4, bw, alpha, "custom_grid", inside=False,
-                               kernel_bw=kbw) == pytest.approx(ring_allreduce_s(llama, 4, bw,
-                                                                               alpha))
 
 
 def test_falcon_all_reduces_once_per_layer_where_the_stack_sums_attention_and_mlp() -> None:

@@ -46,15 +46,10 @@ from suanli.infer.memory import (
 from suanli.infer.model import StepModel
 from suanli.infer.opcost import OpCost, total_s
 from suanli.infer.stacks import Stack
+from suanli.infer.stacks import stack as stack_of
 from suanli.units import SECONDS_PER_HOUR
 
 DECODE_SAMPLES = 4  # midpoint rule over the decode contexts (time is piecewise linear in them)
-
-
-def _default_stack() -> Stack:
-    from suanli.infer.stacks import stack
-
-    return stack(None)
 
 
 @dataclass(frozen=True)
@@ -75,7 +70,7 @@ class Deployment:
     prefix_hit: float = 0.0  # share of prompt tokens served from a prefix cache (workload)
     # the serving engine and version (``infer.stacks``): all-reduce algorithm, exposed host time,
     # legacy GQA kernel, gathered MoE, counted kernels, GEMV instructions; read through it
-    stack: Stack = field(default_factory=_default_stack)
+    stack: Stack = field(default_factory=lambda: stack_of(None))
 
     @property
     def devices(self) -> int:
@@ -119,8 +114,6 @@ def deployment(model: str | ModelSpec, hardware: str, *, tp: int = 1, pp: int = 
     MoE model ``ep`` defaults to all ranks). ``stack``: the serving engine and version, an id
     or a :class:`Stack` already looked up (``infer.stacks``; None: current runtimes).
     ``legacy_gqa_kernel``: force the per-query-head decode attention kernel on that stack."""
-    from suanli.infer.stacks import stack as stack_of
-
     st = stack_of(stack)
     if legacy_gqa_kernel and not st.legacy_gqa_kernel:
         st = replace(st, legacy_gqa_kernel=True)

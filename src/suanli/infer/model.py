@@ -63,6 +63,7 @@ from suanli.infer.moe import (
 )
 from suanli.infer.opcost import OpCost, roofline, scale_op, total_s
 from suanli.infer.stacks import Stack
+from suanli.infer.stacks import stack as stack_of
 from suanli.perf.ops import (
     ForwardFlops,
     attention_params,
@@ -107,8 +108,6 @@ class StepModel:
                  eff: Efficiency, *, tp: int = 1, pp: int = 1, ep: int = 1,
                  attn_dp: bool = False, kv_read_factor: float = 1.0, overlap: bool = True,
                  imbalance: float | None = None, stack: Stack | None = None) -> None:
-        from suanli.infer.stacks import stack as stack_of
-
         st = stack_of(stack)
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
@@ -134,7 +133,7 @@ class StepModel:
         self.kernel_tok_s = 2.0 * m.hidden * comp.act_bytes / self.bw  # hidden state in + out
         rate = cuda_core_rate(acc.fp32_tflops)  # ``infer.kernels``: seconds per weight element
         dq = st.gemv[0] if comp.weight_only else 0.0
-        self.instr_s = gemv_instr_s(dq, rate)
+        self.instr_s = gemv_instr_s(dq, rate)  # seconds per weight element
         self.expert_instr_s = gemv_instr_s(dq + st.gemv[1], rate)
         v_dim = m.mla.v_head_dim if m.mla is not None else m.d_head
         out_w = m.heads * v_dim * m.hidden

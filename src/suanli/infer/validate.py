@@ -129,6 +129,7 @@ def predict(case: Case, eff: Efficiency | None = None) -> float | None:
     from suanli.infer.curves import max_load
     from suanli.infer.estimate import deployment, estimate, step_model
     from suanli.infer.opcost import total_s
+
     s = case.spec
     if "model" not in s:
         return None

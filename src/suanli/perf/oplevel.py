@@ -140,14 +140,12 @@ def decode_working_set(m: WorkloadModel, batch: int, ctx: int, dtype: str) -> fl
     return 2.0 * batch * ctx * m.hidden * e * m.layers + param_count(m.to_spec()) * e
 
 
-def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
-                      dtype: str) -> list[float]:
-    """Bytes streamed by each plain element-wise kernel of one forward (one entry per kernel;
-    softmax and GELU are priced per element by :func:`kernel_seconds`)."""
+def layer_elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
+                            dtype: str) -> list[float]:
+    """Bytes streamed by each plain element-wise kernel of one layer's forward."""
     e = _bytes(dtype)
-    bt, h = batch * q_len, m.hidden
+    act = batch * q_len * m.hidden * e
     scores = batch * m.heads * q_len * kv_len * e
-    act = bt * h * e
     layer: list[float] = [2 * act,  # ln1 (read x, write y)
                           3 * 2 * act,  # q, k, v to head-major layout (copy per tensor)
                           2 * scores,  # scale
@@ -155,7 +153,16 @@ def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
                           3 * act,  # residual
                           2 * act,  # ln2
                           3 * act]  # residual
-    out = [b for b in layer if b > 0] * m.layers
+    return [b for b in layer if b > 0]
+
+
+def elementwise_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int,
+                      dtype: str) -> list[float]:
+    """Bytes streamed by each plain element-wise kernel of one forward (one entry per kernel;
+    softmax and GELU are priced per element by :func:`kernel_seconds`): every layer's
+    (:func:`layer_elementwise_bytes`), the embeddings' and the final LayerNorm's."""
+    act = batch * q_len * m.hidden * _bytes(dtype)
+    out = layer_elementwise_bytes(m, batch, q_len, kv_len, dtype) * m.layers
     out += [3 * act, 2 * act]  # embeddings + positions, final ln
     return out
 
@@ -169,8 +176,7 @@ def layer_bytes(m: WorkloadModel, batch: int, q_len: int, kv_len: int, dtype: st
     weights = (4 * h * h + 2 * h * m.ffn_hidden) * e
     kv = 2.0 * batch * kv_len * h * e
     ffn = 2.0 * batch * q_len * m.ffn_hidden * e
-    streams = sum(elementwise_bytes(m, batch, q_len, kv_len, dtype)[:-2]) / m.layers
-    return weights + kv + ffn + streams
+    return weights + kv + ffn + sum(layer_elementwise_bytes(m, batch, q_len, kv_len, dtype))
 
 
 def bias_bytes(m: WorkloadModel, tokens: int, dtype: str) -> list[float]:
