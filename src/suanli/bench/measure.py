@@ -336,7 +336,7 @@ class _Backend:
     def step_overheads(self) -> dict[str, dict[str, float]]:
         """Framework seconds per GPT step at negligible size, fixed and per layer
         (:func:`suanli.bench.overhead.step_overheads`)."""
-        return {} if self.torch is None else step_overheads(self.torch, self._t)
+        return {} if self.torch is None else step_overheads(self.torch, self.clock)
 
     def step_overheads_cold(self, sizes: tuple[float, ...]
                             ) -> list[tuple[float, dict[str, dict[str, float]]]]:

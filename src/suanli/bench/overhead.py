@@ -3,7 +3,7 @@
 An eager framework spends time outside the arithmetic on every op: the Python of each module
 call, the dispatcher, autograd's bookkeeping, and each kernel's setup. ``suanli bench`` times
 that as the step of the workloads' own GPT at negligible size (hidden 16), where nothing else
-costs anything, split into a fixed part and a part per layer from a 1- and a 3-layer model.
+costs anything, split into a fixed part and a part per layer from a 1- and a 5-layer model.
 
 At that size the interpreter's and the library's code and data (bytecode, objects, dispatch
 tables, the kernels' instructions) stay in the core's caches from one layer to the next. In a
@@ -42,8 +42,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["cold_step_overheads", "evict_sizes", "fit_cold_overheads", "saturation",
-           "split_layers", "step_overheads"]
+__all__ = ["cold_step_overheads", "evict_sizes", "fastest_step", "fit_cold_overheads",
+           "saturation", "split_layers", "step_overheads"]
 
 PHASES, PARTS = ("train", "prefill", "decode"), ("fixed", "per_layer")
 # the fit's grid of shapes: the knee h from 1/8 to 8 caches (2^(1/8) apart), steepness k
@@ -103,15 +103,35 @@ def _steps(torch: Any, layers: int,
     return {"train": train, "prefill": lambda: forward(2, 0), "decode": lambda: forward(1, 4)}
 
 
-def step_overheads(torch: Any, time_fn: Callable[[Callable[[], object]], float]
+def fastest_step(step: Callable[[], None], clock: Callable[[], float], samples: int = SAMPLES,
+                 before: Callable[[], None] | None = None,
+                 spent: Callable[[], float] = lambda: 0.0) -> float:
+    """The fastest of ``samples`` single steps (after one warm-up), each timed alone by
+    ``clock``, ``before`` run untimed ahead of each, less what ``spent`` says the step's hooks
+    took. The workloads' own estimator (:mod:`suanli.workloads.run` keeps the fastest single
+    step): a trial that averages a loop of steps (the bench's :func:`~suanli.bench.measure._time`)
+    reads the same tiny GPT's decode layer ~30% slower on this machine (100 vs 77 us), the
+    luckiest step against a loop's mean, which had put tiny's predicted TPOT 15-25% high."""
+    step()
+    best = float("inf")
+    for _ in range(samples):
+        if before is not None:
+            before()
+        t0 = clock()
+        step()
+        best = min(best, clock() - t0 - spent())
+    return best
+
+
+def step_overheads(torch: Any, clock: Callable[[], float], samples: int = SAMPLES
                    ) -> dict[str, dict[str, float]]:
     """{phase: {fixed, per_layer}}: framework seconds per step of the negligible GPT (hot),
-    from a 1- and a 3-layer model, each timed by ``time_fn`` (the bench's fastest-trial
-    timer)."""
+    from a 1- and a 5-layer model (the depths of the cold rows), each the fastest of
+    ``samples`` single steps (:func:`fastest_step`)."""
     times: dict[str, dict[int, float]] = {"train": {}, "prefill": {}, "decode": {}}
-    for layers in (1, 3):
+    for layers in DEPTHS:
         for phase, step in _steps(torch, layers, None).items():
-            times[phase][layers] = time_fn(step)
+            times[phase][layers] = fastest_step(step, clock, samples)
     return {phase: split_layers(t) for phase, t in times.items()}
 
 
@@ -129,16 +149,12 @@ def cold_step_overheads(torch: Any, clock: Callable[[], float], sizes: tuple[flo
         state["view"].sum()
         state["spent"] += clock() - c
 
+    def before() -> None:
+        evict()
+        state["spent"] = 0.0
+
     def fastest(step: Callable[[], None]) -> float:
-        step()  # warm-up
-        best = float("inf")
-        for _ in range(samples):
-            evict()
-            state["spent"] = 0.0
-            t0 = clock()
-            step()
-            best = min(best, clock() - t0 - state["spent"])
-        return best
+        return fastest_step(step, clock, samples, before, lambda: state["spent"])
 
     models = {layers: _steps(torch, layers, evict) for layers in DEPTHS}
 
