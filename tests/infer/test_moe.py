@@ -53,6 +53,20 @@ def test_whole_tile_of_expected_rows_is_not_padded_by_float_error() -> None:
     assert b64.padded_flops == pytest.approx(b32.padded_flops, rel=1e-3)
 
 
+def test_mixtral_128_token_prefill_reads_every_expert() -> None:
+    """S033's step (Mixtral 8x7B FP16, TP2, 128-token prompt): top-2 of 8 leaves a given
+    expert untouched with probability (6/8)^128 ~ 1e-16, and an expert with no rows costs
+    nothing (CUTLASS's grouped problem visitor: ceil(M / tile) x ceil(N / tile) tiles), so the
+    step reads every expert's half on each GPU: 32 layers x 8 experts x 3 x 4096 x 14336 / 2
+    FP16 elements, 45.1 GB (docs/inference.md, "Mixtral 8x7B on TensorRT-LLM v0.9")."""
+    sm = step_model(deployment("mixtral-8x7b", "dgx-a100-80gb", tp=2, precision="fp16",
+                               stack="trtllm-0.9"))
+    full = 32 * 8 * 3 * 4096 * 14336 / 2 * 2.0
+    assert sm.expert_bytes(128) == pytest.approx(full, rel=1e-12)
+    assert sm.expert_bytes(0) == 0.0
+    assert sm.expert_bytes(1) == pytest.approx(full * 2 / 8, rel=1e-12)  # top-2 of 8
+
+
 def test_a2a_is_bandwidth_bound_with_one_latency() -> None:
     kw = dict(hidden=7168, top_k=8, ep=144, nodes=18, elem_bytes=1.0, scale_up_bw=160e9,
               scale_out_bw=40e9, alpha=5e-6)
