@@ -238,11 +238,11 @@ def test_compare_prices_at_a_site() -> None:
 
 
 def test_stack_option_changes_the_step_and_unknown_stacks_exit_2() -> None:
-    """--stack on estimate | curve | plan: trtllm-0.9 exposes the host time between steps
-    (data/stacks.yaml) and has no counted kernels (its fitted host time holds them); current
-    runtimes hide the host time and charge their counted kernels (``infer.kernels``): batch-1
-    decode differs by exactly those two terms. A name that is not a stack is refused up front,
-    with the known ones listed, by each command."""
+    """--stack on estimate | curve | plan: trtllm-0.9 exposes the host time between steps,
+    per step and per decoder layer (data/stacks.yaml), and has no counted kernels (its fitted
+    host time holds them); current runtimes hide the host time and charge their counted
+    kernels (``infer.kernels``): batch-1 decode differs by exactly those two terms. A name
+    that is not a stack is refused up front, with the known ones listed, by each command."""
     from suanli.infer.efficiency import efficiency_for
 
     base = ["infer", "estimate", "-m", "llama3.1-8b", "-H", "dgx-h100", "--precision", "fp8",
@@ -250,10 +250,11 @@ def test_stack_option_changes_the_step_and_unknown_stacks_exit_2() -> None:
     tpot = {st: json.loads(cli(*base, "--stack", st).stdout)["tpot_s"]
             for st in ("default", "trtllm-0.9")}
     eff = efficiency_for("hopper")
-    assert eff.kernel_s > 0 and eff.step_overhead_s > 0
-    kernels = 32 * 5 * eff.kernel_s  # llama3.1-8b: 32 layers x 5 counted kernels (stacks.yaml)
+    host = eff.step_overhead_s + 32 * eff.layer_overhead_s  # llama3.1-8b: 32 decoder layers
+    assert eff.kernel_s > 0 and host > 0
+    kernels = 32 * 5 * eff.kernel_s  # 32 layers x 5 counted kernels (stacks.yaml)
     assert tpot["trtllm-0.9"] - tpot["default"] == pytest.approx(
-        eff.step_overhead_s - kernels, rel=0.01, abs=2e-5)
+        host - kernels, rel=0.01, abs=2e-5)
     for cmd in (["estimate", "-m", "llama3.1-8b", "-H", "dgx-h100"],
                 ["curve", "-m", "llama3.1-8b", "-H", "dgx-h100"],
                 ["plan", "-m", "llama3.1-8b", "--rps", "1"]):

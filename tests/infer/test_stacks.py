@@ -69,8 +69,29 @@ def test_hidden_host_overhead_leaves_no_fixed_step_cost() -> None:
     kernels = hidden.kernels_step * max(hidden.eff.kernel_s - hidden.kernel_tok_s, 0.0)
     assert hidden.kernels_step == 32 * 5 and exposed.kernels_step == 0 and kernels > 0
     assert dec_h["step_overhead"] == pytest.approx(hidden.eff.seq_overhead_s + kernels)
-    assert dec_e["step_overhead"] - dec_h["step_overhead"] == pytest.approx(
-        exposed.eff.step_overhead_s - kernels)
+    host = exposed.eff.step_overhead_s + 32 * exposed.eff.layer_overhead_s
+    assert dec_e["step_overhead"] - dec_h["step_overhead"] == pytest.approx(host - kernels)
+
+
+def test_exposed_host_time_grows_with_the_decoder_layers_of_the_stage() -> None:
+    """On the GptSession stacks the host time between steps is ``step_overhead_s`` plus
+    ``layer_overhead_s`` per decoder layer the stage runs (each step sets every layer's input
+    tensors and re-runs the engine's shape inference: data/stacks.yaml): Llama-2 70B's 80 layers
+    pay 48 more than the 7B's 32, whatever the TP degree; a pipeline stage pays for its own
+    layers; stacks that hide the host time pay none of it."""
+    from dataclasses import replace
+
+    def host(model: str, tp: int = 1, pp: int = 1, st: str | None = "trtllm-0.9") -> float:
+        dep = deployment(model, "dgx-h100", tp=tp, precision="fp8", stack=st)
+        return step_model(replace(dep, pp=pp)).step_s
+
+    eff = step_model(deployment("llama2-7b", "dgx-h100", precision="fp8")).eff
+    assert eff.layer_overhead_s > 0
+    assert host("llama2-70b", 4) - host("llama2-7b") == pytest.approx(48 * eff.layer_overhead_s)
+    assert host("llama2-70b", 4) == pytest.approx(host("llama2-70b", 8))
+    assert host("llama2-70b", 4, pp=2) == pytest.approx(
+        eff.step_overhead_s + 40 * eff.layer_overhead_s)
+    assert host("llama2-70b", 4, st=None) == 0.0
 
 
 @pytest.mark.parametrize(("name", "hw", "tp", "prec"), [
@@ -218,15 +239,15 @@ def test_custom_grid_moves_its_peer_bytes_at_its_grids_rate_up_to_its_workspace(
 def test_falcon_all_reduces_once_per_layer_where_the_stack_sums_attention_and_mlp() -> None:
     """Falcon runs attention and MLP in parallel: current runtimes (the default stack: vLLM,
     TensorRT-LLM >= v0.7) all-reduce their sum once per layer, the 2023 layer of the v0.5
-    engines each (``trtllm-0.9`` keeps two until its kernel model ships: docs/inference.md);
-    Llama-2 70B (sequential) reduces twice on every stack."""
+    engines each (``trtllm-0.9``, built from the later layer, once); Llama-2 70B (sequential)
+    reduces twice on every stack."""
     from suanli.infer.allreduce import allreduces_per_layer
 
     def per_step(model: str, st: str | None) -> float:
         return step_model(deployment(model, "dgx-h100", tp=8, precision="fp8",
                                      stack=st)).ar_per_step
 
-    assert per_step("falcon-180b", None) == 80
+    assert per_step("falcon-180b", None) == per_step("falcon-180b", "trtllm-0.9") == 80
     assert per_step("falcon-180b", "trtllm-0.5") == 160
     assert per_step("llama2-70b", None) == per_step("llama2-70b", "trtllm-0.5") == 160
     assert not stack("trtllm-0.5").fused_parallel_allreduce
@@ -263,8 +284,9 @@ def test_small_prefill_all_reduce_follows_the_kernels_grid() -> None:
 def test_held_out_prior_follows_the_kernel_model_the_stacks_run(
         monkeypatch: pytest.MonkeyPatch) -> None:
     """The held-out custom all-reduce rate is the sgl-kernel measurement read by the kernel
-    model a stack runs: ``custom``'s 200 GB/s of one-shot bytes on the shipped stacks, the
-    full-grid 400 GB/s once a stack runs ``custom_grid`` (``fit.prior_custom_gbs``)."""
+    model a stack runs: the full-grid 400 GB/s on the shipped stacks (``trtllm-0.9`` runs
+    ``custom_grid``), ``custom``'s 200 GB/s of one-shot bytes where no stack runs the grid
+    model (``fit.prior_custom_gbs``)."""
     from dataclasses import replace
 
     import suanli.infer.stacks as st
@@ -274,8 +296,9 @@ def test_held_out_prior_follows_the_kernel_model_the_stacks_run(
         prior_custom_gbs,
     )
 
-    assert prior_custom_gbs() == PRIOR_CUSTOM_ALLREDUCE_GBS
-    table = {k: (replace(v, allreduce="custom_grid") if k == "trtllm-0.9" else v)
+    assert stack("trtllm-0.9").allreduce == "custom_grid"
+    assert prior_custom_gbs() == PRIOR_CUSTOM_GRID_GBS > PRIOR_CUSTOM_ALLREDUCE_GBS
+    table = {k: (replace(v, allreduce="custom") if k == "trtllm-0.9" else v)
              for k, v in stacks().items()}
     monkeypatch.setattr(st, "stacks", lambda: table)
-    assert prior_custom_gbs() == PRIOR_CUSTOM_GRID_GBS > PRIOR_CUSTOM_ALLREDUCE_GBS
+    assert prior_custom_gbs() == PRIOR_CUSTOM_ALLREDUCE_GBS

@@ -60,10 +60,12 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     # With the DeepSeek rows' request shape from their post and MTP as FlashMLA / DeepSeek-V3
     # run it (D001 +18% -> +14%, D002 +21% -> +2% held out): 7.8% / 41.8% / 91%, the max S036
     # again (+39% -> +42%: the Hopper refit's one grouped-GEMM efficiency moves with D001), at
-    # the bound the landed model had (0.42)
+    # the bound the landed model had (0.42). With v0.9's all-reduce as its kernel runs, one
+    # all-reduce per Falcon layer and the host time per decoder layer (``layer_overhead_s``):
+    # 7.4% / 34.7% / 92% (I010 -31% -> -16%, S074 -20% -> -4%, S036 +42% -> +35%)
     assert s["rows"] >= 116
     assert s["median_abs_error"] <= 0.079, s
-    assert s["max_abs_error"] <= 0.42, s
+    assert s["max_abs_error"] <= 0.36, s
     assert s["share_within_20pct"] >= 0.91, s
     b1 = {c.id for c in _batch1_cases(validation_csv)}
     rest = summary_of([e for rid, e in lopo if rid not in b1])
@@ -72,6 +74,17 @@ def test_stored_leave_one_publication_out_is_current_and_bounded(validation_csv:
     assert rest["share_within_20pct"] >= 0.89, rest
     held = dict(lopo)
     assert abs(held["D001"]) <= 0.20 and abs(held["D002"]) <= 0.10, held
+
+
+def test_big_models_short_prompt_ttft_rows_within_20pct_held_out(validation_csv: Path) -> None:
+    """The 128-token first-token rows of Llama-2 70B (TP4, v0.9 on H100 / H200 / A100 and v0.5
+    on H100) and Falcon-180B (TP8 A100, v0.9) held out: -11% .. -31% before the host time per
+    decoder layer (``Efficiency.layer_overhead_s``) with the v0.9 all-reduce as its kernel runs
+    (``custom_grid``) and one all-reduce per Falcon layer; the Llama rows -24% .. -27% with
+    those two features alone (docs/inference.md, "Host time per decoder layer")."""
+    held = dict(stored_lopo(validation_csv) or [])
+    for rid in ("S060", "S066", "S072", "I010", "S074"):
+        assert abs(held[rid]) <= 0.20, (rid, held[rid])
 
 
 def test_deepseek_rows_take_their_request_shape_from_the_post(validation_csv: Path) -> None:
@@ -111,23 +124,25 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
             assert v == pytest.approx(fit_stacks[st], abs=3e-4), (fam, st)
         assert shipped.custom_allreduce_gbs == pytest.approx(eff.custom_allreduce_gbs, rel=0.02)
         assert shipped.kernel_s == pytest.approx(eff.kernel_s, rel=0.02), fam
+        assert shipped.layer_overhead_s == pytest.approx(eff.layer_overhead_s, abs=2e-6), fam
 
 
 def test_held_out_custom_allreduce_rate_is_the_measured_prior(validation_csv: Path) -> None:
     """Only the v0.9 rows run TensorRT-LLM's engine-era custom all-reduce: fitted without
     them, its kernel rate stays at the prior measured apart from the rows (sgl-kernel's H100
-    microbenchmark, ``fit.PRIOR_CUSTOM_ALLREDUCE_GBS``), never a number those rows shaped; with
-    them it is fitted once and shared by every family."""
-    from suanli.infer.fit import PRIOR_CUSTOM_ALLREDUCE_GBS, _fit_families
+    microbenchmark read by the kernel model the stack runs, ``fit.prior_custom_gbs``), never a
+    number those rows shaped; with them it is fitted once and shared by every family."""
+    from suanli.infer.fit import _fit_families, prior_custom_gbs
     from suanli.infer.stacks import stack
 
     cases = [c for c in load_cases(validation_csv) if c.include]
-    custom = [c for c in cases if stack(c.spec.get("stack")).allreduce == "custom"]
+    custom = [c for c in cases
+              if stack(c.spec.get("stack")).allreduce in ("custom", "custom_grid")]
     assert custom and {c.publication for c in custom} == {custom[0].publication}
     held = _fit_families([c for c in cases if c.publication != custom[0].publication])
-    assert all(e.custom_allreduce_gbs == PRIOR_CUSTOM_ALLREDUCE_GBS for e in held.values())
+    assert all(e.custom_allreduce_gbs == prior_custom_gbs() for e in held.values())
     shipped = efficiency_for("default").custom_allreduce_gbs
-    assert shipped != PRIOR_CUSTOM_ALLREDUCE_GBS and 20 <= shipped <= 450
+    assert shipped != prior_custom_gbs() and 20 <= shipped <= 450
 
 
 # Batch-1 decode rows (issue 10: "batch-1 decode rows within 15%"): gpt-fast S076-S094 (tokens/s

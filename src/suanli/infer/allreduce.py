@@ -24,10 +24,10 @@
   byte as TP4. The plugin's later ``selectImplementation`` picks two-shot above 1 MB (4 ranks)
   / 500 KB (8); which one the v0.9 engines ran was not found (docs/inference.md, "TP
   all-reduce at small batch").
-* ``custom_grid``: the same plugin as its kernel runs (measured, not used by a shipped stack
-  yet: docs/inference.md, "Falcon-180B: one all-reduce per layer, and the custom kernel's
-  grid"). The plugin picks one-shot (each rank reads every peer's whole buffer,
-  ``(t-1) B``) on 2 ranks and below 1 MB (4 ranks) / 500 KB (8 ranks), two-shot (reduce-scatter
+* ``custom_grid``: the same plugin as its kernel runs (the ``trtllm-0.9`` stack;
+  docs/inference.md, "Falcon-180B: one all-reduce per layer, and the custom kernel's grid").
+  The plugin picks one-shot (each rank reads every peer's whole buffer, ``(t-1) B``) on 2
+  ranks and below 1 MB (4 ranks) / 500 KB (8 ranks), two-shot (reduce-scatter
   + all-gather by peer access, ``2 (t-1)/t B``) above (``selectImplementation``;
   ``custom_strategy``). The kernel runs few CTAs and moves bytes at the rate of its grid, not
   the link's: ``kernel_bw`` (``Efficiency.custom_allreduce_gbs``, fitted once for every chip;

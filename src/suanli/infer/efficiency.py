@@ -18,7 +18,7 @@ from suanli.errors import CatalogError
 DATA = Path(__file__).parent / "data" / "efficiency.yaml"
 FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s",
           "roofline_sharpness", "seq_overhead_s", "expert_efficiency", "custom_allreduce_gbs",
-          "kernel_s")
+          "kernel_s", "layer_overhead_s")
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,12 @@ class Efficiency:
     # kernels under CUDA graphs, ramp-up and tail of a short grid), charged per kernel of the
     # stacks whose decoder-layer graph is counted (``infer.kernels``); hardware, so per family
     kernel_s: float = 0.0
+    # seconds of host time per decoder layer (of the stage) per step, on stacks that expose the
+    # host time between steps (``step_overhead``), added to ``step_overhead_s``: TensorRT-LLM's
+    # GptSession sets every layer's input tensors and the engine's shapes for each step
+    # (``infer.model``); host software on the system's CPU, so per family, fitted after the
+    # efficiencies (``fit._fit_host``)
+    layer_overhead_s: float = 0.0
     source: str = ""
 
     def request_overhead(self, stack: str) -> float:
@@ -67,7 +73,7 @@ class Efficiency:
         if self.roofline_sharpness < 1:
             raise CatalogError("roofline_sharpness must be >= 1", file=str(DATA))
         if min(self.step_overhead_s, self.request_overhead_s, self.seq_overhead_s,
-               self.custom_allreduce_gbs, self.kernel_s,
+               self.custom_allreduce_gbs, self.kernel_s, self.layer_overhead_s,
                *(v for _, v in self.request_overhead_by_stack)) < 0:
             raise CatalogError("overheads must be >= 0", file=str(DATA))
 

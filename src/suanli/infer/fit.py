@@ -8,8 +8,10 @@ rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimis
 rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
 family's own MoE rows set; the software costs (each stack's request overhead, the custom
 all-reduce kernel's rate, ``infer.allreduce``) are fitted once in the ``default`` fit and kept by
-every family. :func:`leave_one_publication_out` refits without
-each publication in turn and reports its rows' errors: the honest out-of-sample number.
+every family. The host time between steps is split into a part per step and one per decoder
+layer after that fit, with the efficiencies held (``_fit_host``).
+:func:`leave_one_publication_out` refits without each publication in turn and reports its
+rows' errors: the honest out-of-sample number.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
           "step_overhead_s": (0.0, 0.02), "request_overhead_s": (0.0, 0.1),
           "roofline_sharpness": (1.0, 16.0), "seq_overhead_s": (0.0, 1e-4),
           "expert_efficiency": (0.2, 1.0),
-          "custom_allreduce_gbs": (20.0, 450.0), "kernel_s": (0.0, 3e-5)}
+          "custom_allreduce_gbs": (20.0, 450.0), "kernel_s": (0.0, 3e-5),
+          "layer_overhead_s": (0.0, 3e-4)}
 # Not fitted: the fraction of HBM bandwidth a weight-streaming kernel reaches. Microbenchmarks
 # put sustained device-memory bandwidth at ~88-92% of the datasheet on V100/A100/H100 (Jia et al.
 # 2018 "Dissecting the NVIDIA Volta GPU architecture via microbenchmarking", table 3.1: 88%;
@@ -38,9 +41,11 @@ BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
 # costs that are not bandwidth, and batch-1 decode then drifts from its bandwidth floor.
 FIXED = {"memory": 0.90}
 # what a family's fit frees (the request overheads are per stack; the custom all-reduce rate is
-# the kernel's, fitted once in ``default``: :func:`software_fields`)
+# the kernel's, fitted once in ``default``: :func:`software_fields`; the per-kernel GPU time and
+# the host time per decoder layer are fitted after it: :func:`_fit_kernel_s`, :func:`_fit_host`)
 FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED
-                    and f not in ("request_overhead_s", "custom_allreduce_gbs", "kernel_s"))
+                    and f not in ("request_overhead_s", "custom_allreduce_gbs", "kernel_s",
+                                  "layer_overhead_s"))
 
 
 # Where every fit starts: mid-range physical values, never a previous fit (a held-out refit that
@@ -70,11 +75,13 @@ def prior_custom_gbs() -> float:
 
 
 # The per-kernel GPU time (``infer.kernels``) starts at 2 us, a mid-range value for a kernel
-# replayed from a CUDA graph; only rows of stacks with a counted graph determine it.
+# replayed from a CUDA graph; only rows of stacks with a counted graph determine it. The host
+# time per decoder layer is 0 in the main fit and fitted after it (``_fit_host``).
 PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
                    step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
                    seq_overhead_s=1e-5, expert_efficiency=1.0,
-                   custom_allreduce_gbs=prior_custom_gbs(), kernel_s=2e-6)
+                   custom_allreduce_gbs=prior_custom_gbs(), kernel_s=2e-6,
+                   layer_overhead_s=0.0)
 
 
 def _is_moe(case: Case) -> bool:
@@ -120,7 +127,7 @@ def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) ->
     lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
     hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
     units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6,
-             "custom_allreduce_gbs": 100.0, "kernel_s": 1e-6}
+             "custom_allreduce_gbs": 100.0, "kernel_s": 1e-6, "layer_overhead_s": 1e-5}
     scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us / 100 GB/s
     base = {f: getattr(start, f) for f in FIELDS}
     by_stack = dict(start.request_overhead_by_stack)
@@ -153,9 +160,11 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
     ``expert_efficiency`` comes from its own MoE rows only, never another family's: without
     any, the prior (grouped GEMMs as efficient as dense ones). The software costs (request
     overheads, the custom all-reduce rate) are not chip: fitted once in ``default`` and kept by
-    every family. ``kernel_s`` comes after, from the rows of counted stacks only
-    (:func:`_fit_kernel_s`) whose GEMVs carry no counted extra instructions
-    (:func:`_plain_gemv`); the other fields from the rest, which do not depend on it."""
+    every family. The host time per step and per decoder layer (and the software costs again)
+    come next, with the efficiencies held (:func:`_fit_host`); ``kernel_s`` after, from the
+    rows of counted stacks only (:func:`_fit_kernel_s`) whose GEMVs carry no counted extra
+    instructions (:func:`_plain_gemv`); the other fields from the rest, which do not depend
+    on it."""
     counted = [c for c in cases if _counted(c) and _plain_gemv(c)]
     cases = [c for c in cases if not _counted(c)]
     default = _fit(cases, PRIOR)
@@ -174,7 +183,49 @@ def _fit_families(cases: list[Case]) -> dict[str, Efficiency]:
             eff = _fit(cs, start, free)
             out[fam] = replace(eff, source=f"default, compute and expert_efficiency from "
                                f"{len(cs)} rows")
-    return _fit_kernel_s(out, counted)
+    return _fit_kernel_s(_fit_host(out, cases), counted)
+
+
+# Where the host time per decoder layer starts (``_fit_host``): 20 us, a few TensorRT API calls
+# (``setInputShape``, ``setInputTensorAddress``) per layer input tensor and the layer's share of
+# the engine's shape inference; only the rows of stacks that expose host time determine it.
+PRIOR_LAYER_OVERHEAD_S = 2e-5
+
+
+def _fit_host(effs: dict[str, Efficiency], cases: list[Case]) -> dict[str, Efficiency]:
+    """The host time between steps, split into ``step_overhead_s`` per step and
+    ``layer_overhead_s`` per decoder layer, with the chip's efficiencies held at ``effs`` (the
+    fit with a per-step host time only): on the rows of the stacks that expose it
+    (``step_overhead``), in ``default`` over all of them together with the software costs
+    (request overheads, the custom all-reduce rate, :func:`software_fields`), then per family
+    over its own rows (>= ``MIN_ROWS``; fewer: ``default``'s). Fitted apart, as ``kernel_s``
+    is: jointly with the efficiencies, the host time of an 80-layer 128-token step trades
+    against the roofline sharpness of the GEMMs it runs, which sit at the A100's ridge
+    (docs/inference.md, "Host time per decoder layer"). Each source lists the rows."""
+    from suanli.infer.stacks import stack
+
+    host = [c for c in cases if stack(c.spec.get("stack")).step_overhead]
+    if not host:
+        return effs
+    free = ["step_overhead_s", "layer_overhead_s"]
+    d = _fit(host, replace(effs["default"], layer_overhead_s=PRIOR_LAYER_OVERHEAD_S),
+             [*free, *software_fields(host)])
+    out = {"default": replace(d, source=f"{d.source}; host times and software costs from "
+                              f"{len(host)} rows")}
+    for fam, eff in effs.items():
+        if fam == "default":
+            continue
+        cs = [c for c in host if _family(c) == fam]
+        start = replace(eff, layer_overhead_s=PRIOR_LAYER_OVERHEAD_S,
+                        custom_allreduce_gbs=d.custom_allreduce_gbs,
+                        request_overhead_by_stack=d.request_overhead_by_stack)
+        if len(cs) >= MIN_ROWS:
+            out[fam] = replace(_fit(cs, start, free), source=f"{eff.source}; host times from "
+                               f"{len(cs)} rows: " + ", ".join(c.id for c in cs))
+        else:
+            out[fam] = replace(start, step_overhead_s=d.step_overhead_s,
+                               layer_overhead_s=d.layer_overhead_s)
+    return out
 
 
 def _counted(case: Case) -> bool:
@@ -311,6 +362,7 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"expert_efficiency: {e.expert_efficiency:.4f}, "
                      f"custom_allreduce_gbs: {e.custom_allreduce_gbs:.2f}, "
                      f"kernel_s: {e.kernel_s:.8f}, "
+                     f"layer_overhead_s: {e.layer_overhead_s:.8f}, "
                      "request_overhead_by_stack: {"
                      + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
                      + f"}}, source: \"{e.source}\"}}")

@@ -7,6 +7,9 @@ A step processes ``tokens`` new tokens belonging to ``seqs`` sequences. Per devi
 
 and the step time is the visible sum ``sum(time_op) + TP/EP communication + step overhead``
 (host time, and the GPU's minimum per kernel of small-batch decode: ``suanli.infer.kernels``).
+On stacks that expose the host time between steps it is ``step_overhead_s + layers / pp x
+layer_overhead_s``: the TensorRT-LLM GptSession runtime sets each decoder layer's input tensors
+and re-runs the engine's shape inference before it enqueues a step (docs/inference.md).
 
 * GEMMs with weights (QKV, output projection, dense FFN, routed and shared experts, router,
   logits): ``flops = 2 x tokens x weights`` (``suanli.perf.ops``); bytes = weights read once
@@ -94,9 +97,10 @@ class StepModel:
     ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
     ``stack``: the serving stack (``infer.stacks``; None: ``default``), read for its features:
     ``allreduce``, ``peer`` (one-shot / two-shot inside the domain), ``nccl`` (the ring with
-    the domain's link and latency) or ``custom`` (TensorRT-LLM v0.6-v0.9's kernel;
-    ``infer.allreduce``); ``step_overhead``, whether it exposes the fixed host time between
-    steps (``Efficiency.step_overhead_s``); runtimes that replay CUDA graphs and prepare the
+    the domain's link and latency) or ``custom`` / ``custom_grid`` (TensorRT-LLM v0.6-v0.9's
+    kernel; ``infer.allreduce``); ``step_overhead``, whether it exposes the host time between
+    steps (``Efficiency.step_overhead_s`` plus ``layer_overhead_s`` per decoder layer of the
+    stage); runtimes that replay CUDA graphs and prepare the
     next step while the GPU runs this one hide it; ``moe_gather``; ``kernels`` per dense / MoE
     layer, ``Efficiency.kernel_s`` each (``infer.kernels``; in that row); ``gemv``,
     instructions per weight element a GEMV issues beyond a 16-bit one for weight-only
@@ -112,7 +116,9 @@ class StepModel:
         self.model, self.acc, self.system, self.comp, self.eff = model, acc, system, comp, eff
         self.tp, self.pp, self.ep, self.attn_dp = tp, pp, ep, attn_dp
         self.overlap, self.imbalance = overlap, imbalance
-        self.step_s = eff.step_overhead_s if st.step_overhead else 0.0  # seconds per step
+        # exposed host time per step (seconds): fixed, and per decoder layer of this stage
+        self.step_s = (eff.step_overhead_s + eff.layer_overhead_s * model.layers / pp
+                       if st.step_overhead else 0.0)
         self.mp = moe_params()
         m = model
         dp = tp if attn_dp else 1  # data-parallel ranks for everything but routed experts

@@ -8,12 +8,14 @@ feature with its source; nothing here is fitted.
   ``nccl``: the NCCL ring, ``2 (t-1)`` latencies per call, as runtimes did before the custom
   kernels (a 70B on TP4 runs 160 all-reduces per step); ``custom``: the TensorRT-LLM v0.6-v0.9
   engine plugin, a 24-CTA peer-access kernel up to its workspace size, NCCL beyond it;
-  ``custom_grid``: the same plugin with the grid its kernel launch configuration gives (no
-  shipped stack runs it yet: docs/inference.md).
-* ``step_overhead``: the fixed host time between forward steps is exposed
-  (``Efficiency.step_overhead_s``): runtimes that enqueue an engine per step and synchronise
-  on it (TensorRT-LLM's static gptSession loop; its v0.10 release notes "reduced overheads
-  between enqueue calls of TensorRT engines"). Runtimes that replay CUDA graphs and prepare
+  ``custom_grid``: the same plugin with the grid its kernel launch configuration gives
+  (``trtllm-0.9``; docs/inference.md).
+* ``step_overhead``: the host time between forward steps is exposed
+  (``Efficiency.step_overhead_s`` per step and ``layer_overhead_s`` per decoder layer):
+  runtimes that enqueue an engine per step and synchronise on it (TensorRT-LLM's static
+  gptSession loop, which sets every per-layer input tensor of the engine and re-runs its shape
+  inference each step; its v0.10 release notes "reduced overheads between enqueue calls of
+  TensorRT engines"). Runtimes that replay CUDA graphs and prepare
   the next step while the GPU runs the current one (TensorRT-LLM PyTorch backend's overlap
   scheduler, vLLM >= 0.6 multi-step / async output processing, SGLang's overlap scheduler)
   hide it, so batch-1 decode is the weight + KV read plus the all-reduces.
