@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as hs
 
 from suanli.errors import InputError
 from suanli.infer.estimate import deployment, step_model
@@ -302,3 +306,66 @@ def test_held_out_prior_follows_the_kernel_model_the_stacks_run(
              for k, v in stacks().items()}
     monkeypatch.setattr(st, "stacks", lambda: table)
     assert prior_custom_gbs() == PRIOR_CUSTOM_ALLREDUCE_GBS
+
+
+def test_legacy_mmha_reads_hbm_once_and_loads_at_the_kernels_rate() -> None:
+    """The pre-XQA masked MHA kernel (``infer.kernels.masked_mha_read_s``): with its L2 reuse
+    on, the query heads of a group share the K/V lines (HBM bytes as a GQA-aware kernel's) and
+    the per-query-head loads run at ``legacy_kv_gbs``; off, every load comes from HBM."""
+    from dataclasses import replace
+
+    from suanli.infer.stacks import stack
+
+    gqa = deployment("llama2-70b", "dgx-a100-80gb", tp=4, precision="fp16")
+    old = replace(stack("trtllm-0.5"), mmha_l2_reuse=False)
+    l2 = replace(old, mmha_l2_reuse=True)
+    kv = {o.name: o for o in step_model(gqa).decode_ops(240, 1152)}["attention"]
+    for rate in (2500.0, 3900.0, 9000.0):  # GB/s, above the A100's 2,039 of HBM
+        eff = replace(step_model(gqa).eff, legacy_kv_gbs=rate)
+        on = {o.name: o for o in step_model(deployment(
+            "llama2-70b", "dgx-a100-80gb", tp=4, precision="fp16", stack=l2), eff)
+            .decode_ops(240, 1152)}["attention"]
+        off = {o.name: o for o in step_model(deployment(
+            "llama2-70b", "dgx-a100-80gb", tp=4, precision="fp16", stack=old), eff)
+            .decode_ops(240, 1152)}["attention"]
+        assert on.bytes == pytest.approx(kv.bytes, rel=1e-9)  # HBM: each K/V head once
+        assert off.bytes == pytest.approx(8 * kv.bytes, rel=0.01)  # 64 / 8 heads, from HBM
+        # the kernel's 8 loads per K/V head at its rate, never faster than HBM streams them once
+        assert on.memory_s == pytest.approx(max(kv.memory_s, 8 * kv.bytes / (rate * 1e9)),
+                                            rel=0.01)
+        assert kv.memory_s <= on.memory_s <= off.memory_s
+    sm = step_model(deployment("llama2-70b", "dgx-a100-80gb", tp=4, precision="fp16",
+                               stack=l2), replace(step_model(gqa).eff, legacy_kv_gbs=3900.0))
+    for args in [(1, 1, 100, 100), (240, 240, 240 * 1152, 240 * 1152), (2048, 1, 2e6, 0)]:
+        assert sm.time(*args) == pytest.approx(total_s(sm.ops(*args)), rel=1e-12)
+
+
+@given(hs.floats(1e3, 1e12), hs.floats(1.0, 64.0), hs.floats(5e11, 5e12), hs.floats(5e11, 2e13))
+def test_masked_mha_read_laws(kv: float, loads: float, hbm: float, rate: float) -> None:
+    from suanli.infer.kernels import masked_mha_read_s
+
+    t = masked_mha_read_s(kv, loads, hbm, rate)
+    assert t >= kv / hbm * (1 - 1e-12)  # never faster than streaming each K/V head once
+    assert t >= loads * kv / rate * (1 - 1e-12)  # nor than the kernel's loads at its rate
+    assert masked_mha_read_s(kv, loads, hbm, math.inf) == pytest.approx(loads * kv / hbm)
+    assert masked_mha_read_s(kv, loads + 1, hbm, rate) >= t  # more loads never cheaper
+
+
+def test_legacy_kv_rate_is_fitted_only_where_a_stack_runs_the_l2_reuse(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """``legacy_kv_gbs`` starts at its prior and is freed only when a stack runs the masked MHA
+    kernel with ``mmha_l2_reuse``; otherwise it stays 0 (no ceiling, each load from HBM)."""
+    from dataclasses import replace
+
+    import suanli.infer.stacks as stacks_mod
+    from suanli.infer.fit import PRIOR_LEGACY_KV_GBS, prior_legacy_kv_gbs, software_fields
+    from suanli.infer.validate import load_cases
+
+    cases = [c for c in load_cases() if c.include]
+    for on in (False, True):
+        table = {k: (replace(v, mmha_l2_reuse=on) if v.legacy_gqa_kernel else v)
+                 for k, v in stacks().items()}
+        monkeypatch.setattr(stacks_mod, "stacks", lambda t=table: t)
+        assert prior_legacy_kv_gbs() == (PRIOR_LEGACY_KV_GBS if on else 0.0)
+        assert ("legacy_kv_gbs" in software_fields(cases)) is on
+

@@ -125,6 +125,7 @@ def test_efficiency_file_is_the_documented_fit(validation_csv: Path) -> None:
         assert shipped.custom_allreduce_gbs == pytest.approx(eff.custom_allreduce_gbs, rel=0.02)
         assert shipped.kernel_s == pytest.approx(eff.kernel_s, rel=0.02), fam
         assert shipped.layer_overhead_s == pytest.approx(eff.layer_overhead_s, abs=2e-6), fam
+        assert shipped.legacy_kv_gbs == pytest.approx(eff.legacy_kv_gbs, rel=0.02), fam
 
 
 def test_held_out_custom_allreduce_rate_is_the_measured_prior(validation_csv: Path) -> None:

@@ -18,7 +18,7 @@ from suanli.errors import CatalogError
 DATA = Path(__file__).parent / "data" / "efficiency.yaml"
 FIELDS = ("compute", "memory", "attention_memory", "step_overhead_s", "request_overhead_s",
           "roofline_sharpness", "seq_overhead_s", "expert_efficiency", "custom_allreduce_gbs",
-          "kernel_s", "layer_overhead_s")
+          "kernel_s", "layer_overhead_s", "legacy_kv_gbs")
 
 
 @dataclass(frozen=True)
@@ -58,6 +58,11 @@ class Efficiency:
     # (``infer.model``); host software on the system's CPU, so per family, fitted after the
     # efficiencies (``fit._fit_host``)
     layer_overhead_s: float = 0.0
+    # GB/s at which the pre-XQA masked MHA kernel (TensorRT-LLM v0.5 / v0.6.1, stacks with
+    # ``legacy_gqa_kernel`` and ``mmha_l2_reuse``) loads K/V, its per-query-head repeats served
+    # by L2 (``infer.kernels.masked_mha_read_s``): software, fitted once (``default``) from the
+    # rows of those stacks and kept by every family; 0: not fitted, each load from HBM
+    legacy_kv_gbs: float = 0.0
     source: str = ""
 
     def request_overhead(self, stack: str) -> float:
@@ -74,6 +79,7 @@ class Efficiency:
             raise CatalogError("roofline_sharpness must be >= 1", file=str(DATA))
         if min(self.step_overhead_s, self.request_overhead_s, self.seq_overhead_s,
                self.custom_allreduce_gbs, self.kernel_s, self.layer_overhead_s,
+               self.legacy_kv_gbs,
                *(v for _, v in self.request_overhead_by_stack)) < 0:
             raise CatalogError("overheads must be >= 0", file=str(DATA))
 

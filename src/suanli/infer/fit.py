@@ -7,9 +7,10 @@ rows, the unfixed fields of :class:`~suanli.infer.efficiency.Efficiency` minimis
 ``BOUNDS``); rows marked "recalled" in the CSV are never fitted on. Families without enough
 rows use the fit over all rows (``default``), except ``expert_efficiency``, which only a
 family's own MoE rows set; the software costs (each stack's request overhead, the custom
-all-reduce kernel's rate, ``infer.allreduce``) are fitted once in the ``default`` fit and kept by
-every family. The host time between steps is split into a part per step and one per decoder
-layer after that fit, with the efficiencies held (``_fit_host``).
+all-reduce kernel's rate, ``infer.allreduce``; the pre-XQA masked MHA kernel's K/V load rate,
+``infer.kernels``) are fitted once in the ``default`` fit and kept by every family. The host
+time between steps is split into a part per step and one per decoder layer after that fit,
+with the efficiencies held (``_fit_host``).
 :func:`leave_one_publication_out` refits without each publication in turn and reports its
 rows' errors: the honest out-of-sample number.
 """
@@ -33,7 +34,7 @@ BOUNDS = {"compute": (0.2, 0.9), "attention_memory": (0.3, 0.95),
           "roofline_sharpness": (1.0, 16.0), "seq_overhead_s": (0.0, 1e-4),
           "expert_efficiency": (0.2, 1.0),
           "custom_allreduce_gbs": (20.0, 450.0), "kernel_s": (0.0, 3e-5),
-          "layer_overhead_s": (0.0, 3e-4)}
+          "layer_overhead_s": (0.0, 3e-4), "legacy_kv_gbs": (1000.0, 10000.0)}
 # Not fitted: the fraction of HBM bandwidth a weight-streaming kernel reaches. Microbenchmarks
 # put sustained device-memory bandwidth at ~88-92% of the datasheet on V100/A100/H100 (Jia et al.
 # 2018 "Dissecting the NVIDIA Volta GPU architecture via microbenchmarking", table 3.1: 88%;
@@ -45,7 +46,7 @@ FIXED = {"memory": 0.90}
 # the host time per decoder layer are fitted after it: :func:`_fit_kernel_s`, :func:`_fit_host`)
 FAMILY_FREE = tuple(f for f in FIELDS if f not in FIXED
                     and f not in ("request_overhead_s", "custom_allreduce_gbs", "kernel_s",
-                                  "layer_overhead_s"))
+                                  "layer_overhead_s", "legacy_kv_gbs"))
 
 
 # Where every fit starts: mid-range physical values, never a previous fit (a held-out refit that
@@ -74,6 +75,23 @@ def prior_custom_gbs() -> float:
     return PRIOR_CUSTOM_GRID_GBS if grid else PRIOR_CUSTOM_ALLREDUCE_GBS
 
 
+# The pre-XQA masked MHA kernel's K/V load rate (``infer.kernels.masked_mha_read_s``) starts
+# mid-range, between the HBM rates of the chips its rows ran on (A100 2.0, H100 3.35, H200 4.8
+# TB/s) and an A100's L2 read bandwidth (5,120 B/clk, ~7.2 TB/s at 1.41 GHz: NVIDIA A100
+# whitepaper, recalled): not a number read off the rows. Two publications carry rows of stacks
+# that run it (TensorRT-LLM v0.5/v0.6.1 performance.md, the H200 launch blog), so every
+# held-out fit has rows that set it.
+PRIOR_LEGACY_KV_GBS = 5000.0
+
+
+def prior_legacy_kv_gbs() -> float:
+    """The prior of ``legacy_kv_gbs`` where a stack runs the masked MHA kernel with its L2
+    reuse (``mmha_l2_reuse``), else 0 (no ceiling: not used, not fitted)."""
+    from suanli.infer.stacks import stacks
+
+    on = any(s.legacy_gqa_kernel and s.mmha_l2_reuse for s in stacks().values())
+    return PRIOR_LEGACY_KV_GBS if on else 0.0
+
 # The per-kernel GPU time (``infer.kernels``) starts at 2 us, a mid-range value for a kernel
 # replayed from a CUDA graph; only rows of stacks with a counted graph determine it. The host
 # time per decoder layer is 0 in the main fit and fitted after it (``_fit_host``).
@@ -81,7 +99,7 @@ PRIOR = Efficiency(compute=0.5, memory=FIXED["memory"], attention_memory=0.8,
                    step_overhead_s=1e-3, request_overhead_s=1e-3, roofline_sharpness=2.0,
                    seq_overhead_s=1e-5, expert_efficiency=1.0,
                    custom_allreduce_gbs=prior_custom_gbs(), kernel_s=2e-6,
-                   layer_overhead_s=0.0)
+                   layer_overhead_s=0.0, legacy_kv_gbs=prior_legacy_kv_gbs())
 
 
 def _is_moe(case: Case) -> bool:
@@ -100,7 +118,8 @@ def software_fields(cases: list[Case]) -> list[str]:
     """The software costs the rows determine, fitted once over all families:
     ``request_overhead_s@STACK`` for each stack with TTFT rows, and ``custom_allreduce_gbs``
     where rows run the TensorRT-LLM engine-era custom all-reduce (``infer.allreduce``) with
-    TP > 1."""
+    TP > 1, ``legacy_kv_gbs`` where rows decode on a stack with the pre-XQA masked MHA kernel
+    and its L2 reuse (``mmha_l2_reuse``; ``infer.kernels.masked_mha_read_s``)."""
     from suanli.infer.stacks import stack
 
     sts = sorted({_stack_id(c) for c in cases if c.spec.get("kind") == "ttft"})
@@ -108,6 +127,9 @@ def software_fields(cases: list[Case]) -> list[str]:
         stack(c.spec.get("stack")).allreduce in ("custom", "custom_grid")
         and c.spec.get("tp", 1) > 1
         for c in cases) else []
+    l2 = [stack(c.spec.get("stack")) for c in cases if c.spec.get("kind") != "ttft"]
+    if any(s.legacy_gqa_kernel and s.mmha_l2_reuse for s in l2):
+        out.append("legacy_kv_gbs")
     return out + [f"request_overhead_s@{st}" for st in sts]
 
 
@@ -127,7 +149,8 @@ def _fit(cases: list[Case], start: Efficiency, free: list[str] | None = None) ->
     lo = np.array([BOUNDS[f.split("@")[0]][0] for f in free])
     hi = np.array([BOUNDS[f.split("@")[0]][1] for f in free])
     units = {"step_overhead_s": 1e-3, "request_overhead_s": 1e-3, "seq_overhead_s": 1e-6,
-             "custom_allreduce_gbs": 100.0, "kernel_s": 1e-6, "layer_overhead_s": 1e-5}
+             "custom_allreduce_gbs": 100.0, "kernel_s": 1e-6, "layer_overhead_s": 1e-5,
+             "legacy_kv_gbs": 1000.0}
     scale = np.array([units.get(f.split("@")[0], 1.0) for f in free])  # ms / us / 100 GB/s
     base = {f: getattr(start, f) for f in FIELDS}
     by_stack = dict(start.request_overhead_by_stack)
@@ -218,6 +241,7 @@ def _fit_host(effs: dict[str, Efficiency], cases: list[Case]) -> dict[str, Effic
         cs = [c for c in host if _family(c) == fam]
         start = replace(eff, layer_overhead_s=PRIOR_LAYER_OVERHEAD_S,
                         custom_allreduce_gbs=d.custom_allreduce_gbs,
+                        legacy_kv_gbs=d.legacy_kv_gbs,
                         request_overhead_by_stack=d.request_overhead_by_stack)
         if len(cs) >= MIN_ROWS:
             out[fam] = replace(_fit(cs, start, free), source=f"{eff.source}; host times from "
@@ -363,6 +387,7 @@ def write_efficiency(effs: dict[str, Efficiency], path: Path = EFF_FILE) -> None
                      f"custom_allreduce_gbs: {e.custom_allreduce_gbs:.2f}, "
                      f"kernel_s: {e.kernel_s:.8f}, "
                      f"layer_overhead_s: {e.layer_overhead_s:.8f}, "
+                     f"legacy_kv_gbs: {e.legacy_kv_gbs:.1f}, "
                      "request_overhead_by_stack: {"
                      + ", ".join(f"{k}: {v:.6f}" for k, v in e.request_overhead_by_stack)
                      + f"}}, source: \"{e.source}\"}}")

@@ -47,9 +47,31 @@ one issue slot of a CUDA-core lane at the catalog's FP32 rate (``fp32_tflops / 2
 
 Per element the byte-per-element ratio matters: an int8 GEMV converts twice the elements per
 byte of a bf16 one, so at equal bytes its extra time doubles.
+
+**The masked multi-head attention kernel before XQA** (``masked_mha_read_s``; stacks with
+``legacy_gqa_kernel``, TensorRT-LLM v0.5 / v0.6.1). Its grid is ``(num_heads, batch)``, one
+thread block per (query head, sequence), and a block reads the K/V head of its group,
+``hi_kv = hi / qhead_per_kv`` (NVIDIA/TensorRT-LLM ``cpp/tensorrt_llm/kernels/
+decoderMaskedMultiheadAttention/decoderMaskedMultiheadAttentionTemplate.h``; its launcher
+``mmha_launch_kernel_ex``: ``dim3 grid{num_heads, batch_size, 1}``). So the kernel loads each
+cached K/V head once per query head, ``heads / kv_heads`` times; but the blocks of one group
+are adjacent in the grid (x, the query head, varies fastest), run together and stream the same
+K/V lines, so DRAM serves each line once and L2 the repeats (one K/V head of one sequence and
+layer is 1 MB at 2,048 tokens in FP16, against an L2 of 40-50 MB). The kernel's loads then run
+at its own rate, not the HBM's:
+
+    read_s = max(K/V bytes once / (HBM bandwidth x attention_memory),
+                 K/V bytes x loads per head / kernel rate)
+
+``kernel rate`` (``Efficiency.legacy_kv_gbs``) is the bytes per second this kernel's K/V loads
+reach wherever they hit; software, so fitted once in ``default`` from the rows of the stacks that
+run it (``fit.software_fields``) and kept by every family. The same ceiling holds for MHA models
+(one load per head), where it binds only on a chip whose HBM outruns it (H200).
 """
 
 from __future__ import annotations
+
+import math
 
 
 def kernel_count(dense_layers: float, moe_layers: float, per_dense: float, per_moe: float,
@@ -76,3 +98,16 @@ def gemv_instr_s(instructions_per_element: float, rate: float) -> float:
     """Seconds per weight element a GEMV adds for ``instructions_per_element`` issued beyond
     the plain 16-bit GEMV's, at ``rate`` (:func:`cuda_core_rate`; module doc)."""
     return instructions_per_element / rate if rate > 0 and instructions_per_element > 0 else 0.0
+
+
+def masked_mha_read_s(kv_bytes: float, loads_per_head: float, hbm_bw: float,
+                      kernel_bw: float) -> float:
+    """Seconds the pre-XQA masked MHA kernel takes to read ``kv_bytes`` of cached K/V (each
+    head's bytes once) when every K/V head is loaded ``loads_per_head`` times (``heads /
+    kv_heads``; the blocks of a group share the lines through L2, module doc): the DRAM read
+    at ``hbm_bw`` or the kernel's loads at ``kernel_bw`` (bytes/s; ``inf``: no ceiling),
+    whichever is slower."""
+    once = kv_bytes / hbm_bw
+    if math.isinf(kernel_bw):
+        return loads_per_head * once
+    return max(once, loads_per_head * kv_bytes / kernel_bw)

@@ -49,7 +49,13 @@ from suanli.catalog.schema import Accelerator, ModelSpec, System
 from suanli.infer.allreduce import allreduces_per_layer, serving_allreduce_s
 from suanli.infer.compression import Compression
 from suanli.infer.efficiency import Efficiency
-from suanli.infer.kernels import cuda_core_rate, gemv_instr_s, kernel_count, kernels_s
+from suanli.infer.kernels import (
+    cuda_core_rate,
+    gemv_instr_s,
+    kernel_count,
+    kernels_s,
+    masked_mha_read_s,
+)
 from suanli.infer.memory import kv_bytes_per_token_per_device
 from suanli.infer.moe import (
     a2a_bytes,
@@ -92,7 +98,9 @@ class StepModel:
     weights and no TP all-reduce; routed experts split ``ep`` ways (``suanli.infer.moe``).
     ``kv_read_factor``: how many times the decode kernel reads each cached K/V head; 1 for
     kernels that share a KV head across its query group (FlashInfer, vLLM, TensorRT-LLM XQA
-    since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them.
+    since v0.7), ``heads / kv_heads`` for the per-query-head masked-MHA kernels before them
+    (whose repeated loads L2 serves, at the kernel's rate ``Efficiency.legacy_kv_gbs``, on
+    stacks with ``mmha_l2_reuse``: ``infer.kernels.masked_mha_read_s``).
     ``overlap``: two-micro-batch overlap of the EP all-to-all (kept only where it is faster).
     ``imbalance``: override the routed-load imbalance (None: ``moe.load_imbalance``).
     ``stack``: the serving stack (``infer.stacks``; None: ``default``), read for its features:
@@ -182,6 +190,9 @@ class StepModel:
         self.logit_w = m.hidden * m.vocab / mtp  # elements, on the last stage
         self.kv_bytes_tok = kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
         self.kv_read_factor = kv_read_factor
+        # the pre-XQA masked MHA kernel's K/V load rate (``infer.kernels.masked_mha_read_s``)
+        self.kv_kernel_bw = (eff.legacy_kv_gbs * 1e9 if st.legacy_gqa_kernel
+                             and st.mmha_l2_reuse and eff.legacy_kv_gbs > 0 else math.inf)
         self.hidden = m.hidden
         # communication per step (Shoeybi et al. 2019: one all-reduce after attention and one
         # after the FFN per layer; EP: dispatch + combine all-to-all per MoE layer)
@@ -245,13 +256,25 @@ class StepModel:
         f = self.attn_flops_per_pair_decode * dec_pairs \
             + self.attn_flops_per_pair * (pairs - dec_pairs)
         f *= self.tok_share
-        b = self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens / kv_share + tokens)
-        out.append(("attention", f, b, f / self.peak_attn, b / self.bw_kv))
+        b, m = self._kv_read(kv_read_tokens, kv_share, tokens)
+        out.append(("attention", f, b, f / self.peak_attn, m))
         s = seqs * self.tok_share
         f = 2.0 * self.logit_w * s / self.pp
         b = (self.logit_w * 2.0 + s * self.model.vocab / self.mtp * 4.0) / self.pp
         out.append(("logits", f, b, f / self.peak, b / self.bw))
         return out
+
+    def _kv_read(self, kv_read_tokens: float, kv_share: float, tokens: float
+                 ) -> tuple[float, float]:
+        """(HBM bytes, seconds) of the attention's K/V traffic: the cached K/V read (each head
+        ``kv_read_factor`` times by the kernel, ``infer.kernels.masked_mha_read_s``) and the
+        new tokens' K/V written."""
+        read = self.kv_bytes_tok * kv_read_tokens / kv_share
+        write = self.kv_bytes_tok * tokens
+        loads = self.kv_read_factor if math.isinf(self.kv_kernel_bw) else 1.0
+        return (loads * read + write, masked_mha_read_s(read, self.kv_read_factor, self.bw_kv,
+                                                        self.kv_kernel_bw)
+                + write / self.bw_kv)
 
     def _compute_s(self, tokens: float, seqs: float, pairs: float, kv_read_tokens: float,
                    kv_share: float = 1.0) -> float:
@@ -350,8 +373,7 @@ class StepModel:
         dec = min(kv_read_tokens, pairs)
         t += roofline((self.attn_flops_per_pair_decode * dec
                        + self.attn_flops_per_pair * (pairs - dec)) / self.peak_attn,
-                      self.kv_bytes_tok * (self.kv_read_factor * kv_read_tokens / kv_share
-                                           + tokens) / self.bw_kv, p)
+                      self._kv_read(kv_read_tokens, kv_share, tokens)[1], p)
         t += roofline(2.0 * self.logit_w * seqs / self.pp / peak,
                       (self.logit_w * 2.0 + seqs * self.model.vocab / self.tp * 4.0)
                       / self.pp / bw, p)

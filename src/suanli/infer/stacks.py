@@ -21,6 +21,10 @@ feature with its source; nothing here is fitted.
   hide it, so batch-1 decode is the weight + KV read plus the all-reduces.
 * ``legacy_gqa_kernel``: decode attention reads each K/V head once per *query* head (masked
   MHA before TensorRT-LLM's XQA kernel, v0.8).
+* ``mmha_l2_reuse``: with ``legacy_gqa_kernel``, the blocks of one query group share their K/V
+  lines through L2 (DRAM reads each once) and the kernel's loads run at its own rate
+  (``Efficiency.legacy_kv_gbs``; ``infer.kernels.masked_mha_read_s``). Off: every load from
+  HBM. Measured, not shipped on by default (docs/inference.md).
 * ``moe_gather``: under attention-DP the routed experts run over the tokens of all DP ranks
   gathered on every rank (TensorRT-LLM's CUTLASS fused MoE with all-gather / reduce-scatter),
   so the MoE workspace is sized for ``max_num_tokens x dp`` rows (``memory.moe_workspace_bytes``);
@@ -67,6 +71,7 @@ class Stack:
     gemv: tuple[float, float] = (0.0, 0.0)  # dequant / gather instructions per weight element
     source: str = ""
     fused_parallel_allreduce: bool = True  # one all-reduce per parallel-attention layer
+    mmha_l2_reuse: bool = False  # legacy kernel's repeated K/V loads served by L2
 
 
 @cache
@@ -83,7 +88,8 @@ def stacks(path: Path = DATA) -> dict[str, Stack]:
                    bool(v.get("moe_gather", False)), bool(v.get("bench_limits", False)),
                    (float(k.get("dense", 0)), float(k.get("moe", 0))),
                    (float(g.get("dequant", 0)), float(g.get("gather", 0))),
-                   str(v.get("source", "")), bool(v.get("fused_parallel_allreduce", True)))
+                   str(v.get("source", "")), bool(v.get("fused_parallel_allreduce", True)),
+                   bool(v.get("mmha_l2_reuse", False)))
         if min(st.kernels) < 0 or min(st.gemv) < 0:
             raise CatalogError("kernels per layer and gemv instructions must be >= 0",
                                file=str(path), row=sid)
