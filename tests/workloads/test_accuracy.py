@@ -42,20 +42,12 @@ def _fastest(records: list, figure: str) -> float:
     return min(values)
 
 
-# serving runs on each side of the bench: a run's fastest decode step (23 steps of ~1.2 ms)
-# moves by up to 35% from one run to the next in the same process on a loaded machine (1.03
-# to 1.42 ms over 24 runs, a quarter of them under 1.15 ms), so the fastest of four missed
-# every lucky run one time in three; of sixteen, about one time in a hundred (~0.15 s a run)
-SERVE_RUNS = 8
-
-
 def measure() -> dict:
     """Workloads, bench, workloads again, in this process; the figures and predictions."""
-    trains = [run_train(TRAIN), run_train(TRAIN)]
-    serves = [run_serve(SERVE) for _ in range(SERVE_RUNS)]
+    trains, serves = [run_train(TRAIN)], [run_serve(SERVE), run_serve(SERVE)]
     profile = run_bench(1, GRID, bmm_grid=BMM)
-    trains += [run_train(TRAIN), run_train(TRAIN)]
-    serves += [run_serve(SERVE) for _ in range(SERVE_RUNS)]
+    trains.append(run_train(TRAIN))
+    serves += [run_serve(SERVE), run_serve(SERVE)]
     assert profile.hardware["clock"] == "thread"
     assert all(r.hardware.threads == 1 for r in trains + serves)
     pred_step, pred_tpot = train_step(profile, TRAIN), decode_step(profile, SERVE)
