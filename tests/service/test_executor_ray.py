@@ -92,6 +92,21 @@ def test_cancel_stops_the_process(ex: RayExecutor) -> None:
     assert not pids_of(uid, b"sleep\x0060.5"), "sleep 60 still runs after cancel"
 
 
+def test_cancel_works_when_the_service_was_started_with_sigint_ignored() -> None:
+    """A service started in the background by a non-interactive shell (``suanli service up &``
+    in a script, a CI runner) inherits SIGINT ignored, and so does every Ray process it starts;
+    Ray's cancel interrupts a task as SIGINT would, so a cancelled job ran on to its end
+    (``ray_dispatch.interruptible`` restores the handler in the task). The cancel test again, in
+    a process that ignores SIGINT from the start."""
+    code = ("import signal, subprocess, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "sys.exit(subprocess.run([sys.executable, '-m', 'pytest', '-q', '-p', 'no:xdist', "
+            "'-p', 'no:cacheprovider', "
+            "'tests/service/test_executor_ray.py::test_cancel_stops_the_process']).returncode)")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       timeout=300, cwd=Path(__file__).parents[2])
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-2000:]
+
+
 def test_nul_byte_is_a_one_line_error(ex: RayExecutor) -> None:
     with pytest.raises(InputError, match="NUL byte") as err:
         ex.submit(_spec("nul", command="echo a\x00b"))

@@ -21,6 +21,8 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import signal
+import threading
 import time
 from collections import OrderedDict
 from typing import Any
@@ -45,6 +47,17 @@ def _root() -> str:
     return root
 
 
+def interruptible() -> None:
+    """Let ``ray.cancel`` reach this task: Ray cancels a running task by interrupting its
+    worker's main thread as SIGINT would, and Python drops that interrupt where SIGINT is
+    ignored. A process started in the background by a non-interactive shell (``suanli service
+    up &`` in a script, CI) inherits SIGINT ignored, and so do the Ray head and every worker it
+    forks: a cancelled job then ran on to its end. Restore Python's handler in the task."""
+    if threading.current_thread() is threading.main_thread() and \
+            signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 def run_job_task(spec_doc: dict[str, Any], require_sandbox: bool,
                  dispatcher: Any) -> dict[str, Any]:
     """The Ray task body: run one job in the sandbox on this node; return its outcome."""
@@ -54,6 +67,7 @@ def run_job_task(spec_doc: dict[str, Any], require_sandbox: bool,
     from suanli.service.sandbox import sandbox_available
     from suanli.service.sandbox_run import TailLog, run_job
 
+    interruptible()
     spec = JobSpec(**spec_doc)
     ok, reason = sandbox_available()
     now = time.time()
