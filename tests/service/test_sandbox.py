@@ -193,7 +193,9 @@ def test_cgroup_caps_the_cpu_share(tmp_path: Path) -> None:
         cpu_dir = next(d for d in cg.dirs if (d / "cpu.stat").exists())
         quota = (cpu_dir / ("cpu.max" if cg.version == 2 else "cpu.cfs_quota_us")).read_text()
         assert quota.split()[0] == str(cgroups.PERIOD_US // 2)
-        busy = [sys.executable, "-c", "import time; t = time.time()\nwhile time.time() - t < 1.5:"
+        # one CPU-second of work rather than 1.5 s of wall time: on a machine busy with other
+        # work a wall-clock loop can get under half a CPU throughout and never meet the cap
+        busy = [sys.executable, "-c", "import time\nwhile time.process_time() < 1.0:"
                                       " pass\nprint(open('/proc/self/cgroup').read())"]
         out = subprocess.run(cgroups.join_argv(cg, busy), capture_output=True, text=True,
                              timeout=60)
