@@ -89,7 +89,7 @@ def prior_legacy_kv_gbs() -> float:
     reuse (``mmha_l2_reuse``), else 0 (no ceiling: not used, not fitted)."""
     from suanli.infer.stacks import stacks
 
-    on = any(s.legacy_gqa_kernel and s.mmha_l2_reuse for s in stacks().values())
+    on = any(s.kv_loads_via_l2 for s in stacks().values())
     return PRIOR_LEGACY_KV_GBS if on else 0.0
 
 # The per-kernel GPU time (``infer.kernels``) starts at 2 us, a mid-range value for a kernel
@@ -128,7 +128,7 @@ def software_fields(cases: list[Case]) -> list[str]:
         and c.spec.get("tp", 1) > 1
         for c in cases) else []
     l2 = [stack(c.spec.get("stack")) for c in cases if c.spec.get("kind") != "ttft"]
-    if any(s.legacy_gqa_kernel and s.mmha_l2_reuse for s in l2):
+    if any(s.kv_loads_via_l2 for s in l2):
         out.append("legacy_kv_gbs")
     return out + [f"request_overhead_s@{st}" for st in sts]
 

@@ -191,8 +191,8 @@ class StepModel:
         self.kv_bytes_tok = kv_bytes_per_token_per_device(m, comp, tp, pp, attn_dp)
         self.kv_read_factor = kv_read_factor
         # the pre-XQA masked MHA kernel's K/V load rate (``infer.kernels.masked_mha_read_s``)
-        self.kv_kernel_bw = (eff.legacy_kv_gbs * 1e9 if st.legacy_gqa_kernel
-                             and st.mmha_l2_reuse and eff.legacy_kv_gbs > 0 else math.inf)
+        self.kv_kernel_bw = (eff.legacy_kv_gbs * 1e9 if st.kv_loads_via_l2
+                             and eff.legacy_kv_gbs > 0 else math.inf)
         self.hidden = m.hidden
         # communication per step (Shoeybi et al. 2019: one all-reduce after attention and one
         # after the FFN per layer; EP: dispatch + combine all-to-all per MoE layer)

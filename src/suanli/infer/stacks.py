@@ -73,6 +73,12 @@ class Stack:
     fused_parallel_allreduce: bool = True  # one all-reduce per parallel-attention layer
     mmha_l2_reuse: bool = False  # legacy kernel's repeated K/V loads served by L2
 
+    @property
+    def kv_loads_via_l2(self) -> bool:
+        """The per-query-head K/V loads of the legacy kernel are served by L2 at the kernel's
+        rate (``Efficiency.legacy_kv_gbs``; ``infer.kernels.masked_mha_read_s``)."""
+        return self.legacy_gqa_kernel and self.mmha_l2_reuse
+
 
 @cache
 def stacks(path: Path = DATA) -> dict[str, Stack]:
